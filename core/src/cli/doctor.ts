@@ -1,0 +1,142 @@
+import { execFile } from 'node:child_process';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  /** What needs it, e.g. "browser server". */
+  neededBy: string;
+  detail: string;
+  fix?: string;
+}
+
+const APT = 'sudo apt-get install -y';
+
+async function output(command: string, args: string[], timeout = 10_000): Promise<string | undefined> {
+  try {
+    const { stdout, stderr } = await run(command, args, { timeout });
+    return (stdout || stderr).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export function findChromium(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const candidates = [env.FATHOM_CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+  return candidates.find((path): path is string => !!path && existsSync(path));
+}
+
+/** The machine's own Python, not a version-manager shim (a shim costs 100 ms per start). */
+export function findPython(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return [env.FATHOM_PYTHON, '/usr/bin/python3', '/usr/local/bin/python3'].find((path): path is string => !!path && existsSync(path));
+}
+
+function writable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const PYTHON_PACKAGES = ['numpy', 'pandas', 'scipy', 'sympy', 'matplotlib'];
+
+export async function runChecks(): Promise<Check[]> {
+  const checks: Check[] = [];
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  checks.push({
+    name: 'node',
+    ok: major > 20 || (major === 20 && minor >= 18),
+    neededBy: 'everything',
+    detail: `v${process.versions.node}`,
+    fix: 'install Node.js 20.18 or newer',
+  });
+
+  const chromium = findChromium();
+  const chromiumVersion = chromium ? await output(chromium, ['--version', '--no-sandbox']) : undefined;
+  checks.push({
+    name: 'chromium',
+    ok: !!chromiumVersion,
+    neededBy: 'browser server',
+    detail: chromiumVersion ? `${chromiumVersion} (${chromium})` : 'not found (set FATHOM_CHROMIUM_PATH if it is elsewhere)',
+    fix: `${APT} chromium   (or: npx playwright install chromium)`,
+  });
+
+  const bwrapVersion = await output('bwrap', ['--version']);
+  const bwrapWorks = bwrapVersion ? (await output('bwrap', ['--unshare-all', '--ro-bind', '/', '/', '--', '/bin/true'])) !== undefined : false;
+  checks.push({
+    name: 'bubblewrap',
+    ok: bwrapWorks,
+    neededBy: 'python sandbox',
+    detail: bwrapVersion ? (bwrapWorks ? bwrapVersion : `${bwrapVersion}, but user namespaces are not permitted here`) : 'not found',
+    fix: bwrapVersion ? 'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)' : `${APT} bubblewrap`,
+  });
+
+  const cgroupV1 = ['memory', 'pids'].every((controller) => writable(`/sys/fs/cgroup/${controller}`));
+  const cgroupV2 = existsSync('/sys/fs/cgroup/cgroup.controllers') && writable('/sys/fs/cgroup');
+  checks.push({
+    name: 'resource limits',
+    ok: true,
+    neededBy: 'python sandbox',
+    detail: cgroupV1 ? 'cgroup v1 memory and pids controllers (enforced per session)' : cgroupV2 ? 'cgroup v2 (enforced per session)' : 'rlimits only (no writable cgroup controllers)',
+  });
+
+  const python = findPython();
+  const pythonVersion = python ? await output(python, ['--version']) : undefined;
+  checks.push({
+    name: 'python3',
+    ok: !!pythonVersion,
+    neededBy: 'python sandbox',
+    detail: pythonVersion ? `${pythonVersion} (${python})` : 'not found',
+    fix: `${APT} python3`,
+  });
+  if (python && pythonVersion) {
+    const script = `import importlib.util as u\nfor m in ${JSON.stringify(PYTHON_PACKAGES)}:\n    print(m, u.find_spec(m) is not None)`;
+    const found = (await output(python, ['-c', script])) ?? '';
+    for (const name of PYTHON_PACKAGES) {
+      const ok = found.includes(`${name} True`);
+      checks.push({ name: `python3-${name}`, ok, neededBy: 'python sandbox', detail: ok ? 'importable' : 'missing', fix: `${APT} python3-${name}` });
+    }
+  }
+
+  let sqlite: string | undefined;
+  try {
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(':memory:');
+    sqlite = (db.prepare('select sqlite_version() as v').get() as { v: string }).v;
+    db.close();
+  } catch {
+    sqlite = undefined;
+  }
+  checks.push({
+    name: 'sqlite',
+    ok: !!sqlite,
+    neededBy: 'shared cache',
+    detail: sqlite ? `SQLite ${sqlite} through better-sqlite3` : 'better-sqlite3 failed to load',
+    fix: 'npm rebuild better-sqlite3   (needs python3, make and g++)',
+  });
+
+  const pdftotext = await output('pdftotext', ['-v']);
+  checks.push({
+    name: 'poppler-utils',
+    ok: !!pdftotext,
+    neededBy: 'benchmarks only',
+    detail: pdftotext ? pdftotext.split('\n')[0]! : 'not found',
+    fix: `${APT} poppler-utils`,
+  });
+  return checks;
+}
+
+export function renderChecks(checks: Check[]): string {
+  const width = Math.max(...checks.map((check) => check.name.length));
+  return checks
+    .map((check) => {
+      const line = `${check.ok ? '✓' : '✗'} ${check.name.padEnd(width)}  ${check.detail}  [${check.neededBy}]`;
+      return check.ok || !check.fix ? line : `${line}\n    fix: ${check.fix}`;
+    })
+    .join('\n');
+}

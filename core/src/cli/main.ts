@@ -1,0 +1,184 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { loadConfig } from '../config.js';
+import { errorMessage, isFathomError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { runMain } from '../serve.js';
+import { connectStdio, renderResult } from './call.js';
+import { renderChecks, runChecks } from './doctor.js';
+import { hostConfig, serveAll } from './serve-all.js';
+import { SERVER_NAMES, isServerName, loadDefinition } from './servers.js';
+import type { ServerName } from './servers.js';
+
+const rootDir = fileURLToPath(new URL('../../../', import.meta.url));
+const version = (JSON.parse(readFileSync(`${rootDir}package.json`, 'utf8')) as { version: string }).version;
+const fathomBin = `${rootDir}bin/fathom.js`;
+
+const out = (text: string) => process.stdout.write(text + '\n');
+const say = (text: string) => process.stderr.write(text + '\n');
+
+/** Usage and protocol failures exit 2; a tool's own isError exits 1. */
+class UsageError extends Error {}
+
+function serverName(value: string): ServerName {
+  if (!isServerName(value)) throw new InvalidArgumentError(`choose one of ${SERVER_NAMES.join(', ')}`);
+  return value;
+}
+
+function serverNames(value: string): ServerName[] {
+  return value.split(',').map((name) => serverName(name.trim()));
+}
+
+function port(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 65532) throw new InvalidArgumentError('a port from 1 to 65532');
+  return parsed;
+}
+
+async function listTools(name: ServerName, profile: string) {
+  const definition = await loadDefinition(name);
+  const config = loadConfig(definition.configSchema, { server: name, flags: { profile } });
+  const instance = await definition.createServer(config, createLogger(`fathom.${name}`, { level: 'warn' }));
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  const client = new Client({ name: 'fathom-cli', version });
+  await instance.server.connect(serverSide);
+  await client.connect(clientSide);
+  const { tools } = await client.listTools();
+  await client.close();
+  await instance.close();
+  await definition.shutdown?.();
+  return tools;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('fathom')
+    .description('Fathom: MCP tool servers for research agents (search, browser, files, python-sandbox).')
+    .version(version, '-v, --version')
+    .showHelpAfterError()
+    .enablePositionalOptions()
+    .exitOverride();
+
+  for (const name of SERVER_NAMES) {
+    program
+      .command(name)
+      .description(`run the ${name} server (stdio by default; --transport http for HTTP). See: fathom ${name} --help`)
+      .helpOption(false)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .argument('[options...]')
+      .action(async (args: string[]) => runMain(await loadDefinition(name), args));
+  }
+
+  program
+    .command('serve')
+    .description('run all servers over HTTP on consecutive ports and print the mcpServers JSON for MCP hosts')
+    .option('--host <host>', 'interface to bind', '127.0.0.1')
+    .option('--base-port <port>', 'port of the first server', port, 8931)
+    .option('--profile <profile>', 'default or mirothinker', 'default')
+    .option('--servers <names>', `comma-separated subset of ${SERVER_NAMES.join(',')}`, serverNames, [...SERVER_NAMES])
+    .action(async (options: { host: string; basePort: number; profile: string; servers: ServerName[] }) => {
+      const settings = { ...options, fathomBin };
+      const running = await serveAll({ ...settings, say });
+      const snippets = hostConfig(settings, process.env.FATHOM_TOKEN);
+      say(`Fathom is serving ${options.servers.length} MCP servers. Paste one of these into your MCP host's config:`);
+      say('\nOver HTTP (these servers, while this command runs):');
+      out(JSON.stringify(snippets.http, null, 2));
+      say('\nOver stdio (the host starts each server itself):');
+      say(JSON.stringify(snippets.stdio, null, 2));
+      say('\nPress Ctrl+C to stop.');
+      const stop = () => void running.stop().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+
+  program
+    .command('tools')
+    .description('list the tools of one server, or of all, with their descriptions')
+    .argument('[server]', SERVER_NAMES.join(' | '), serverName)
+    .option('--profile <profile>', 'default or mirothinker', 'default')
+    .option('--json', 'print the tools/list result as JSON')
+    .action(async (server: ServerName | undefined, options: { profile: string; json?: boolean }) => {
+      const names = server ? [server] : [...SERVER_NAMES];
+      const all: Record<string, unknown> = {};
+      for (const name of names) {
+        const tools = await listTools(name, options.profile);
+        if (options.json) {
+          all[name] = tools;
+          continue;
+        }
+        out(`${name} (${options.profile} profile): ${tools.length} tool${tools.length === 1 ? '' : 's'}`);
+        for (const tool of tools) {
+          const params = Object.keys((tool.inputSchema.properties ?? {}) as object).join(', ');
+          out(`  ${tool.name}(${params})`);
+          out(`    ${(tool.description ?? '').trim().split('\n')[0]}`);
+        }
+      }
+      if (options.json) out(JSON.stringify(server ? all[server] : all, null, 2));
+    });
+
+  program
+    .command('call')
+    .description('start a server over stdio, call one tool through an MCP client, print the result (exit 0 ok, 1 tool error, 2 usage or protocol error)')
+    .argument('<server>', SERVER_NAMES.join(' | '), serverName)
+    .argument('<tool>', 'tool name (see: fathom tools <server>)')
+    .argument('[arguments]', 'the tool arguments as a JSON object', '{}')
+    .option('--json', 'print the structured content as JSON')
+    .option('--profile <profile>', 'default or mirothinker', 'default')
+    .allowExcessArguments()
+    .passThroughOptions()
+    .addHelpText('after', '\nServer options go after "--", e.g.: fathom call files list_files \'{"glob":"*.pdf"}\' -- --roots ~/papers')
+    .action(async (server: ServerName, tool: string, rawArgs: string, options: { json?: boolean; profile: string }, command: Command) => {
+      let args: unknown;
+      try {
+        args = JSON.parse(rawArgs);
+      } catch (error) {
+        throw new UsageError(`The arguments are not valid JSON: ${errorMessage(error)}. Pass one JSON object, e.g. '{"path": "."}'.`);
+      }
+      if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new UsageError('The arguments must be a JSON object.');
+      const serverArgs = ['--profile', options.profile, ...command.args.slice(3).filter((arg, i) => i > 0 || arg !== '--')];
+      const connection = await connectStdio(server, serverArgs).catch((error: unknown) => {
+        throw new UsageError(`The ${server} server did not start: ${errorMessage(error)}`);
+      });
+      try {
+        const result = await connection.client.callTool({ name: tool, arguments: args as Record<string, unknown> });
+        const rendered = renderResult(result as Parameters<typeof renderResult>[0], options.json ?? false);
+        if (result.isError) {
+          say(rendered);
+          process.exitCode = 1;
+        } else out(rendered);
+      } catch (error) {
+        const log = connection.stderr().trim();
+        throw new UsageError(`The call failed: ${errorMessage(error)}${log ? `\nServer log:\n${log}` : ''}`);
+      } finally {
+        await connection.close();
+      }
+    });
+
+  program
+    .command('doctor')
+    .description('list the system parts Fathom uses, present or missing, with the command that fixes each')
+    .option('--json', 'print the checks as JSON')
+    .action(async (options: { json?: boolean }) => {
+      const checks = await runChecks();
+      out(options.json ? JSON.stringify(checks, null, 2) : renderChecks(checks));
+      if (checks.some((check) => !check.ok && check.neededBy !== 'benchmarks only')) process.exitCode = 1;
+    });
+
+  return program;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    say(`fathom: ${isFathomError(error) ? error.toText() : errorMessage(error)}`);
+    process.exitCode = 2;
+  }
+}

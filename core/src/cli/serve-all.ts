@@ -1,0 +1,108 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { killChildren, trackChild } from '../children.js';
+import { mainScript } from './servers.js';
+import type { ServerName } from './servers.js';
+
+export interface ServeAllOptions {
+  servers: readonly ServerName[];
+  host: string;
+  basePort: number;
+  profile: string;
+  fathomBin: string;
+  /** Lines for the person at the terminal (stderr). */
+  say(line: string): void;
+}
+
+interface Child {
+  name: ServerName;
+  port: number;
+  process?: ChildProcess;
+  restarts: number;
+  healthy: boolean;
+}
+
+async function waitHealthy(url: string, child: Child, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.process?.exitCode !== null && child.process?.exitCode !== undefined) return false;
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (response.ok) return true;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
+
+export function hostConfig(options: Pick<ServeAllOptions, 'servers' | 'host' | 'basePort' | 'profile' | 'fathomBin'>, token?: string) {
+  const shownHost = options.host === '0.0.0.0' ? '127.0.0.1' : options.host;
+  const http: Record<string, unknown> = {};
+  const stdio: Record<string, unknown> = {};
+  options.servers.forEach((name, index) => {
+    http[`fathom-${name}`] = {
+      type: 'http',
+      url: `http://${shownHost}:${options.basePort + index}/mcp`,
+      ...(token ? { headers: { Authorization: `Bearer ${token}` } } : {}),
+    };
+    stdio[`fathom-${name}`] = {
+      command: 'node',
+      args: [options.fathomBin, name, ...(options.profile === 'default' ? [] : ['--profile', options.profile])],
+    };
+  });
+  return { http: { mcpServers: http }, stdio: { mcpServers: stdio } };
+}
+
+/**
+ * Runs every server as its own child process over HTTP on consecutive ports, restarts one that
+ * dies (with backoff), and resolves once all answer /healthz. Rejects if one never comes up.
+ */
+export async function serveAll(options: ServeAllOptions): Promise<{ stop(): Promise<void> }> {
+  let stopping = false;
+  const children: Child[] = options.servers.map((name, index) => ({ name, port: options.basePort + index, restarts: 0, healthy: false }));
+
+  const start = (child: Child) => {
+    const proc = spawn(
+      process.execPath,
+      [mainScript(child.name), '--transport', 'http', '--host', options.host, '--port', String(child.port), '--profile', options.profile],
+      { stdio: ['pipe', 2, 2], env: { ...process.env, FATHOM_EXIT_WITH_PARENT: '1' } },
+    );
+    child.process = trackChild(proc);
+    proc.once('exit', (code, signal) => {
+      if (stopping || !child.healthy) return;
+      child.healthy = false;
+      child.restarts++;
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(child.restarts, 6));
+      options.say(`${child.name} exited (${signal ?? `code ${code}`}); restarting in ${delay / 1000} s`);
+      setTimeout(() => {
+        if (stopping) return;
+        start(child);
+        void waitHealthy(`http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${child.port}/healthz`, child, 20_000).then((ok) => {
+          child.healthy = ok;
+          options.say(ok ? `${child.name} is back on port ${child.port}` : `${child.name} did not come back; see its log above`);
+        });
+      }, delay).unref();
+    });
+  };
+
+  const stop = async () => {
+    stopping = true;
+    await killChildren();
+  };
+
+  for (const child of children) start(child);
+  const probeHost = options.host === '0.0.0.0' ? '127.0.0.1' : options.host;
+  const results = await Promise.all(children.map((child) => waitHealthy(`http://${probeHost}:${child.port}/healthz`, child, 30_000)));
+  results.forEach((ok, index) => (children[index]!.healthy = ok));
+  const failed = children.filter((child) => !child.healthy);
+  if (failed.length > 0) {
+    await stop();
+    throw new Error(
+      `${failed.map((child) => `${child.name} (port ${child.port})`).join(', ')} did not start; see the log above ` +
+        `(a port in use? choose others with --base-port)`,
+    );
+  }
+  return { stop };
+}

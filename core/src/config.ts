@@ -1,0 +1,208 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { FathomError } from './errors.js';
+import { LOG_LEVELS } from './log.js';
+
+/** What every server accepts. A server's own schema extends this one. */
+export const baseConfigSchema = z.object({
+  transport: z.enum(['stdio', 'http']).default('stdio').describe('How clients connect: stdio, or Streamable HTTP at /mcp'),
+  host: z.string().min(1).default('127.0.0.1').describe('HTTP interface to bind'),
+  port: z.number().int().min(0).max(65535).optional().describe("HTTP port (0 picks a free one; default: the server's own)"),
+  profile: z.enum(['default', 'mirothinker']).default('default').describe('Tool set: Fathom tools, or the ones MiroThinker was trained on'),
+  token: z.string().min(1).optional().describe('Bearer token HTTP clients must send (env FATHOM_TOKEN)'),
+  allowedHosts: z.array(z.string()).default([]).describe('Extra Host header values accepted over HTTP (comma-separated)'),
+  allowedOrigins: z.array(z.string()).default([]).describe('Extra Origin values accepted over HTTP (comma-separated)'),
+  maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024).describe('Largest HTTP request body accepted'),
+  sessionIdleMinutes: z.number().positive().default(30).describe('HTTP sessions idle this long are closed'),
+  maxSessions: z.number().int().positive().default(64).describe('Most concurrent HTTP sessions'),
+  logLevel: z.enum(LOG_LEVELS).default('info').describe('stderr log level'),
+  cachePath: z.string().default(join(homedir(), '.cache', 'fathom', 'cache.sqlite')).describe('Shared cache file'),
+  cacheMode: z.enum(['normal', 'record', 'replay', 'off']).default('normal').describe('Cache mode; record/replay repeat a run exactly'),
+  allowPrivateNetwork: z.boolean().default(false).describe('Let outbound requests reach loopback and private addresses'),
+  allowHosts: z.array(z.string()).default([]).describe('Hosts, IPs or CIDRs outbound requests may reach even if private'),
+});
+
+export type BaseConfig = z.infer<typeof baseConfigSchema>;
+export type ConfigSchema = z.ZodObject<z.ZodRawShape>;
+
+export type ConfigSource = 'default' | 'file' | 'env' | 'flag';
+
+export interface LoadConfigOptions {
+  /** The server's name, for its section in fathom.config.json: `{ "servers": { "<name>": {…} } }`. */
+  server: string;
+  flags?: Record<string, string | boolean>;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Extra environment names per key, e.g. `{ serperApiKey: ['SERPER_API_KEY'] }`. */
+  envAliases?: Record<string, readonly string[]>;
+}
+
+export const CONFIG_FILE = 'fathom.config.json';
+
+export function envName(key: string): string {
+  return 'FATHOM_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+export function flagName(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+}
+
+/** The type under optional/default wrappers: 'string', 'number', 'boolean', 'array', 'enum'… */
+export function baseType(schema: z.ZodType): string {
+  let current = schema as z.ZodType & { def: { type: string; innerType?: z.ZodType } };
+  while (['optional', 'default', 'nullable', 'prefault'].includes(current.def.type) && current.def.innerType) {
+    current = current.def.innerType as typeof current;
+  }
+  return current.def.type;
+}
+
+/** Environment and flags are strings: read them as the key's type. */
+function fromString(type: string, raw: string | boolean): unknown {
+  if (typeof raw === 'boolean') return raw;
+  switch (type) {
+    case 'number':
+    case 'int':
+      return raw.trim() === '' ? raw : Number(raw);
+    case 'boolean':
+      return ['true', '1', 'yes', 'on'].includes(raw.toLowerCase())
+        ? true
+        : ['false', '0', 'no', 'off'].includes(raw.toLowerCase())
+          ? false
+          : raw;
+    case 'array':
+      return raw.split(',').map((item) => item.trim()).filter(Boolean);
+    case 'object':
+    case 'record':
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch {
+        return raw;
+      }
+    default:
+      return raw;
+  }
+}
+
+function readFile(path: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new FathomError('invalid_config', `Cannot read ${path}: ${(error as Error).message}`, {
+      hint: `Fix the JSON in ${path}, or remove the file.`,
+    });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new FathomError('invalid_config', `${path} must hold a JSON object`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * One precedence chain for every server: defaults < fathom.config.json < environment < flags.
+ * The file's top-level keys apply to every server (only the shared keys are allowed there), and
+ * `servers.<name>` holds one server's own keys. Errors name the key, where it came from, and
+ * what it accepts.
+ */
+export function loadConfig<S extends ConfigSchema>(schema: S, options: LoadConfigOptions): z.infer<S> {
+  const env = options.env ?? process.env;
+  const flags = { ...(options.flags ?? {}) };
+  const shape = schema.shape;
+  const keys = Object.keys(shape);
+  const values: Record<string, unknown> = {};
+  const sources: Record<string, string> = {};
+
+  const configPath = typeof flags.config === 'string' ? flags.config : env.FATHOM_CONFIG;
+  delete flags.config;
+  const filePath = configPath
+    ? resolve(options.cwd ?? process.cwd(), configPath)
+    : join(options.cwd ?? process.cwd(), CONFIG_FILE);
+  if (configPath && !existsSync(filePath)) {
+    throw new FathomError('invalid_config', `Config file not found: ${filePath}`);
+  }
+  if (existsSync(filePath)) {
+    const { servers, ...shared } = readFile(filePath);
+    const baseKeys = Object.keys(baseConfigSchema.shape);
+    for (const [key, value] of Object.entries(shared)) {
+      if (!baseKeys.includes(key)) {
+        throw new FathomError('invalid_config', `Unknown key "${key}" at the top of ${filePath}`, {
+          hint: `Top-level keys apply to every server: ${baseKeys.join(', ')}. Put a server's own keys under "servers": { "${options.server}": { … } }.`,
+        });
+      }
+      values[key] = value;
+      sources[key] = filePath;
+    }
+    const section = (servers as Record<string, unknown> | undefined)?.[options.server];
+    if (section !== undefined) {
+      if (typeof section !== 'object' || section === null) {
+        throw new FathomError('invalid_config', `"servers.${options.server}" in ${filePath} must be an object`);
+      }
+      for (const [key, value] of Object.entries(section)) {
+        if (!keys.includes(key)) {
+          throw new FathomError('invalid_config', `Unknown key "servers.${options.server}.${key}" in ${filePath}`, {
+            hint: `Known keys: ${keys.join(', ')}.`,
+          });
+        }
+        values[key] = value;
+        sources[key] = `${filePath} (servers.${options.server})`;
+      }
+    }
+  }
+
+  for (const key of keys) {
+    for (const name of [envName(key), ...(options.envAliases?.[key] ?? [])]) {
+      const raw = env[name];
+      if (raw === undefined || raw === '') continue;
+      values[key] = fromString(baseType(shape[key] as z.ZodType), raw);
+      sources[key] = `environment variable ${name}`;
+      break;
+    }
+  }
+
+  for (const [name, raw] of Object.entries(flags)) {
+    const key = keys.find((candidate) => flagName(candidate) === name || candidate === name);
+    if (!key) {
+      throw new FathomError('invalid_config', `Unknown option --${name}`, {
+        hint: `Known options: ${keys.map((k) => '--' + flagName(k)).join(', ')}.`,
+      });
+    }
+    values[key] = fromString(baseType(shape[key] as z.ZodType), raw);
+    sources[key] = `option --${flagName(key)}`;
+  }
+
+  const parsed = schema.safeParse(values);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const key = issue.path.map(String).join('.');
+  const top = String(issue.path[0] ?? '');
+  const where = sources[top] ?? 'defaults';
+  const got = top in values ? ` (got ${JSON.stringify(values[top])})` : '';
+  throw new FathomError('invalid_config', `Invalid configuration "${key}" from ${where}: ${issue.message}${got}`, {
+    hint: describeKey(schema, top),
+  });
+}
+
+function accepted(schema: z.ZodType): string | undefined {
+  const type = baseType(schema);
+  let current = schema as z.ZodType & { def: { type: string; innerType?: z.ZodType; entries?: Record<string, string> } };
+  while (current.def.innerType) current = current.def.innerType as typeof current;
+  if (type === 'enum' && current.def.entries) return Object.values(current.def.entries).join(' | ');
+  return type;
+}
+
+function describeKey(schema: ConfigSchema, key: string): string | undefined {
+  const field = schema.shape[key] as z.ZodType | undefined;
+  if (!field) return undefined;
+  return `"${key}" accepts: ${accepted(field)}${field.description ? ` (${field.description})` : ''}.`;
+}
+
+/** The lines of a server's `--help`: every key as a flag, its environment name and its meaning. */
+export function describeConfig(schema: ConfigSchema, envAliases: Record<string, readonly string[]> = {}): string[] {
+  return Object.entries(schema.shape).map(([key, field]) => {
+    const names = [envName(key), ...(envAliases[key] ?? [])].join(', ');
+    const type = accepted(field as z.ZodType);
+    return `  --${flagName(key)} <${type}>`.padEnd(44) + `${(field as z.ZodType).description ?? ''} [${names}]`;
+  });
+}

@@ -1,0 +1,87 @@
+import { lookup as dnsLookup } from 'node:dns';
+import type { LookupAddress } from 'node:dns';
+import { isIP } from 'node:net';
+import type { LookupFunction } from 'node:net';
+import { FathomError } from '../errors.js';
+import { cidrMatcher, classifyAddress, describeAddressKind, isPublicAddress, parseIp } from './address.js';
+
+export interface Refusal {
+  host: string;
+  address: string;
+  viaDns: boolean;
+}
+
+export function blockedAddressError(target: string, refusal: Refusal, cause?: unknown): FathomError {
+  const description = describeAddressKind(classifyAddress(refusal.address));
+  const reason = refusal.viaDns
+    ? `it resolves to ${refusal.address}, ${description}`
+    : `${refusal.address} is ${description}`;
+  return new FathomError('blocked_address', `Refused to fetch ${target}: ${reason}`, {
+    hint:
+      'Fathom only fetches public addresses. An operator can allow this with ' +
+      `FATHOM_ALLOW_PRIVATE_NETWORK=true or FATHOM_ALLOW_HOSTS=${refusal.host}`,
+    details: { ...refusal },
+    cause,
+  });
+}
+
+const normalizeHost = (host: string) => host.toLowerCase().replace(/\.$/, '');
+
+/**
+ * The SSRF guard. Literal IPs are checked by `checkUrl` before any connection; hostnames are
+ * checked by `lookup`, which the HTTP agent uses to resolve them, so the connection goes to
+ * exactly the addresses that were checked.
+ */
+export class AddressGuard {
+  private readonly hostnames = new Set<string>();
+  private readonly domainSuffixes: string[] = [];
+  private readonly allowedIp: (ip: string) => boolean;
+
+  constructor(
+    private readonly allowPrivateNetwork: boolean,
+    allowHosts: readonly string[],
+  ) {
+    const ranges: string[] = [];
+    for (const raw of allowHosts.map((entry) => entry.trim()).filter(Boolean)) {
+      if (raw.includes('/') || parseIp(raw)) ranges.push(raw);
+      else if (raw.startsWith('*.')) this.domainSuffixes.push(normalizeHost(raw.slice(1)));
+      else this.hostnames.add(normalizeHost(raw));
+    }
+    this.allowedIp = cidrMatcher(ranges);
+  }
+
+  allowsAddress(ip: string): boolean {
+    return this.allowPrivateNetwork || isPublicAddress(ip) || this.allowedIp(ip);
+  }
+
+  allowsHostname(hostname: string): boolean {
+    const host = normalizeHost(hostname);
+    return this.hostnames.has(host) || this.domainSuffixes.some((suffix) => host.endsWith(suffix));
+  }
+
+  /** Throws unless `url` is http(s) and, when its host is an IP literal, that address may be fetched. */
+  checkUrl(url: URL, display: string): void {
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new FathomError('invalid_argument', `Refused to fetch ${display}: only http and https URLs are supported`, {
+        hint: 'Give an http:// or https:// URL.',
+      });
+    }
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (this.allowsHostname(host) || !isIP(host) || this.allowsAddress(host)) return;
+    throw blockedAddressError(display, { host, address: host, viaDns: false });
+  }
+
+  readonly lookup: LookupFunction = (hostname, options, callback) => {
+    dnsLookup(hostname, { all: true, family: options.family, hints: options.hints }, (error, addresses) => {
+      if (error) return callback(error, '');
+      const refused = this.allowsHostname(hostname)
+        ? undefined
+        : addresses.find((entry) => !this.allowsAddress(entry.address));
+      if (refused) return callback(blockedAddressError(hostname, { host: hostname, address: refused.address, viaDns: true }), '');
+      const first: LookupAddress | undefined = addresses[0];
+      if (options.all) callback(null, addresses);
+      else if (first) callback(null, first.address, first.family);
+      else callback(Object.assign(new Error(`No addresses for ${hostname}`), { code: 'ENOTFOUND' }), '');
+    });
+  };
+}

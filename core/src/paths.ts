@@ -1,0 +1,42 @@
+import { realpath } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { FathomError } from './errors.js';
+
+function inside(root: string, candidate: string): boolean {
+  const rel = relative(root, candidate);
+  return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel));
+}
+
+/** The real path of `path`, or of its nearest existing ancestor joined with the rest. */
+async function realpathOfNearest(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const parent = dirname(path);
+    if (parent === path) return path;
+    return resolve(await realpathOfNearest(parent), relative(parent, path));
+  }
+}
+
+/**
+ * Resolves `path` (relative paths against the first root) and checks, after following every
+ * symbolic link, that it stays inside one of `roots`. Works for files that do not exist yet.
+ */
+export async function resolveWithinRoots(path: string, roots: readonly string[]): Promise<string> {
+  if (roots.length === 0) {
+    throw new FathomError('forbidden', 'No folders are open to this server', {
+      hint: 'The operator sets the readable folders with --roots (FATHOM_ROOTS).',
+    });
+  }
+  if (path.includes('\0')) throw new FathomError('invalid_argument', 'A path cannot contain a NUL byte');
+  const absolute = resolve(roots[0]!, path);
+  const real = await realpathOfNearest(absolute);
+  for (const root of roots) {
+    const realRoot = await realpathOfNearest(resolve(root));
+    if (inside(realRoot, real)) return real;
+  }
+  throw new FathomError('forbidden', `${path} is outside the folders this server may read`, {
+    hint: `Use a path under: ${roots.join(', ')}.`,
+  });
+}

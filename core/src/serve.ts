@@ -1,0 +1,162 @@
+import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
+import { killChildren } from './children.js';
+import type { ConfigSchema } from './config.js';
+import { baseConfigSchema, baseType, describeConfig, flagName, loadConfig } from './config.js';
+import { FathomError, errorMessage, isFathomError } from './errors.js';
+import { createLogger } from './log.js';
+import type { Logger } from './log.js';
+import { startHttpHost } from './http.js';
+import type { FathomServer } from './server.js';
+import { StdioTransport } from './stdio.js';
+
+export interface ServerDefinition<S extends ConfigSchema = ConfigSchema> {
+  /** The name the CLI uses: `fathom <name>`. */
+  name: string;
+  title: string;
+  description: string;
+  version: string;
+  defaultPort: number;
+  configSchema: S;
+  envAliases?: Record<string, readonly string[]>;
+  /** One MCP server instance: one per HTTP session, one in stdio mode. */
+  createServer(config: z.infer<S>, logger: Logger): FathomServer | Promise<FathomServer>;
+  /** Releases what all instances share (a browser, a pool of kernels), once, at exit. */
+  shutdown?(): Promise<void>;
+}
+
+export function defineServer<S extends ConfigSchema>(definition: ServerDefinition<S>): ServerDefinition<S> {
+  return definition;
+}
+
+export function packageVersion(packageJsonUrl: URL): string {
+  return (JSON.parse(readFileSync(packageJsonUrl, 'utf8')) as { version: string }).version;
+}
+
+/** `--key value`, `--key=value`, `--flag`, `--no-flag`; booleans never take the next word. */
+export function parseFlags(argv: readonly string[], schema: ConfigSchema): Record<string, string | boolean> {
+  const booleans = new Set(
+    Object.entries(schema.shape)
+      .filter(([, field]) => baseType(field as z.ZodType) === 'boolean')
+      .map(([key]) => flagName(key)),
+  );
+  const flags: Record<string, string | boolean> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) {
+      throw new FathomError('invalid_config', `Unexpected argument "${arg}"`, { hint: 'Options look like --port 8933; see --help.' });
+    }
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    if (inline !== undefined) flags[name] = inline;
+    else if (booleans.has(name)) flags[name] = true;
+    else if (name.startsWith('no-') && booleans.has(name.slice(3))) flags[name.slice(3)] = false;
+    else {
+      const value = argv[i + 1];
+      if (value === undefined || value.startsWith('--')) {
+        throw new FathomError('invalid_config', `Option --${name} needs a value`, { hint: 'See --help for the options.' });
+      }
+      flags[name] = value;
+      i++;
+    }
+  }
+  return flags;
+}
+
+export function serverHelp(definition: ServerDefinition): string {
+  return [
+    `fathom ${definition.name}: ${definition.description}`,
+    '',
+    `Usage: fathom ${definition.name} [options]`,
+    '',
+    'Options (each also read from fathom.config.json and the environment variable shown):',
+    '  --config <path>                           Config file (default ./fathom.config.json) [FATHOM_CONFIG]',
+    ...describeConfig(definition.configSchema, definition.envAliases),
+    '  --help                                    Show this help',
+  ].join('\n');
+}
+
+export interface RunningServer {
+  /** The HTTP endpoint, when serving over HTTP. */
+  url?: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Runs a server as this process: reads its config, serves it over stdio or Streamable HTTP,
+ * and shuts down cleanly (sessions closed, shared resources released, child processes killed)
+ * on SIGINT, SIGTERM, or the end of stdin in stdio mode.
+ */
+export async function serve<S extends ConfigSchema>(definition: ServerDefinition<S>, argv: readonly string[]): Promise<RunningServer> {
+  const config = loadConfig(definition.configSchema, {
+    server: definition.name,
+    flags: parseFlags(argv, definition.configSchema),
+    ...(definition.envAliases ? { envAliases: definition.envAliases } : {}),
+  }) as z.infer<S> & z.infer<typeof baseConfigSchema>;
+  const logger = createLogger(`fathom.${definition.name}`, { level: config.logLevel });
+  const create = async () => definition.createServer(config, logger);
+
+  process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: errorMessage(reason) }));
+  process.on('uncaughtException', (error) => logger.error('uncaught exception', { error: error.message, stack: error.stack }));
+
+  let closeTransport: () => Promise<void>;
+  let url: string | undefined;
+  if (config.transport === 'stdio') {
+    const instance = await create();
+    const transport = new StdioTransport();
+    transport.onclose = () => void shutdown('stdin closed');
+    await instance.server.connect(transport);
+    closeTransport = () => instance.close();
+    logger.info('serving over stdio', { server: definition.name, profile: config.profile });
+  } else {
+    const host = await startHttpHost({
+      config,
+      port: config.port ?? definition.defaultPort,
+      name: definition.name,
+      version: definition.version,
+      logger,
+      createServer: create,
+    });
+    url = host.url;
+    closeTransport = () => host.close();
+    if (process.env.FATHOM_EXIT_WITH_PARENT === '1') process.stdin.on('end', () => void shutdown('parent exited')).resume();
+    logger.info('serving over http', { server: definition.name, url, profile: config.profile });
+  }
+
+  let closing: Promise<void> | undefined;
+  async function close(): Promise<void> {
+    closing ??= (async () => {
+      await closeTransport().catch((error) => logger.warn('close failed', { error: errorMessage(error) }));
+      await definition.shutdown?.().catch((error) => logger.warn('shutdown failed', { error: errorMessage(error) }));
+      await killChildren();
+    })();
+    return closing;
+  }
+  async function shutdown(reason: string) {
+    logger.info('shutting down', { reason });
+    const forced = setTimeout(() => process.exit(1), 5000);
+    forced.unref();
+    await close();
+    process.exit(0);
+  }
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
+  return { ...(url ? { url } : {}), close };
+}
+
+/** The body of every server's main.ts. */
+export function runMain(definition: ServerDefinition, argv: readonly string[] = process.argv.slice(2)): void {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(serverHelp(definition) + '\n');
+    return;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(definition.version + '\n');
+    return;
+  }
+  serve(definition, argv).catch((error: unknown) => {
+    const message = isFathomError(error) ? error.toText() : errorMessage(error);
+    process.stderr.write(`fathom ${definition.name}: ${message}\n`);
+    process.exit(2);
+  });
+}

@@ -1,0 +1,89 @@
+import type { Dirent } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { FathomError, defineTool, resolveWithinRoots } from '@fathom/core';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { globToRegExp } from '../glob.js';
+
+const entrySchema = z.object({
+  path: z.string().describe('Path relative to the listed folder'),
+  type: z.enum(['file', 'directory', 'symlink', 'other']),
+  size: z.number().describe('Bytes (files only; 0 otherwise)'),
+  modified: z.string().describe('Last modification, ISO 8601'),
+});
+
+const MAX_DEPTH = 32;
+
+function kind(entry: Dirent): z.infer<typeof entrySchema>['type'] {
+  if (entry.isFile()) return 'file';
+  if (entry.isDirectory()) return 'directory';
+  if (entry.isSymbolicLink()) return 'symlink';
+  return 'other';
+}
+
+export const listFiles = (config: Config) =>
+  defineTool({
+    name: 'list_files',
+    title: 'List files',
+    description:
+      'List the files this server may read, under one of its allowed folders. Use a glob such as "*.pdf" ' +
+      '(this folder) or "**/*.csv" (all subfolders) to narrow the list. Hidden files are shown only when the ' +
+      'glob names them (".*").',
+    input: z.object({
+      path: z.string().default('.').describe('Folder to list, relative to the first allowed folder or absolute'),
+      glob: z.string().default('*').describe('Which entries to show, e.g. "*.pdf" or "**/*.csv"'),
+      max_entries: z.number().int().min(1).max(5000).default(500).describe('Most entries to return'),
+    }),
+    output: z.object({
+      folder: z.string().describe('The absolute folder listed'),
+      entries: z.array(entrySchema),
+      truncated: z.boolean().describe('True when more entries matched than max_entries'),
+    }),
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    async handle({ path, glob, max_entries }) {
+      const folder = await resolveWithinRoots(path, config.roots);
+      const stat = await lstat(folder).catch(() => undefined);
+      if (!stat?.isDirectory()) {
+        throw new FathomError('not_found', `${path} is not a folder`, { hint: 'Call list_files with no path to see the top folder.' });
+      }
+      const pattern = globToRegExp(glob);
+      const recursive = glob.includes('**') || glob.includes('/');
+      const showHidden = glob.startsWith('.') || glob.includes('/.');
+      const entries: z.infer<typeof entrySchema>[] = [];
+      let truncated = false;
+
+      const walk = async (dir: string, depth: number): Promise<void> => {
+        const children = await readdir(dir, { withFileTypes: true }).catch(() => [] as Dirent[]);
+        children.sort((a, b) => a.name.localeCompare(b.name));
+        for (const child of children) {
+          if (truncated) return;
+          if (child.name.startsWith('.') && !showHidden) continue;
+          const full = join(dir, child.name);
+          const rel = relative(folder, full).split('\\').join('/');
+          if (pattern.test(rel)) {
+            if (entries.length === max_entries) {
+              truncated = true;
+              return;
+            }
+            const info = await lstat(full).catch(() => undefined);
+            entries.push({
+              path: rel,
+              type: kind(child),
+              size: child.isFile() ? (info?.size ?? 0) : 0,
+              modified: info ? info.mtime.toISOString() : '',
+            });
+          }
+          if (recursive && child.isDirectory() && depth < MAX_DEPTH) await walk(full, depth + 1);
+        }
+      };
+      await walk(folder, 0);
+
+      const lines = entries.map((e) => `${e.type === 'directory' ? e.path + '/' : e.path}${e.type === 'file' ? `  (${e.size} bytes)` : ''}`);
+      const text =
+        `${folder}: ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} matching "${glob}"` +
+        (truncated ? ` (first ${max_entries}; narrow the glob or raise max_entries)` : '') +
+        (lines.length ? '\n' + lines.join('\n') : '');
+      return { text, structured: { folder, entries, truncated } };
+    },
+  });
