@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Fathom uses, only those missing. Safe to run again and again.
+#   chromium            the browser server's engine
+#   bubblewrap          the python sandbox's isolation
+#   python3 + libs      the python sandbox's interpreter and its scientific packages
+#   poppler-utils       pdftotext, the baseline the document benchmarks compare with
+#   make g++            build better-sqlite3 when no prebuilt binary can be downloaded
+set -euo pipefail
+
+packages=(chromium bubblewrap python3 python3-numpy python3-pandas python3-scipy python3-sympy
+  python3-matplotlib poppler-utils make g++)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-system: all system packages present"
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "setup-system: not a Debian-like system; install these yourself: ${missing[*]}" >&2
+  exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo=(sudo)
+  else
+    echo "setup-system: not root, so these were not installed: ${missing[*]}" >&2
+    echo "setup-system: run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 0
+  fi
+fi
+
+echo "setup-system: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}"
