@@ -2,6 +2,7 @@
 // stdio: StdioServerTransport. http: a plain node:http server with one
 // StreamableHTTPServerTransport (and one McpServer) per session at /mcp, as the SDK docs show.
 // Usage: node bench/protocol/sdk-noop.mjs --transport stdio|http [--port N] [--host H]
+import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';

@@ -63,8 +63,11 @@ function fromString(type: string, raw: string | boolean): unknown {
   if (typeof raw === 'boolean') return raw;
   switch (type) {
     case 'number':
-    case 'int':
-      return raw.trim() === '' ? raw : Number(raw);
+    case 'int': {
+      // Unparseable text stays text, so the error shows what was given rather than NaN (null).
+      const number = Number(raw);
+      return raw.trim() === '' || Number.isNaN(number) ? raw : number;
+    }
     case 'boolean':
       return ['true', '1', 'yes', 'on'].includes(raw.toLowerCase())
         ? true

@@ -128,7 +128,6 @@ export function buildProgram(): Command {
     .option('--json', 'print the structured content as JSON')
     .option('--profile <profile>', 'default or mirothinker', 'default')
     .allowExcessArguments()
-    .passThroughOptions()
     .addHelpText('after', '\nServer options go after "--", e.g.: fathom call files list_files \'{"glob":"*.pdf"}\' -- --roots ~/papers')
     .action(async (server: ServerName, tool: string, rawArgs: string, options: { json?: boolean; profile: string }, command: Command) => {
       let args: unknown;

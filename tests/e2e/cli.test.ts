@@ -1,0 +1,127 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FATHOM_BIN, ROOT, SERVERS, freePorts, healthy, processAlive, spawnNode, waitFor } from '../helpers.js';
+
+async function fathom(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const run = spawnNode([FATHOM_BIN, ...args], env);
+  const { code } = await run.exited;
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+describe('fathom CLI', () => {
+  it('prints its version from package.json and help for every command', async () => {
+    const { version } = (await import(`${ROOT}package.json`, { with: { type: 'json' } })).default as { version: string };
+    expect((await fathom(['--version'])).stdout.trim()).toBe(version);
+    const help = await fathom(['--help']);
+    for (const command of ['serve', 'tools', 'call', 'doctor', ...SERVERS]) expect(help.stdout).toContain(command);
+    const serverHelp = await fathom(['files', '--help']);
+    expect(serverHelp.code).toBe(0);
+    expect(serverHelp.stdout).toContain('--transport');
+    expect(serverHelp.stdout).toContain('FATHOM_ROOTS');
+  });
+
+  it('lists tools with their descriptions', async () => {
+    const { code, stdout } = await fathom(['tools', 'files']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/files \(default profile\): 1 tool/);
+    expect(stdout).toContain('list_files(path, glob, max_entries)');
+    const json = await fathom(['tools', '--json']);
+    expect(Object.keys(JSON.parse(json.stdout) as object)).toEqual([...SERVERS]);
+  });
+
+  it('calls a tool over stdio: exit 0 on success, 1 on a tool error, 2 on usage errors', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fathom-cli-'));
+    writeFileSync(join(dir, 'notes.txt'), 'hello');
+    writeFileSync(join(dir, 'data.csv'), 'a,b');
+
+    const ok = await fathom(['call', 'files', 'list_files', '{"glob": "*.txt"}', '--', '--roots', dir]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('notes.txt');
+    expect(ok.stdout).not.toContain('data.csv');
+
+    const json = await fathom(['call', 'files', 'list_files', '{}', '--json', '--', '--roots', dir]);
+    expect(json.code).toBe(0);
+    const structured = JSON.parse(json.stdout) as { entries: { path: string }[] };
+    expect(structured.entries.map((entry) => entry.path)).toEqual(['data.csv', 'notes.txt']);
+
+    const unknownTool = await fathom(['call', 'files', 'no_such_tool', '{}']);
+    expect(unknownTool.code).toBe(1);
+    expect(unknownTool.stderr).toContain('Unknown tool "no_such_tool"');
+
+    const badArgs = await fathom(['call', 'files', 'list_files', '{"max_entries": -3}']);
+    expect(badArgs.code).toBe(1);
+    expect(badArgs.stderr).toContain('max_entries');
+
+    const badJson = await fathom(['call', 'files', 'list_files', '{oops']);
+    expect(badJson.code).toBe(2);
+    expect(badJson.stderr).toContain('not valid JSON');
+
+    const badServer = await fathom(['call', 'nowhere', 'x']);
+    expect(badServer.code).toBe(2);
+
+    const badServerOption = await fathom(['call', 'files', 'list_files', '{}', '--', '--bogus', '1']);
+    expect(badServerOption.code).toBe(2);
+    expect(badServerOption.stderr).toContain('Unknown option --bogus');
+  });
+
+  it('doctor lists every system part with a fix for what is missing', async () => {
+    const { code, stdout } = await fathom(['doctor', '--json']);
+    const checks = JSON.parse(stdout) as { name: string; ok: boolean; fix?: string; neededBy: string }[];
+    const names = checks.map((check) => check.name);
+    for (const part of ['node', 'chromium', 'bubblewrap', 'python3', 'python3-numpy', 'python3-pandas', 'python3-scipy', 'python3-sympy', 'python3-matplotlib', 'sqlite', 'resource limits']) {
+      expect(names).toContain(part);
+    }
+    for (const check of checks.filter((c) => !c.ok)) expect(check.fix).toBeTruthy();
+    const missingRequired = checks.filter((check) => !check.ok && check.neededBy !== 'benchmarks only');
+    expect(code).toBe(missingRequired.length > 0 ? 1 : 0);
+    if (process.env.CI) expect(checks.filter((check) => !check.ok)).toEqual([]);
+    else if (missingRequired.length > 0) console.warn(`doctor: missing here: ${missingRequired.map((c) => c.name).join(', ')}`);
+  });
+
+  it('serve starts the four servers on consecutive ports, prints mcpServers JSON, restarts one that dies, and stops them all', async () => {
+    const base = await freePorts(4);
+    const serve = spawnNode([FATHOM_BIN, 'serve', '--base-port', String(base)]);
+    try {
+      await waitFor(() => serve.stdout().trim().endsWith('}') && serve.stderr().includes('Ctrl+C'), 30_000, 'fathom serve');
+      const printed = JSON.parse(serve.stdout()) as { mcpServers: Record<string, { url: string }> };
+      expect(Object.keys(printed.mcpServers)).toEqual(SERVERS.map((name) => `fathom-${name}`));
+      expect(serve.stderr()).toContain('"command": "node"');
+
+      for (const [index, name] of SERVERS.entries()) {
+        const entry = printed.mcpServers[`fathom-${name}`]!;
+        expect(entry.url).toBe(`http://127.0.0.1:${base + index}/mcp`);
+        const client = new Client({ name: 'e2e', version: '1' });
+        await client.connect(new StreamableHTTPClientTransport(new URL(entry.url)));
+        expect(client.getServerVersion()?.name).toBe(`fathom-${name}`);
+        await client.listTools();
+        await client.close();
+      }
+
+      const health = (await (await fetch(`http://127.0.0.1:${base + 2}/healthz`)).json()) as { server: string };
+      expect(health.server).toBe('files');
+      const pids = await childPids(serve.child.pid!);
+      expect(pids).toHaveLength(4);
+      process.kill(pids[2]!, 'SIGKILL');
+      await waitFor(async () => !(await healthy(base + 2)), 5_000, 'files to go down');
+      await waitFor(() => healthy(base + 2), 15_000, 'files to come back');
+      expect(serve.stderr()).toContain('files exited');
+
+      const current = await childPids(serve.child.pid!);
+      serve.child.kill('SIGTERM');
+      await serve.exited;
+      await waitFor(() => current.every((pid) => !processAlive(pid)), 10_000, 'the servers to stop');
+    } finally {
+      if (serve.child.exitCode === null) serve.child.kill('SIGKILL');
+    }
+  }, 60_000);
+});
+
+async function childPids(parent: number): Promise<number[]> {
+  const { readFileSync } = await import('node:fs');
+  const text = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8');
+  return text.trim().split(/\s+/).filter(Boolean).map(Number);
+}
