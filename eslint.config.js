@@ -18,7 +18,6 @@ export default tseslint.config(
   },
   {
     files: ['core/src/**/*.ts', 'servers/*/src/**/*.ts'],
-    ignores: ['core/src/cli/**'],
     rules: { 'no-console': 'error' },
   },
   {

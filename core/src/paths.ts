@@ -1,4 +1,4 @@
-import { realpath } from 'node:fs/promises';
+import { readlink, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { FathomError } from './errors.js';
 
@@ -12,7 +12,11 @@ async function realpathOfNearest(path: string): Promise<string> {
   try {
     return await realpath(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
+    // A dangling link: creating the path would create its target, so its target is what counts.
+    const target = await readlink(path).catch(() => undefined);
+    if (target !== undefined) return realpathOfNearest(resolve(dirname(path), target));
     const parent = dirname(path);
     if (parent === path) return path;
     return resolve(await realpathOfNearest(parent), relative(parent, path));

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { killChildren } from './children.js';
 import type { ConfigSchema } from './config.js';
-import { baseConfigSchema, baseType, describeConfig, flagName, loadConfig } from './config.js';
+import { baseType, describeConfig, flagName, loadConfig } from './config.js';
+import type { BaseConfig } from './config.js';
 import { FathomError, errorMessage, isFathomError } from './errors.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
@@ -91,7 +92,7 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
     server: definition.name,
     flags: parseFlags(argv, definition.configSchema),
     ...(definition.envAliases ? { envAliases: definition.envAliases } : {}),
-  }) as z.infer<S> & z.infer<typeof baseConfigSchema>;
+  }) as z.infer<S> & BaseConfig;
   const logger = createLogger(`fathom.${definition.name}`, { level: config.logLevel });
   const create = async () => definition.createServer(config, logger);
 

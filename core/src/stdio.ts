@@ -69,7 +69,7 @@ export class StdioTransport implements Transport {
   }
 
   private reply(id: string | number | null, code: number, message: string) {
-    this.write(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }) + '\n');
+    void this.write(JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }) + '\n');
   }
 
   private write(text: string): Promise<void> {

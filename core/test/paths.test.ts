@@ -92,6 +92,11 @@ describe('resolveWithinRoots', () => {
 
   it('refuses a dangling link inside a root whose target is outside', async () => {
     await refusal('dangling', [root]);
+    await refusal(join(root, 'dangling'), [root]);
+  });
+
+  it('resolves a path under a file (which cannot exist) instead of failing with ENOTDIR', async () => {
+    expect(await resolveWithinRoots('a.txt/child', [root])).toBe(join(root, 'a.txt', 'child'));
   });
 
   it('accepts a root that is itself a symbolic link', async () => {
