@@ -8,7 +8,7 @@
 // which server goes first; each metric is the median over the rounds. The markdown table goes to
 // stdout and to bench/results/protocol.md (protocol-quick.md with --quick); progress goes to
 // stderr. Everything listens and connects on 127.0.0.1 only.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { cpus } from 'node:os';
@@ -36,7 +36,7 @@ function parseOptions(argv) {
   const quick = argv.includes('--quick');
   const options = quick
     ? { rounds: 1, warmup: 100, nStdio: 300, nHttp: 200, mStdio: 600, mHttp: 400, concurrency: 16, timeoutS: 300 }
-    : { rounds: 3, warmup: 200, nStdio: 2000, nHttp: 1000, mStdio: 4000, mHttp: 2000, concurrency: 16, timeoutS: 1200 };
+    : { rounds: 5, warmup: 200, nStdio: 2000, nHttp: 1000, mStdio: 4000, mHttp: 2000, concurrency: 16, timeoutS: 1200 };
   const numeric = {
     '--rounds': 'rounds',
     '--warmup': 'warmup',
@@ -128,6 +128,21 @@ async function stopChild(child) {
   if (await Promise.race([exited.then(() => true), sleep(3000).then(() => false)])) return;
   child.kill('SIGKILL');
   await Promise.race([exited, sleep(2000)]);
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat. */
+function cpuMs(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
 function rssMiB(pid) {
@@ -252,6 +267,7 @@ async function measure(kind, transport, options) {
       throw new Error(`${kind} over ${transport}: the no-op answered ${JSON.stringify(first)}`);
     }
     for (let i = 0; i < options.warmup; i++) await call(session.client);
+    const cpuBefore = cpuMs(session.pid);
 
     const samples = new Float64Array(n);
     for (let i = 0; i < n; i++) {
@@ -271,12 +287,14 @@ async function measure(kind, transport, options) {
     const start = performance.now();
     await Promise.all(Array.from({ length: Math.min(options.concurrency, m) }, worker));
     const seconds = (performance.now() - start) / 1000;
+    const cpuAfter = cpuMs(session.pid);
 
     return {
       p50: percentile(samples, 50),
       p95: percentile(samples, 95),
       p99: percentile(samples, 99),
       callsPerSecond: m / seconds,
+      cpuPerCall: ((cpuAfter - cpuBefore) * 1000) / (n + m),
       rss: rssMiB(session.pid),
     };
   } catch (error) {
@@ -315,8 +333,8 @@ function table(results, options) {
       `warm-up ${options.warmup} calls · median of ${options.rounds} round${options.rounds === 1 ? '' : 's'} per metric, ` +
       `fresh server process per measurement${options.quick ? ' · --quick' : ''}`,
     '',
-    `| transport | server | p50 ms | p95 ms | p99 ms | calls/s (${options.concurrency} in flight) | RSS MiB | ratio (p50 · calls/s) |`,
-    '|---|---|--:|--:|--:|--:|--:|---|',
+    `| transport | server | p50 ms | p95 ms | p99 ms | calls/s (${options.concurrency} in flight) | server CPU µs/call | RSS MiB | ratio (p50 · calls/s · CPU) |`,
+    '|---|---|--:|--:|--:|--:|--:|--:|---|',
   ];
   const verdicts = [];
   for (const transport of TRANSPORTS) {
@@ -324,23 +342,28 @@ function table(results, options) {
     const fathom = results[transport].fathom;
     const latencyRatio = fathom.p50 / sdk.p50;
     const throughputRatio = sdk.callsPerSecond / fathom.callsPerSecond;
+    const cpuRatio = fathom.cpuPerCall / sdk.cpuPerCall;
     const worst = Math.max(latencyRatio, throughputRatio);
-    verdicts.push({ transport, latencyRatio, throughputRatio, ok: worst <= LIMIT_THRESHOLD });
+    verdicts.push({ transport, ok: worst <= LIMIT_THRESHOLD });
     const name = transport === 'stdio' ? 'stdio' : 'Streamable HTTP';
     for (const [kind, row] of [['sdk', sdk], ['fathom', fathom]]) {
       const ratio =
         kind === 'sdk'
           ? 'baseline'
-          : `${fmt(latencyRatio, 2)}x · ${fmt(throughputRatio, 2)}x${worst > LIMIT_THRESHOLD ? ` (over ${LIMIT_THRESHOLD}x)` : ''}`;
+          : `${fmt(latencyRatio, 2)}x · ${fmt(throughputRatio, 2)}x · ${fmt(cpuRatio, 2)}x${worst > LIMIT_THRESHOLD ? ` (over ${LIMIT_THRESHOLD}x)` : ''}`;
       lines.push(
         `| ${name} | ${SERVERS[kind].label} | ${fmt(row.p50, 3)} | ${fmt(row.p95, 3)} | ${fmt(row.p99, 3)} | ` +
-          `${Math.round(row.callsPerSecond).toLocaleString('en-US')} | ${fmt(row.rss, 1)} | ${ratio} |`,
+          `${Math.round(row.callsPerSecond).toLocaleString('en-US')} | ${fmt(row.cpuPerCall, 0)} | ${fmt(row.rss, 1)} | ${ratio} |`,
       );
     }
   }
   lines.push(
     '',
-    'Ratio: Fathom p50 / SDK p50, then SDK calls/s / Fathom calls/s; above 1 means Fathom is slower. ' +
+    'Ratio: Fathom p50 / SDK p50, SDK calls/s / Fathom calls/s, and Fathom server CPU / SDK server CPU; ' +
+      'above 1 means Fathom costs more. The verdict below uses the first two. Server CPU is user + system time of ' +
+      'the server process over the timed calls (latency and throughput phases), from /proc/<pid>/stat; it is the ' +
+      "steadiest of these numbers, since client and server share the machine's CPUs and the SDK client itself " +
+      'needs more CPU per call than either server, so calls/s over HTTP is bound by the client. ' +
       'RSS is the server process after the run (VmRSS).',
     '',
     verdicts.every((v) => v.ok)
@@ -374,7 +397,7 @@ async function main() {
         process.stderr.write(
           `[protocol] round ${round + 1}/${options.rounds} ${transport.padEnd(5)} ${kind.padEnd(6)} ` +
             `p50 ${result.p50.toFixed(3)} ms  p99 ${result.p99.toFixed(3)} ms  ` +
-            `${Math.round(result.callsPerSecond)} calls/s  RSS ${result.rss.toFixed(1)} MiB\n`,
+            `${Math.round(result.callsPerSecond)} calls/s  server CPU ${result.cpuPerCall.toFixed(0)} µs/call  RSS ${result.rss.toFixed(1)} MiB\n`,
         );
       }
     }
@@ -386,7 +409,7 @@ async function main() {
     for (const kind of Object.keys(SERVERS)) {
       const rounds = perRound[transport][kind];
       results[transport][kind] = Object.fromEntries(
-        ['p50', 'p95', 'p99', 'callsPerSecond', 'rss'].map((metric) => [metric, median(rounds.map((r) => r[metric]))]),
+        ['p50', 'p95', 'p99', 'callsPerSecond', 'cpuPerCall', 'rss'].map((metric) => [metric, median(rounds.map((r) => r[metric]))]),
       );
     }
   }

@@ -31,8 +31,9 @@ export async function connectInMemory(
 }
 
 /** The text blocks of a tool result, joined by newlines. */
-export function textOf(result: { content?: unknown }): string {
-  const blocks = Array.isArray(result.content) ? (result.content as { type?: unknown; text?: unknown }[]) : [];
+export function textOf(result: object): string {
+  const { content } = result as { content?: unknown };
+  const blocks = Array.isArray(content) ? (content as { type?: unknown; text?: unknown }[]) : [];
   return blocks
     .filter((block) => block.type === 'text' && typeof block.text === 'string')
     .map((block) => block.text as string)

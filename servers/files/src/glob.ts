@@ -1,3 +1,5 @@
+import { FathomError } from '@fathom/core';
+
 /** A glob as a RegExp over `/`-separated relative paths: `*`, `?`, `**`, `{a,b}` and `[abc]`. */
 export function globToRegExp(glob: string): RegExp {
   let out = '';
@@ -27,5 +29,11 @@ export function globToRegExp(glob: string): RegExp {
       }
     } else out += c.replace(/[.+^$()|\\]/g, '\\$&');
   }
-  return new RegExp(`^${out}$`);
+  try {
+    return new RegExp(`^${out}$`);
+  } catch {
+    throw new FathomError('invalid_argument', `Invalid glob "${glob}"`, {
+      hint: 'Close every { and [, keep ranges in order (a-z), or use plain * and ? wildcards.',
+    });
+  }
 }

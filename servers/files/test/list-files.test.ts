@@ -192,4 +192,13 @@ describe('list_files', () => {
     expect(result.isError).toBe(true);
     expect(text).toContain('max_entries');
   });
+
+  it('answers a glob that is not a valid pattern with a recoverable error', async () => {
+    for (const glob of ['{a', '[z-a]']) {
+      const { result, text } = await list({ glob });
+      expect(result.isError).toBe(true);
+      expect(text).toContain(`Invalid glob "${glob}"`);
+      expect(text).not.toContain('internal error');
+    }
+  });
 });
