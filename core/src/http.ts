@@ -165,6 +165,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
       }
       const transport = await newSession();
       await transport.handleRequest(req, res, body);
+      if (!transport.sessionId) await transport.close();
       return;
     }
     sendJsonRpcError(res, 400, -32000, 'Bad Request: no valid session id; send an initialize request first');

@@ -8,7 +8,9 @@ import { FathomError, errorMessage, isFathomError } from './errors.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { startHttpHost } from './http.js';
+import { createToolServer } from './server.js';
 import type { FathomServer } from './server.js';
+import type { Tool } from './tool.js';
 import { StdioTransport } from './stdio.js';
 
 export interface ServerDefinition<S extends ConfigSchema = ConfigSchema> {
@@ -28,6 +30,33 @@ export interface ServerDefinition<S extends ConfigSchema = ConfigSchema> {
 
 export function defineServer<S extends ConfigSchema>(definition: ServerDefinition<S>): ServerDefinition<S> {
   return definition;
+}
+
+export interface ToolServerDefinition<S extends ConfigSchema> extends Omit<ServerDefinition<S>, 'createServer' | 'version'> {
+  /** The server package's package.json, for its version. */
+  packageJson: URL;
+  instructions?: string;
+  /** The tools of the profile in `config.profile`. */
+  tools(config: z.infer<S>, logger: Logger): Tool[];
+}
+
+/** A server that is a list of tools: the MCP server name is `fathom-<name>`. */
+export function defineToolServer<S extends ConfigSchema>(definition: ToolServerDefinition<S>): ServerDefinition<S> {
+  const { packageJson, tools, instructions, ...rest } = definition;
+  const version = packageVersion(packageJson);
+  return {
+    ...rest,
+    version,
+    createServer: (config, logger) =>
+      createToolServer({
+        name: `fathom-${definition.name}`,
+        title: definition.title,
+        version,
+        tools: tools(config, logger),
+        logger,
+        ...(instructions ? { instructions } : {}),
+      }),
+  };
 }
 
 export function packageVersion(packageJsonUrl: URL): string {

@@ -32,9 +32,9 @@ let tree: string;
 let outside: string;
 const MTIME = new Date('2024-05-06T07:08:09.000Z');
 
-function connectFiles(profile: 'default' | 'mirothinker' = 'default'): Promise<InMemoryConnection> {
+async function connectFiles(profile: 'default' | 'mirothinker' = 'default'): Promise<InMemoryConnection> {
   const config = loadConfig(configSchema, { server: 'files', flags: { roots: tree, profile }, env: {}, cwd: tree });
-  return connectInMemory(createServer(config));
+  return connectInMemory(await createServer(config));
 }
 
 let connection: InMemoryConnection;

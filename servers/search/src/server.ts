@@ -1,27 +1,19 @@
-import { createToolServer, defineServer, packageVersion } from '@fathom/core';
+import { createLogger, defineToolServer } from '@fathom/core';
 import type { FathomServer, Logger } from '@fathom/core';
 import { configSchema } from './config.js';
 import type { Config } from './config.js';
 import { toolsFor } from './tools.js';
 
-const version = packageVersion(new URL('../package.json', import.meta.url));
-
-export function createServer(config: Config, logger?: Logger): FathomServer {
-  return createToolServer({
-    name: 'fathom-search',
-    title: 'Fathom Search',
-    version,
-    tools: toolsFor(config),
-    ...(logger ? { logger } : {}),
-  });
-}
-
-export const definition = defineServer({
+export const definition = defineToolServer({
   name: 'search',
   title: 'Fathom Search',
   description: 'Web search across providers, pages fetched to clean markdown, and extraction.',
-  version,
+  packageJson: new URL('../package.json', import.meta.url),
   defaultPort: 8931,
   configSchema,
-  createServer,
+  tools: toolsFor,
 });
+
+export function createServer(config: Config, logger: Logger = createLogger('fathom.search')): Promise<FathomServer> | FathomServer {
+  return definition.createServer(config, logger);
+}
