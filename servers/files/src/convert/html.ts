@@ -1,0 +1,144 @@
+import { Readability } from '@mozilla/readability';
+import { gfm } from '@joplin/turndown-plugin-gfm';
+import { parseHTML } from 'linkedom';
+import TurndownService from 'turndown';
+import { decodeText } from './decode.js';
+import { tidy } from './markdown.js';
+import type { Converter, ConvertedDocument, Table } from './types.js';
+
+const NOISE = 'script, style, noscript, template, iframe, svg, canvas, form, button, input, select, textarea, link, meta';
+const CHROME = 'nav, header, footer, aside, [role="navigation"], [role="banner"], [role="contentinfo"], [aria-hidden="true"]';
+
+let service: TurndownService | undefined;
+function turndown(): TurndownService {
+  if (service) return service;
+  service = new TurndownService({ headingStyle: 'atx', codeBlockStyle: 'fenced', bulletListMarker: '-', emDelimiter: '*' });
+  service.use(gfm);
+  service.remove(['script', 'style', 'noscript', 'template']);
+  service.addRule('image', {
+    filter: 'img',
+    replacement: (_content, node) => {
+      const element = node as HTMLElement;
+      const src = element.getAttribute('src') ?? '';
+      const alt = (element.getAttribute('alt') ?? '').replace(/\s+/g, ' ').trim();
+      if (src.startsWith('data:')) return alt ? `![${alt}](embedded image)` : '';
+      return src ? `![${alt}](${src})` : '';
+    },
+  });
+  return service;
+}
+
+export interface HtmlToMarkdownOptions {
+  /** The page's address, to resolve relative links and images. */
+  url?: string;
+  /** Readability's main content (default) instead of the whole body. */
+  mainContent?: boolean;
+}
+
+export interface HtmlResult {
+  title?: string;
+  author?: string;
+  published?: string;
+  markdown: string;
+  tables: Table[];
+  outline: string[];
+}
+
+function absolutize(document: Document, base: string | undefined) {
+  if (!base) return;
+  for (const [selector, attribute] of [
+    ['a[href]', 'href'],
+    ['img[src]', 'src'],
+  ] as const) {
+    for (const element of document.querySelectorAll(selector)) {
+      const value = element.getAttribute(attribute);
+      if (!value || value.startsWith('#') || value.startsWith('data:') || value.startsWith('javascript:')) continue;
+      try {
+        element.setAttribute(attribute, new URL(value, base).href);
+      } catch {
+        // leave a malformed link as written
+      }
+    }
+  }
+}
+
+function tablesOf(root: ParentNode): Table[] {
+  const tables: Table[] = [];
+  root.querySelectorAll('table').forEach((table, index) => {
+    const rows = [...table.querySelectorAll('tr')].map((row) =>
+      [...row.querySelectorAll('th, td')].map((c) => (c.textContent ?? '').replace(/\s+/g, ' ').trim()),
+    );
+    if (rows.length === 0) return;
+    const first = table.querySelector('tr');
+    const hasHeader = !!first?.querySelector('th') || !!table.querySelector('thead');
+    const caption = table.querySelector('caption')?.textContent?.trim();
+    tables.push({
+      location: `table ${index + 1}`,
+      ...(caption ? { caption } : {}),
+      header: hasHeader ? rows[0]! : [],
+      rows: hasHeader ? rows.slice(1) : rows,
+    });
+  });
+  return tables;
+}
+
+/** HTML to compact markdown: the main content (or the whole body), GFM tables, absolute links. */
+export function htmlToMarkdown(html: string, options: HtmlToMarkdownOptions = {}): HtmlResult {
+  const { document } = parseHTML(html.includes('<html') ? html : `<!doctype html><html><body>${html}</body></html>`);
+  const base = document.querySelector('base[href]')?.getAttribute('href') ?? undefined;
+  absolutize(document as unknown as Document, base && options.url ? new URL(base, options.url).href : (options.url ?? base));
+  const pageTitle = document.querySelector('title')?.textContent?.trim() || undefined;
+  const author = document.querySelector('meta[name="author"]')?.getAttribute('content') ?? undefined;
+  const published =
+    document.querySelector('meta[property="article:published_time"], meta[name="date"], time[datetime]')?.getAttribute('content') ??
+    document.querySelector('time[datetime]')?.getAttribute('datetime') ??
+    undefined;
+
+  document.querySelectorAll(NOISE).forEach((element) => element.remove());
+  let contentHtml: string | undefined;
+  let title = pageTitle;
+  if (options.mainContent !== false) {
+    const article = new Readability(document.cloneNode(true) as unknown as Document, { keepClasses: false }).parse();
+    if (article?.content && (article.textContent ?? '').trim().length > 200) {
+      contentHtml = article.content;
+      title = article.title || pageTitle;
+    }
+  }
+  if (contentHtml === undefined) {
+    if (options.mainContent !== false) document.querySelectorAll(CHROME).forEach((element) => element.remove());
+    contentHtml = document.body?.innerHTML ?? html;
+  }
+  const { document: content } = parseHTML(`<!doctype html><html><body>${contentHtml}</body></html>`);
+  const outline = [...content.querySelectorAll('h1, h2, h3')].map((h) => (h.textContent ?? '').replace(/\s+/g, ' ').trim()).filter(Boolean);
+  const markdown = tidy(turndown().turndown(content.body.innerHTML));
+  return {
+    ...(title ? { title } : {}),
+    ...(author ? { author } : {}),
+    ...(published ? { published } : {}),
+    markdown,
+    tables: tablesOf(content),
+    outline,
+  };
+}
+
+export const converter: Converter = {
+  types: ['html'],
+  async convert(input, _type, options): Promise<ConvertedDocument> {
+    const head = Buffer.from(input.bytes.subarray(0, 2048)).toString('latin1');
+    const metaCharset = /<meta[^>]+charset\s*=\s*["']?([\w-]+)/i.exec(head)?.[1];
+    const { text } = decodeText(input.bytes, input.mimeType?.includes('charset') ? input.mimeType : metaCharset);
+    const result = htmlToMarkdown(text, { ...(input.url ? { url: input.url } : {}), mainContent: options.mainContent });
+    const heading = result.title && !result.markdown.startsWith('# ') ? `# ${result.title}\n\n` : '';
+    return {
+      info: {
+        type: 'html',
+        mimeType: 'text/html',
+        ...(result.title ? { title: result.title } : {}),
+        ...(result.author ? { author: result.author } : {}),
+        ...(result.published ? { created: result.published } : {}),
+        outline: result.outline,
+      },
+      sections: [{ kind: 'body', index: 1, name: 'body', markdown: heading + result.markdown, tables: result.tables }],
+    };
+  },
+};

@@ -1,0 +1,98 @@
+import { FathomError } from '@fathom/core';
+import { detectType, MIME_OF } from './detect.js';
+import type { ConvertedDocument, ConvertInput, ConvertOptions, Converter, DocumentType, Section } from './types.js';
+import { DEFAULT_OPTIONS } from './types.js';
+
+export * from './types.js';
+export { detectType, MIME_OF } from './detect.js';
+export { decodeText } from './decode.js';
+export { htmlToMarkdown } from './html.js';
+export type { HtmlResult, HtmlToMarkdownOptions } from './html.js';
+export { gfmTable } from './markdown.js';
+
+/** One module per format, loaded on first use. */
+const modules: Record<DocumentType, () => Promise<{ converter: Converter }>> = {
+  pdf: () => import('./pdf.js'),
+  docx: () => import('./docx.js'),
+  pptx: () => import('./pptx.js'),
+  xlsx: () => import('./sheet.js'),
+  xls: () => import('./sheet.js'),
+  ods: () => import('./sheet.js'),
+  csv: () => import('./sheet.js'),
+  tsv: () => import('./sheet.js'),
+  html: () => import('./html.js'),
+  epub: () => import('./epub.js'),
+  ipynb: () => import('./ipynb.js'),
+  json: () => import('./data.js'),
+  jsonl: () => import('./data.js'),
+  yaml: () => import('./data.js'),
+  xml: () => import('./data.js'),
+  feed: () => import('./feed.js'),
+  text: () => import('./text.js'),
+  markdown: () => import('./text.js'),
+  code: () => import('./text.js'),
+  zip: () => import('./zip.js'),
+  eml: () => import('./email.js'),
+  msg: () => import('./email.js'),
+  image: () => import('./image.js'),
+  audio: () => import('./audio.js'),
+};
+
+/**
+ * Any document to markdown sections. Corrupt, encrypted or mislabelled input is a FathomError
+ * ('invalid_argument') that names the problem; limits exceeded are 'too_large'.
+ */
+export async function convert(input: ConvertInput, options: Partial<ConvertOptions> = {}): Promise<ConvertedDocument> {
+  const settings: ConvertOptions = { ...DEFAULT_OPTIONS, ...options };
+  if (input.bytes.byteLength > settings.limits.maxBytes) {
+    throw new FathomError('too_large', `The document is ${input.bytes.byteLength} bytes, over the ${settings.limits.maxBytes}-byte limit`, {
+      hint: 'Ask the operator to raise FATHOM_MAX_FILE_BYTES, or use a smaller file.',
+    });
+  }
+  const type = await detectType(input.bytes, input.name, input.mimeType);
+  const { converter } = await modules[type]();
+  const document = await converter.convert(input, type, settings);
+  document.info.mimeType ||= MIME_OF[type];
+  return document;
+}
+
+export interface Selection {
+  /** 1-based section numbers, e.g. pages. */
+  sections?: number[];
+  /** A section by name, e.g. a sheet. */
+  name?: string;
+}
+
+export function selectSections(document: ConvertedDocument, selection: Selection = {}): Section[] {
+  let sections = document.sections;
+  if (selection.sections?.length) {
+    const wanted = new Set(selection.sections);
+    sections = sections.filter((section) => wanted.has(section.index));
+  }
+  if (selection.name !== undefined) {
+    const name = selection.name.toLowerCase();
+    sections = sections.filter((section) => section.name.toLowerCase() === name);
+  }
+  return sections;
+}
+
+/** The markdown of a document, or of the chosen sections. */
+export function renderMarkdown(document: ConvertedDocument, selection: Selection = {}): string {
+  return selectSections(document, selection)
+    .map((section) => section.markdown)
+    .join('\n\n');
+}
+
+/** "1-3,7" to [1, 2, 3, 7]. */
+export function parseRanges(spec: string, max?: number): number[] {
+  const numbers = new Set<number>();
+  for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^(\d+)(?:\s*-\s*(\d*))?$/.exec(part);
+    if (!match) throw new FathomError('invalid_argument', `"${part}" is not a page range`, { hint: 'Write ranges like "3", "1-5" or "2,4,10-12".' });
+    const start = Number(match[1]);
+    const end = match[2] === undefined ? start : match[2] === '' ? (max ?? start) : Number(match[2]);
+    if (start < 1 || end < start) throw new FathomError('invalid_argument', `"${part}" is not a page range`, { hint: 'Pages count from 1; write "2-5", not "5-2".' });
+    for (let n = start; n <= Math.min(end, start + 100_000); n++) numbers.add(n);
+  }
+  return [...numbers].sort((a, b) => a - b);
+}
