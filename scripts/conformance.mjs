@@ -56,6 +56,7 @@ for (const name of servers) {
   const port = await freePort();
   const child = spawn(process.execPath, [`${root}servers/${name}/dist/main.js`, '--transport', 'http', '--port', String(port), '--log-level', 'error'], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, FATHOM_CACHE_PATH: `${outDir}/cache.sqlite` },
   });
   let serverLog = '';
   child.stderr.on('data', (chunk) => (serverLog += chunk));

@@ -3,12 +3,13 @@
 #   chromium            the browser server's engine
 #   bubblewrap          the python sandbox's isolation
 #   python3 + libs      the python sandbox's interpreter and its scientific packages
-#   poppler-utils       pdftotext, the baseline the document benchmarks compare with
+#   poppler-utils       pdftotext, a baseline the document benchmarks compare with
+#   pandoc              the DOCX baseline of the document benchmarks
 #   make g++            build better-sqlite3 when no prebuilt binary can be downloaded
 set -euo pipefail
 
 packages=(chromium bubblewrap python3 python3-numpy python3-pandas python3-scipy python3-sympy
-  python3-matplotlib poppler-utils make g++)
+  python3-matplotlib poppler-utils pandoc make g++)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -2,6 +2,9 @@ import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -48,8 +51,11 @@ export interface Spawned {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Spawned servers keep their cache here, never in the user's home. */
+export const TEST_CACHE = join(mkdtempSync(join(tmpdir(), 'fathom-test-cache-')), 'cache.sqlite');
+
 export function spawnNode(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-  const child = spawn(process.execPath, args, { env: { ...process.env, FATHOM_LOG_LEVEL: 'warn', ...env } });
+  const child = spawn(process.execPath, args, { env: { ...process.env, FATHOM_LOG_LEVEL: 'warn', FATHOM_CACHE_PATH: TEST_CACHE, ...env } });
   let out = '';
   let err = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -1,5 +1,6 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { fileURLToPath } from 'node:url';
+import { CallToolRequestSchema, ListToolsRequestSchema, RootsListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { CallToolResult, Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { errorMessage, isFathomError } from './errors.js';
@@ -72,6 +73,23 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
 
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
 
+  let clientRoots: Promise<string[] | undefined> | undefined;
+  server.setNotificationHandler(RootsListChangedNotificationSchema, () => {
+    clientRoots = undefined;
+  });
+  const roots = (): Promise<string[] | undefined> => {
+    if (!server.getClientCapabilities()?.roots) return Promise.resolve(undefined);
+    clientRoots ??= server
+      .listRoots()
+      .then(({ roots: offered }) => offered.filter((root) => root.uri.startsWith('file:')).map((root) => fileURLToPath(root.uri)))
+      .catch((error: unknown) => {
+        logger.warn('roots/list failed', { error: errorMessage(error) });
+        clientRoots = undefined;
+        return undefined;
+      });
+    return clientRoots;
+  };
+
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
     const { name, arguments: args } = request.params;
     const tool = byName.get(name);
@@ -91,6 +109,7 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
       signal: extra.signal,
       sessionId: extra.sessionId,
       logger,
+      roots,
       notify: (level, data) => server.sendLoggingMessage({ level, logger: name, data }, extra.sessionId),
       progress: async (progress, total, message) => {
         if (progressToken === undefined) return;

@@ -16,6 +16,11 @@ export interface ToolContext {
   logger: Logger;
   /** An MCP `notifications/message` to the client, filtered by the level it set. */
   notify(level: LoggingLevel, data: unknown): Promise<void>;
+  /**
+   * The folders the client offered as MCP roots (file: URIs as paths), or undefined when the
+   * client does not support roots. They replace the configured ones where a server reads files.
+   */
+  roots(): Promise<string[] | undefined>;
   /** An MCP progress notification, sent only when the caller asked for progress. */
   progress(progress: number, total?: number, message?: string): Promise<void>;
 }

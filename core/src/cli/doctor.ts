@@ -128,6 +128,14 @@ export async function runChecks(): Promise<Check[]> {
     detail: pdftotext ? pdftotext.split('\n')[0]! : 'not found',
     fix: `${APT} poppler-utils`,
   });
+  const pandoc = await output('pandoc', ['--version']);
+  checks.push({
+    name: 'pandoc',
+    ok: !!pandoc,
+    neededBy: 'benchmarks only',
+    detail: pandoc ? pandoc.split('\n')[0]! : 'not found',
+    fix: `${APT} pandoc`,
+  });
   return checks;
 }
 

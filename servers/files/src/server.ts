@@ -2,6 +2,7 @@ import { createLogger, defineToolServer } from '@fathom/core';
 import type { FathomServer, Logger } from '@fathom/core';
 import { configSchema } from './config.js';
 import type { Config } from './config.js';
+import { closeRuntime } from './runtime.js';
 import { toolsFor } from './tools.js';
 
 export const definition = defineToolServer({
@@ -12,6 +13,7 @@ export const definition = defineToolServer({
   defaultPort: 8933,
   configSchema,
   tools: toolsFor,
+  shutdown: closeRuntime,
 });
 
 export function createServer(config: Config, logger: Logger = createLogger('fathom.files')): Promise<FathomServer> | FathomServer {

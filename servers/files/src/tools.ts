@@ -1,8 +1,21 @@
-import type { Tool } from '@fathom/core';
+import type { Logger, Tool } from '@fathom/core';
 import type { Config } from './config.js';
+import { runtimeFor } from './runtime.js';
+import { documentInfo } from './tools/info.js';
 import { listFiles } from './tools/list.js';
+import { convertToMarkdown, readDocument } from './tools/read.js';
+import { searchDocument } from './tools/search.js';
+import { extractTables } from './tools/tables.js';
 
-/** The tools of the chosen profile. MiroThinker was trained with no files server: both profiles share these. */
-export function toolsFor(config: Config): Tool[] {
-  return [listFiles(config)];
+/** MiroThinker was trained with no files server: both profiles share these tools. */
+export function toolsFor(config: Config, logger: Logger): Tool[] {
+  const runtime = runtimeFor(config, logger);
+  return [
+    readDocument(runtime),
+    documentInfo(runtime),
+    searchDocument(runtime),
+    extractTables(runtime),
+    listFiles(config),
+    convertToMarkdown(runtime),
+  ];
 }

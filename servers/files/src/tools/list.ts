@@ -41,8 +41,8 @@ export const listFiles = (config: Config) =>
       truncated: z.boolean().describe('True when more entries matched than max_entries'),
     }),
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-    async handle({ path, glob, max_entries }) {
-      const folder = await resolveWithinRoots(path, config.roots);
+    async handle({ path, glob, max_entries }, context) {
+      const folder = await resolveWithinRoots(path, (await context.roots()) ?? config.roots);
       const stat = await lstat(folder).catch(() => undefined);
       if (!stat?.isDirectory()) {
         throw new FathomError('not_found', `${path} is not a folder`, { hint: 'Call list_files with no path to see the top folder.' });

@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+import { httpClientFor, openCache } from '@fathom/core';
+import type { Cache, HttpClient, Logger, ToolContext } from '@fathom/core';
+import type { Config } from './config.js';
+import type { ConvertedDocument, ConvertOptions } from './convert/types.js';
+import { DEFAULT_LIMITS } from './convert/types.js';
+import { WorkerPool } from './pool.js';
+import type { SearchMatch, SearchRequest } from './search.js';
+import { loadSource } from './source.js';
+import type { LoadedSource } from './source.js';
+
+/** Bump when converters change their output, so cached conversions are redone. */
+const CONVERTER_VERSION = 1;
+
+/** What every session of the files server shares: the worker pool, the cache, the HTTP client. */
+export class FilesRuntime {
+  readonly pool: WorkerPool;
+  readonly cache: Cache;
+  readonly http: HttpClient;
+
+  constructor(
+    readonly config: Config,
+    logger: Logger,
+  ) {
+    this.pool = new WorkerPool({ size: config.workers, logger });
+    this.cache = openCache(config);
+    this.http = httpClientFor(config, logger, { maxBytes: config.maxFileBytes });
+  }
+
+  async load(source: string, context: ToolContext): Promise<LoadedSource> {
+    const roots = (await context.roots()) ?? this.config.roots;
+    return loadSource(source, { roots, maxBytes: this.config.maxFileBytes, http: this.http, cache: this.cache });
+  }
+
+  private convertOptions(): Partial<ConvertOptions> {
+    const { config } = this;
+    return {
+      limits: { ...DEFAULT_LIMITS, maxBytes: config.maxFileBytes },
+      ocr: config.ocr,
+      ...(config.transcribeUrl
+        ? { transcribe: { url: config.transcribeUrl, model: config.transcribeModel, ...(config.transcribeApiKey ? { apiKey: config.transcribeApiKey } : {}) } }
+        : {}),
+    };
+  }
+
+  /** The converted document, from the cache when these bytes were converted before. */
+  async document(loaded: LoadedSource, mainContent = true): Promise<ConvertedDocument> {
+    const hash = createHash('sha256').update(loaded.bytes).digest('hex');
+    const key = { hash, mainContent, ocr: this.config.ocr, version: CONVERTER_VERSION };
+    const hit = this.cache.get('files.document', key);
+    if (hit) return hit.json<ConvertedDocument>();
+    const input = { bytes: loaded.bytes, name: loaded.name, ...(loaded.mimeType ? { mimeType: loaded.mimeType } : {}), ...(loaded.url ? { url: loaded.url } : {}) };
+    const document = await this.pool.run<ConvertedDocument>(
+      { kind: 'convert', input, options: { ...this.convertOptions(), mainContent } },
+      this.config.conversionTimeoutSeconds * 1000,
+      loaded.display,
+    );
+    this.cache.set('files.document', key, JSON.stringify(document), { ttlMs: 30 * 24 * 3600_000 });
+    return document;
+  }
+
+  search(request: SearchRequest): Promise<{ matches: SearchMatch[]; total: number }> {
+    return this.pool.run({ kind: 'search', request }, this.config.conversionTimeoutSeconds * 1000, 'the search');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+    await this.http.close();
+    this.cache.close();
+  }
+}
+
+const runtimes = new Map<Config, FilesRuntime>();
+
+/** One runtime per configuration: in a server process, one for all its sessions. */
+export function runtimeFor(config: Config, logger: Logger): FilesRuntime {
+  let runtime = runtimes.get(config);
+  if (!runtime) runtimes.set(config, (runtime = new FilesRuntime(config, logger)));
+  return runtime;
+}
+
+export async function closeRuntime(): Promise<void> {
+  const all = [...runtimes.values()];
+  runtimes.clear();
+  await Promise.all(all.map((runtime) => runtime.close()));
+}

@@ -1,0 +1,63 @@
+import { FathomError } from '@fathom/core';
+import type { Section } from './convert/types.js';
+
+export interface SearchRequest {
+  sections: Pick<Section, 'kind' | 'index' | 'name' | 'markdown'>[];
+  query: string;
+  regex: boolean;
+  contextLines: number;
+  maxResults: number;
+}
+
+export interface SearchMatch {
+  /** "page 3", "sheet Budget", "slide 2", or "line 120" for a document without parts. */
+  location: string;
+  line: number;
+  passage: string;
+}
+
+export function locationOf(section: Pick<Section, 'kind' | 'name'>): string {
+  return section.kind === 'body' ? '' : `${section.kind === 'member' ? 'file' : section.kind} ${section.name}`;
+}
+
+function matcher(query: string, regex: boolean): (line: string) => boolean {
+  if (!regex) {
+    const needle = query.toLowerCase();
+    return (line) => line.toLowerCase().includes(needle);
+  }
+  let pattern: RegExp;
+  try {
+    pattern = new RegExp(query, 'i');
+  } catch (error) {
+    throw new FathomError('invalid_argument', `Invalid regular expression: ${(error as Error).message}`, {
+      hint: 'Fix the pattern, or search for plain text with regex: false.',
+    });
+  }
+  return (line) => pattern.test(line);
+}
+
+/** Lines that match, with `contextLines` around each; overlapping passages are merged. Runs in a worker. */
+export function searchSections(request: SearchRequest): { matches: SearchMatch[]; total: number } {
+  const test = matcher(request.query, request.regex);
+  const matches: SearchMatch[] = [];
+  let total = 0;
+  for (const section of request.sections) {
+    const lines = section.markdown.split('\n');
+    let lastEnd = -1;
+    for (let i = 0; i < lines.length; i++) {
+      if (!test(lines[i]!)) continue;
+      total++;
+      const start = Math.max(0, i - request.contextLines);
+      const end = Math.min(lines.length - 1, i + request.contextLines);
+      if (start <= lastEnd && matches.length > 0) {
+        const previous = matches[matches.length - 1]!;
+        previous.passage += '\n' + lines.slice(lastEnd + 1, end + 1).join('\n');
+      } else if (matches.length < request.maxResults) {
+        const where = locationOf(section);
+        matches.push({ location: where ? `${where}, line ${i + 1}` : `line ${i + 1}`, line: i + 1, passage: lines.slice(start, end + 1).join('\n') });
+      }
+      lastEnd = Math.max(lastEnd, end);
+    }
+  }
+  return { matches, total };
+}

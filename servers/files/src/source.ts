@@ -1,0 +1,85 @@
+import { readFile, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FathomError, resolveWithinRoots } from '@fathom/core';
+import type { Cache, HttpClient } from '@fathom/core';
+
+export interface LoadedSource {
+  bytes: Uint8Array;
+  name: string;
+  mimeType?: string;
+  url?: string;
+  /** How to name it to the agent: the path, the final URL, or "data: URI". */
+  display: string;
+}
+
+export interface SourceContext {
+  roots: readonly string[];
+  maxBytes: number;
+  http: HttpClient;
+  cache: Cache;
+}
+
+function parseDataUri(uri: string): LoadedSource {
+  const comma = uri.indexOf(',');
+  if (comma === -1) throw new FathomError('invalid_argument', 'Malformed data: URI (no comma)', { hint: 'Write data:<type>;base64,<data>.' });
+  const meta = uri.slice(5, comma);
+  const payload = uri.slice(comma + 1);
+  const base64 = /;base64$/i.test(meta);
+  const mimeType = (base64 ? meta.slice(0, -7) : meta) || 'text/plain;charset=US-ASCII';
+  let bytes: Buffer;
+  try {
+    bytes = base64 ? Buffer.from(payload, 'base64') : Buffer.from(decodeURIComponent(payload), 'utf8');
+  } catch {
+    throw new FathomError('invalid_argument', 'Malformed data: URI (bad percent-encoding)');
+  }
+  return { bytes, name: 'data', mimeType, display: 'data: URI' };
+}
+
+async function loadUrl(url: string, context: SourceContext): Promise<LoadedSource> {
+  const hit = await context.cache.getOrSet('fetch', { url }, async () => {
+    const response = await context.http.request(url, { maxBytes: context.maxBytes });
+    if (response.status >= 400) {
+      throw new FathomError('upstream', `Fetching ${url} failed with HTTP ${response.status}`, {
+        hint: response.status === 404 ? 'Check the address.' : 'Try again later, or find another copy of the document.',
+      });
+    }
+    return { body: response.body, meta: { finalUrl: response.url, contentType: response.contentType ?? '' } };
+  });
+  const finalUrl = String(hit.meta.finalUrl ?? url);
+  const contentType = String(hit.meta.contentType ?? '') || undefined;
+  return {
+    bytes: hit.body,
+    name: decodeURIComponent(new URL(finalUrl).pathname.split('/').pop() || 'index'),
+    ...(contentType ? { mimeType: contentType } : {}),
+    url: finalUrl,
+    display: finalUrl,
+  };
+}
+
+/** A path under the roots, a file: URI, an http(s) URL (fetched through the guarded client) or a data: URI. */
+export async function loadSource(source: string, context: SourceContext): Promise<LoadedSource> {
+  const trimmed = source.trim();
+  if (/^data:/i.test(trimmed)) return parseDataUri(trimmed);
+  if (/^https?:\/\//i.test(trimmed)) return loadUrl(trimmed, context);
+  let path = trimmed;
+  if (/^file:/i.test(trimmed)) {
+    try {
+      path = fileURLToPath(trimmed);
+    } catch {
+      throw new FathomError('invalid_argument', `Malformed file: URI ${trimmed}`, { hint: 'Write file:///absolute/path.' });
+    }
+  } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
+    throw new FathomError('invalid_argument', `Unsupported source scheme in ${trimmed}`, { hint: 'Use a path, a file:, http(s): or data: URI.' });
+  }
+  const real = await resolveWithinRoots(path, context.roots);
+  const info = await stat(real).catch(() => undefined);
+  if (!info) throw new FathomError('not_found', `No file at ${path}`, { hint: 'Call list_files to see what can be read.' });
+  if (!info.isFile()) throw new FathomError('invalid_argument', `${path} is not a file`, { hint: 'Call list_files to see what it holds.' });
+  if (info.size > context.maxBytes) {
+    throw new FathomError('too_large', `${path} is ${info.size} bytes, over the ${context.maxBytes}-byte limit`, {
+      hint: 'Ask the operator to raise FATHOM_MAX_FILE_BYTES.',
+    });
+  }
+  return { bytes: await readFile(real), name: basename(real), display: path };
+}
