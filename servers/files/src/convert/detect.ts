@@ -89,12 +89,15 @@ function ascii(bytes: Uint8Array, start: number, end: number): string {
   return Buffer.from(bytes.subarray(start, end)).toString('latin1');
 }
 
-async function zipKind(bytes: Uint8Array): Promise<DocumentType> {
+const ZIP_FORMATS: readonly DocumentType[] = ['docx', 'xlsx', 'pptx', 'ods', 'epub'];
+
+/** A damaged archive goes to the converter its name claims, which names the damage best. */
+async function zipKind(bytes: Uint8Array, claimed: DocumentType | undefined): Promise<DocumentType> {
   let zip: JSZip;
   try {
     zip = await JSZip.loadAsync(bytes, { checkCRC32: false });
   } catch {
-    return 'zip';
+    return claimed && ZIP_FORMATS.includes(claimed) ? claimed : 'zip';
   }
   const mimetype = zip.file('mimetype');
   if (mimetype) {
@@ -105,7 +108,22 @@ async function zipKind(bytes: Uint8Array): Promise<DocumentType> {
   if (zip.file('word/document.xml')) return 'docx';
   if (zip.file('xl/workbook.xml')) return 'xlsx';
   if (zip.file('ppt/presentation.xml')) return 'pptx';
-  return 'zip';
+  return claimed && ZIP_FORMATS.includes(claimed) ? claimed : 'zip';
+}
+
+/**
+ * OLE compound files hold legacy Office documents, Outlook messages, and password-protected
+ * OOXML files; the stream names in their directory (UTF-16LE) tell them apart.
+ */
+function oleKind(bytes: Uint8Array, byName?: DocumentType, byMime?: DocumentType): DocumentType {
+  const raw = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const has = (stream: string) => raw.includes(Buffer.from(stream, 'utf16le'));
+  const ooxml = (['docx', 'xlsx', 'pptx'] as const).find((type) => type === byName || type === byMime);
+  if (has('EncryptedPackage')) return ooxml ?? 'docx';
+  if (byName === 'msg' || byMime === 'msg' || has('__substg1.0_')) return 'msg';
+  if (has('WordDocument')) return 'docx';
+  if (has('PowerPoint Document')) return 'pptx';
+  return 'xls';
 }
 
 function textKind(text: string): DocumentType | undefined {
@@ -142,12 +160,8 @@ export async function detectType(bytes: Uint8Array, name?: string, mimeType?: st
 
   if (startsWith(bytes, [0x25, 0x50, 0x44, 0x46])) return 'pdf';
   if (bytes.length > 4 && ascii(bytes, 0, 1024).includes('%PDF-')) return 'pdf';
-  if (startsWith(bytes, [0x50, 0x4b, 0x03, 0x04]) || startsWith(bytes, [0x50, 0x4b, 0x05, 0x06])) return zipKind(bytes);
-  if (startsWith(bytes, [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])) {
-    if (byName === 'msg' || byMime === 'msg') return 'msg';
-    const raw = Buffer.from(bytes).toString('utf16le');
-    return raw.includes('__substg1.0_') ? 'msg' : 'xls';
-  }
+  if (startsWith(bytes, [0x50, 0x4b, 0x03, 0x04]) || startsWith(bytes, [0x50, 0x4b, 0x05, 0x06])) return zipKind(bytes, byName ?? byMime);
+  if (startsWith(bytes, [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])) return oleKind(bytes, byName, byMime);
   if (
     startsWith(bytes, [0x89, 0x50, 0x4e, 0x47]) ||
     startsWith(bytes, [0xff, 0xd8, 0xff]) ||
