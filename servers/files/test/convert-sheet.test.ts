@@ -109,6 +109,23 @@ describe('XLSX', () => {
     expect(numbers.markdown).toBe('## Numbers\n\n| A | B | C |\n| --- | --- | --- |\n| 1 | 2 | 3 |\n| 4 | 5 | 6 |');
   });
 
+  it('puts title rows above the table and takes years as column labels', async () => {
+    const book = XLSX.utils.book_new();
+    const sheet = XLSX.utils.aoa_to_sheet([
+      ['Sales by region'],
+      [],
+      ['Region', 2023, 2024],
+      ['North', 1200, 1350],
+      ['South', 900, 1010],
+    ]);
+    XLSX.utils.book_append_sheet(book, sheet, 'Sales');
+    const result = await convert({ bytes: write(book, 'xlsx'), name: 'sales.xlsx' });
+    expect(result.sections[0]!.markdown).toBe(
+      '## Sales\n\nSales by region\n\n| Region | 2023 | 2024 |\n| --- | --- | --- |\n| North | 1200 | 1350 |\n| South | 900 | 1010 |',
+    );
+    expect(result.sections[0]!.tables?.[0]).toMatchObject({ caption: 'Sales by region', header: ['Region', '2023', '2024'] });
+  });
+
   it('reads the workbook properties', () => {
     expect(document.info.title).toBe('Household budget');
     expect(document.info.author).toBe('Ada');
@@ -325,9 +342,30 @@ describe('CSV and TSV', () => {
 });
 
 describe('corrupt workbooks', () => {
+  it('says a password-protected workbook needs its password', async () => {
+    interface Cfb {
+      utils: { cfb_new(): unknown; cfb_add(container: unknown, path: string, content: Buffer): void };
+      write(container: unknown, options: { type: 'buffer' }): Buffer;
+    }
+    // An encrypted OOXML file is an OLE container holding EncryptionInfo and EncryptedPackage.
+    const CFB = (XLSX as unknown as { default: { CFB: Cfb } }).default.CFB;
+    const container = CFB.utils.cfb_new();
+    const info = Buffer.alloc(200);
+    info.writeUInt16LE(4, 0);
+    info.writeUInt16LE(4, 2);
+    info.writeUInt32LE(0x40, 4);
+    info.write('<?xml version="1.0"?><encryption xmlns="http://schemas.microsoft.com/office/2006/encryption"/>', 8);
+    CFB.utils.cfb_add(container, '/EncryptionInfo', info);
+    CFB.utils.cfb_add(container, '/EncryptedPackage', Buffer.alloc(4096, 7));
+    const error = await failure(convert({ bytes: new Uint8Array(CFB.write(container, { type: 'buffer' })), name: 'locked.xlsx' }));
+    expect(error.code).toBe('invalid_argument');
+    expect(error.message).toBe('Encrypted spreadsheet: a password is needed to read it');
+    expect(error.hint).toMatch(/unprotected copy/);
+  });
+
   it('refuses a truncated XLSX with a clear error', async () => {
     const bytes = write(workbook(), 'xlsx');
-    const error = await failure(direct(bytes.subarray(0, Math.floor(bytes.length / 2)), 'xlsx'));
+    const error = await failure(convert({ bytes: bytes.subarray(0, Math.floor(bytes.length / 2)), name: 'budget.xlsx' }));
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toMatch(/^Corrupt XLSX: the ZIP container is truncated or damaged/);
     expect(error.hint).toBeTruthy();
@@ -344,7 +382,7 @@ describe('corrupt workbooks', () => {
 
   it('refuses binary junk labelled as a workbook', async () => {
     const junk = new Uint8Array(256).map((_, i) => (i * 37) % 256);
-    expect((await failure(direct(junk, 'xlsx'))).message).toMatch(/^Corrupt XLSX: the file is not a ZIP container/);
+    expect((await failure(direct(junk, 'xlsx'))).message).toMatch(/^Corrupt XLSX: the file is not a ZIP or OLE container/);
     expect((await failure(direct(junk, 'ods'))).message).toMatch(/^Corrupt ODS/);
   });
 });

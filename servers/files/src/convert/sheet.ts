@@ -42,7 +42,7 @@ export const converter: Converter = {
 async function workbook(input: ConvertInput, type: DocumentType): Promise<ConvertedDocument> {
   const label = LABEL[type] ?? type.toUpperCase();
   if (!hasWorkbookSignature(input.bytes, type)) {
-    const container = type === 'xls' ? 'an Excel (OLE/BIFF) file' : 'a ZIP container';
+    const container = type === 'xls' ? 'an Excel (OLE/BIFF) file' : 'a ZIP or OLE container';
     throw new FathomError('invalid_argument', `Corrupt ${label}: the file is not ${container}, so it cannot be a workbook`, {
       hint: 'Check that the file was downloaded completely and really is a spreadsheet.',
     });
@@ -89,10 +89,11 @@ async function workbook(input: ConvertInput, type: DocumentType): Promise<Conver
   return { info, sections };
 }
 
+/** A ZIP (XLSX, ODS) or an OLE container (XLS, or an encrypted XLSX); XLS may also be BIFF, HTML or XML. */
 function hasWorkbookSignature(bytes: Uint8Array, type: DocumentType): boolean {
   const zip = bytes[0] === 0x50 && bytes[1] === 0x4b;
-  if (type !== 'xls') return zip;
   const ole = [0xd0, 0xcf, 0x11, 0xe0].every((byte, i) => bytes[i] === byte);
+  if (type !== 'xls') return zip || ole;
   const biff = bytes[0] === 0x09 && [0x00, 0x02, 0x04, 0x08].includes(bytes[1] ?? -1);
   const markup = /^\s*</.test(Buffer.from(bytes.subarray(0, 64)).toString('latin1').replace(/^\uFEFF|^\xEF\xBB\xBF/, ''));
   return zip || ole || biff || markup;
@@ -384,9 +385,12 @@ function gridSections(grid: Grid, firstIndex: number): Section[] {
 
 const VALUE = /^(?:[-+(]?[$€£¥]?\s?\d[\d,.\s']*(?:[eE][-+]?\d+)?\)?\s?(?:%|[$€£¥]|[a-z]{3})?|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}(?:[ T].*)?|\d{1,2}:\d{2}(?::\d{2})?(?:\s?[ap]m)?|true|false|#[A-Z/0!?]+)$/i;
 
-/** A header row is mostly text, not numbers, dates or booleans. */
+const YEAR = /^(?:19|20)\d\d$/;
+
+/** A header row is mostly text, not numbers, dates or booleans; years count as labels beside text ("Region | 2023 | 2024"). */
 function looksLikeHeader(row: string[]): boolean {
   const filled = row.filter(Boolean);
-  if (!filled.length) return false;
-  return filled.filter((value) => !VALUE.test(value)).length / filled.length >= 0.75;
+  const text = filled.filter((value) => !VALUE.test(value)).length;
+  const years = filled.filter((value) => YEAR.test(value)).length;
+  return text > 0 && (text + years) / filled.length >= 0.75;
 }
