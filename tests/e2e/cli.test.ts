@@ -27,7 +27,8 @@ describe('fathom CLI', () => {
   it('lists tools with their descriptions', async () => {
     const { code, stdout } = await fathom(['tools', 'files']);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/files \(default profile\): 1 tool/);
+    expect(stdout).toMatch(/files \(default profile\): 6 tools/);
+    expect(stdout).toContain('read_document(source, pages, sheet, cursor, max_chars, main_content)');
     expect(stdout).toContain('list_files(path, glob, max_entries)');
     const json = await fathom(['tools', '--json']);
     expect(Object.keys(JSON.parse(json.stdout) as object)).toEqual([...SERVERS]);

@@ -106,14 +106,15 @@ export const converter: Converter = {
     const name = input.name?.split(/[?#]/)[0]?.split('/').pop();
     const title = metadata.common.title;
     const parts = [`# ${title ?? (name ? `Audio: ${name}` : 'Audio')}`, describe(facts)];
-    const notes = [...(metadata.quality.warnings.length ? [`The file has defects: ${metadata.quality.warnings.slice(0, 3).map((w) => w.message).join('; ')}.`] : [])];
+    // music-metadata's quality warnings are left out: it flags every WAV whose data chunk comes last.
+    const notes: string[] = [];
 
     if (options.transcribe) {
       try {
         const transcript = tidy(await transcribe(input, options.transcribe, mimeType));
         parts.push(`### Transcript\n\n${transcript || '*(no speech recognised)*'}`);
       } catch (error) {
-        notes.push(`Transcription failed: ${failure(error)}.`);
+        notes.push(`Transcription failed: ${failure(error).replace(/\.+$/, '')}.`);
       }
     }
 

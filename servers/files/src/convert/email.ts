@@ -99,8 +99,6 @@ async function readEml(bytes: Uint8Array): Promise<Message> {
   };
 }
 
-const RECIPIENT_HEADER = { to: 'To', cc: 'Cc', bcc: 'Bcc' } as const;
-
 function readMsg(bytes: Uint8Array): Message {
   let reader: InstanceType<typeof MsgReader>;
   let fields: FieldsData;
@@ -120,7 +118,7 @@ function readMsg(bytes: Uint8Array): Message {
   const headerLine = (name: string) => new RegExp(`^${name}:[ \\t]*(.*(?:\\r?\\n[ \\t].*)*)`, 'im').exec(fields.headers ?? '')?.[1]?.replace(/\s+/g, ' ');
   const senderAddress = [fields.senderSmtpAddress, fields.sentRepresentingSmtpAddress, fields.senderEmail].find((a) => a?.includes('@'));
   const from = person(fields.senderName, senderAddress) || undefined;
-  const recipients = (kind: keyof typeof RECIPIENT_HEADER) =>
+  const recipients = (kind: 'to' | 'cc') =>
     (fields.recipients ?? [])
       .filter((r) => (r.recipType ?? 'to') === kind)
       .map((r) => person(r.name, [r.smtpAddress, r.email].find((a) => a?.includes('@')) ?? r.email))

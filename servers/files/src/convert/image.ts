@@ -1,6 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { FathomError } from '@fathom/core';
 import exifr from 'exifr';
 import { imageSize } from 'image-size';
@@ -20,17 +21,53 @@ function languageData(): { langPath: string; gzip: boolean } {
   const require = createRequire(import.meta.url);
   const root = dirname(require.resolve('@tesseract.js-data/eng/package.json'));
   // The integer "best" model is what tesseract.js picks for the LSTM engine: smaller and faster.
-  const fast = join(root, '4.0.0_best_int');
-  if (existsSync(join(fast, 'eng.traineddata.gz'))) return { langPath: fast, gzip: true };
-  const data = require('@tesseract.js-data/eng') as { langPath: string; gzip: boolean };
-  return { langPath: data.langPath, gzip: data.gzip };
+  const langPath = [join(root, '4.0.0_best_int'), join(root, '4.0.0')].find((path) => existsSync(join(path, 'eng.traineddata.gz')));
+  if (!langPath) throw new Error(`no eng.traineddata.gz under ${root}`);
+  checkLanguageData(join(langPath, 'eng.traineddata.gz'));
+  return { langPath, gzip: true };
+}
+
+/** Index of the LSTM model among a tessdata file's components. */
+const TESSDATA_LSTM = 17;
+
+/**
+ * tesseract.js crashes its host thread when the language data is damaged (it answers a request it
+ * has already failed), so the file is checked first: gzip, a tessdata header whose component
+ * offsets lie inside the file, and an LSTM model.
+ */
+function checkLanguageData(file: string) {
+  let data: Buffer;
+  try {
+    data = gunzipSync(readFileSync(file));
+  } catch {
+    throw new Error(`${file} is not a readable gzip file`);
+  }
+  const entries = data.length >= 4 ? data.readInt32LE(0) : 0;
+  if (entries <= TESSDATA_LSTM || entries > 100 || data.length < 4 + entries * 8) throw new Error(`${file} is damaged`);
+  const offsets = Array.from({ length: entries }, (_, i) => Number(data.readBigInt64LE(4 + i * 8)));
+  if (offsets.some((offset) => offset < -1 || offset >= data.length)) throw new Error(`${file} is damaged`);
+  if (offsets[TESSDATA_LSTM]! < 0) throw new Error(`${file} has no LSTM model`);
 }
 
 /** One tesseract worker per process, created on first use (it takes a moment) and reused. */
 function ocr(): Promise<Tesseract.Worker> {
   if (!ocrWorker) {
     const { langPath, gzip } = languageData();
-    const created = Tesseract.createWorker('eng', Tesseract.OEM.LSTM_ONLY, { langPath, gzip, cacheMethod: 'none', errorHandler: () => {} });
+    // tesseract.js never settles createWorker() when the language data fails to load; its
+    // errorHandler hears of it, so that rejects this promise instead.
+    const created = new Promise<Tesseract.Worker>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the engine did not start within a minute')), 60_000);
+      const settle = <T>(next: (value: T) => void) => (value: T) => {
+        clearTimeout(timer);
+        next(value);
+      };
+      Tesseract.createWorker('eng', Tesseract.OEM.LSTM_ONLY, {
+        langPath,
+        gzip,
+        cacheMethod: 'none',
+        errorHandler: settle((error: unknown) => reject(new Error(String(error)))),
+      }).then(settle(resolve), settle(reject));
+    });
     created.catch(() => {
       if (ocrWorker === created) ocrWorker = undefined;
     });
