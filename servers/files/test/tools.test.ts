@@ -9,6 +9,7 @@ import { loadConfig } from '@fathom/core';
 import { connectInMemory, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import JSZip from 'jszip';
 import PDFDocument from 'pdfkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../src/config.js';
@@ -60,6 +61,10 @@ beforeAll(async () => {
   );
   writeFileSync(join(root, 'report.pdf'), await pdf(['Introduction to the study.', 'Methods: we counted 42 birds.', 'Results: the count rose.']));
   writeFileSync(join(root, 'broken.pdf'), (await pdf(['Short'])).subarray(0, 300));
+  const bomb = new JSZip();
+  bomb.file('zeros.txt', Buffer.alloc(40 * 1024 * 1024));
+  bomb.file('readme.txt', 'hello from inside');
+  writeFileSync(join(root, 'bomb.zip'), await bomb.generateAsync({ type: 'nodebuffer', compression: 'DEFLATE' }));
   writeFileSync(join(root, 'broken.docx'), Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(200, 7)]));
 }, 60_000);
 
@@ -170,6 +175,14 @@ describe('files server tools', () => {
     const docxError = await call(files, 'read_document', { source: 'broken.docx' });
     expect(docxError.isError).toBe(true);
     const after = await call(files, 'read_document', { source: 'long.md', max_chars: 500 });
+    expect(after.isError).toBe(false);
+  });
+
+  it('refuses a ZIP bomb and keeps answering', async () => {
+    const bomb = await call(files, 'read_document', { source: 'bomb.zip' });
+    expect(bomb.isError).toBe(true);
+    expect(bomb.text).toMatch(/ZIP bomb refused/);
+    const after = await call(files, 'document_info', { source: 'long.md' });
     expect(after.isError).toBe(false);
   });
 

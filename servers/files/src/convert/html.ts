@@ -1,9 +1,9 @@
 import { Readability } from '@mozilla/readability';
-import { gfm } from '@joplin/turndown-plugin-gfm';
+import { strikethrough, taskListItems } from '@joplin/turndown-plugin-gfm';
 import { parseHTML } from 'linkedom';
 import TurndownService from 'turndown';
 import { decodeText } from './decode.js';
-import { tidy } from './markdown.js';
+import { gfmTable, tidy } from './markdown.js';
 import type { Converter, ConvertedDocument, Table } from './types.js';
 
 const NOISE = 'script, style, noscript, template, iframe, svg, canvas, form, button, input, select, textarea, link, meta';
@@ -13,7 +13,7 @@ let service: TurndownService | undefined;
 function turndown(): TurndownService {
   if (service) return service;
   service = new TurndownService({ headingStyle: 'atx', codeBlockStyle: 'fenced', bulletListMarker: '-', emDelimiter: '*' });
-  service.use(gfm);
+  service.use([strikethrough, taskListItems]);
   service.remove(['script', 'style', 'noscript', 'template']);
   service.addRule('listItem', {
     filter: 'li',
@@ -28,6 +28,18 @@ function turndown(): TurndownService {
       return prefix + body + (node.nextSibling && !/\n$/.test(body) ? '\n' : '');
     },
   });
+  service.addRule('preformatted', {
+    filter: 'pre',
+    replacement: (_content, node) => {
+      const pre = node as HTMLElement;
+      const children = [...pre.childNodes];
+      const onlyCode =
+        children.some((child) => child.nodeName === 'CODE') &&
+        children.every((child) => child.nodeName === 'CODE' || (child.nodeType === 3 && !(child.textContent ?? '').trim()));
+      const blocks = onlyCode ? children.filter((child) => child.nodeName === 'CODE') : [pre];
+      return '\n\n' + blocks.map((block) => fence(block.textContent ?? '', languageOf(block as HTMLElement, pre))).join('\n\n') + '\n\n';
+    },
+  });
   service.addRule('image', {
     filter: 'img',
     replacement: (_content, node) => {
@@ -39,6 +51,52 @@ function turndown(): TurndownService {
     },
   });
   return service;
+}
+
+function languageOf(...elements: HTMLElement[]): string {
+  for (const element of elements) {
+    const match = /(?:^|\s)(?:language|lang)-([\w+#-]+)/.exec(element.getAttribute?.('class') ?? '');
+    if (match) return match[1]!;
+  }
+  return '';
+}
+
+function fence(code: string, language: string): string {
+  const longest = Math.max(2, ...[...code.matchAll(/`+/g)].map((run) => run[0].length));
+  const marks = '`'.repeat(longest + 1);
+  return `${marks}${language}\n${code.replace(/\n$/, '')}\n${marks}`;
+}
+
+const TABLE_TOKEN = (index: number) => `FATHOMTABLE${index}X`;
+
+/**
+ * Every table as a GFM table, whatever its cells hold: cell content becomes inline markdown on
+ * one line, colspans are padded, and a table inside a table becomes its text. Tables are
+ * swapped for tokens before turndown runs and their markdown put back after.
+ */
+function tablesToGfm(root: ParentNode, service: TurndownService): string[] {
+  const rendered: string[] = [];
+  for (const nested of [...root.querySelectorAll('table table')].reverse()) {
+    nested.replaceWith(nested.ownerDocument.createTextNode(` ${(nested.textContent ?? '').replace(/\s+/g, ' ').trim()} `));
+  }
+  for (const table of [...root.querySelectorAll('table')]) {
+    const rows = [...table.querySelectorAll('tr')].map((row) =>
+      [...row.children]
+        .filter((cell) => cell.nodeName === 'TD' || cell.nodeName === 'TH')
+        .flatMap((cell) => {
+          const text = service.turndown((cell as HTMLElement).innerHTML).replace(/\s*\n+\s*/g, ' ').trim();
+          const span = Math.min(50, Math.max(1, Number(cell.getAttribute('colspan') ?? 1) || 1));
+          return [text, ...Array<string>(span - 1).fill('')];
+        }),
+    ).filter((row) => row.length > 0);
+    const caption = table.querySelector('caption')?.textContent?.replace(/\s+/g, ' ').trim();
+    const markdown = rows.length === 0 ? '' : (caption ? `${caption}\n\n` : '') + gfmTable(rows[0]!, rows.slice(1));
+    const token = table.ownerDocument.createElement('p');
+    token.textContent = TABLE_TOKEN(rendered.length);
+    table.replaceWith(token);
+    rendered.push(markdown);
+  }
+  return rendered;
 }
 
 export interface HtmlToMarkdownOptions {
@@ -123,13 +181,19 @@ export function htmlToMarkdown(html: string, options: HtmlToMarkdownOptions = {}
   }
   const { document: content } = parseHTML(`<!doctype html><html><body>${contentHtml}</body></html>`);
   const outline = [...content.querySelectorAll('h1, h2, h3')].map((h) => (h.textContent ?? '').replace(/\s+/g, ' ').trim()).filter(Boolean);
-  const markdown = tidy(turndown().turndown(content.body.innerHTML));
+  const tables = tablesOf(content);
+  const rendered = tablesToGfm(content, turndown());
+  const markdown = tidy(
+    turndown()
+      .turndown(content.body.innerHTML)
+      .replace(/FATHOMTABLE(\d+)X/g, (_token, index: string) => rendered[Number(index)] ?? ''),
+  );
   return {
     ...(title ? { title } : {}),
     ...(author ? { author } : {}),
     ...(published ? { published } : {}),
     markdown,
-    tables: tablesOf(content),
+    tables,
     outline,
   };
 }
