@@ -2,7 +2,7 @@ import { FathomError } from '@fathom/core';
 import iconv from 'iconv-lite';
 import { describe, expect, it } from 'vitest';
 import { convert, renderMarkdown } from '../src/convert/index.js';
-import { fenced } from '../src/convert/text.js';
+import { fence as fenced } from '../src/convert/markdown.js';
 
 const bytes = (text: string) => new Uint8Array(Buffer.from(text));
 

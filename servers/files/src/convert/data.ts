@@ -3,7 +3,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { isMap, isScalar, parseAllDocuments } from 'yaml';
 import { decodeText } from './decode.js';
 import { MIME_OF } from './detect.js';
-import { gfmTable } from './markdown.js';
+import { fence, gfmTable } from './markdown.js';
 import type { ConvertedDocument, Converter, DocumentInfo, DocumentType, Section } from './types.js';
 
 const MAX_COLUMNS = 30;
@@ -11,13 +11,6 @@ const ROWS_PER_SECTION = 500;
 /** A record value longer than this as JSON makes the array a document, not a table. */
 const MAX_NESTED_CELL = 100;
 const MAX_XML_DEPTH = 16;
-
-/** A fenced code block whose fence is longer than any backtick run inside. */
-export function fence(text: string, label = ''): string {
-  const longest = (text.match(/`{3,}/g) ?? []).reduce((most, run) => Math.max(most, run.length), 2);
-  const ticks = '`'.repeat(longest + 1);
-  return `${ticks}${label}\n${text.trimEnd()}\n${ticks}`;
-}
 
 /** A JSON.parse error as a reason with a line and column instead of a character offset. */
 export function jsonProblem(text: string, error: unknown): string {

@@ -3,7 +3,7 @@ import { strikethrough, taskListItems } from '@joplin/turndown-plugin-gfm';
 import { parseHTML } from 'linkedom';
 import TurndownService from 'turndown';
 import { decodeText } from './decode.js';
-import { gfmTable, tidy } from './markdown.js';
+import { fence, gfmTable, tidy } from './markdown.js';
 import type { Converter, ConvertedDocument, Table } from './types.js';
 
 const NOISE = 'script, style, noscript, template, iframe, svg, canvas, form, button, input, select, textarea, link, meta';
@@ -59,12 +59,6 @@ function languageOf(...elements: HTMLElement[]): string {
     if (match) return match[1]!;
   }
   return '';
-}
-
-function fence(code: string, language: string): string {
-  const longest = Math.max(2, ...[...code.matchAll(/`+/g)].map((run) => run[0].length));
-  const marks = '`'.repeat(longest + 1);
-  return `${marks}${language}\n${code.replace(/\n$/, '')}\n${marks}`;
 }
 
 const TABLE_TOKEN = (index: number) => `FATHOMTABLE${index}X`;

@@ -1,5 +1,6 @@
 import { FathomError } from '@fathom/core';
-import { fence, jsonProblem } from './data.js';
+import { jsonProblem } from './data.js';
+import { fence } from './markdown.js';
 import { decodeText } from './decode.js';
 import { htmlToMarkdown } from './html.js';
 import type { ConvertedDocument, Converter, Table } from './types.js';

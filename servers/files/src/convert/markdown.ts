@@ -27,6 +27,13 @@ export function columnName(index: number): string {
   return name;
 }
 
+/** A fenced code block whose fence is longer than any backtick run inside it. */
+export function fence(code: string, language = ''): string {
+  const longest = Math.max(2, ...(code.match(/`+/g) ?? []).map((run) => run.length));
+  const ticks = '`'.repeat(longest + 1);
+  return `${ticks}${language}\n${code.replace(/\s+$/, '')}\n${ticks}`;
+}
+
 /** Collapses runs of blank lines and trailing spaces that converters leave behind. */
 export function tidy(markdown: string): string {
   return markdown

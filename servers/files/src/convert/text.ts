@@ -1,7 +1,7 @@
 import { FathomError } from '@fathom/core';
 import { decodeText } from './decode.js';
 import { MIME_OF } from './detect.js';
-import { tidy } from './markdown.js';
+import { fence, tidy } from './markdown.js';
 import type { Converter, DocumentInfo } from './types.js';
 
 /** Fence languages by extension (or by the whole name for Dockerfile and Makefile). */
@@ -38,7 +38,7 @@ export const converter: Converter = {
     } else if (type === 'code') {
       const language = languageOf(name);
       if (language) info.properties!.language = language;
-      markdown = fenced(text.replace(/\s+$/, ''), language);
+      markdown = fence(text, language);
     } else {
       markdown = tidy(text);
     }
@@ -46,13 +46,6 @@ export const converter: Converter = {
     return { info, sections: [{ kind: 'body', index: 1, name: name ?? 'body', markdown }] };
   },
 };
-
-/** A code block whose fence is longer than any backtick run inside it. */
-export function fenced(code: string, language = ''): string {
-  const longest = Math.max(0, ...(code.match(/`+/g) ?? []).map((run) => run.length));
-  const fence = '`'.repeat(Math.max(3, longest + 1));
-  return `${fence}${language}\n${code}\n${fence}`;
-}
 
 function baseName(name: string | undefined): string | undefined {
   const path = name?.split(/[?#]/)[0] ?? '';
