@@ -3,7 +3,7 @@
 #   chromium            the browser server's engine
 #   bubblewrap          the python sandbox's isolation
 #   python3 + libs      the python sandbox's interpreter and its scientific packages
-#   poppler-utils       pdftotext, a baseline the document benchmarks compare with
+#   poppler-utils       pdftohtml, the files server's fast PDF text reader (pdf.js is the fallback)
 #   pandoc              the DOCX baseline of the document benchmarks
 #   make g++            build better-sqlite3 when no prebuilt binary can be downloaded
 set -euo pipefail

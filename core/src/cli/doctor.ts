@@ -124,7 +124,7 @@ export async function runChecks(): Promise<Check[]> {
   checks.push({
     name: 'poppler-utils',
     ok: !!pdftotext,
-    neededBy: 'benchmarks only',
+    neededBy: 'files server: fast PDF text (pdf.js otherwise)',
     detail: pdftotext ? pdftotext.split('\n')[0]! : 'not found',
     fix: `${APT} poppler-utils`,
   });

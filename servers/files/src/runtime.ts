@@ -4,21 +4,13 @@ import type { Cache, HttpClient, Logger, ToolContext } from '@fathom/core';
 import type { Config } from './config.js';
 import type { ConvertedDocument, ConvertOptions } from './convert/types.js';
 import { DEFAULT_LIMITS } from './convert/types.js';
-import { assemblePdf } from './convert/pdf.js';
-import type { PdfExtract } from './convert/pdf.js';
 import { WorkerPool } from './pool.js';
 import type { SearchMatch, SearchRequest } from './search.js';
 import { loadSource } from './source.js';
 import type { LoadedSource } from './source.js';
 
 /** Bump when converters change their output, so cached conversions are redone. */
-const CONVERTER_VERSION = 1;
-/** Pages read before a PDF is split across workers; small PDFs need no split. */
-const PDF_FIRST_PAGES = 16;
-
-function isPdf(bytes: Uint8Array): boolean {
-  return bytes[0] === 0x25 && bytes[1] === 0x50 && bytes[2] === 0x44 && bytes[3] === 0x46;
-}
+const CONVERTER_VERSION = 2;
 
 /** What every session of the files server shares: the worker pool, the cache, the HTTP client. */
 export class FilesRuntime {
@@ -58,34 +50,13 @@ export class FilesRuntime {
     const hit = this.cache.get('files.document', key);
     if (hit) return hit.json<ConvertedDocument>();
     const input = { bytes: loaded.bytes, name: loaded.name, ...(loaded.mimeType ? { mimeType: loaded.mimeType } : {}), ...(loaded.url ? { url: loaded.url } : {}) };
-    const document = isPdf(loaded.bytes) && this.config.workers > 1
-      ? await this.convertPdf(loaded)
-      : await this.pool.run<ConvertedDocument>(
-          { kind: 'convert', input, options: { ...this.convertOptions(), mainContent } },
-          this.config.conversionTimeoutSeconds * 1000,
-          loaded.display,
-        );
+    const document = await this.pool.run<ConvertedDocument>(
+      { kind: 'convert', input, options: { ...this.convertOptions(), mainContent } },
+      this.config.conversionTimeoutSeconds * 1000,
+      loaded.display,
+    );
     this.cache.set('files.document', key, JSON.stringify(document), { ttlMs: 30 * 24 * 3600_000 });
     return document;
-  }
-
-  /**
-   * A PDF's pages split across the worker threads: the first pages tell the page count, the rest
-   * are read in parallel ranges, and the ranges are joined (headers and footers judged on all).
-   */
-  private async convertPdf(loaded: LoadedSource): Promise<ConvertedDocument> {
-    const timeout = this.config.conversionTimeoutSeconds * 1000;
-    const pages = (first: number, last: number) =>
-      this.pool.run<PdfExtract>({ kind: 'pdf-pages', bytes: loaded.bytes, first, last }, timeout, loaded.display);
-    const head = await pages(1, PDF_FIRST_PAGES);
-    if (head.pageCount <= PDF_FIRST_PAGES) return assemblePdf([head]);
-    const rest = head.pageCount - PDF_FIRST_PAGES;
-    const size = Math.ceil(rest / this.config.workers);
-    const ranges = Array.from({ length: Math.ceil(rest / size) }, (_, i) => {
-      const first = PDF_FIRST_PAGES + 1 + i * size;
-      return pages(first, Math.min(head.pageCount, first + size - 1));
-    });
-    return assemblePdf([head, ...(await Promise.all(ranges))]);
   }
 
   search(request: SearchRequest): Promise<{ matches: SearchMatch[]; total: number }> {

@@ -1,15 +1,13 @@
 import { parentPort } from 'node:worker_threads';
 import { isFathomError } from '@fathom/core';
 import { convert } from './convert/index.js';
-import { extractPdf } from './convert/pdf.js';
 import type { ConvertInput, ConvertOptions } from './convert/types.js';
 import { searchSections } from './search.js';
 import type { SearchRequest } from './search.js';
 
 export type Job =
   | { kind: 'convert'; input: ConvertInput; options: Partial<ConvertOptions> }
-  | { kind: 'search'; request: SearchRequest }
-  | { kind: 'pdf-pages'; bytes: Uint8Array; first: number; last: number };
+  | { kind: 'search'; request: SearchRequest };
 
 export type JobReply =
   | { ok: true; value: unknown }
@@ -18,12 +16,7 @@ export type JobReply =
 parentPort?.on('message', async ({ id, job }: { id: number; job: Job }) => {
   let reply: JobReply;
   try {
-    const value =
-      job.kind === 'convert'
-        ? await convert(job.input, job.options)
-        : job.kind === 'pdf-pages'
-          ? await extractPdf(job.bytes, job.first, job.last)
-          : searchSections(job.request);
+    const value = job.kind === 'convert' ? await convert(job.input, job.options) : searchSections(job.request);
     reply = { ok: true, value };
   } catch (error) {
     reply = isFathomError(error)

@@ -1,10 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { crc32, deflateSync } from 'node:zlib';
-import { isFathomError } from '@fathom/core';
+import { isFathomError, liveChildren } from '@fathom/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { convert } from '../src/convert/index.js';
 import type { ConvertedDocument } from '../src/convert/index.js';
 import { assemblePdf, convertPdfPages, extractPdf } from '../src/convert/pdf.js';
+import { PopplerError, popplerPath, runPoppler } from '../src/convert/pdftotext.js';
 
 interface PdfKitDocument {
   addPage(options?: object): PdfKitDocument;
@@ -48,12 +50,65 @@ function png(width: number, height: number): Buffer {
   return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', header), chunk('IDAT', deflateSync(pixels)), chunk('IEND', Buffer.alloc(0))]);
 }
 
+/**
+ * A PDF written by hand, for what pdfkit cannot draw: each page a content stream over Helvetica
+ * (/F1), optionally turned by a /Rotate entry.
+ */
+function handmade(pages: { content: string; rotate?: number }[]): Buffer {
+  const objects: string[] = [];
+  const add = (body: string) => objects.push(body);
+  add('<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>');
+  const parent = 2 + pages.length * 2;
+  const kids = pages.map(({ content, rotate }) => {
+    add(`<< /Length ${Buffer.byteLength(content)} >>\nstream\n${content}\nendstream`);
+    const stream = objects.length;
+    const turn = rotate ? ` /Rotate ${rotate}` : '';
+    return add(`<< /Type /Page /Parent ${parent} 0 R /MediaBox [0 0 612 792]${turn} /Resources << /Font << /F1 1 0 R >> >> /Contents ${stream} 0 R >>`);
+  });
+  add(`<< /Type /Pages /Kids [${kids.map((kid) => `${kid} 0 R`).join(' ')}] /Count ${kids.length} >>`);
+  const root = add(`<< /Type /Catalog /Pages ${parent} 0 R >>`);
+  let out = '%PDF-1.4\n';
+  const offsets = objects.map((body, i) => {
+    const offset = Buffer.byteLength(out);
+    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
+    return offset;
+  });
+  const xref = Buffer.byteLength(out);
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((offset) => `${String(offset).padStart(10, '0')} 00000 n \n`).join('')}`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root ${root} 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, 'latin1');
+}
+
+const line = (x: number, y: number, text: string, mode = 0) => `BT /F1 12 Tf ${mode} Tr ${x} ${y} Td (${text}) Tj ET`;
+
+/** Lower-cased words (letters and digits) as a multiset. */
+function words(text: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const word of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) counts.set(word, (counts.get(word) ?? 0) + 1);
+  return counts;
+}
+
+/** The share of `reference`'s words found in `output`; a word the output joined (a hyphenated one) counts where the output's words run together hold it. */
+function coverage(reference: Map<string, number>, output: Map<string, number>): number {
+  const joined = [...output.keys()].join('');
+  let found = 0;
+  let total = 0;
+  for (const [word, count] of reference) {
+    total += count;
+    found += Math.min(count, output.get(word) ?? 0) || (joined.includes(word) ? count : 0);
+  }
+  return total ? found / total : 1;
+}
+
+const hasPoppler = popplerPath('pdftohtml') !== undefined;
+const stations = ['Amber', 'Birch', 'Cedar', 'Dune', 'Elm', 'Fern', 'Grove', 'Heath', 'Iris', 'Juniper', 'Kestrel', 'Linden', 'Maple', 'Nettle'];
 const columnWords = Array.from({ length: 150 }, (_, i) => `w${i}`);
 
 let report: Buffer;
 let encrypted: Buffer;
 let scanned: Buffer;
 let sideways: Buffer;
+let long: Buffer;
 
 beforeAll(async () => {
   const info = { Title: 'Quarterly Review', Author: 'Ada Lovelace', CreationDate: new Date('2024-03-05T10:20:30Z'), ModDate: new Date('2024-04-01T08:00:00Z') };
@@ -95,6 +150,15 @@ beforeAll(async () => {
     doc.text('Table 2: measured growth by sample', 100, 300, { lineBreak: false });
     const table = [['Sample', 'Growth'], ['alpha', '1.5'], ['beta', '2.25'], ['gamma', '3.75']];
     table.forEach((row, i) => row.forEach((cell, j) => doc.text(cell, 100 + j * 150, 340 + i * 16, { lineBreak: false })));
+  });
+  long = await render({ autoFirstPage: false }, (doc) => {
+    stations.forEach((station, i) => {
+      doc.addPage({ size: 'A5', margin: 50 });
+      doc.fontSize(8).text('Field Notes', 50, 20, { lineBreak: false });
+      doc.fontSize(11).text(`At ${station} station the river rose ${i * 3} centimetres overnight and the ferry waited.`, 50, 80, { width: 320 });
+      doc.text(`${station} observers counted ${i * 7} herons along the bank before noon.`, 50, 130, { width: 320 });
+      doc.fontSize(8).text(String(i + 1), 200, 560, { lineBreak: false });
+    });
   });
 });
 
@@ -211,5 +275,86 @@ describe('PDF converter', () => {
     const garbage = await failure(Buffer.concat([Buffer.from('%PDF-1.7\n'), noise, Buffer.from('\n%%EOF\n')]));
     expect(garbage.message).toMatch(/^Corrupt PDF: its structure is invalid/);
     expect(garbage.hint).toMatch(/download it again/);
+  });
+
+  it('reads the same document with poppler and with pdf.js (the fallback)', async () => {
+    for (const bytes of [report, sideways, long]) {
+      const [poppler, pdfjs] = await Promise.all([extractPdf(bytes), extractPdf(bytes, 1, Infinity, { engine: 'pdfjs' })]);
+      expect(pdfjs.engine).toBe('pdfjs');
+      expect(poppler.engine).toBe(hasPoppler ? 'poppler' : 'pdfjs');
+      expect(assemblePdf([poppler])).toEqual(assemblePdf([pdfjs]));
+    }
+  });
+
+  it.skipIf(!hasPoppler)('shares a long page range among poppler processes and keeps the page order', async () => {
+    const alone = await extractPdf(long, 1, Infinity, { processes: 1 });
+    const shared = await extractPdf(long, 1, Infinity, { processes: 2 });
+    expect(shared.engine).toBe('poppler');
+    expect(shared.pages.map((page) => page.page)).toEqual(Array.from({ length: 14 }, (_, i) => i + 1));
+    expect(shared).toEqual(alone);
+    const document = assemblePdf([shared]);
+    expect(document.sections[13]!.markdown).toBe(
+      '<!-- page 14 -->\n\nAt Nettle station the river rose 39 centimetres overnight and the\nferry waited.\n\nNettle observers counted 91 herons along the bank before noon.',
+    );
+    const middle = await extractPdf(long, 5, 12, { processes: 2 });
+    expect(middle.pages).toEqual(alone.pages.slice(4, 12));
+    expect(liveChildren()).toBe(0);
+  });
+
+  it.skipIf(!hasPoppler)("has pdftotext's words, the running lines aside", async () => {
+    for (const bytes of [report, long]) {
+      let plain = '';
+      await runPoppler({
+        tool: 'pdftotext',
+        args: ['-enc', 'UTF-8', '-', '-'],
+        stdin: bytes,
+        first: 1,
+        last: (await extractPdf(bytes)).pageCount,
+        pageEnd: '\f',
+        onPage: (_, text) => {
+          plain += text.replace(/^\s*(ACME Quarterly Review|Field Notes)\s*$|^\s*\d+\s*$/gm, '') + '\n';
+        },
+      });
+      const markdown = markdownOf(await convert({ bytes, name: 'file.pdf' }));
+      expect(coverage(words(plain), words(markdown))).toBeGreaterThanOrEqual(0.99);
+    }
+  });
+
+  it('reads invisible text (an OCR layer) and a page turned by its /Rotate entry', async () => {
+    const bytes = handmade([
+      { content: [line(72, 700, 'Invisible words from an OCR layer', 3), line(72, 680, 'Visible words follow')].join('\n') },
+      { content: [line(72, 700, 'A page turned by its Rotate entry'), line(72, 680, 'and its second line')].join('\n'), rotate: 90 },
+    ]);
+    for (const engine of ['auto', 'pdfjs'] as const) {
+      const document = assemblePdf([await extractPdf(bytes, 1, Infinity, { engine })]);
+      expect(document.sections.map((section) => section.markdown)).toEqual([
+        '<!-- page 1 -->\n\nInvisible words from an OCR layer\nVisible words follow',
+        '<!-- page 2 -->\n\nA page turned by its Rotate entry\nand its second line',
+      ]);
+    }
+  });
+
+  it.skipIf(!hasPoppler)('tells an encrypted PDF from a damaged one when poppler fails', async () => {
+    const failure = (bytes: Uint8Array) =>
+      runPoppler({ tool: 'pdftotext', args: ['-', '-'], stdin: bytes, first: 1, last: 1, pageEnd: '\f', onPage: () => undefined }).then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+    const locked = await failure(encrypted);
+    expect(locked).toBeInstanceOf(PopplerError);
+    expect(locked).toMatchObject({ reason: 'encrypted' });
+    expect(await failure(report.subarray(0, report.byteLength >> 1))).toMatchObject({ reason: 'damaged' });
+    expect(liveChildren()).toBe(0);
+  });
+
+  it('leaves PDFs to pdf.js when FATHOM_PDFTOTEXT is off', () => {
+    // The switch is read once per process: a process of its own reads the built module.
+    const module = new URL('../dist/convert/pdf.js', import.meta.url).href;
+    const bytes = handmade([{ content: line(72, 700, 'Switched reader') }]).toString('base64');
+    const script = `const { extractPdf } = await import(${JSON.stringify(module)}); console.log((await extractPdf(Buffer.from('${bytes}', 'base64'))).engine);`;
+    const engine = (setting: string) =>
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, FATHOM_PDFTOTEXT: setting }, encoding: 'utf8' }).trim();
+    expect(engine('off')).toBe('pdfjs');
+    expect(engine('')).toBe(hasPoppler ? 'poppler' : 'pdfjs');
   });
 });

@@ -1,9 +1,12 @@
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FathomError } from '@fathom/core';
 import type * as PdfJsModule from 'pdfjs-dist/legacy/build/pdf.mjs';
 import { gfmTable, tidy } from './markdown.js';
+import { popplerPath, runPoppler } from './pdftotext.js';
 import type { ConvertedDocument, ConvertInput, ConvertOptions, Converter, DocumentInfo, Section, Table } from './types.js';
 
 type PdfJs = typeof PdfJsModule;
@@ -38,6 +41,21 @@ export interface PdfExtract {
   info: DocumentInfo;
   pageCount: number;
   pages: PdfPageText[];
+  /** Which reader gave the page text: poppler (pages it cannot place read by pdf.js), or pdf.js. */
+  engine: PdfEngine;
+}
+
+export type PdfEngine = 'poppler' | 'pdfjs';
+
+export interface PdfExtractOptions {
+  /**
+   * 'auto' (the default): poppler (`pdftohtml -xml`, from poppler-utils, like pdftotext) when it
+   * is installed and FATHOM_PDFTOTEXT is not 'off', else pdf.js, which also takes over when
+   * poppler fails on a file; 'pdfjs': pdf.js only.
+   */
+  engine?: 'auto' | 'pdfjs';
+  /** Most poppler processes that read parts of the page range side by side; default: the CPUs. */
+  processes?: number;
 }
 
 const SCANNED_NOTE = 'This PDF has no text layer (it is scanned images); its text cannot be read without OCR.';
@@ -48,6 +66,8 @@ const FRAGMENT_GAP = 0.8;
 const SPACE_GAP = 0.15;
 const MIN_COLUMN_ROWS = 5;
 const MIN_TABLE_ROWS = 3;
+/** Fewest pages worth a poppler process of their own (each one starts and parses the file again). */
+const PAGES_PER_PROCESS = 6;
 
 interface PdfJsLoaded {
   pdfjs: PdfJs;
@@ -80,9 +100,11 @@ function loadPdfJs(): Promise<PdfJsLoaded> {
 
 /**
  * Reads the text of pages `firstPage`..`lastPage` (1-based, clamped). Several calls on page ranges
- * of one file can run in worker threads; `assemblePdf` joins their results.
+ * of one file can run in worker threads; `assemblePdf` joins their results. pdf.js opens the file
+ * (errors, page count, metadata, outline); the page text comes from poppler when it is there,
+ * several times faster than pdf.js's `getTextContent`, else from pdf.js.
  */
-export async function extractPdf(bytes: Uint8Array, firstPage = 1, lastPage = Infinity): Promise<PdfExtract> {
+export async function extractPdf(bytes: Uint8Array, firstPage = 1, lastPage = Infinity, options: PdfExtractOptions = {}): Promise<PdfExtract> {
   const { pdfjs, assets } = await loadPdfJs();
   const task = pdfjs.getDocument({
     // pdf.js takes ownership of (detaches) the buffer it is given: hand it a copy.
@@ -97,14 +119,29 @@ export async function extractPdf(bytes: Uint8Array, firstPage = 1, lastPage = In
     cMapPacked: true,
     standardFontDataUrl: join(assets, 'standard_fonts/'),
   });
+  const stop = new AbortController();
+  let reading: Promise<(PdfPageText | undefined)[] | undefined> | undefined;
   try {
     const doc = await task.promise.catch((error: unknown) => {
       throw pdfError(error, bytes);
     });
     const pageCount = doc.numPages;
+    const first = Math.max(1, firstPage);
+    const last = Math.min(lastPage, pageCount);
+    // Poppler starts first: pdf.js's metadata work runs on this thread while its processes run.
+    // Any failure of poppler (a file it cannot read, a timeout, a cap) leaves the pages to pdf.js.
+    if (options.engine !== 'pdfjs' && first <= last && popplerPath('pdftohtml') !== undefined) {
+      reading = popplerPages(bytes, first, last, options.processes, stop.signal).catch(() => undefined);
+    }
     const info = await documentInfo(pdfjs, doc);
+    const read = await reading;
     const pages: PdfPageText[] = [];
-    for (let n = Math.max(1, firstPage); n <= Math.min(lastPage, pageCount); n++) {
+    for (let n = first; n <= last; n++) {
+      const page = read?.[n - first];
+      if (page) {
+        pages.push(page);
+        continue;
+      }
       try {
         pages.push(await pageText(doc, n));
       } catch (error) {
@@ -112,10 +149,220 @@ export async function extractPdf(bytes: Uint8Array, firstPage = 1, lastPage = In
         pages.push({ page: n, rows: [], aside: [], error: error instanceof Error ? error.message : String(error) });
       }
     }
-    return { info, pageCount, pages };
+    return { info, pageCount, pages, engine: read ? 'poppler' : 'pdfjs' };
   } finally {
+    // After a failure poppler is stopped and waited for: no process or temporary file stays.
+    stop.abort();
+    await reading;
     await task.destroy();
   }
+}
+
+/** pdftohtml's coordinates are in pixels at this zoom: font sizes come rounded to whole pixels. */
+const XML_ZOOM = 2;
+/** A typical font's descent below the baseline, in font sizes. */
+const DESCENT = 0.21;
+
+/**
+ * Pages `first`..`last` from `pdftohtml -xml`: each line of text with its box and font size, the
+ * same runs pdf.js gives, so the layout steps stay the same; it runs as fast as `pdftotext`
+ * (`-layout` keeps no font sizes and counts columns in characters; `-bbox-layout` and `-tsv`
+ * cost about 1.7 times as much). The range is shared among a few processes. A page left
+ * undefined holds text poppler cannot place (set at an angle): pdf.js reads it.
+ */
+async function popplerPages(bytes: Uint8Array, first: number, last: number, processes: number | undefined, signal: AbortSignal): Promise<(PdfPageText | undefined)[]> {
+  const most = processes === undefined ? availableParallelism() : Number.isFinite(processes) ? Math.max(1, Math.floor(processes)) : 1;
+  const pages: (PdfPageText | undefined)[] = [];
+  // pdftohtml seeks in its input, so it reads a file, not a pipe. On Linux the file is deleted as
+  // soon as it is open, and each process reads it as its stdin (/dev/stdin opens it anew, with an
+  // offset of its own): nothing stays on disk even if this thread is stopped midway.
+  const dir = mkdtempSync(join(tmpdir(), 'fathom-pdf-'));
+  const file = join(dir, 'input.pdf');
+  let fd: number | undefined;
+  try {
+    writeFileSync(file, bytes, { mode: 0o600 });
+    if (process.platform === 'linux') {
+      fd = openSync(file, 'r');
+      rmSync(dir, { recursive: true, force: true });
+    }
+    await inParallel(pageRanges(first, last, most), most, signal, (range, stop) => {
+      const fonts = new Map<number, number>();
+      return runPoppler({
+        tool: 'pdftohtml',
+        args: ['-xml', '-i', '-hidden', '-nodrm', '-nomerge', '-stdout', '-zoom', String(XML_ZOOM), fd === undefined ? file : '/dev/stdin'],
+        ...(fd === undefined ? {} : { stdin: fd }),
+        pageEnd: '</page>',
+        first: range[0],
+        last: range[1],
+        onPage: (page, xml) => {
+          pages[page - first] = xmlPage(page, xml, fonts);
+        },
+        signal: stop,
+      });
+    });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return pages;
+}
+
+/**
+ * Pages `first`..`last` in ranges for `processes`: equal ones; with many pages, larger ones first
+ * and smaller ones last, so that a process that drew slow pages (a long table of contents, dense
+ * figures) is not left working alone at the end. A range has at least a few pages: each process
+ * starts up and parses the file again.
+ */
+function pageRanges(first: number, last: number, processes: number): [number, number][] {
+  const count = last - first + 1;
+  const parts = Math.max(1, Math.min(processes, Math.floor(count / PAGES_PER_PROCESS)));
+  const fractions = count >= 4 * parts * PAGES_PER_PROCESS ? [...Array<number>(parts).fill(0.7 / parts), ...Array<number>(parts).fill(0.3 / parts)] : Array<number>(parts).fill(1 / parts);
+  const ranges: [number, number][] = [];
+  let from = first;
+  let share = 0;
+  for (const [k, fraction] of fractions.entries()) {
+    share += fraction;
+    const to = k === fractions.length - 1 ? last : Math.max(from, first + Math.round(share * count) - 1);
+    ranges.push([from, to]);
+    from = to + 1;
+  }
+  return ranges;
+}
+
+/**
+ * Runs `read` on each range, at most `processes` at a time, in order. One failure (or `signal`)
+ * stops the others; when this settles, every read has ended.
+ */
+async function inParallel(
+  ranges: [number, number][],
+  processes: number,
+  signal: AbortSignal,
+  read: (range: [number, number], stop: AbortSignal) => Promise<void>,
+): Promise<void> {
+  const stop = new AbortController();
+  const quit = () => stop.abort();
+  signal.addEventListener('abort', quit, { once: true });
+  const queue = [...ranges];
+  const work = async () => {
+    for (let range = queue.shift(); range && !stop.signal.aborted; range = queue.shift()) await read(range, stop.signal);
+  };
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: Math.min(processes, ranges.length) }, () =>
+      work().catch((error: unknown) => {
+        stop.abort();
+        throw error;
+      }),
+    ),
+  );
+  signal.removeEventListener('abort', quit);
+  const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00A0' };
+
+function xmlText(inner: string): string {
+  let text = inner.includes('<') ? inner.replace(/<[^>]*>/g, '') : inner;
+  if (text.includes('&')) {
+    text = text.replace(/&(#x[\da-f]+|#\d+|[a-z]+);/gi, (entity: string, name: string) => {
+      if (name[0] !== '#') return ENTITIES[name] ?? entity;
+      const code = name[1] === 'x' || name[1] === 'X' ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
+      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : '';
+    });
+  }
+  return text;
+}
+
+/**
+ * Reads pdftohtml's XML with a cursor rather than regular expressions: a long document has tens
+ * of thousands of lines. The attributes come in the order poppler writes them.
+ */
+class XmlCursor {
+  at = 0;
+  constructor(readonly xml: string) {}
+
+  /** Moves past `text`, which must come next. */
+  expect(text: string): void {
+    if (!this.xml.startsWith(text, this.at)) throw new Error(`pdftohtml's XML: expected ${text} at ${this.at}`);
+    this.at += text.length;
+  }
+
+  /** A number (sign, digits, decimal point). */
+  number(): number {
+    const { xml } = this;
+    let i = this.at;
+    const negative = xml.charCodeAt(i) === 45;
+    if (negative) i++;
+    let value = 0;
+    let scale = 0;
+    for (; ; i++) {
+      const c = xml.charCodeAt(i);
+      if (c >= 48 && c <= 57) {
+        value = value * 10 + c - 48;
+        if (scale) scale *= 10;
+      } else if (c === 46 && !scale) scale = 1;
+      else break;
+    }
+    if (i === this.at + (negative ? 1 : 0)) throw new Error(`pdftohtml's XML: expected a number at ${this.at}`);
+    this.at = i;
+    const magnitude = scale ? value / scale : value;
+    return negative ? -magnitude : magnitude;
+  }
+
+  /** Text up to `end`, then past it. */
+  upTo(end: string): string {
+    const stop = this.xml.indexOf(end, this.at);
+    if (stop === -1) throw new Error(`pdftohtml's XML: no ${end} after ${this.at}`);
+    const text = this.xml.slice(this.at, stop);
+    this.at = stop + end.length;
+    return text;
+  }
+
+  /** Moves to the next `text` and past it; false when there is none. */
+  next(text: string): boolean {
+    const found = this.xml.indexOf(text, this.at);
+    if (found === -1) return false;
+    this.at = found + text.length;
+    return true;
+  }
+}
+
+/**
+ * One page of pdftohtml's XML as rows, or undefined when it holds text set at an angle, which
+ * comes out in broken pieces with no width (a lone character with no width is an overlay, like
+ * the stroke of ≠). `fonts` (id to size) carries over between pages.
+ */
+function xmlPage(page: number, xml: string, fonts: Map<number, number>): PdfPageText | undefined {
+  const cursor = new XmlCursor(xml);
+  while (cursor.next('<fontspec id="')) {
+    const id = cursor.number();
+    cursor.expect('" size="');
+    fonts.set(id, cursor.number() / XML_ZOOM);
+  }
+  cursor.at = 0;
+  const runs: Run[] = [];
+  let widthless = 0;
+  while (cursor.next('<text top="')) {
+    const top = cursor.number();
+    cursor.expect('" left="');
+    const left = cursor.number();
+    cursor.expect('" width="');
+    const width = cursor.number();
+    cursor.expect('" height="');
+    const height = cursor.number();
+    cursor.expect('" font="');
+    const font = cursor.number();
+    cursor.expect('">');
+    const text = xmlText(cursor.upTo('</text>'));
+    if (text.trim() === '') continue;
+    if (width <= 0 && (text.trim().length > 1 || ++widthless > 2)) return undefined;
+    const x = left / XML_ZOOM;
+    const h = height / XML_ZOOM;
+    const size = fonts.get(font) || h;
+    // The box runs from the font's ascent to its descent; descents vary less than ascents.
+    runs.push({ x, end: x + width / XML_ZOOM, y: (top + height) / XML_ZOOM - DESCENT * size, size, text });
+  }
+  return { page, rows: buildRows(runs), aside: [] };
 }
 
 /** Turns page coordinates (y down) so that text set in quarter-turn `k` reads left to right. */
@@ -196,15 +443,19 @@ function fragmentsOf(line: Run[]): PdfFragment[] {
     } else if (run.x - previous.end > FRAGMENT_GAP * run.size) {
       fragments.push({ x: run.x, end: run.end, text: run.text.trim() });
     } else {
-      const spaced = /\s$/.test(previous.text) || /^\s/.test(run.text) || run.x - previous.end > SPACE_GAP * run.size;
+      const spaced = isSpace(previous.text.at(-1)) || isSpace(run.text[0]) || run.x - previous.end > SPACE_GAP * run.size;
       current.text += (spaced ? ' ' : '') + run.text.trim();
       current.end = Math.max(current.end, run.end);
     }
     previous = run;
   }
-  for (const fragment of fragments) fragment.text = fragment.text.replace(/\s+/g, ' ');
+  for (const fragment of fragments) if (LOOSE_SPACE.test(fragment.text)) fragment.text = fragment.text.replace(/\s+/g, ' ');
   return fragments;
 }
+
+const isSpace = (character: string | undefined) => character !== undefined && /\s/.test(character);
+/** Whitespace that is more than one plain space. */
+const LOOSE_SPACE = /\s\s|[^\S ]/;
 
 async function documentInfo(pdfjs: PdfJs, doc: PdfDocument): Promise<DocumentInfo> {
   const [{ info: raw, metadata }, outline] = await Promise.all([
@@ -293,15 +544,16 @@ function pageSection(page: PdfPageText, scanned: boolean): Section {
   if (page.error) body = '_(This page could not be read: its content is damaged.)_';
   else {
     body = tidy([renderRows(readingOrder(page.rows), `page ${page.page}`, tables), page.aside.join('\n')].join('\n\n'));
-    if (scanned) body = `_(Scanned page: no text layer; OCR is needed to read it.)_\n\n${body}`;
+    if (scanned) body = `_(Scanned page: no text layer; OCR is needed to read it.)_${body ? `\n\n${body}` : ''}`;
     else if (!body) body = '_(No text on this page.)_';
   }
-  const section: Section = { kind: 'page', index: page.page, name: String(page.page), markdown: tidy(`<!-- page ${page.page} -->\n\n${body}`) };
+  // The body is tidy already (trimmed, no trailing spaces, no runs of blank lines).
+  const section: Section = { kind: 'page', index: page.page, name: String(page.page), markdown: `<!-- page ${page.page} -->\n\n${body}` };
   if (tables.length) section.tables = tables;
   return section;
 }
 
-const rowText = (row: PdfRow) => row.fragments.map((fragment) => fragment.text).join(' ');
+const rowText = (row: PdfRow) => (row.fragments.length === 1 ? row.fragments[0]!.text : row.fragments.map((fragment) => fragment.text).join(' '));
 
 /**
  * Removes page numbers and running titles from the top and bottom two lines of each page: lines
@@ -357,8 +609,18 @@ function dropRunningLines(pages: PdfPageText[]): void {
 
 /** The font size most of the text is set in. */
 function medianSize(pages: PdfPageText[]): number {
-  const sizes = pages.flatMap((page) => page.rows.map((row) => row.size)).sort((p, q) => p - q);
-  return sizes[Math.floor(sizes.length / 2)] ?? 0;
+  const counts = new Map<number, number>();
+  let total = 0;
+  for (const page of pages) {
+    for (const row of page.rows) counts.set(row.size, (counts.get(row.size) ?? 0) + 1);
+    total += page.rows.length;
+  }
+  let seen = 0;
+  for (const [size, count] of [...counts].sort((p, q) => p[0] - q[0])) {
+    seen += count;
+    if (seen > Math.floor(total / 2)) return size;
+  }
+  return 0;
 }
 
 /** Rows in reading order: side-by-side text columns are read one after the other. */
@@ -497,9 +759,11 @@ function renderRows(rows: PdfRow[], location: string, tables: Table[]): string {
 function dehyphenate(lines: string[]): string[] {
   for (let i = 0; i + 1 < lines.length; i++) {
     const line = lines[i]!;
-    if (!/[-\u00AD\u2010]$/.test(line)) continue;
+    const last = line.charCodeAt(line.length - 1);
+    if (last !== 0x2d && last !== 0xad && last !== 0x2010) continue;
     const next = lines[i + 1]!;
-    const split = /(\p{L}+)([-\u00AD\u2010])$/u.exec(line);
+    // Only the last word can match: the pattern holds no space.
+    const split = /(\p{L}+)([-\u00AD\u2010])$/u.exec(line.slice(line.lastIndexOf(' ') + 1));
     const [word = '', rest = ''] = next.split(/ (.*)/s);
     if (!split || !/^\p{L}/u.test(word)) continue;
     const [, before = '', hyphen] = split;
