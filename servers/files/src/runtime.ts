@@ -11,12 +11,14 @@ import type { LoadedSource } from './source.js';
 
 /** Bump when converters change their output, so cached conversions are redone. */
 const CONVERTER_VERSION = 2;
+const RECENT_DOCUMENTS = 8;
 
 /** What every session of the files server shares: the worker pool, the cache, the HTTP client. */
 export class FilesRuntime {
   readonly pool: WorkerPool;
   readonly cache: Cache;
   readonly http: HttpClient;
+  private readonly recent = new Map<string, ConvertedDocument>();
 
   constructor(
     readonly config: Config,
@@ -47,8 +49,15 @@ export class FilesRuntime {
   async document(loaded: LoadedSource, mainContent = true): Promise<ConvertedDocument> {
     const hash = createHash('sha256').update(loaded.bytes).digest('hex');
     const key = { hash, mainContent, ocr: this.config.ocr, version: CONVERTER_VERSION };
+    const memoKey = `${hash}:${mainContent}`;
+    const recent = this.recent.get(memoKey);
+    if (recent) {
+      this.recent.delete(memoKey);
+      this.recent.set(memoKey, recent);
+      return recent;
+    }
     const hit = this.cache.get('files.document', key);
-    if (hit) return hit.json<ConvertedDocument>();
+    if (hit) return this.remember(memoKey, hit.json<ConvertedDocument>());
     const input = { bytes: loaded.bytes, name: loaded.name, ...(loaded.mimeType ? { mimeType: loaded.mimeType } : {}), ...(loaded.url ? { url: loaded.url } : {}) };
     const document = await this.pool.run<ConvertedDocument>(
       { kind: 'convert', input, options: { ...this.convertOptions(), mainContent } },
@@ -56,6 +65,13 @@ export class FilesRuntime {
       loaded.display,
     );
     this.cache.set('files.document', key, JSON.stringify(document), { ttlMs: 30 * 24 * 3600_000 });
+    return this.remember(memoKey, document);
+  }
+
+  /** The last few documents stay parsed in memory: an agent reads one document in many calls. */
+  private remember(key: string, document: ConvertedDocument): ConvertedDocument {
+    this.recent.set(key, document);
+    if (this.recent.size > RECENT_DOCUMENTS) this.recent.delete(this.recent.keys().next().value!);
     return document;
   }
 
