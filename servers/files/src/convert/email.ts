@@ -6,10 +6,9 @@ import type { Address } from 'postal-mime';
 import { decodeText } from './decode.js';
 import { detectType } from './detect.js';
 import { htmlToMarkdown } from './html.js';
-import { convert, renderMarkdown } from './index.js';
 import { gfmTable, tidy } from './markdown.js';
 import type { ConvertedDocument, ConvertOptions, Converter, Section, Table } from './types.js';
-import { looksBinary, underHeading } from './zip.js';
+import { convertNested, looksBinary, underHeading } from './nested.js';
 
 // A CommonJS module with `exports.default`: Node hands over the exports object, bundlers the class.
 type MsgReaderClass = typeof msgreader.default;
@@ -171,15 +170,7 @@ async function attachmentSection(attachment: Attachment, options: ConvertOptions
   if (attachment.inline || attachment.bytes.length === 0) return undefined;
   const type = await detectType(attachment.bytes.subarray(0, 64 * 1024), attachment.name, attachment.type);
   if (type === 'image' || type === 'audio' || (await looksBinary(attachment.bytes, attachment.name))) return undefined;
-  let markdown: string;
-  let tables: Table[] = [];
-  try {
-    const document = await convert({ bytes: attachment.bytes, name: attachment.name, mimeType: attachment.type }, { ...options, depth: options.depth + 1 });
-    markdown = renderMarkdown(document);
-    tables = document.sections.flatMap((s) => s.tables ?? []).map((t) => ({ ...t, location: `${attachment.name}, ${t.location}` }));
-  } catch (error) {
-    markdown = `*Not converted: ${error instanceof FathomError ? error.message : 'the attachment could not be read'}*`;
-  }
+  const { markdown, tables } = await convertNested({ bytes: attachment.bytes, name: attachment.name, ...(attachment.type ? { mimeType: attachment.type } : {}) }, options);
   return { kind: 'member', index, name: attachment.name, markdown: underHeading(attachment.name, markdown), ...(tables.length ? { tables } : {}) };
 }
 

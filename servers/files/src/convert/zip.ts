@@ -1,11 +1,10 @@
 import { inflateRawSync } from 'node:zlib';
 import { FathomError } from '@fathom/core';
 import iconv from 'iconv-lite';
-import { decodeText } from './decode.js';
-import { detectType } from './detect.js';
-import { convert, renderMarkdown } from './index.js';
+import { convertNested, underHeading } from './nested.js';
+import type { NestedResult } from './nested.js';
 import { gfmTable } from './markdown.js';
-import type { ConvertedDocument, ConvertOptions, Converter, Section, Table } from './types.js';
+import type { ConvertedDocument, ConvertOptions, Converter, Section } from './types.js';
 
 interface Entry {
   /** The name as stored, made safe to show: no control characters, forward slashes. */
@@ -169,44 +168,10 @@ function unreadable(entry: Entry): string | undefined {
   return undefined;
 }
 
-/** A file the text converter would turn into noise: NUL bytes, and no format of its own. */
-export async function looksBinary(bytes: Uint8Array, name: string): Promise<boolean> {
-  const sample = bytes.subarray(0, 8192);
-  if (!sample.includes(0)) return false;
-  const type = await detectType(sample, name);
-  return (type === 'text' || type === 'code' || type === 'markdown') && !decodeText(sample).encoding.startsWith('utf-16');
-}
-
-/** A member's markdown under its `## path` heading, dropping a converter's own heading for the same file. */
-export function underHeading(path: string, markdown: string): string {
-  const own = /^#{1,2} (.+)\n+/.exec(markdown);
-  const body = own && (own[1] === path || own[1] === path.slice(path.lastIndexOf('/') + 1)) ? markdown.slice(own[0].length) : markdown;
-  return `## ${path}\n\n${body}`;
-}
-
-function errorText(error: unknown): string {
-  if (error instanceof FathomError) return error.message;
-  return `could not convert it (${error instanceof Error ? error.message : String(error)})`;
-}
-
-async function convertMember(
-  entry: Entry,
-  bytes: Uint8Array,
-  options: ConvertOptions,
-  remaining: number,
-): Promise<{ markdown: string; tables: Table[]; notes: string[] }> {
-  if (bytes.length === 0) return { markdown: '*empty file*', tables: [], notes: [] };
-  if (await looksBinary(bytes, entry.path)) return { markdown: `*binary file (${bytes.length} bytes): not converted*`, tables: [], notes: [] };
-  let document: ConvertedDocument;
-  try {
-    // A nested archive may only spend what is left of this archive's budget.
-    const limits = { ...options.limits, maxBytes: remaining + bytes.length };
-    document = await convert({ bytes, name: entry.path }, { ...options, limits, depth: options.depth + 1 });
-  } catch (error) {
-    return { markdown: `*Not converted: ${errorText(error)}*`, tables: [], notes: [] };
-  }
-  const tables = document.sections.flatMap((section) => section.tables ?? []).map((table) => ({ ...table, location: `${entry.path}, ${table.location}` }));
-  return { markdown: renderMarkdown(document), tables, notes: (document.info.notes ?? []).map((note) => `${entry.path}: ${note}`) };
+async function convertMember(bytes: Uint8Array, path: string, options: ConvertOptions, remaining: number): Promise<NestedResult> {
+  // A nested archive may only spend what is left of this archive's budget.
+  const limits = { ...options.limits, maxBytes: remaining + bytes.length };
+  return convertNested({ bytes, name: path }, { ...options, limits });
 }
 
 export const converter: Converter = {
@@ -250,11 +215,11 @@ export const converter: Converter = {
         bytes = inflate(input.bytes, entry, cap);
       } catch (error) {
         if (error instanceof FathomError && error.code === 'too_large') throw error;
-        section.markdown = `## ${entry.path}\n\n*Not read: ${errorText(error)}*`;
+        section.markdown = `## ${entry.path}\n\n*Not read: ${error instanceof Error ? error.message : String(error)}*`;
         continue;
       }
       remaining -= bytes.length;
-      const member = await convertMember(entry, bytes, options, remaining);
+      const member = await convertMember(bytes, entry.path, options, remaining);
       section.markdown = underHeading(entry.path, member.markdown);
       if (member.tables.length) section.tables = member.tables;
       notes.push(...member.notes);
