@@ -22,6 +22,14 @@ export const baseConfigSchema = z.object({
   cacheMode: z.enum(['normal', 'record', 'replay', 'off']).default('normal').describe('Cache mode; record/replay repeat a run exactly'),
   allowPrivateNetwork: z.boolean().default(false).describe('Let outbound requests reach loopback and private addresses'),
   allowHosts: z.array(z.string()).default([]).describe('Hosts, IPs or CIDRs outbound requests may reach even if private'),
+  roots: z
+    .array(z.string())
+    .default(() => [process.cwd()])
+    .describe('Host folders the server may read (comma-separated; default: the working directory)'),
+  outputDir: z
+    .string()
+    .default(() => join(process.cwd(), 'fathom-output'))
+    .describe('Host folder where servers write files for other tools (exports, downloads)'),
 });
 
 export type BaseConfig = z.infer<typeof baseConfigSchema>;

@@ -12,3 +12,6 @@ export * from './cache.js';
 export * from './net/index.js';
 export * from './paths.js';
 export * from './runtime.js';
+export * from './source.js';
+export * from './python.js';
+export * from './mirothinker.js';

@@ -2,10 +2,6 @@ import { baseConfigSchema } from '@fathom/core';
 import { z } from 'zod';
 
 export const configSchema = baseConfigSchema.extend({
-  roots: z
-    .array(z.string())
-    .default(() => [process.cwd()])
-    .describe('Folders the server may read (comma-separated; default: the working directory)'),
   maxFileBytes: z.number().int().positive().default(100 * 1024 * 1024).describe('Largest file or download read, and largest total a ZIP may expand to'),
   conversionTimeoutSeconds: z.number().positive().default(60).describe('Time limit for converting one document'),
   workers: z.number().int().min(1).max(32).default(2).describe('Worker threads that convert documents'),

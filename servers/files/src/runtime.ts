@@ -1,13 +1,11 @@
 import { createHash } from 'node:crypto';
-import { httpClientFor, openCache } from '@fathom/core';
-import type { Cache, HttpClient, Logger, ToolContext } from '@fathom/core';
+import { httpClientFor, runtimeRegistry, loadSource, openCache } from '@fathom/core';
+import type { Cache, HttpClient, LoadedSource, Logger, ToolContext } from '@fathom/core';
 import type { Config } from './config.js';
 import type { ConvertedDocument, ConvertOptions } from './convert/types.js';
 import { DEFAULT_LIMITS } from './convert/types.js';
 import { WorkerPool } from './pool.js';
 import type { SearchMatch, SearchRequest } from './search.js';
-import { loadSource } from './source.js';
-import type { LoadedSource } from './source.js';
 
 /** Bump when converters change their output, so cached conversions are redone. */
 const CONVERTER_VERSION = 2;
@@ -86,17 +84,8 @@ export class FilesRuntime {
   }
 }
 
-const runtimes = new Map<Config, FilesRuntime>();
+const registry = runtimeRegistry((config: Config, logger: Logger) => new FilesRuntime(config, logger));
 
 /** One runtime per configuration: in a server process, one for all its sessions. */
-export function runtimeFor(config: Config, logger: Logger): FilesRuntime {
-  let runtime = runtimes.get(config);
-  if (!runtime) runtimes.set(config, (runtime = new FilesRuntime(config, logger)));
-  return runtime;
-}
-
-export async function closeRuntime(): Promise<void> {
-  const all = [...runtimes.values()];
-  runtimes.clear();
-  await Promise.all(all.map((runtime) => runtime.close()));
-}
+export const runtimeFor = registry.get;
+export const closeRuntime = registry.closeAll;

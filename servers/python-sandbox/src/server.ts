@@ -1,6 +1,7 @@
 import { createLogger, defineToolServer } from '@fathom/core';
 import type { FathomServer, Logger } from '@fathom/core';
-import { configSchema } from './config.js';
+import { configSchema, envAliases } from './config.js';
+import { closeRuntime } from './runtime.js';
 import type { Config } from './config.js';
 import { toolsFor } from './tools.js';
 
@@ -12,6 +13,8 @@ export const definition = defineToolServer({
   defaultPort: 8934,
   configSchema,
   tools: toolsFor,
+  envAliases,
+  shutdown: closeRuntime,
 });
 
 export function createServer(config: Config, logger: Logger = createLogger('fathom.python-sandbox')): Promise<FathomServer> | FathomServer {

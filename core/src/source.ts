@@ -1,8 +1,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FathomError, resolveWithinRoots } from '@fathom/core';
-import type { Cache, HttpClient } from '@fathom/core';
+import type { Cache } from './cache.js';
+import { FathomError } from './errors.js';
+import type { HttpClient } from './net/index.js';
+import { resolveWithinRoots } from './paths.js';
 
 export interface LoadedSource {
   bytes: Uint8Array;
@@ -74,11 +76,11 @@ export async function loadSource(source: string, context: SourceContext): Promis
   }
   const real = await resolveWithinRoots(path, context.roots);
   const info = await stat(real).catch(() => undefined);
-  if (!info) throw new FathomError('not_found', `No file at ${path}`, { hint: 'Call list_files to see what can be read.' });
-  if (!info.isFile()) throw new FathomError('invalid_argument', `${path} is not a file`, { hint: 'Call list_files to see what it holds.' });
+  if (!info) throw new FathomError('not_found', `No file at ${path}`, { hint: 'Check the path; relative paths start at the first root.' });
+  if (!info.isFile()) throw new FathomError('invalid_argument', `${path} is not a file`, { hint: 'Give the path of a file in it.' });
   if (info.size > context.maxBytes) {
     throw new FathomError('too_large', `${path} is ${info.size} bytes, over the ${context.maxBytes}-byte limit`, {
-      hint: 'Ask the operator to raise FATHOM_MAX_FILE_BYTES.',
+      hint: 'The operator can raise the server\'s size limit.',
     });
   }
   return { bytes: await readFile(real), name: basename(real), display: path };

@@ -1,0 +1,51 @@
+/**
+ * Python's repr() of JSON-like values, for texts a model was trained on: tool results printed by
+ * Python SDKs and schemas printed as Python dicts.
+ */
+
+const NON_PRINTABLE = /[\p{C}\p{Z}]/u;
+
+function escapeChar(char: string): string {
+  switch (char) {
+    case '\\':
+      return '\\\\';
+    case '\n':
+      return '\\n';
+    case '\r':
+      return '\\r';
+    case '\t':
+      return '\\t';
+  }
+  if (char === ' ' || !NON_PRINTABLE.test(char)) return char;
+  const code = char.codePointAt(0)!;
+  if (code < 0x100) return `\\x${code.toString(16).padStart(2, '0')}`;
+  if (code < 0x10000) return `\\u${code.toString(16).padStart(4, '0')}`;
+  return `\\U${code.toString(16).padStart(8, '0')}`;
+}
+
+/** repr(str): single quotes unless the text holds a single quote and no double quote. */
+export function pyStr(text: string): string {
+  const quote = text.includes("'") && !text.includes('"') ? '"' : "'";
+  let body = '';
+  for (const char of text) body += char === quote ? `\\${quote}` : escapeChar(char);
+  return quote + body + quote;
+}
+
+export function pyRepr(value: unknown): string {
+  if (value === null || value === undefined) return 'None';
+  if (value === true) return 'True';
+  if (value === false) return 'False';
+  if (typeof value === 'string') return pyStr(value);
+  if (typeof value === 'number') {
+    if (Number.isNaN(value)) return 'nan';
+    if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf';
+    return String(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`;
+  if (typeof value === 'object') {
+    return `{${Object.entries(value as Record<string, unknown>)
+      .map(([key, item]) => `${pyStr(key)}: ${pyRepr(item)}`)
+      .join(', ')}}`;
+  }
+  return pyStr(String(value));
+}

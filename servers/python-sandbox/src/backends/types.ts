@@ -1,0 +1,91 @@
+/** What every sandbox backend (bwrap, pyodide, e2b) offers: one interface, so tools never care which runs. */
+
+export type BackendName = 'bwrap' | 'pyodide' | 'e2b';
+
+/** The folder a sandbox's code sees as home and where file tools read and write. */
+export const WORKSPACE = '/home/user';
+
+export interface PythonError {
+  name: string;
+  value: string;
+  traceback: string;
+}
+
+export interface FileChange {
+  /** Absolute path inside the sandbox, e.g. /home/user/out.csv */
+  path: string;
+  change: 'created' | 'modified' | 'deleted';
+  size: number;
+}
+
+export interface CapturedText {
+  /** What was kept (at most RunOptions.keepBytes, decoded as UTF-8). */
+  text: string;
+  /** Bytes the code wrote in all, kept or not. */
+  bytes: number;
+}
+
+export interface CellOutput {
+  stdout: CapturedText;
+  stderr: CapturedText;
+  /** repr() of the cell's last expression, when it was one and not None. */
+  value?: string;
+  error?: PythonError;
+  /** Open matplotlib figures at the end of the cell, as base64 PNG. */
+  figures: string[];
+  /** repr() of each figure, e.g. "<Figure size 640x480 with 1 Axes>", when the backend knows it. */
+  figureTexts?: string[];
+  files: FileChange[];
+  timedOut: boolean;
+  /**
+   * Set when the interpreter died or was stopped during the call (time limit, out of memory,
+   * killed itself): what happened. Its variables and imports are gone; files are kept.
+   */
+  restarted?: string;
+  /** Set when the interpreter had died since the previous call, so this run started from a fresh state. */
+  notice?: string;
+}
+
+export interface ShellOutput {
+  exitCode: number;
+  stdout: CapturedText;
+  stderr: CapturedText;
+  timedOut: boolean;
+  restarted?: string;
+}
+
+export interface FileEntry {
+  path: string;
+  type: 'file' | 'directory' | 'symlink' | 'other';
+  size: number;
+  /** ISO 8601 */
+  modified: string;
+}
+
+export interface RunOptions {
+  timeoutMs: number;
+  /** Most bytes of stdout (and of stderr) kept in memory; the rest is counted and dropped. */
+  keepBytes: number;
+  signal?: AbortSignal;
+}
+
+export interface Sandbox {
+  readonly id: string;
+  readonly backend: BackendName;
+  runPython(code: string, options: RunOptions): Promise<CellOutput>;
+  runShell(command: string, options: RunOptions): Promise<ShellOutput>;
+  /** Writes a file (parents created); `path` is absolute in the sandbox. Returns the path written. */
+  writeFile(path: string, data: Uint8Array): Promise<string>;
+  /** Reads a regular file; fails with too_large beyond maxBytes. */
+  readFile(path: string, maxBytes: number): Promise<Uint8Array>;
+  listFiles(path: string, recursive: boolean): Promise<FileEntry[]>;
+  close(): Promise<void>;
+}
+
+export interface SandboxBackend {
+  readonly name: BackendName;
+  /** One line for `fathom doctor` and the logs: what isolates sessions and which limits apply. */
+  describe(): string;
+  create(): Promise<Sandbox>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,168 @@
+import { posix } from 'node:path';
+import { defineTool, errorMessage, FathomError, mirothinkerTool } from '@fathom/core';
+import type { Tool, ToolContext } from '@fathom/core';
+import { z } from 'zod';
+import type { Sandbox } from '../backends/types.js';
+import { WORKSPACE } from '../backends/types.js';
+import { commandFailure, commandResultRepr, executionRepr, KEEP_BYTES, MIROTHINKER_MAX_ERROR, shlexQuote, truncateResult } from '../format.js';
+import type { SandboxRuntime } from '../runtime.js';
+import { fetchUrl, exportFile, readLocal, safeFileName, targetPath } from '../transfer.js';
+
+/** The MCP server name MiroThinker knows these tools under. */
+export const MIROTHINKER_SERVER = 'tool-python';
+const MAX_SANDBOX_SECONDS = 600;
+
+/** Ids the model makes up instead of calling create_sandbox (MiroThinker's own list). */
+const INVALID_SANDBOX_IDS = new Set([
+  'default', 'sandbox1', 'sandbox', 'some_id', 'new_sandbox', 'python', 'create_sandbox', 'sandbox123', 'temp', 'sandbox-0',
+  'sandbox-1', 'sandbox_0', 'sandbox_1', 'new', '0', 'auto', 'default_sandbox', 'none', 'sandbox_12345', 'dummy', 'sandbox_01',
+]);
+
+const invalidId = (id: string) => `[ERROR]: '${id}' is not a valid sandbox_id. Please create a real sandbox first using the create_sandbox tool.`;
+const notConnected = (id: string) => `[ERROR]: Failed to connect to sandbox ${id}. Make sure the sandbox is created and the sandbox_id is correct.`;
+const short = (error: unknown) => errorMessage(error).slice(0, MIROTHINKER_MAX_ERROR);
+
+/** A tool advertised exactly as MiroThinker saw it, validated by `input` behind that schema. */
+function trained<I extends z.ZodObject<z.ZodRawShape>>(name: string, input: I, handle: (args: z.infer<I>, context: ToolContext) => Promise<string>, readOnly = false): Tool {
+  const original = mirothinkerTool(MIROTHINKER_SERVER, name);
+  return defineTool({
+    name,
+    title: name,
+    description: original.description,
+    input,
+    advertisedInputSchema: original.inputSchema,
+    annotations: { readOnlyHint: readOnly, destructiveHint: false, idempotentHint: false, openWorldHint: name.includes('internet') },
+    handle,
+  });
+}
+
+/** `python_mcp_server.py` of MiroThinker, with its result strings, on Fathom's sandboxes. */
+export function mirothinkerTools(runtime: SandboxRuntime): Tool[] {
+  const { config } = runtime;
+  const runOptions = (signal: AbortSignal) => ({ timeoutMs: Math.min(config.callTimeoutSeconds, config.maxCallTimeoutSeconds) * 1000, keepBytes: KEEP_BYTES, signal });
+
+  /** Runs `work` on a live sandbox, or answers with the trained error for an invented or unknown id. */
+  async function withSandbox(id: string, work: (sandbox: Sandbox) => Promise<string>): Promise<string> {
+    if (INVALID_SANDBOX_IDS.has(id)) return invalidId(id);
+    const sessions = await runtime.sessions();
+    if (!sessions.get(id)) return notConnected(id);
+    try {
+      return await sessions.use(id, work);
+    } catch (error) {
+      if (error instanceof FathomError && error.code === 'not_found') return notConnected(id);
+      throw error;
+    }
+  }
+
+  const createSandbox = trained('create_sandbox', z.object({ timeout: z.number().int().default(MAX_SANDBOX_SECONDS) }), async ({ timeout }) => {
+    try {
+      const sessions = await runtime.sessions();
+      const session = await sessions.create(Math.max(10, Math.min(timeout, MAX_SANDBOX_SECONDS)) * 1000);
+      return `Sandbox created with sandbox_id: ${session.id}`;
+    } catch (error) {
+      return `[ERROR]: Failed to create sandbox after 5 attempts: ${short(error)}, please retry later.`;
+    }
+  });
+
+  const runCommand = trained('run_command', z.object({ command: z.string(), sandbox_id: z.string() }), ({ command, sandbox_id }, context) =>
+    withSandbox(sandbox_id, async (sandbox) => {
+      try {
+        const result = await sandbox.runShell(command, runOptions(context.signal));
+        if (result.timedOut) return commandFailure('TimeoutException', `The command ran longer than ${config.callTimeoutSeconds} s and was stopped.`);
+        if (result.exitCode !== 0) return commandFailure('CommandExitException', `Command exited with code ${result.exitCode} and error:\n${result.stderr.text}`);
+        return truncateResult(commandResultRepr(result));
+      } catch (error) {
+        return commandFailure(error instanceof FathomError ? error.code : 'Exception', short(error));
+      }
+    }),
+  );
+
+  const runPythonCode = trained('run_python_code', z.object({ code_block: z.string(), sandbox_id: z.string() }), async ({ code_block, sandbox_id }, context) => {
+    const run = async (sandbox: Sandbox) => {
+      try {
+        const cell = await sandbox.runPython(code_block, runOptions(context.signal));
+        const text = truncateResult(executionRepr(cell));
+        return cell.notice ? `${text}\n\n[NOTE]: ${cell.notice}` : text;
+      } catch (error) {
+        return `[ERROR]: Failed to run code in sandbox ${sandbox.id} after 3 attempts. Exception type: ${error instanceof FathomError ? error.code : 'Exception'}, Details: ${short(error)}`;
+      }
+    };
+    // An invented id runs statelessly in a fresh sandbox, as MiroThinker's newer server does.
+    if (!sandbox_id || INVALID_SANDBOX_IDS.has(sandbox_id)) {
+      const sessions = await runtime.sessions();
+      const session = await sessions.create().catch((error: unknown) => error as Error);
+      if (session instanceof Error) return `[ERROR]: Failed to create sandbox after 5 attempts: ${short(session)}, please retry later.`;
+      try {
+        return await sessions.use(session.id, run);
+      } finally {
+        await sessions.closeSession(session.id);
+      }
+    }
+    return withSandbox(sandbox_id, run);
+  });
+
+  const upload = trained(
+    'upload_file_from_local_to_sandbox',
+    z.object({ sandbox_id: z.string(), local_file_path: z.string(), sandbox_file_path: z.string().default(WORKSPACE) }),
+    ({ sandbox_id, local_file_path, sandbox_file_path }, context) =>
+      withSandbox(sandbox_id, async (sandbox) => {
+        let local: { bytes: Uint8Array; name: string };
+        try {
+          local = await readLocal(runtime, local_file_path, context);
+        } catch (error) {
+          if (error instanceof FathomError && error.code === 'not_found') return `[ERROR]: Local file does not exist: ${local_file_path}`;
+          if (error instanceof FathomError && error.code === 'invalid_argument' && /not a file/.test(error.message)) return `[ERROR]: Path is not a file: ${local_file_path}`;
+          return `[ERROR]: Failed to upload file ${local_file_path} to sandbox ${sandbox_id}: ${short(error)}`;
+        }
+        try {
+          const path = await sandbox.writeFile(posix.normalize(posix.join(sandbox_file_path, safeFileName(local.name))), local.bytes);
+          return `File uploaded to ${path}`;
+        } catch (error) {
+          return `[ERROR]: Failed to upload file ${local_file_path} to sandbox ${sandbox_id}: ${short(error)}`;
+        }
+      }),
+  );
+
+  const downloadFromInternet = trained(
+    'download_file_from_internet_to_sandbox',
+    z.object({ sandbox_id: z.string(), url: z.string(), sandbox_file_path: z.string().default(WORKSPACE) }),
+    ({ sandbox_id, url, sandbox_file_path }) =>
+      withSandbox(sandbox_id, async (sandbox) => {
+        try {
+          const fetched = await fetchUrl(runtime, url);
+          const name = safeFileName(decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '') || fetched.name);
+          // MiroThinker's rule: a path that ends with "/" or has no extension is a folder.
+          const folder = sandbox_file_path.endsWith('/') || !posix.extname(sandbox_file_path) || undefined;
+          const path = await sandbox.writeFile(await targetPath(sandbox, sandbox_file_path, name, folder), fetched.bytes);
+          return `File downloaded to ${shlexQuote(path)}`;
+        } catch (error) {
+          return `[ERROR]: Failed to download file from ${url}: ${short(error)}`;
+        }
+      }),
+  );
+
+  const downloadToLocal = trained(
+    'download_file_from_sandbox_to_local',
+    z.object({ sandbox_id: z.string(), sandbox_file_path: z.string(), local_filename: z.string().nullable().optional() }),
+    ({ sandbox_id, sandbox_file_path, local_filename }) =>
+      withSandbox(sandbox_id, async (sandbox) => {
+        try {
+          const local = await exportFile(runtime, sandbox, sandbox_file_path, local_filename ?? undefined);
+          return `File downloaded successfully to: ${local.path}`;
+        } catch (error) {
+          if (error instanceof FathomError && error.code === 'not_found') {
+            return `[ERROR]: Cannot download '${sandbox_file_path}' from sandbox ${sandbox_id}: file does not exist.`;
+          }
+          if (error instanceof FathomError && /is a folder/.test(error.message)) {
+            return `[ERROR]: Cannot download '${sandbox_file_path}' from sandbox ${sandbox_id}: path is a directory, not a file.`;
+          }
+          return `[ERROR]: Failed to read file '${sandbox_file_path}' from sandbox ${sandbox_id}: ${short(error)}`;
+        }
+      }),
+    true,
+  );
+
+  const tools = [createSandbox, runCommand, runPythonCode, upload, downloadFromInternet];
+  if (config.enableDownloadToLocal) tools.push(downloadToLocal);
+  return tools;
+}

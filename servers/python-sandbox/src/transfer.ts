@@ -1,0 +1,89 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { FathomError, loadSource } from '@fathom/core';
+import type { ToolContext } from '@fathom/core';
+import { sandboxPath } from './backends/paths.js';
+import type { Sandbox } from './backends/types.js';
+import type { SandboxRuntime } from './runtime.js';
+
+/** Moving files between the host, the web and a sandbox, for both profiles. */
+
+export interface Written {
+  path: string;
+  size: number;
+}
+
+/** Whether `path` is an existing folder in the sandbox. */
+export async function isFolder(sandbox: Sandbox, path: string): Promise<boolean> {
+  try {
+    const entries = await sandbox.listFiles(path, false);
+    return !(entries.length === 1 && entries[0]!.path === sandboxPath(path) && entries[0]!.type !== 'directory');
+  } catch {
+    return false;
+  }
+}
+
+/** `target` itself, or `name` inside it when it names a folder (existing, or written with a trailing slash). */
+export async function targetPath(sandbox: Sandbox, target: string, name: string, folder?: boolean): Promise<string> {
+  const asFolder = folder ?? (target.endsWith('/') || (await isFolder(sandbox, target)));
+  return asFolder ? posix.join(sandboxPath(target), name) : sandboxPath(target);
+}
+
+function maxBytes(runtime: SandboxRuntime): number {
+  return runtime.config.maxTransferMb * 1024 * 1024;
+}
+
+/** Reads a host file from the allowed roots (the client's MCP roots when it offers them). */
+export async function readLocal(runtime: SandboxRuntime, localPath: string, context: ToolContext): Promise<{ bytes: Uint8Array; name: string }> {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(localPath) && !/^file:/i.test(localPath)) {
+    throw new FathomError('invalid_argument', `${localPath} is not a local path`, { hint: 'Give a file path; download URLs with the download tool.' });
+  }
+  const roots = (await context.roots()) ?? runtime.config.roots;
+  const loaded = await loadSource(localPath, { roots, maxBytes: maxBytes(runtime), http: runtime.http, cache: runtime.cache });
+  return { bytes: loaded.bytes, name: loaded.name };
+}
+
+export async function uploadInto(runtime: SandboxRuntime, sandbox: Sandbox, localPath: string, target: string, context: ToolContext, folder?: boolean): Promise<Written> {
+  const local = await readLocal(runtime, localPath, context);
+  const path = await sandbox.writeFile(await targetPath(sandbox, target, local.name, folder), local.bytes);
+  return { path, size: local.bytes.length };
+}
+
+/** Fetches a URL through the guarded client and the shared download cache. */
+export async function fetchUrl(runtime: SandboxRuntime, url: string): Promise<{ bytes: Uint8Array; name: string; url: string; contentType?: string }> {
+  if (!/^https?:\/\//i.test(url.trim())) {
+    throw new FathomError('invalid_argument', `Only http and https URLs can be downloaded, not ${url}`, { hint: 'Give an http(s) URL.' });
+  }
+  const loaded = await loadSource(url, { roots: [], maxBytes: maxBytes(runtime), http: runtime.http, cache: runtime.cache });
+  const name = loaded.name && loaded.name !== 'index' ? loaded.name : 'downloaded_file';
+  return { bytes: loaded.bytes, name, url: loaded.url ?? url, ...(loaded.mimeType ? { contentType: loaded.mimeType } : {}) };
+}
+
+export async function downloadInto(
+  runtime: SandboxRuntime,
+  sandbox: Sandbox,
+  url: string,
+  target: string,
+  folder?: boolean,
+): Promise<Written & { url: string; contentType?: string }> {
+  const fetched = await fetchUrl(runtime, url);
+  const path = await sandbox.writeFile(await targetPath(sandbox, target, fetched.name, folder), fetched.bytes);
+  return { path, size: fetched.bytes.length, url: fetched.url, ...(fetched.contentType ? { contentType: fetched.contentType } : {}) };
+}
+
+/** A name that stays one file inside the output folder. */
+export function safeFileName(name: string): string {
+  const base = name.split(/[\\/]/).pop() ?? '';
+  const cleaned = base.replace(/[\0-\x1f]/g, '').replace(/^\.+/, '').slice(0, 200);
+  return cleaned || 'downloaded_file';
+}
+
+/** Copies a sandbox file into the host's output folder as `sandbox_<id>_<name>`. */
+export async function exportFile(runtime: SandboxRuntime, sandbox: Sandbox, path: string, name?: string): Promise<Written> {
+  const data = await sandbox.readFile(path, maxBytes(runtime));
+  const fileName = `sandbox_${sandbox.id}_${safeFileName(name?.trim() || posix.basename(sandboxPath(path)))}`;
+  await mkdir(runtime.config.outputDir, { recursive: true });
+  const local = join(runtime.config.outputDir, fileName);
+  await writeFile(local, data);
+  return { path: local, size: data.length };
+}

@@ -1,0 +1,79 @@
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '@fathom/core';
+import { connectInMemory, textOf } from '@fathom/core/testing';
+import type { InMemoryConnection } from '@fathom/core/testing';
+import { describe } from 'vitest';
+import { bwrapProblem } from '../src/backends/bwrap.js';
+import { configSchema } from '../src/config.js';
+import type { Config } from '../src/config.js';
+import { createServer } from '../src/server.js';
+
+export const PYTHON = '/usr/bin/python3';
+
+const missing = await bwrapProblem(PYTHON);
+if (missing && !process.env.CI) console.log(`Skipping bubblewrap sandbox tests: ${missing}`);
+/** `describe` for tests that need bubblewrap: skipped with the reason printed where it is missing, failing in CI. */
+export const describeBwrap = missing && !process.env.CI ? describe.skip : describe;
+
+export interface TestDirs {
+  base: string;
+  roots: string;
+  output: string;
+  state: string;
+}
+
+export function testDirs(prefix: string): TestDirs {
+  const base = mkdtempSync(join(tmpdir(), prefix));
+  const dirs = { base, roots: join(base, 'roots'), output: join(base, 'output'), state: join(base, 'state') };
+  for (const dir of [dirs.roots, dirs.output, dirs.state]) mkdirSync(dir);
+  return dirs;
+}
+
+export function sandboxConfig(dirs: TestDirs, flags: Record<string, string> = {}): Config {
+  return loadConfig(configSchema, {
+    server: 'python-sandbox',
+    flags: {
+      backend: 'bwrap',
+      python: PYTHON,
+      roots: dirs.roots,
+      'output-dir': dirs.output,
+      'state-dir': dirs.state,
+      'cache-mode': 'off',
+      'warm-pool': '1',
+      ...flags,
+    },
+    env: {},
+    cwd: dirs.base,
+  });
+}
+
+export async function connect(config: Config): Promise<InMemoryConnection> {
+  return connectInMemory(await createServer(config));
+}
+
+export interface CallResult {
+  text: string;
+  structured: Record<string, unknown> | undefined;
+  isError: boolean;
+  images: string[];
+}
+
+export async function call(connection: InMemoryConnection, name: string, args: Record<string, unknown>): Promise<CallResult> {
+  const result = await connection.client.callTool({ name, arguments: args }, undefined, { timeout: 120_000 });
+  const content = (result.content ?? []) as { type: string; data?: string; mimeType?: string }[];
+  return {
+    text: textOf(result),
+    structured: result.structuredContent as Record<string, unknown> | undefined,
+    isError: result.isError === true,
+    images: content.filter((block) => block.type === 'image').map((block) => block.mimeType ?? ''),
+  };
+}
+
+/** Creates a session through the tool and returns its id. */
+export async function newSession(connection: InMemoryConnection, args: Record<string, unknown> = {}): Promise<string> {
+  const created = await call(connection, 'python_create_session', args);
+  if (created.isError) throw new Error(created.text);
+  return String(created.structured?.session_id);
+}

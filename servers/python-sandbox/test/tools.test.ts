@@ -1,0 +1,206 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { InMemoryConnection } from '@fathom/core/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { closeRuntime } from '../src/runtime.js';
+import { call, connect, describeBwrap, newSession, sandboxConfig, testDirs } from './helpers.js';
+import type { TestDirs } from './helpers.js';
+
+const DEFAULT_TOOLS = [
+  'python_create_session',
+  'python_run',
+  'shell_run',
+  'sandbox_write_file',
+  'sandbox_read_file',
+  'sandbox_list_files',
+  'sandbox_upload',
+  'sandbox_download_url',
+  'sandbox_export',
+  'python_close_session',
+];
+
+let dirs: TestDirs;
+let connection: InMemoryConnection;
+let web: Server;
+let webBase: string;
+
+beforeAll(async () => {
+  dirs = testDirs('fathom-sandbox-tools-');
+  writeFileSync(join(dirs.roots, 'data.csv'), 'a,b\n1,2\n3,4\n');
+  web = createHttpServer((request, response) => {
+    if (request.url === '/table.csv') {
+      response.writeHead(200, { 'content-type': 'text/csv' }).end('x,y\n5,6\n');
+    } else {
+      response.writeHead(404).end('missing');
+    }
+  });
+  await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+  webBase = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
+  // The test's own web server is on loopback: allow exactly that host.
+  connection = await connect(sandboxConfig(dirs, { 'allow-hosts': '127.0.0.1', 'max-output-chars': '2000' }));
+});
+
+afterAll(async () => {
+  await connection?.close();
+  await closeRuntime();
+  web?.close();
+});
+
+describeBwrap('python-sandbox default tools (bwrap)', () => {
+  it('lists the default tool set', async () => {
+    const { tools } = await connection.client.listTools();
+    expect(tools.map((tool) => tool.name)).toEqual(DEFAULT_TOOLS);
+    const run = tools.find((tool) => tool.name === 'python_run')!;
+    expect(run.outputSchema).toBeDefined();
+    expect(run.annotations?.readOnlyHint).toBe(false);
+  });
+
+  it('keeps state between runs and returns stdout, stderr, the last value and errors', async () => {
+    const id = await newSession(connection);
+    expect(id).toMatch(/^sbx_[0-9a-f]{20}$/);
+    const first = await call(connection, 'python_run', { session_id: id, code: 'x = 41\nprint("hello")\nimport sys; print("warn", file=sys.stderr)' });
+    expect(first.isError).toBe(false);
+    expect(first.structured).toMatchObject({ stdout: 'hello\n', stderr: 'warn\n', timed_out: false, files: [] });
+    const second = await call(connection, 'python_run', { session_id: id, code: 'x + 1' });
+    expect(second.structured?.value).toBe('42');
+    expect(second.text).toContain('[result] 42');
+    const failed = await call(connection, 'python_run', { session_id: id, code: 'def f():\n    return 1 / 0\nf()' });
+    expect(failed.isError).toBe(false);
+    expect(failed.structured?.error).toMatchObject({ name: 'ZeroDivisionError', value: 'division by zero' });
+    expect(failed.text).toContain('File "<cell-3>", line 2, in f');
+    const syntax = await call(connection, 'python_run', { session_id: id, code: 'def broken(:' });
+    expect(syntax.structured?.error).toMatchObject({ name: 'SyntaxError' });
+    const exited = await call(connection, 'python_run', { session_id: id, code: 'import sys\nsys.exit(3)' });
+    expect(exited.structured?.error).toMatchObject({ name: 'SystemExit', value: '3' });
+    const still = await call(connection, 'python_run', { session_id: id, code: 'x' });
+    expect(still.structured?.value).toBe('41');
+  });
+
+  it('uses numpy, pandas, scipy and sympy, and returns matplotlib figures as PNG images', async () => {
+    const id = await newSession(connection);
+    const science = await call(connection, 'python_run', {
+      session_id: id,
+      code: 'import numpy as np, pandas as pd, scipy.stats as st, sympy as sp\n' + '(int(np.arange(10).sum()), pd.DataFrame({"a": [1, 2]}).a.sum(), round(st.norm.cdf(0), 2), str(sp.factor(sp.Symbol("x")**2 - 1)))',
+    });
+    expect(science.structured?.value).toBe("(45, 3, 0.5, '(x - 1)*(x + 1)')");
+    const plot = await call(connection, 'python_run', { session_id: id, code: 'import matplotlib.pyplot as plt\nplt.plot([1, 4, 9])\nplt.title("squares")' });
+    expect(plot.images).toEqual(['image/png']);
+    expect(plot.structured?.figures).toBe(1);
+  });
+
+  it('reports files the code creates and reads, writes and lists files', async () => {
+    const id = await newSession(connection);
+    const made = await call(connection, 'python_run', { session_id: id, code: 'open("out.txt", "w").write("result: 7")' });
+    expect(made.structured?.files).toEqual([{ path: '/home/user/out.txt', change: 'created', size: 9 }]);
+    const written = await call(connection, 'sandbox_write_file', { session_id: id, path: 'notes/a.md', content: '# Title\nbody' });
+    expect(written.text).toBe('Wrote 12 B to /home/user/notes/a.md');
+    const read = await call(connection, 'sandbox_read_file', { session_id: id, path: '/home/user/notes/a.md' });
+    expect(read.text).toBe('# Title\nbody');
+    const listed = await call(connection, 'sandbox_list_files', { session_id: id, recursive: true });
+    expect(listed.text).toContain('/home/user/notes/a.md  12 B');
+    expect(listed.text).toContain('/home/user/out.txt  9 B');
+    await call(connection, 'sandbox_write_file', { session_id: id, path: 'blob.bin', content: Buffer.from([0, 1, 2, 255]).toString('base64'), encoding: 'base64' });
+    const blob = await call(connection, 'sandbox_read_file', { session_id: id, path: 'blob.bin' });
+    expect(blob.text).toContain(Buffer.from([0, 1, 2, 255]).toString('base64'));
+    await call(connection, 'python_run', { session_id: id, code: 'import matplotlib.pyplot as plt\nplt.plot([1,2])\nplt.savefig("fig.png")\nplt.close("all")' });
+    const image = await call(connection, 'sandbox_read_file', { session_id: id, path: 'fig.png' });
+    expect(image.images).toEqual(['image/png']);
+    const missing = await call(connection, 'sandbox_read_file', { session_id: id, path: 'nope.txt' });
+    expect(missing.isError).toBe(true);
+    expect(missing.text).toContain('does not exist');
+    const outside = await call(connection, 'sandbox_read_file', { session_id: id, path: '/etc/hostname' });
+    expect(outside.isError).toBe(true);
+    expect(outside.text).toContain('outside /home/user');
+  });
+
+  it('runs shell commands with their exit code', async () => {
+    const id = await newSession(connection);
+    const ok = await call(connection, 'shell_run', { session_id: id, command: 'echo "$HOME"; pwd; whoami' });
+    expect(ok.structured).toMatchObject({ exit_code: 0, stdout: '/home/user\n/home/user\nuser\n', timed_out: false });
+    const failing = await call(connection, 'shell_run', { session_id: id, command: 'echo oops >&2; exit 3' });
+    expect(failing.structured).toMatchObject({ exit_code: 3, stderr: 'oops\n' });
+    const slow = await call(connection, 'shell_run', { session_id: id, command: 'sleep 30', timeout_s: 1 });
+    expect(slow.structured).toMatchObject({ timed_out: true });
+    const after = await call(connection, 'python_run', { session_id: id, code: '6 * 7' });
+    expect(after.structured?.value).toBe('42');
+  });
+
+  it('stops code at its time limit, restarts the kernel and keeps the files', async () => {
+    const id = await newSession(connection);
+    await call(connection, 'python_run', { session_id: id, code: 'kept = 1\nopen("keep.txt", "w").write("still here")' });
+    const stuck = await call(connection, 'python_run', { session_id: id, code: 'print("started", flush=True)\nwhile True: pass', timeout_s: 1 });
+    expect(stuck.isError).toBe(false);
+    expect(stuck.structured).toMatchObject({ timed_out: true, stdout: 'started\n' });
+    expect(String(stuck.structured?.restarted)).toContain('1 s time limit');
+    expect(String(stuck.structured?.restarted)).toContain('variables and imports are gone');
+    const lost = await call(connection, 'python_run', { session_id: id, code: 'kept' });
+    expect(lost.structured?.error).toMatchObject({ name: 'NameError' });
+    const file = await call(connection, 'python_run', { session_id: id, code: 'open("keep.txt").read()' });
+    expect(file.structured?.value).toBe("'still here'");
+  });
+
+  it('cuts long output to the budget and keeps all of it in the workspace', async () => {
+    const id = await newSession(connection);
+    const flood = await call(connection, 'python_run', { session_id: id, code: 'for i in range(100000): print(f"line {i}")' });
+    const saved = flood.structured?.saved_output as string[];
+    expect(saved).toHaveLength(1);
+    expect(flood.text).toContain('characters omitted');
+    expect(flood.text).toContain('line 99999');
+    expect(String(flood.structured?.stdout).length).toBeLessThan(2200);
+    const check = await call(connection, 'python_run', { session_id: id, code: `t = open(${JSON.stringify(saved[0])}).read()\n(len(t.splitlines()), t.splitlines()[-1])` });
+    expect(check.structured?.value).toBe("(100000, 'line 99999')");
+  });
+
+  it('uploads from the allowed folders, downloads URLs and exports files', async () => {
+    const id = await newSession(connection);
+    const up = await call(connection, 'sandbox_upload', { session_id: id, local_path: join(dirs.roots, 'data.csv') });
+    expect(up.text).toBe('Uploaded ' + join(dirs.roots, 'data.csv') + ' to /home/user/data.csv (12 B)');
+    const refused = await call(connection, 'sandbox_upload', { session_id: id, local_path: '/etc/passwd' });
+    expect(refused.isError).toBe(true);
+    expect(refused.text).toContain('outside the folders');
+    const down = await call(connection, 'sandbox_download_url', { session_id: id, url: `${webBase}/table.csv`, sandbox_path: '/home/user/in/' });
+    expect(down.isError).toBe(false);
+    expect(down.text).toContain('to /home/user/in/table.csv (8 B, text/csv)');
+    const sum = await call(connection, 'python_run', { session_id: id, code: 'import pandas as pd\nint(pd.read_csv("data.csv").a.sum() + pd.read_csv("in/table.csv").x.sum())' });
+    expect(sum.structured?.value).toBe('9');
+    const notFound = await call(connection, 'sandbox_download_url', { session_id: id, url: `${webBase}/nothing` });
+    expect(notFound.isError).toBe(true);
+    expect(notFound.text).toContain('HTTP 404');
+    await call(connection, 'python_run', { session_id: id, code: 'open("report.txt", "w").write("done")' });
+    const exported = await call(connection, 'sandbox_export', { session_id: id, path: 'report.txt' });
+    const local = join(dirs.output, `sandbox_${id}_report.txt`);
+    expect(exported.text).toBe(`Exported report.txt to ${local} (4 B)`);
+    expect(readFileSync(local, 'utf8')).toBe('done');
+  });
+
+  it('closes sessions, and says so when a session is unknown', async () => {
+    const id = await newSession(connection);
+    const closed = await call(connection, 'python_close_session', { session_id: id });
+    expect(closed.text).toBe(`Closed session ${id}.`);
+    const gone = await call(connection, 'python_run', { session_id: id, code: '1' });
+    expect(gone.isError).toBe(true);
+    expect(gone.text).toContain('No sandbox with id');
+    expect(gone.text).toContain('create a new one');
+    expect(existsSync(join(dirs.state, id))).toBe(false);
+  });
+
+  it('refuses a session beyond the cap, with a way out', async () => {
+    const capped = await connect(sandboxConfig(dirs, { 'max-live-sessions': '2', 'warm-pool': '0' }));
+    const ids: string[] = [];
+    let refusal = '';
+    for (let i = 0; i < 6 && !refusal; i++) {
+      const created = await call(capped, 'python_create_session', {});
+      if (created.isError) refusal = created.text;
+      else ids.push(String(created.structured?.session_id));
+    }
+    expect(refusal).toContain('sandboxes this server allows are in use');
+    expect(refusal).toContain('Close a sandbox');
+    expect(ids).toHaveLength(2);
+    for (const id of ids) await call(capped, 'python_close_session', { session_id: id });
+    expect((await call(capped, 'python_create_session', {})).isError).toBe(false);
+    await capped.close();
+  });
+});
