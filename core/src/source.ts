@@ -20,6 +20,8 @@ export interface SourceContext {
   maxBytes: number;
   http: HttpClient;
   cache: Cache;
+  /** What to suggest when a path does not exist, e.g. the server's listing tool. */
+  missingHint?: string;
 }
 
 function parseDataUri(uri: string): LoadedSource {
@@ -76,7 +78,7 @@ export async function loadSource(source: string, context: SourceContext): Promis
   }
   const real = await resolveWithinRoots(path, context.roots);
   const info = await stat(real).catch(() => undefined);
-  if (!info) throw new FathomError('not_found', `No file at ${path}`, { hint: 'Check the path; relative paths start at the first root.' });
+  if (!info) throw new FathomError('not_found', `No file at ${path}`, { hint: context.missingHint ?? 'Check the path; relative paths start at the first root.' });
   if (!info.isFile()) throw new FathomError('invalid_argument', `${path} is not a file`, { hint: 'Give the path of a file in it.' });
   if (info.size > context.maxBytes) {
     throw new FathomError('too_large', `${path} is ${info.size} bytes, over the ${context.maxBytes}-byte limit`, {

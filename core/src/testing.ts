@@ -39,3 +39,28 @@ export function textOf(result: object): string {
     .map((block) => block.text as string)
     .join('\n');
 }
+
+/**
+ * tools/list exactly as it crosses the wire. The SDK client re-parses tool schemas (its zod
+ * parse moves `type` first), so checks of key order must read the raw JSON-RPC answer.
+ */
+export async function rawToolList(instance: FathomServer): Promise<Record<string, unknown>[]> {
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  const answers = new Map<number, (message: Record<string, unknown>) => void>();
+  clientSide.onmessage = (message) => {
+    const { id } = message as { id?: number };
+    if (typeof id === 'number') answers.get(id)?.(message as Record<string, unknown>);
+  };
+  await instance.server.connect(serverSide);
+  await clientSide.start();
+  const request = (id: number, method: string, params: Record<string, unknown>) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      answers.set(id, resolve);
+      void clientSide.send({ jsonrpc: '2.0', id, method, params });
+    });
+  await request(1, 'initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '0' } });
+  await clientSide.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+  const listed = await request(2, 'tools/list', {});
+  await clientSide.close();
+  return (listed.result as { tools: Record<string, unknown>[] }).tools;
+}

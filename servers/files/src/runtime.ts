@@ -29,7 +29,13 @@ export class FilesRuntime {
 
   async load(source: string, context: ToolContext): Promise<LoadedSource> {
     const roots = (await context.roots()) ?? this.config.roots;
-    return loadSource(source, { roots, maxBytes: this.config.maxFileBytes, http: this.http, cache: this.cache });
+    return loadSource(source, {
+      roots,
+      maxBytes: this.config.maxFileBytes,
+      http: this.http,
+      cache: this.cache,
+      missingHint: 'Call list_files to see what can be read.',
+    });
   }
 
   private convertOptions(): Partial<ConvertOptions> {

@@ -74,7 +74,7 @@ export async function downloadInto(
 /** A name that stays one file inside the output folder. */
 export function safeFileName(name: string): string {
   const base = name.split(/[\\/]/).pop() ?? '';
-  const cleaned = base.replace(/[\0-\x1f]/g, '').replace(/^\.+/, '').slice(0, 200);
+  const cleaned = [...base].filter((char) => char.charCodeAt(0) >= 0x20).join('').replace(/^\.+/, '').slice(0, 200);
   return cleaned || 'downloaded_file';
 }
 

@@ -13,7 +13,7 @@ import {
   TimeoutError,
 } from '@e2b/code-interpreter';
 import { createLogger, FathomError } from '@fathom/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   captured,
   cellOutputFrom,
@@ -30,7 +30,6 @@ import {
   timeoutReport,
 } from '../src/backends/e2b.js';
 import type { EntryLike, ExecutionLike, RemoteLike } from '../src/backends/e2b.js';
-import type { Sandbox } from '../src/backends/types.js';
 
 const logger = createLogger('e2b-test', { level: 'silent' });
 const ESC = String.fromCharCode(27);
@@ -403,46 +402,14 @@ describe('E2BBackend', () => {
     expect(line).not.toContain('\n');
   });
 
-  it.skipIf(Boolean(process.env.E2B_API_KEY))('refuses to start without an API key', async () => {
-    const backend = new E2BBackend({ apiKey: '', sandboxTimeoutMs: 60_000, logger });
-    await expect(backend.create()).rejects.toMatchObject({ code: 'forbidden', hint: expect.stringContaining('E2B_API_KEY') });
-  });
-});
-
-const apiKey = process.env.E2B_API_KEY;
-if (!apiKey) console.log('e2b live round trip skipped: E2B_API_KEY is not set (E2B is a paid remote service, not part of this machine)');
-
-describe.skipIf(!apiKey)('E2B live round trip', () => {
-  const backend = new E2BBackend({ apiKey: apiKey ?? '', sandboxTimeoutMs: 300_000, logger });
-  let sandbox: Sandbox;
-
-  beforeAll(async () => {
-    sandbox = await backend.create();
-  }, 120_000);
-
-  afterAll(async () => {
-    await backend.close();
-  }, 60_000);
-
-  it('keeps kernel state between cells', async () => {
-    expect((await sandbox.runPython('x = 41', { timeoutMs: 60_000, keepBytes: 10_000 })).error).toBeUndefined();
-    expect((await sandbox.runPython('x + 1', { timeoutMs: 60_000, keepBytes: 10_000 })).value).toBe('42');
-  }, 120_000);
-
-  it('runs shell commands', async () => {
-    const output = await sandbox.runShell('echo hi; exit 3', { timeoutMs: 60_000, keepBytes: 10_000 });
-    expect(output).toMatchObject({ exitCode: 3, stdout: { text: 'hi\n' }, timedOut: false });
-  }, 120_000);
-
-  it('writes and reads files', async () => {
-    const path = await sandbox.writeFile('live/check.txt', new TextEncoder().encode('hello'));
-    expect(path).toBe('/home/user/live/check.txt');
-    expect(new TextDecoder().decode(await sandbox.readFile(path, 1000))).toBe('hello');
-    expect(await sandbox.listFiles('live', false)).toEqual([expect.objectContaining({ path, type: 'file', size: 5 })]);
-  }, 120_000);
-
-  it('closes', async () => {
-    await sandbox.close();
-    await expect(sandbox.runShell('true', { timeoutMs: 10_000, keepBytes: 100 })).rejects.toMatchObject({ code: 'not_found' });
+  it('refuses to start without an API key', async () => {
+    const saved = process.env.E2B_API_KEY;
+    delete process.env.E2B_API_KEY;
+    try {
+      const backend = new E2BBackend({ apiKey: '', sandboxTimeoutMs: 60_000, logger });
+      await expect(backend.create()).rejects.toMatchObject({ code: 'forbidden', hint: expect.stringContaining('E2B_API_KEY') });
+    } finally {
+      if (saved !== undefined) process.env.E2B_API_KEY = saved;
+    }
   });
 });

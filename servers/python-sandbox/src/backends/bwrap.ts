@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -95,6 +95,7 @@ export function bwrapArgs(options: { python: string; home: string; etc: string; 
     '--dev', '/dev',
     '--size', String(options.limits.tmpMb * 1024 * 1024), '--tmpfs', '/tmp',
     '--bind', options.home, WORKSPACE,
+    '--remount-ro', '/',
     '--chdir', WORKSPACE,
   );
   const env: Record<string, string> = {
@@ -195,7 +196,7 @@ class KernelProcess {
         resolve(error.message);
       });
       this.child.on('exit', (code, signal) => {
-        this.exitReason = signal ? `killed by ${signal}` : `exited with code ${code}`;
+        this.exitReason = exitReason(code, signal);
         if (!this.started) onFail(new Error(`the kernel ${this.exitReason} before it was ready: ${this.stderr.take().text.trim().slice(-2000)}`));
         resolve(this.exitReason);
       });
@@ -263,6 +264,7 @@ export class BwrapBackend implements SandboxBackend {
     mkdirSync(this.etcDir);
     writeFileSync(join(this.etcDir, 'passwd'), `root:x:0:0:root:/root:/bin/bash\nuser:x:${SANDBOX_UID}:${SANDBOX_UID}:user:${WORKSPACE}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
     writeFileSync(join(this.etcDir, 'group'), `root:x:0:\nuser:x:${SANDBOX_UID}:\nnogroup:x:65534:\n`);
+    Cgroup.sweep();
     this.cgroups = Cgroup.support();
   }
 
@@ -280,7 +282,7 @@ export class BwrapBackend implements SandboxBackend {
     const dir = join(this.stateDir, id);
     mkdirSync(join(dir, 'home'), { recursive: true });
     const { limits } = this.options;
-    const cgroup = this.cgroups ? Cgroup.create(id, { memoryBytes: limits.memoryMb * 1024 * 1024, maxProcesses: limits.maxProcesses }) : undefined;
+    const cgroup = this.cgroups ? Cgroup.create(`${process.pid}-${id}`, { memoryBytes: limits.memoryMb * 1024 * 1024, maxProcesses: limits.maxProcesses }) : undefined;
     const sandbox = new BwrapSandbox(id, dir, cgroup, this.options, this.etcDir);
     try {
       await sandbox.start();
@@ -304,6 +306,13 @@ export class BwrapBackend implements SandboxBackend {
 }
 
 /** Removes workspaces left by servers that are gone (their folder names start with the pid). */
+/** bwrap passes its child's death by a signal on as exit code 128 + the signal's number. */
+function exitReason(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal) return `was killed by ${signal}`;
+  const name = code !== null && code > 128 ? Object.entries(constants.signals).find(([, number]) => number === code - 128)?.[0] : undefined;
+  return name ? `was killed by ${name}` : `exited with code ${code}`;
+}
+
 function sweepDeadStates(root: string): void {
   if (!existsSync(root)) return;
   for (const name of readdirSync(root)) {
@@ -325,6 +334,7 @@ class BwrapSandbox implements Sandbox {
   private closed = false;
   /** Set when the kernel died between calls (e.g. killed by a background process): told on the next call. */
   private lostBetweenCalls: string | undefined;
+  private inCall = false;
 
   constructor(
     readonly id: string,
@@ -347,7 +357,7 @@ class BwrapSandbox implements Sandbox {
     const kernel = new KernelProcess('bwrap', args, this.cgroup);
     this.kernel = kernel;
     void kernel.exited.then((reason) => {
-      if (this.kernel === kernel && !this.closed) this.lostBetweenCalls = `The Python kernel ${reason} after the previous call`;
+      if (this.kernel === kernel && !this.closed && !this.inCall) this.lostBetweenCalls = `The Python kernel ${reason} after the previous call`;
     });
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -387,7 +397,8 @@ class BwrapSandbox implements Sandbox {
     this.lostBetweenCalls = undefined;
     const oomBefore = this.cgroup?.oomKills() ?? 0;
     const disk = this.watchDisk(kernel);
-    const outcome = await kernel.call(payload, options.timeoutMs, options.keepBytes, options.signal);
+    this.inCall = true;
+    const outcome = await kernel.call(payload, options.timeoutMs, options.keepBytes, options.signal).finally(() => (this.inCall = false));
     disk.stop();
     const stdout = kernel.stdout.take();
     const stderr = kernel.stderr.take();

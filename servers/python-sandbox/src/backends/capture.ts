@@ -9,10 +9,18 @@ export class StreamCapture {
   private kept: Buffer[] = [];
   private keptBytes = 0;
   private total = 0;
-  private keep = 1 << 20;
   private held = Buffer.alloc(0);
   private marker: Buffer | undefined;
   private seen: (() => void) | undefined;
+
+  constructor(private keep = 1 << 20) {}
+
+  /** The first `keepBytes` of `chunks` and their byte total, in one go. */
+  static of(chunks: readonly (string | Uint8Array)[], keepBytes: number): CapturedText {
+    const capture = new StreamCapture(keepBytes);
+    for (const chunk of chunks) capture.push(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk));
+    return capture.take();
+  }
 
   /** Starts a call; the promise settles when `marker` has been read. */
   begin(marker: string, keep: number): Promise<void> {
@@ -48,16 +56,20 @@ export class StreamCapture {
     this.held = Buffer.from(data.subarray(safe));
   }
 
-  /** What the call printed; resets for the next one. */
-  take(): CapturedText {
+  /**
+   * What the call printed; resets for the next one. `totalBytes` overrides the count when the
+   * writer dropped bytes before they got here. A character cut in half by the limit is dropped.
+   */
+  take(totalBytes?: number): CapturedText {
     if (this.marker) {
       this.add(this.held);
       this.held = Buffer.alloc(0);
       this.marker = undefined;
       this.seen = undefined;
     }
-    const text = Buffer.concat(this.kept).toString('utf8');
-    const result = { text, bytes: this.total };
+    const bytes = Math.max(totalBytes ?? 0, this.total);
+    const text = new TextDecoder().decode(Buffer.concat(this.kept), { stream: bytes > this.keptBytes });
+    const result = { text, bytes };
     this.kept = [];
     this.keptBytes = 0;
     this.total = 0;

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = '/sys/fs/cgroup';
@@ -51,7 +51,7 @@ export class Cgroup {
   async remove(): Promise<void> {
     this.killAll();
     for (const dir of this.dirs) {
-      for (let attempt = 0; attempt < 20; attempt++) {
+      for (let attempt = 0; attempt < 80; attempt++) {
         try {
           rmdirSync(dir);
           break;
@@ -70,7 +70,7 @@ export class Cgroup {
 
   /** Which cgroup version this process can use to limit sandboxes, if any. */
   static support(): 'v1' | 'v2' | undefined {
-    const probe = Cgroup.create(`probe-${process.pid}`, { memoryBytes: 64 << 20, maxProcesses: 8 });
+    const probe = Cgroup.create(`${process.pid}-probe`, { memoryBytes: 64 << 20, maxProcesses: 8 });
     if (!probe) return undefined;
     for (const dir of probe.dirs) {
       try {
@@ -82,8 +82,38 @@ export class Cgroup {
     return probe.version;
   }
 
+  /** Removes groups left by Fathom servers that died without cleaning up (names start with their pid). */
+  static sweep(): void {
+    for (const parent of [join(ROOT, 'memory', 'fathom'), join(ROOT, 'pids', 'fathom'), join(ROOT, 'fathom')]) {
+      let names: string[];
+      try {
+        names = readdirSync(parent);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const pid = Number(name.split('-')[0]);
+        if (!Number.isInteger(pid) || pid <= 0 || pidAlive(pid)) continue;
+        try {
+          rmdirSync(join(parent, name));
+        } catch {
+          // still holds a process; left alone
+        }
+      }
+    }
+  }
+
   static wrap(version: 'v1' | 'v2', dirs: string[]): Cgroup {
     return new Cgroup(version, dirs);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 

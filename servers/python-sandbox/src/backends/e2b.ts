@@ -2,6 +2,7 @@ import { CommandExitError, Sandbox as RemoteSandbox } from '@e2b/code-interprete
 import type { CommandHandle, CommandResult, EntryInfo, Execution, ExecutionError, Result } from '@e2b/code-interpreter';
 import { errorMessage, FathomError } from '@fathom/core';
 import type { Logger } from '@fathom/core';
+import { StreamCapture } from './capture.js';
 import { sandboxPath } from './paths.js';
 import type {
   CapturedText,
@@ -325,13 +326,8 @@ export class E2BSandbox implements Sandbox {
   }
 }
 
-/** First `keepBytes` bytes of the joined chunks (never half a character), and the byte total. */
 export function captured(chunks: readonly string[], keepBytes: number): CapturedText {
-  const all = Buffer.from(chunks.join(''), 'utf8');
-  if (all.length <= keepBytes) return { text: all.toString('utf8'), bytes: all.length };
-  let end = Math.max(0, keepBytes);
-  while (end > 0 && ((all[end] ?? 0) & 0xc0) === 0x80) end--;
-  return { text: all.subarray(0, end).toString('utf8'), bytes: all.length };
+  return StreamCapture.of(chunks, keepBytes);
 }
 
 export function cellOutputFrom(execution: ExecutionLike, keepBytes: number): CellOutput {

@@ -1,0 +1,143 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { rawToolList } from '@fathom/core/testing';
+import type { InMemoryConnection } from '@fathom/core/testing';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Config } from '../src/config.js';
+import { closeRuntime } from '../src/runtime.js';
+import { createServer } from '../src/server.js';
+import { call, connect, describeBwrap, sandboxConfig, testDirs } from './helpers.js';
+import type { TestDirs } from './helpers.js';
+
+interface TrainedTool {
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+}
+
+const trained = (
+  JSON.parse(readFileSync(new URL('../../../core/protocol/mirothinker-tools.json', import.meta.url), 'utf8')) as {
+    servers: { server: string; tools: TrainedTool[] }[];
+  }
+).servers.find((server) => server.server === 'tool-python')!.tools;
+
+let dirs: TestDirs;
+let connection: InMemoryConnection;
+let config: Config;
+
+async function text(name: string, args: Record<string, unknown>): Promise<string> {
+  const result = await call(connection, name, args);
+  expect(result.isError).toBe(false);
+  return result.text;
+}
+
+async function createSandbox(): Promise<string> {
+  const created = await text('create_sandbox', {});
+  expect(created).toMatch(/^Sandbox created with sandbox_id: sbx_[0-9a-f]{20}$/);
+  return created.split(': ')[1]!;
+}
+
+beforeAll(async () => {
+  dirs = testDirs('fathom-sandbox-mirothinker-');
+  writeFileSync(join(dirs.roots, 'input.txt'), 'uploaded text');
+  config = sandboxConfig(dirs, { profile: 'mirothinker', 'enable-download-to-local': 'true' });
+  connection = await connect(config);
+});
+
+afterAll(async () => {
+  await connection?.close();
+  await closeRuntime();
+});
+
+describeBwrap('python-sandbox mirothinker profile (bwrap)', () => {
+  it('advertises exactly the trained tools: names, descriptions and schemas in their key order', async () => {
+    const { tools } = await connection.client.listTools();
+    expect(tools.map(({ name, description, inputSchema }) => ({ name, description, inputSchema }))).toEqual(trained);
+    const wire = await rawToolList(await createServer(config));
+    expect(wire.map((tool) => JSON.stringify({ name: tool.name, description: tool.description, inputSchema: tool.inputSchema }))).toEqual(
+      trained.map((tool) => JSON.stringify(tool)),
+    );
+  });
+
+  it('hides download_file_from_sandbox_to_local unless enabled', async () => {
+    const plain = await connect(sandboxConfig(dirs, { profile: 'mirothinker' }));
+    const { tools } = await plain.client.listTools();
+    expect(tools.map((tool) => tool.name)).toEqual(trained.map((tool) => tool.name).filter((name) => name !== 'download_file_from_sandbox_to_local'));
+    await plain.close();
+  });
+
+  it("prints run_python_code results as E2B's Execution repr, keeping state", async () => {
+    const id = await createSandbox();
+    expect(await text('run_python_code', { sandbox_id: id, code_block: "print('hi')\nx = 2\nx + 2" })).toBe(
+      "Execution(Results: [Result(4)], Logs: Logs(stdout: ['hi\\n'], stderr: []), Error: None)",
+    );
+    expect(await text('run_python_code', { sandbox_id: id, code_block: 'print("a\\nb")\nimport sys\nprint("it\'s", file=sys.stderr)\nx' })).toBe(
+      `Execution(Results: [Result(2)], Logs: Logs(stdout: ['a\\n', 'b\\n'], stderr: ["it's\\n"]), Error: None)`,
+    );
+    const failed = await text('run_python_code', { sandbox_id: id, code_block: '1/0' });
+    expect(failed).toMatch(
+      /^Execution\(Results: \[\], Logs: Logs\(stdout: \[\], stderr: \[\]\), Error: ExecutionError\(name='ZeroDivisionError', value='division by zero', traceback='Traceback \(most recent call last\):\\n {2}File "<cell-3>", line 1, in <module>\\n.*ZeroDivisionError: division by zero\\n'\)\)$/,
+    );
+    const plot = await text('run_python_code', { sandbox_id: id, code_block: 'import matplotlib.pyplot as plt\nplt.plot([1, 2])\nNone' });
+    expect(plot).toBe('Execution(Results: [Result(<Figure size 640x480 with 1 Axes>)], Logs: Logs(stdout: [], stderr: []), Error: None)');
+  });
+
+  it('cuts results at 20,000 characters', async () => {
+    const id = await createSandbox();
+    const long = await text('run_python_code', { sandbox_id: id, code_block: "print('x' * 30000)" });
+    expect(long.length).toBe(20_000 + ' [Result truncated due to length limit]'.length);
+    expect(long.endsWith('x [Result truncated due to length limit]')).toBe(true);
+  });
+
+  it("prints run_command results as E2B's CommandResult, and failures as the trained error", async () => {
+    const id = await createSandbox();
+    expect(await text('run_command', { sandbox_id: id, command: 'echo hi; pwd' })).toBe("CommandResult(stderr='', stdout='hi\\n/home/user\\n', exit_code=0, error='')");
+    expect(await text('run_command', { sandbox_id: id, command: 'echo bad >&2; exit 2' })).toBe(
+      '[ERROR]: Failed to run command after 3 attempts.\n\nException type: CommandExitException\nDetails: Command exited with code 2 and error:\nbad\n',
+    );
+  });
+
+  it('answers made-up sandbox ids as MiroThinker does', async () => {
+    expect(await text('run_command', { sandbox_id: 'default', command: 'ls' })).toBe(
+      "[ERROR]: 'default' is not a valid sandbox_id. Please create a real sandbox first using the create_sandbox tool.",
+    );
+    expect(await text('run_python_code', { sandbox_id: 'sandbox', code_block: '1 + 1' })).toBe(
+      'Execution(Results: [Result(2)], Logs: Logs(stdout: [], stderr: []), Error: None)',
+    );
+    expect(await text('run_python_code', { sandbox_id: 'sbx_doesnotexist', code_block: '1' })).toBe(
+      '[ERROR]: Failed to connect to sandbox sbx_doesnotexist. Make sure the sandbox is created and the sandbox_id is correct.',
+    );
+  });
+
+  it('uploads, downloads and copies files with the trained result strings', async () => {
+    const id = await createSandbox();
+    expect(await text('upload_file_from_local_to_sandbox', { sandbox_id: id, local_file_path: join(dirs.roots, 'input.txt') })).toBe(
+      'File uploaded to /home/user/input.txt',
+    );
+    expect(await text('upload_file_from_local_to_sandbox', { sandbox_id: id, local_file_path: join(dirs.roots, 'missing.txt') })).toBe(
+      `[ERROR]: Local file does not exist: ${join(dirs.roots, 'missing.txt')}`,
+    );
+    const blocked = await text('download_file_from_internet_to_sandbox', { sandbox_id: id, url: 'http://127.0.0.1:9/file.csv' });
+    expect(blocked).toMatch(/^\[ERROR\]: Failed to download file from http:\/\/127\.0\.0\.1:9\/file\.csv: .*(private|loopback)/i);
+    await text('run_command', { sandbox_id: id, command: 'echo result > answer.txt' });
+    expect(await text('download_file_from_sandbox_to_local', { sandbox_id: id, sandbox_file_path: '/home/user/answer.txt' })).toBe(
+      `File downloaded successfully to: ${join(dirs.output, `sandbox_${id}_answer.txt`)}`,
+    );
+    expect(readFileSync(join(dirs.output, `sandbox_${id}_answer.txt`), 'utf8')).toBe('result\n');
+    expect(await text('download_file_from_sandbox_to_local', { sandbox_id: id, sandbox_file_path: '/home/user/nothing.txt' })).toBe(
+      `[ERROR]: Cannot download '/home/user/nothing.txt' from sandbox ${id}: file does not exist.`,
+    );
+    expect(await text('download_file_from_sandbox_to_local', { sandbox_id: id, sandbox_file_path: '/home/user' })).toBe(
+      `[ERROR]: Cannot download '/home/user' from sandbox ${id}: path is a directory, not a file.`,
+    );
+  });
+
+  it('says when a run hit the time limit, inside the Execution text', async () => {
+    const fast = await connect(sandboxConfig(dirs, { profile: 'mirothinker', 'call-timeout-seconds': '1', 'warm-pool': '0' }));
+    const created = await call(fast, 'create_sandbox', { timeout: 60 });
+    const id = created.text.split(': ')[1]!;
+    const stuck = await call(fast, 'run_python_code', { sandbox_id: id, code_block: "print('start', flush=True)\nwhile True: pass" });
+    expect(stuck.text).toMatch(/^Execution\(Results: \[\], Logs: Logs\(stdout: \['start\\n'\], stderr: \[\]\), Error: ExecutionError\(name='TimeoutError', value='The run exceeded its 1 s time limit/);
+    await fast.close();
+  });
+});

@@ -1,0 +1,86 @@
+import { createLogger } from '@fathom/core';
+import { describe, expect, it } from 'vitest';
+import type { CellOutput, Sandbox, SandboxBackend } from '../src/backends/types.js';
+import { Sessions } from '../src/sessions.js';
+
+/** An in-process backend recording what the session manager asks of it. */
+class RecordingBackend implements SandboxBackend {
+  readonly name = 'pyodide' as const;
+  created = 0;
+  closed: string[] = [];
+  log: string[] = [];
+  describe(): string {
+    return 'recording';
+  }
+  async create(): Promise<Sandbox> {
+    const id = `rec_${++this.created}`;
+    const { log, closed } = this;
+    const cell = (): CellOutput => ({ stdout: { text: '', bytes: 0 }, stderr: { text: '', bytes: 0 }, figures: [], files: [], timedOut: false });
+    return {
+      id,
+      backend: 'pyodide',
+      async runPython(code) {
+        log.push(`start ${code}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        log.push(`end ${code}`);
+        return cell();
+      },
+      runShell: () => Promise.reject(new Error('no shell')),
+      writeFile: (path) => Promise.resolve(path),
+      readFile: () => Promise.resolve(new Uint8Array()),
+      listFiles: () => Promise.resolve([]),
+      async close() {
+        closed.push(id);
+      },
+    };
+  }
+  async close(): Promise<void> {}
+}
+
+const logger = createLogger('test', { write: () => {} });
+const options = { warmPool: 2, maxLive: 3, defaultTtlMs: 60_000, maxTtlMs: 600_000, logger };
+const run = { timeoutMs: 1000, keepBytes: 100 };
+
+describe('Sessions', () => {
+  it('keeps a warm pool and hands out ready sandboxes', async () => {
+    const backend = new RecordingBackend();
+    const sessions = new Sessions(backend, options);
+    expect(backend.created).toBe(2);
+    const session = await sessions.create();
+    expect(session.id).toBe('rec_1');
+    expect(backend.created).toBe(3);
+    await sessions.close();
+    expect(backend.closed.sort()).toEqual(['rec_1', 'rec_2', 'rec_3']);
+  });
+
+  it('runs the calls of one session one at a time, in order', async () => {
+    const backend = new RecordingBackend();
+    const sessions = new Sessions(backend, { ...options, warmPool: 0 });
+    const { id } = await sessions.create();
+    await Promise.all(['a', 'b', 'c'].map((code) => sessions.use(id, (sandbox) => sandbox.runPython(code, run))));
+    expect(backend.log).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
+    await sessions.close();
+  });
+
+  it('refuses sandboxes beyond the cap and closes idle ones', async () => {
+    const backend = new RecordingBackend();
+    const sessions = new Sessions(backend, { ...options, warmPool: 0, maxLive: 2 });
+    const first = await sessions.create(50);
+    await sessions.create();
+    await expect(sessions.create()).rejects.toThrow(/All 2 sandboxes/);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(sessions.get(first.id)).toBeUndefined();
+    expect(backend.closed).toEqual([first.id]);
+    await expect(sessions.use(first.id, async () => 1)).rejects.toThrow(/No sandbox with id/);
+    expect((await sessions.create()).id).toBe('rec_3');
+    await sessions.close();
+  });
+
+  it('clamps requested lifetimes', () => {
+    const sessions = new Sessions(new RecordingBackend(), { ...options, warmPool: 0 });
+    expect(sessions.ttlFor(undefined)).toBe(60_000);
+    expect(sessions.ttlFor(30)).toBe(30_000);
+    expect(sessions.ttlFor(100_000)).toBe(600_000);
+    void sessions.close();
+  });
+});
