@@ -18,6 +18,11 @@ const version = (JSON.parse(readFileSync(`${rootDir}package.json`, 'utf8')) as {
 const fathomBin = `${rootDir}bin/fathom.js`;
 
 const out = (text: string) => process.stdout.write(text + '\n');
+// A reader that stops early (`fathom tools | head`) is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 const say = (text: string) => process.stderr.write(text + '\n');
 
 /** Usage and protocol failures exit 2; a tool's own isError exits 1. */

@@ -62,7 +62,8 @@ export class Sessions {
       });
     }
     const sandbox = (await this.fromPool()) ?? (await this.backend.create());
-    this.refill();
+    // Starting a replacement forks a process: do it after this answer has gone out.
+    setTimeout(() => this.refill(), 10);
     if (this.closed) {
       await sandbox.close();
       throw new FathomError('unavailable', 'The sandbox server is shutting down');

@@ -48,6 +48,7 @@ describe('Sessions', () => {
     expect(backend.created).toBe(2);
     const session = await sessions.create();
     expect(session.id).toBe('rec_1');
+    await new Promise((resolve) => setTimeout(resolve, 50));
     expect(backend.created).toBe(3);
     await sessions.close();
     expect(backend.closed.sort()).toEqual(['rec_1', 'rec_2', 'rec_3']);
