@@ -137,3 +137,14 @@ describeBwrap('python-sandbox containment (bwrap)', () => {
     await witnessIsFine();
   });
 });
+
+describeBwrap('python-sandbox kernel protocol abuse (bwrap)', () => {
+  it('survives code that closes or writes into the kernel pipes', async () => {
+    const garbage = await run(attacker, 'import os\nfor fd in range(3, 1024):\n    try:\n        os.write(fd, b"not json\\n")\n    except OSError:\n        pass', 3);
+    expect(garbage.isError).toBe(false);
+    const closed = await run(attacker, 'import os\nos.closerange(3, 1024)', 3);
+    expect(String(closed.structured?.restarted)).toContain('fresh kernel');
+    expect((await run(attacker, '2 + 2')).structured?.value).toBe('4');
+    await witnessIsFine();
+  });
+});

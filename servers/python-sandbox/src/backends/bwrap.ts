@@ -162,6 +162,8 @@ class KernelProcess {
       detached: true,
     });
     trackChild(this.child);
+    // A kernel that dies mid-write breaks its pipes; its exit is what reports that, not these errors.
+    for (const stream of this.child.stdio) (stream as NodeJS.EventEmitter | null)?.on('error', () => undefined);
     this.child.stdout!.on('data', (chunk: Buffer) => this.stdout.push(chunk));
     this.child.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk));
     const answers = this.child.stdio[4] as NodeJS.ReadableStream;
