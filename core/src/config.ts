@@ -11,6 +11,7 @@ export const baseConfigSchema = z.object({
   host: z.string().min(1).default('127.0.0.1').describe('HTTP interface to bind'),
   port: z.number().int().min(0).max(65535).optional().describe("HTTP port (0 picks a free one; default: the server's own)"),
   profile: z.enum(['default', 'mirothinker']).default('default').describe('Tool set: Fathom tools, or the ones MiroThinker was trained on'),
+  endpoint: z.string().min(1).optional().describe("Serve only one named group of the profile's tools (over HTTP each group is also at /mcp/<name>)"),
   token: z.string().min(1).optional().describe('Bearer token HTTP clients must send (env FATHOM_TOKEN)'),
   allowedHosts: z.array(z.string()).default([]).describe('Extra Host header values accepted over HTTP (comma-separated)'),
   allowedOrigins: z.array(z.string()).default([]).describe('Extra Origin values accepted over HTTP (comma-separated)'),

@@ -15,7 +15,10 @@ export interface HttpHostOptions {
   name: string;
   version: string;
   logger: Logger;
-  createServer(): Promise<FathomServer>;
+  /** An instance serving /mcp (endpoint undefined) or /mcp/<endpoint>. */
+  createServer(endpoint?: string): Promise<FathomServer>;
+  /** Named subsets of the tools, each served at /mcp/<name> besides the whole set at /mcp. */
+  endpoints?: readonly string[];
 }
 
 export interface HttpHost {
@@ -104,8 +107,8 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     await session.server.close().catch((error) => logger.warn('session close failed', { error: errorMessage(error) }));
   };
 
-  const newSession = async (): Promise<StreamableHTTPServerTransport> => {
-    const server = await options.createServer();
+  const newSession = async (endpoint: string | undefined): Promise<StreamableHTTPServerTransport> => {
+    const server = await options.createServer(endpoint);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (id) => {
@@ -122,7 +125,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     return transport;
   };
 
-  const handleMcp = async (req: IncomingMessage, res: ServerResponse) => {
+  const handleMcp = async (req: IncomingMessage, res: ServerResponse, endpoint: string | undefined) => {
     if (config.token && !tokenMatches(req.headers.authorization, config.token)) {
       sendJsonRpcError(res, 401, -32001, 'Unauthorized: send the header "Authorization: Bearer <token>"', {
         'www-authenticate': 'Bearer',
@@ -163,7 +166,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
         sendJsonRpcError(res, 503, -32000, `Too many sessions (${config.maxSessions}); close one or try again later`);
         return;
       }
-      const transport = await newSession();
+      const transport = await newSession(endpoint);
       await transport.handleRequest(req, res, body);
       if (!transport.sessionId) await transport.close();
       return;
@@ -183,11 +186,13 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
       res.end(JSON.stringify({ status: 'ok', server: options.name, version: options.version, sessions: sessions.size }));
       return;
     }
-    if (path !== '/mcp') {
-      sendJsonRpcError(res, 404, -32000, `Not found: the MCP endpoint is /mcp`);
+    const endpoint = path?.startsWith('/mcp/') ? decodeURIComponent(path.slice(5)) : undefined;
+    if (path !== '/mcp' && !(endpoint && options.endpoints?.includes(endpoint))) {
+      const others = (options.endpoints ?? []).map((name) => `/mcp/${name}`);
+      sendJsonRpcError(res, 404, -32000, `Not found: the MCP endpoint is /mcp${others.length ? ` (or ${others.join(', ')})` : ''}`);
       return;
     }
-    handleMcp(req, res).catch((error: unknown) => {
+    handleMcp(req, res, endpoint).catch((error: unknown) => {
       logger.error('http request failed', { error: errorMessage(error) });
       sendJsonRpcError(res, 500, -32603, 'Internal error');
     });

@@ -49,3 +49,20 @@ export function pyRepr(value: unknown): string {
   }
   return pyStr(String(value));
 }
+
+/**
+ * Python's `json.dumps(value, ensure_ascii=False)`: the default separators ", " and ": ", non-ASCII
+ * kept as is, object keys in their order.
+ */
+export function pyJson(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(pyJson).join(', ')}]`;
+  if (typeof value === 'object') {
+    return `{${Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .map(([key, item]) => `${JSON.stringify(key)}: ${pyJson(item)}`)
+      .join(', ')}}`;
+  }
+  return JSON.stringify(String(value));
+}

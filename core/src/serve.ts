@@ -22,8 +22,13 @@ export interface ServerDefinition<S extends ConfigSchema = ConfigSchema> {
   defaultPort: number;
   configSchema: S;
   envAliases?: Record<string, readonly string[]>;
-  /** One MCP server instance: one per HTTP session, one in stdio mode. */
-  createServer(config: z.infer<S>, logger: Logger): FathomServer | Promise<FathomServer>;
+  /**
+   * One MCP server instance: one per HTTP session, one in stdio mode. `endpoint` names a subset
+   * of the tools (served over HTTP at /mcp/<endpoint>, over stdio with --endpoint).
+   */
+  createServer(config: z.infer<S>, logger: Logger, endpoint?: string): FathomServer | Promise<FathomServer>;
+  /** The named tool subsets this configuration offers. */
+  endpoints?(config: z.infer<S>): string[];
   /** Releases what all instances share (a browser, a pool of kernels), once, at exit. */
   shutdown?(): Promise<void>;
 }
@@ -38,24 +43,42 @@ export interface ToolServerDefinition<S extends ConfigSchema> extends Omit<Serve
   instructions?: string;
   /** The tools of the profile in `config.profile`. */
   tools(config: z.infer<S>, logger: Logger): Tool[];
+  /**
+   * Named subsets of those tools, e.g. the server names a model knows them under. A host can
+   * then list one process under several names: /mcp/<name> over HTTP, --endpoint <name> over stdio.
+   */
+  toolGroups?(config: z.infer<S>): Record<string, string[] | 'all'>;
 }
 
 /** A server that is a list of tools: the MCP server name is `fathom-<name>`. */
 export function defineToolServer<S extends ConfigSchema>(definition: ToolServerDefinition<S>): ServerDefinition<S> {
-  const { packageJson, tools, instructions, ...rest } = definition;
+  const { packageJson, tools, instructions, toolGroups, ...rest } = definition;
   const version = packageVersion(packageJson);
   return {
     ...rest,
     version,
-    createServer: (config, logger) =>
-      createToolServer({
-        name: `fathom-${definition.name}`,
+    endpoints: (config) => Object.keys(toolGroups?.(config) ?? {}),
+    createServer: (config, logger, endpoint) => {
+      let offered = tools(config, logger);
+      if (endpoint !== undefined) {
+        const group = toolGroups?.(config)[endpoint];
+        if (!group) {
+          const names = Object.keys(toolGroups?.(config) ?? {});
+          throw new FathomError('invalid_config', `No endpoint "${endpoint}" in the ${config.profile} profile`, {
+            hint: names.length ? `Use one of: ${names.join(', ')}.` : 'This profile has no endpoints: leave --endpoint out.',
+          });
+        }
+        if (group !== 'all') offered = offered.filter((tool) => group.includes(tool.name));
+      }
+      return createToolServer({
+        name: endpoint ?? `fathom-${definition.name}`,
         title: definition.title,
         version,
-        tools: tools(config, logger),
+        tools: offered,
         logger,
         ...(instructions ? { instructions } : {}),
-      }),
+      });
+    },
   };
 }
 
@@ -123,7 +146,7 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
     ...(definition.envAliases ? { envAliases: definition.envAliases } : {}),
   }) as z.infer<S> & BaseConfig;
   const logger = createLogger(`fathom.${definition.name}`, { level: config.logLevel });
-  const create = async () => definition.createServer(config, logger);
+  const create = async (endpoint = config.endpoint) => definition.createServer(config, logger, endpoint);
 
   process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: errorMessage(reason) }));
   process.on('uncaughtException', (error) => logger.error('uncaught exception', { error: error.message, stack: error.stack }));
@@ -145,6 +168,7 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
       version: definition.version,
       logger,
       createServer: create,
+      endpoints: definition.endpoints?.(config) ?? [],
     });
     url = host.url;
     closeTransport = () => host.close();

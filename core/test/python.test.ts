@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pyRepr, pyStr } from '../src/python.js';
+import { pyJson, pyRepr, pyStr } from '../src/python.js';
 
 // Expected texts printed by CPython 3.11's repr().
 const STRINGS: [string, string][] = [
@@ -30,5 +30,16 @@ describe('pyRepr', () => {
     expect(pyRepr({ a: [1, null, true, false, "x'"], b: { c: 1.5 } })).toBe(`{'a': [1, None, True, False, "x'"], 'b': {'c': 1.5}}`);
     expect(pyRepr([])).toBe('[]');
     expect(pyRepr({})).toBe('{}');
+  });
+});
+
+describe('pyJson', () => {
+  it("writes json.dumps(ensure_ascii=False)'s text", () => {
+    // Expected texts printed by CPython 3.11's json.dumps(value, ensure_ascii=False).
+    expect(pyJson({ organic: [{ title: 'Café "x"', position: 1, ok: true, none: null }], searchParameters: { q: '中文\n' } })).toBe(
+      '{"organic": [{"title": "Café \\"x\\"", "position": 1, "ok": true, "none": null}], "searchParameters": {"q": "中文\\n"}}',
+    );
+    expect(pyJson([])).toBe('[]');
+    expect(pyJson({})).toBe('{}');
   });
 });

@@ -14,6 +14,6 @@ export const definition = defineToolServer({
   tools: toolsFor,
 });
 
-export function createServer(config: Config, logger: Logger = createLogger('fathom.browser')): Promise<FathomServer> | FathomServer {
-  return definition.createServer(config, logger);
+export function createServer(config: Config, logger: Logger = createLogger('fathom.browser'), endpoint?: string): Promise<FathomServer> | FathomServer {
+  return definition.createServer(config, logger, endpoint);
 }

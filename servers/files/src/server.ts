@@ -16,6 +16,6 @@ export const definition = defineToolServer({
   shutdown: closeRuntime,
 });
 
-export function createServer(config: Config, logger: Logger = createLogger('fathom.files')): Promise<FathomServer> | FathomServer {
-  return definition.createServer(config, logger);
+export function createServer(config: Config, logger: Logger = createLogger('fathom.files'), endpoint?: string): Promise<FathomServer> | FathomServer {
+  return definition.createServer(config, logger, endpoint);
 }

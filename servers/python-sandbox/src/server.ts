@@ -3,7 +3,7 @@ import type { FathomServer, Logger } from '@fathom/core';
 import { configSchema, envAliases } from './config.js';
 import { closeRuntime } from './runtime.js';
 import type { Config } from './config.js';
-import { toolsFor } from './tools.js';
+import { toolGroups, toolsFor } from './tools.js';
 
 export const definition = defineToolServer({
   name: 'python-sandbox',
@@ -13,10 +13,11 @@ export const definition = defineToolServer({
   defaultPort: 8934,
   configSchema,
   tools: toolsFor,
+  toolGroups,
   envAliases,
   shutdown: closeRuntime,
 });
 
-export function createServer(config: Config, logger: Logger = createLogger('fathom.python-sandbox')): Promise<FathomServer> | FathomServer {
-  return definition.createServer(config, logger);
+export function createServer(config: Config, logger: Logger = createLogger('fathom.python-sandbox'), endpoint?: string): Promise<FathomServer> | FathomServer {
+  return definition.createServer(config, logger, endpoint);
 }

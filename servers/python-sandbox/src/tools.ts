@@ -2,9 +2,14 @@ import type { Logger, Tool } from '@fathom/core';
 import type { Config } from './config.js';
 import { runtimeFor } from './runtime.js';
 import { defaultTools } from './tools/default.js';
-import { mirothinkerTools } from './tools/mirothinker.js';
+import { MIROTHINKER_SERVER, mirothinkerTools } from './tools/mirothinker.js';
 
 export function toolsFor(config: Config, logger: Logger): Tool[] {
   const runtime = runtimeFor(config, logger);
   return config.profile === 'mirothinker' ? mirothinkerTools(runtime) : defaultTools(runtime);
+}
+
+/** In the mirothinker profile the tools are also served under the name the model knows, tool-python. */
+export function toolGroups(config: Config): Record<string, string[] | 'all'> {
+  return config.profile === 'mirothinker' ? { [MIROTHINKER_SERVER]: 'all' } : {};
 }

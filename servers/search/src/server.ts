@@ -1,8 +1,9 @@
 import { createLogger, defineToolServer } from '@fathom/core';
 import type { FathomServer, Logger } from '@fathom/core';
-import { configSchema } from './config.js';
+import { configSchema, envAliases } from './config.js';
+import { closeRuntime } from './runtime.js';
 import type { Config } from './config.js';
-import { toolsFor } from './tools.js';
+import { toolGroups, toolsFor } from './tools.js';
 
 export const definition = defineToolServer({
   name: 'search',
@@ -12,8 +13,11 @@ export const definition = defineToolServer({
   defaultPort: 8931,
   configSchema,
   tools: toolsFor,
+  toolGroups,
+  envAliases,
+  shutdown: closeRuntime,
 });
 
-export function createServer(config: Config, logger: Logger = createLogger('fathom.search')): Promise<FathomServer> | FathomServer {
-  return definition.createServer(config, logger);
+export function createServer(config: Config, logger: Logger = createLogger('fathom.search'), endpoint?: string): Promise<FathomServer> | FathomServer {
+  return definition.createServer(config, logger, endpoint);
 }

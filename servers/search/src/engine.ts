@@ -1,0 +1,175 @@
+import { FathomError, HostLimiter, isFathomError, sleep } from '@fathom/core';
+import type { Cache, HttpClient, Logger } from '@fathom/core';
+import type { Config } from './config.js';
+import { normalizeUrl } from './urls.js';
+import type { ProviderName, SearchProvider, SearchRequest, SearchResult } from './types.js';
+
+/** What happened with one provider during a search. */
+export interface Attempt {
+  provider: ProviderName;
+  outcome: 'answered' | 'cached' | 'skipped' | 'failed';
+  detail?: string;
+}
+
+export interface SearchOutcome {
+  results: SearchResult[];
+  /** The provider that answered, or the fused ones joined by "+". */
+  provider: string;
+  attempts: Attempt[];
+}
+
+export interface EngineOptions {
+  config: Config;
+  logger: Logger;
+  /** For providers: the operator's endpoints, which may be private. */
+  http: HttpClient;
+  cache: Cache;
+  providers: SearchProvider[];
+}
+
+/** Failures that another provider may not have: try the next one. */
+const FALL_THROUGH = new Set(['rate_limited', 'upstream', 'timeout', 'network', 'unavailable', 'forbidden', 'not_found']);
+/** Waiting for a provider's Retry-After is worth it only when it is this short and nothing else answered. */
+const MAX_WAIT_MS = 10_000;
+const RRF_K = 60;
+
+/**
+ * Searches with the configured providers in order, falling back on errors, keeping each provider
+ * under its concurrency and pace, honouring Retry-After, caching answers; or asks all at once and
+ * fuses their rankings.
+ */
+export class SearchEngine {
+  private readonly limiter: HostLimiter;
+  /** Provider → time before which it asked not to be called. */
+  private readonly coolingUntil = new Map<ProviderName, number>();
+  private readonly byName: Map<ProviderName, SearchProvider>;
+
+  constructor(private readonly options: EngineOptions) {
+    this.limiter = new HostLimiter(options.config.providerConcurrency, options.config.providerMinIntervalMs);
+    this.byName = new Map(options.providers.map((provider) => [provider.name, provider]));
+  }
+
+  /** Providers in the order they are tried: the operator's list, or every configured one, then DuckDuckGo, then local. */
+  order(): SearchProvider[] {
+    const { config } = this.options;
+    const names: ProviderName[] = config.searchProviders.length
+      ? config.searchProviders
+      : [...(['serper', 'brave', 'tavily', 'exa', 'searxng'] as const).filter((name) => this.byName.get(name)?.missing(config) === undefined), 'duckduckgo', 'local'];
+    return names.map((name) => this.byName.get(name)).filter((provider): provider is SearchProvider => provider !== undefined);
+  }
+
+  provider(name: ProviderName): SearchProvider {
+    const provider = this.byName.get(name);
+    if (!provider) throw new FathomError('invalid_argument', `Unknown search provider "${name}"`, { hint: `Use one of: ${[...this.byName.keys()].join(', ')}.` });
+    return provider;
+  }
+
+  async search(request: SearchRequest, options: { provider?: ProviderName; fanout?: boolean; signal?: AbortSignal } = {}): Promise<SearchOutcome> {
+    const { config } = this.options;
+    if (options.provider) {
+      const provider = this.provider(options.provider);
+      const missing = provider.missing(config);
+      if (missing) throw new FathomError('invalid_config', `The ${provider.name} provider is not configured: ${missing}`, { hint: 'Set it up, or leave provider out to use the configured ones.' });
+      return this.inOrder([provider], request, options.signal);
+    }
+    const providers = this.order();
+    if (!providers.length) throw new FathomError('invalid_config', 'No search provider is selected', { hint: 'Set FATHOM_SEARCH_PROVIDERS or a provider key such as SERPER_API_KEY.' });
+    return (options.fanout ?? config.fanout) ? this.fused(providers, request, options.signal) : this.inOrder(providers, request, options.signal);
+  }
+
+  private async inOrder(providers: SearchProvider[], request: SearchRequest, signal?: AbortSignal): Promise<SearchOutcome> {
+    const attempts: Attempt[] = [];
+    for (let pass = 0; pass < 2; pass++) {
+      for (const provider of providers) {
+        if (attempts.some((attempt) => attempt.provider === provider.name && attempt.outcome === 'failed')) continue;
+        const waitMs = (this.coolingUntil.get(provider.name) ?? 0) - Date.now();
+        if (waitMs > 0 && pass === 0) {
+          attempts.push({ provider: provider.name, outcome: 'skipped', detail: `asked to wait ${Math.ceil(waitMs / 1000)} s` });
+          continue;
+        }
+        if (waitMs > 0) await sleep(waitMs, signal);
+        const answer = await this.ask(provider, request, signal).catch((error: unknown) => error as Error);
+        if (!(answer instanceof Error)) {
+          attempts.push({ provider: provider.name, outcome: answer.cached ? 'cached' : 'answered' });
+          return { results: answer.results, provider: provider.name, attempts };
+        }
+        if (!isFathomError(answer) || !FALL_THROUGH.has(answer.code)) throw answer;
+        const waitAfter = (this.coolingUntil.get(provider.name) ?? 0) - Date.now();
+        // A provider that only asked to wait is not failed: it may be asked again after the wait.
+        attempts.push({ provider: provider.name, outcome: waitAfter > 0 ? 'skipped' : 'failed', detail: answer.message });
+        this.options.logger.info('search provider failed; trying the next', { provider: provider.name, error: answer.message });
+      }
+      // A second pass only for providers that asked to wait briefly and have not failed.
+      const waiting = providers.filter((provider) => {
+        const waitMs = (this.coolingUntil.get(provider.name) ?? 0) - Date.now();
+        return waitMs > 0 && waitMs <= MAX_WAIT_MS && !attempts.some((attempt) => attempt.provider === provider.name && attempt.outcome === 'failed');
+      });
+      if (!waiting.length) break;
+      providers = waiting;
+    }
+    throw new FathomError('unavailable', `No search provider answered: ${attempts.map((attempt) => `${attempt.provider}: ${attempt.detail ?? attempt.outcome}`).join('; ')}`, {
+      hint: 'Try again later, or configure another provider (SERPER_API_KEY, BRAVE_API_KEY, TAVILY_API_KEY, EXA_API_KEY, SEARXNG_URL).',
+      details: { attempts },
+    });
+  }
+
+  /** Every provider at once; rankings fused by reciprocal rank, the same page counted once. */
+  private async fused(providers: SearchProvider[], request: SearchRequest, signal?: AbortSignal): Promise<SearchOutcome> {
+    const settled = await Promise.allSettled(providers.map((provider) => this.ask(provider, request, signal)));
+    const attempts: Attempt[] = [];
+    const scores = new Map<string, { result: SearchResult; score: number; providers: string[] }>();
+    settled.forEach((outcome, index) => {
+      const provider = providers[index]!;
+      if (outcome.status === 'rejected') {
+        attempts.push({ provider: provider.name, outcome: 'failed', detail: (outcome.reason as Error).message });
+        return;
+      }
+      attempts.push({ provider: provider.name, outcome: outcome.value.cached ? 'cached' : 'answered' });
+      for (const result of outcome.value.results) {
+        const key = normalizeUrl(result.url);
+        const entry = scores.get(key) ?? { result, score: 0, providers: [] };
+        entry.score += 1 / (RRF_K + result.rank);
+        entry.providers.push(provider.name);
+        scores.set(key, entry);
+      }
+    });
+    const answered = attempts.filter((attempt) => attempt.outcome !== 'failed');
+    if (!answered.length) {
+      throw new FathomError('unavailable', `No search provider answered: ${attempts.map((attempt) => `${attempt.provider}: ${attempt.detail}`).join('; ')}`, {
+        hint: 'Try again later, or configure another provider.',
+      });
+    }
+    const results = [...scores.values()]
+      .sort((a, b) => b.score - a.score)
+      .slice(0, request.num)
+      .map((entry, index) => ({ ...entry.result, rank: index + 1, extra: { ...entry.result.extra, providers: entry.providers } }));
+    return { results, provider: answered.map((attempt) => attempt.provider).join('+'), attempts };
+  }
+
+  /** One provider's answer, from the cache when it is fresh (or always, in replay mode). */
+  private async ask(provider: SearchProvider, request: SearchRequest, signal?: AbortSignal): Promise<{ results: SearchResult[]; cached: boolean }> {
+    const { config, cache, http, logger } = this.options;
+    const missing = provider.missing(config);
+    if (missing) throw new FathomError('unavailable', missing);
+    const live = async (): Promise<SearchResult[]> => {
+      const release = await this.limiter.acquire(provider.name, signal);
+      try {
+        return await provider.search(request, { http, config, logger, ...(signal ? { signal } : {}) });
+      } catch (error) {
+        const retryAfterMs = isFathomError(error) ? (error.details as { retryAfterMs?: number } | undefined)?.retryAfterMs : undefined;
+        if (retryAfterMs !== undefined) this.coolingUntil.set(provider.name, Date.now() + retryAfterMs);
+        throw error;
+      } finally {
+        release();
+      }
+    };
+    // The local index changes with every page fetched: never cached.
+    if (provider.name === 'local') return { results: await live(), cached: false };
+    let cached = true;
+    const entry = await cache.getOrSet('search', { provider: provider.name, request: { ...request } }, async () => {
+      cached = false;
+      return { body: JSON.stringify(await live()), ttlMs: config.searchTtlHours * 3_600_000 };
+    });
+    return { results: entry.json<SearchResult[]>(), cached };
+  }
+}

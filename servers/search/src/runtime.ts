@@ -1,0 +1,86 @@
+import { dirname, join } from 'node:path';
+import { HttpClient, httpClientFor, openCache, runtimeRegistry } from '@fathom/core';
+import type { Cache, Logger } from '@fathom/core';
+import type { Config } from './config.js';
+import { SearchEngine } from './engine.js';
+import { Extractor } from './extract.js';
+import { PageFetcher } from './fetch.js';
+import type { FetchedPage } from './fetch.js';
+import { LocalIndex } from './index-store.js';
+import { braveProvider } from './providers/brave.js';
+import { duckduckgoProvider } from './providers/duckduckgo.js';
+import { exaProvider } from './providers/exa.js';
+import { localProvider } from './providers/local.js';
+import { searxngProvider } from './providers/searxng.js';
+import { serperProvider } from './providers/serper.js';
+import { tavilyProvider } from './providers/tavily.js';
+import { wikipediaProvider } from './providers/wikipedia.js';
+
+/** What every session of the search server shares: clients, cache, index, engine, fetcher, extractor. */
+export class SearchRuntime {
+  readonly cache: Cache;
+  readonly pages: HttpClient;
+  readonly providerHttp: HttpClient;
+  readonly index: LocalIndex;
+  readonly engine: SearchEngine;
+  readonly fetcher: PageFetcher;
+  readonly extractor: Extractor;
+
+  constructor(
+    readonly config: Config,
+    private readonly logger: Logger,
+  ) {
+    this.cache = openCache(config);
+    this.pages = httpClientFor(config, logger, {
+      maxBytes: config.maxPageBytes,
+      timeoutMs: config.fetchTimeoutSeconds * 1000,
+      userAgent: config.userAgent,
+    });
+    // Provider endpoints are the operator's choice (a SearXNG on localhost is common); the engine does the retrying.
+    this.providerHttp = new HttpClient({ allowPrivateNetwork: true, retries: 0, timeoutMs: 20_000, logger });
+    this.index = LocalIndex.open(config.indexPath ?? (config.cacheMode === 'off' || config.cachePath === ':memory:' ? ':memory:' : join(dirname(config.cachePath), 'search-index.sqlite')));
+    this.engine = new SearchEngine({
+      config,
+      logger,
+      http: this.providerHttp,
+      cache: this.cache,
+      providers: [serperProvider, braveProvider, tavilyProvider, exaProvider, searxngProvider, duckduckgoProvider, wikipediaProvider, localProvider(this.index)],
+    });
+    this.fetcher = new PageFetcher({ config, http: this.pages, cache: this.cache, logger });
+    this.extractor = new Extractor({ config, logger });
+    if (config.localFolders.length) void this.indexFolders();
+  }
+
+  private async indexFolders(): Promise<void> {
+    for (const folder of this.config.localFolders) {
+      try {
+        const counts = await this.index.indexFolder(folder);
+        this.logger.info('indexed folder', { folder, ...counts });
+      } catch (error) {
+        this.logger.warn('could not index folder', { folder, error: String(error) });
+      }
+    }
+  }
+
+  /** Fetches a page and keeps it in the local index, so later searches find it offline. */
+  async fetch(url: string, options: { mainContent?: boolean; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<FetchedPage> {
+    const page = await this.fetcher.fetch(url, options);
+    try {
+      this.index.addPage({ url: page.finalUrl, title: page.title ?? page.finalUrl, markdown: page.markdown, source: 'web' });
+    } catch (error) {
+      this.logger.warn('could not index page', { url: page.finalUrl, error: String(error) });
+    }
+    return page;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.pages.close(), this.providerHttp.close(), this.fetcher.close(), this.extractor.close()]);
+    this.index.close();
+    this.cache.close();
+  }
+}
+
+const registry = runtimeRegistry((config: Config, logger: Logger) => new SearchRuntime(config, logger));
+
+export const runtimeFor = registry.get;
+export const closeRuntime = registry.closeAll;

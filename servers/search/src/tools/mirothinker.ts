@@ -1,0 +1,168 @@
+import { defineTool, errorMessage, mirothinkerTool, pyJson } from '@fathom/core';
+import type { Tool, ToolContext } from '@fathom/core';
+import { z } from 'zod';
+import type { SearchRuntime } from '../runtime.js';
+import type { SearchRequest, SearchResult, TimeRange } from '../types.js';
+
+/** The server names MiroThinker knows these tools under. */
+export const SEARCH_SERVER = 'search_and_scrape_webpage';
+export const SCRAPE_SERVER = 'jina_scrape_llm_summary';
+
+/** MiroThinker cuts the content it hands to the extraction model here. */
+export const MAX_SCRAPE_CHARS = 409_600;
+
+const TBS: Record<string, TimeRange> = { 'qdr:h': 'hour', 'qdr:d': 'day', 'qdr:w': 'week', 'qdr:m': 'month', 'qdr:y': 'year' };
+
+export function isHuggingfaceLeak(url: string): boolean {
+  return url.includes('huggingface.co/datasets') || url.includes('huggingface.co/spaces');
+}
+
+/** Percent-escapes of non-ASCII text made readable; reserved characters stay escaped. */
+function readableUrl(url: string): string {
+  try {
+    return decodeURI(url);
+  } catch {
+    return url;
+  }
+}
+
+/** A normalized result in the fields of a Serper organic item, whichever provider found it. */
+function organicItem(result: SearchResult, position: number): Record<string, unknown> {
+  const { sitelinks, attributes, date, position: _position, ...rest } = (result.extra ?? {}) as Record<string, unknown>;
+  void _position;
+  return {
+    title: result.title,
+    link: readableUrl(result.url),
+    snippet: result.snippet,
+    ...(sitelinks !== undefined ? { sitelinks } : {}),
+    ...(attributes !== undefined ? { attributes } : {}),
+    ...((date ?? result.published) !== undefined ? { date: date ?? result.published } : {}),
+    position,
+    ...(result.provider === 'serper' ? pick(rest, ['imageUrl', 'rating', 'ratingCount']) : {}),
+  };
+}
+
+function pick(source: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((key) => source[key] !== undefined).map((key) => [key, source[key]]));
+}
+
+export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
+  const { config } = runtime;
+
+  async function search(request: SearchRequest, context: ToolContext) {
+    const outcome = await runtime.engine.search(request, { signal: context.signal });
+    const kept = outcome.results.filter((result) => !(config.huggingfaceFilter && isHuggingfaceLeak(result.url)));
+    return kept.slice(0, request.num);
+  }
+
+  const googleSearch = defineTool({
+    name: 'google_search',
+    title: 'google_search',
+    description: mirothinkerTool(SEARCH_SERVER, 'google_search').description,
+    input: z.object({
+      q: z.string(),
+      gl: z.string().default('us'),
+      hl: z.string().default('en'),
+      location: z.string().nullable().optional(),
+      num: z.number().int().nullable().optional(),
+      tbs: z.string().nullable().optional(),
+      page: z.number().int().nullable().optional(),
+      autocorrect: z.boolean().nullable().optional(),
+    }),
+    advertisedInputSchema: mirothinkerTool(SEARCH_SERVER, 'google_search').inputSchema,
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+    async handle({ q, gl, hl, location, num, tbs, page, autocorrect }, context) {
+      const query = q.trim();
+      if (!query) return pyJson({ success: false, error: "Search query 'q' is required and cannot be empty", results: [] });
+      const wanted = Math.max(1, Math.min(num ?? 10, 100));
+      const request = (text: string): SearchRequest => ({
+        query: text,
+        num: wanted,
+        page: Math.max(1, page ?? 1),
+        language: hl,
+        region: gl,
+        includeDomains: [],
+        excludeDomains: [],
+        ...(tbs && TBS[tbs] ? { timeRange: TBS[tbs] } : {}),
+        ...(location ? { location } : {}),
+        ...(autocorrect !== null && autocorrect !== undefined ? { autocorrect } : {}),
+      });
+      try {
+        let used = query;
+        let results = await search(request(query), context);
+        if (!results.length && query.includes('"')) {
+          const unquoted = query.replace(/"/g, '').trim();
+          if (unquoted) {
+            used = unquoted;
+            results = await search(request(unquoted), context);
+          }
+        }
+        const searchParameters = {
+          q: used,
+          gl,
+          hl,
+          ...(location ? { location } : {}),
+          type: 'search',
+          num: wanted,
+          ...(page ? { page } : {}),
+          ...(tbs ? { tbs } : {}),
+          ...(autocorrect !== null && autocorrect !== undefined ? { autocorrect } : {}),
+          engine: 'google',
+        };
+        return pyJson({ organic: results.map((result, index) => organicItem(result, index + 1)), searchParameters });
+      } catch (error) {
+        return pyJson({ success: false, error: `Unexpected error: ${errorMessage(error)}`, results: [] });
+      }
+    },
+  });
+
+  const scrape = defineTool({
+    name: 'scrape_and_extract_info',
+    title: 'scrape_and_extract_info',
+    description: mirothinkerTool(SCRAPE_SERVER, 'scrape_and_extract_info').description,
+    input: z.object({
+      url: z.string(),
+      info_to_extract: z.string(),
+      custom_headers: z.record(z.string(), z.string()).nullable().optional(),
+    }),
+    advertisedInputSchema: mirothinkerTool(SCRAPE_SERVER, 'scrape_and_extract_info').inputSchema,
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
+    async handle({ url, info_to_extract, custom_headers }, context) {
+      const failure = (error: string) =>
+        pyJson({ success: false, url, extracted_info: '', error, scrape_stats: {}, model_used: '', tokens_used: 0 });
+      if (!url.trim()) return failure('Scraping failed: URL cannot be empty');
+      if (config.huggingfaceFilter && isHuggingfaceLeak(url)) {
+        return failure('You are trying to scrape a Hugging Face dataset for answers, please do not use the scrape tool for this purpose.');
+      }
+      let content: string;
+      try {
+        const page = await runtime.fetch(url.trim(), { mainContent: true, ...(custom_headers ? { headers: custom_headers } : {}), signal: context.signal });
+        content = page.markdown;
+      } catch (error) {
+        return failure(`Scraping failed: ${errorMessage(error)}`);
+      }
+      const shown = content.slice(0, MAX_SCRAPE_CHARS);
+      const scrapeStats = {
+        line_count: content.split('\n').length,
+        char_count: content.length,
+        last_char_line: shown ? shown.split('\n').length : 0,
+        all_content_displayed: content.length <= MAX_SCRAPE_CHARS,
+      };
+      const extraction = await runtime.extractor.extract(shown, info_to_extract, { signal: context.signal });
+      return pyJson({
+        success: true,
+        url,
+        extracted_info: extraction.text,
+        error: '',
+        scrape_stats: scrapeStats,
+        model_used: extraction.note && extraction.method === 'passages' ? `${extraction.model}: ${extraction.note}` : extraction.model,
+        tokens_used: extraction.tokensUsed,
+      });
+    },
+  });
+
+  return [googleSearch, scrape];
+}
+
+/** The tools under the server names MiroThinker was trained with. */
+export const MIROTHINKER_GROUPS = { [SEARCH_SERVER]: ['google_search'], [SCRAPE_SERVER]: ['scrape_and_extract_info'] };

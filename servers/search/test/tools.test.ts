@@ -1,0 +1,220 @@
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { loadConfig } from '@fathom/core';
+import { connectInMemory, rawToolList, textOf } from '@fathom/core/testing';
+import type { InMemoryConnection } from '@fathom/core/testing';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startExtractionModel } from '../../../tests/fixtures/extraction-model.js';
+import { startProviderFakes } from '../../../tests/fixtures/providers.js';
+import type { ProviderFakes } from '../../../tests/fixtures/providers.js';
+import { startFixtureSite } from '../../../tests/fixtures/site.js';
+import type { FixtureSite } from '../../../tests/fixtures/site.js';
+import { configSchema } from '../src/config.js';
+import type { Config } from '../src/config.js';
+import { closeRuntime } from '../src/runtime.js';
+import { createServer } from '../src/server.js';
+
+let fakes: ProviderFakes;
+let site: FixtureSite;
+let model: Awaited<ReturnType<typeof startExtractionModel>>;
+
+function config(flags: Record<string, string> = {}): Config {
+  return loadConfig(configSchema, {
+    server: 'search',
+    flags: { ...fakes.flags, 'allow-hosts': '127.0.0.1', 'cache-mode': 'off', ...flags },
+    env: {},
+    cwd: tmpdir(),
+  });
+}
+
+async function connect(flags: Record<string, string> = {}, endpoint?: string): Promise<InMemoryConnection> {
+  return connectInMemory(await createServer(config(flags), undefined, endpoint));
+}
+
+async function call(connection: InMemoryConnection, name: string, args: Record<string, unknown>) {
+  const result = await connection.client.callTool({ name, arguments: args });
+  return { text: textOf(result), structured: result.structuredContent as Record<string, unknown> | undefined, isError: result.isError === true };
+}
+
+beforeAll(async () => {
+  [fakes, site, model] = await Promise.all([startProviderFakes(), startFixtureSite(), startExtractionModel({ reply: 'The catalogue code is in the text.' })]);
+});
+
+beforeEach(() => fakes.reset());
+
+afterAll(async () => {
+  await closeRuntime();
+  await Promise.all([fakes?.close(), site?.close(), model?.close()]);
+});
+
+describe('search server, default profile', () => {
+  let connection: InMemoryConnection;
+  beforeAll(async () => {
+    connection = await connect();
+  });
+  afterAll(() => connection.close());
+
+  it('lists web_search, web_fetch and extract', async () => {
+    const { tools } = await connection.client.listTools();
+    expect(tools.map((tool) => tool.name)).toEqual(['web_search', 'web_fetch', 'extract']);
+  });
+
+  it('searches and returns normalized results and a compact list', async () => {
+    const found = await call(connection, 'web_search', { query: 'tidal power', num: 3, region: 'gb', language: 'en', time_range: 'week' });
+    expect(found.isError).toBe(false);
+    expect(found.structured).toMatchObject({ query: 'tidal power', provider: 'serper' });
+    const results = found.structured?.results as { rank: number; provider: string; id: string }[];
+    expect(results).toHaveLength(3);
+    expect(results.map((result) => result.rank)).toEqual([1, 2, 3]);
+    expect(results[0]!.id).toMatch(/^[0-9a-f]{12}$/);
+    expect(found.text).toMatch(/^3 results from serper for "tidal power":\n\n1\. /);
+    const sent = fakes.requests.find((entry) => entry.provider === 'serper')!;
+    expect(sent.body).toMatchObject({ q: 'tidal power', num: 3, gl: 'gb', hl: 'en', tbs: 'qdr:w' });
+  });
+
+  it('uses one provider when asked', async () => {
+    const found = await call(connection, 'web_search', { query: 'wiki things', provider: 'wikipedia' });
+    expect(found.structured?.provider).toBe('wikipedia');
+  });
+
+  it('rejects empty and huge queries and unknown providers clearly', async () => {
+    expect((await call(connection, 'web_search', { query: '   ' })).text).toContain('The query is empty');
+    expect((await call(connection, 'web_search', { query: 'x'.repeat(3000) })).text).toContain('longer than 2,000 characters');
+    const unknown = await call(connection, 'web_search', { query: 'x', provider: 'altavista' });
+    expect(unknown.isError).toBe(true);
+    expect(unknown.text).toContain('serper');
+  });
+
+  it('fetches a page as markdown with its metadata, in parts', async () => {
+    const article = site.articles[0]!;
+    const page = await call(connection, 'web_fetch', { url: `${site.url}${article.path}`, max_chars: 1000 });
+    expect(page.isError).toBe(false);
+    expect(page.text.startsWith(`# ${article.title}`)).toBe(true);
+    expect(page.structured).toMatchObject({ title: article.title, final_url: `${site.url}${article.path}` });
+    const cursor = page.structured?.next_cursor as string;
+    expect(cursor).toBeTruthy();
+    let all = page.text;
+    let next: string | undefined = cursor;
+    while (next) {
+      const part = await call(connection, 'web_fetch', { url: `${site.url}${article.path}`, max_chars: 1000, cursor: next });
+      all += part.text;
+      next = part.structured?.next_cursor as string | undefined;
+    }
+    expect(all).toContain(article.fact);
+  });
+
+  it('returns only the matching passages with find', async () => {
+    const article = site.articles[1]!;
+    const found = await call(connection, 'web_fetch', { url: `${site.url}${article.path}`, find: article.code });
+    expect(found.structured?.matches).toBe(1);
+    expect(found.text).toContain(article.fact);
+    expect(found.text.length).toBeLessThan(1500);
+  });
+
+  it('refuses private addresses, other schemes and binary content with a way out', async () => {
+    const metadata = await call(connection, 'web_fetch', { url: 'http://169.254.169.254/latest/meta-data/' });
+    expect(metadata.isError).toBe(true);
+    const file = await call(connection, 'web_fetch', { url: 'file:///etc/passwd' });
+    expect(file.isError).toBe(true);
+    expect(file.text).toMatch(/files server|http/i);
+    const image = await call(connection, 'web_fetch', { url: `${site.url}/images/photo.png` });
+    expect(image.isError).toBe(true);
+    expect(image.text).toContain('image/png');
+  });
+
+  it('extracts with BM25 passages when no model is configured, and says so', async () => {
+    const article = site.articles[2]!;
+    const answer = await call(connection, 'extract', { url: `${site.url}${article.path}`, question: `Which catalogue entry records the measurement at this place? ${article.code}` });
+    expect(answer.structured).toMatchObject({ method: 'passages', tokens_used: 0 });
+    expect(answer.text).toContain('ranked by BM25');
+    expect(answer.text).toContain(article.code);
+  });
+
+  it('extracts with the configured model', async () => {
+    const withModel = await connect({ 'summary-llm-base-url': model.baseUrl, 'summary-llm-model-name': 'extractor-1' });
+    const article = site.articles[3]!;
+    const answer = await call(withModel, 'extract', { url: `${site.url}${article.path}`, question: 'What is the catalogue code?' });
+    expect(answer.structured).toMatchObject({ method: 'llm', model: 'extractor-1' });
+    expect(answer.text).toContain('The catalogue code is in the text.');
+    await withModel.close();
+  });
+});
+
+describe('search server, mirothinker profile', () => {
+  const trained = (
+    JSON.parse(readFileSync(new URL('../../../core/protocol/mirothinker-tools.json', import.meta.url), 'utf8')) as {
+      servers: { server: string; tools: { name: string; description: string; inputSchema: unknown }[] }[];
+    }
+  ).servers;
+  let connection: InMemoryConnection;
+  beforeAll(async () => {
+    connection = await connect({ profile: 'mirothinker' });
+  });
+  afterAll(() => connection.close());
+
+  it('advertises google_search and scrape_and_extract_info exactly as trained, also as two named endpoints', async () => {
+    const expected = ['search_and_scrape_webpage', 'jina_scrape_llm_summary'].flatMap((name) => trained.find((server) => server.server === name)!.tools);
+    const wire = await rawToolList(await createServer(config({ profile: 'mirothinker' })));
+    expect(wire.map((tool) => JSON.stringify({ name: tool.name, description: tool.description, inputSchema: tool.inputSchema }))).toEqual(
+      expected.map((tool) => JSON.stringify(tool)),
+    );
+    const searchOnly = await rawToolList(await createServer(config({ profile: 'mirothinker' }), undefined, 'search_and_scrape_webpage'));
+    expect(searchOnly.map((tool) => tool.name)).toEqual(['google_search']);
+    const scrapeOnly = await rawToolList(await createServer(config({ profile: 'mirothinker' }), undefined, 'jina_scrape_llm_summary'));
+    expect(scrapeOnly.map((tool) => tool.name)).toEqual(['scrape_and_extract_info']);
+  });
+
+  it('answers google_search in Serper\'s shape, as Python\'s json.dumps writes it, without HuggingFace datasets', async () => {
+    const text = (await call(connection, 'google_search', { q: 'benchmark datasets for agents', num: 4 })).text;
+    expect(text.startsWith('{"organic": [{"title": ')).toBe(true);
+    expect(text).toContain('", "link": "');
+    const parsed = JSON.parse(text) as { organic: { link: string; position: number }[]; searchParameters: Record<string, unknown> };
+    expect(parsed.organic.some((item) => item.link.includes('huggingface.co/datasets'))).toBe(false);
+    expect(parsed.organic.map((item) => item.position)).toEqual(parsed.organic.map((_, index) => index + 1));
+    expect(parsed.searchParameters).toMatchObject({ q: 'benchmark datasets for agents', gl: 'us', hl: 'en', type: 'search', num: 4, engine: 'google' });
+    expect(Object.keys(parsed)).toEqual(['organic', 'searchParameters']);
+  });
+
+  it('retries a quoted query without its quotes when nothing is found', async () => {
+    fakes.script('serper', { status: 200, body: { organic: [], searchParameters: {} } });
+    const text = (await call(connection, 'google_search', { q: '"exact phrase nowhere"' })).text;
+    const parsed = JSON.parse(text) as { organic: unknown[]; searchParameters: { q: string } };
+    expect(parsed.searchParameters.q).toBe('exact phrase nowhere');
+    expect(parsed.organic.length).toBeGreaterThan(0);
+    const queries = fakes.requests.filter((entry) => entry.provider === 'serper').map((entry) => (entry.body as { q: string }).q);
+    expect(queries).toEqual(['"exact phrase nowhere"', 'exact phrase nowhere']);
+  });
+
+  it('answers errors in the trained shape', async () => {
+    expect((await call(connection, 'google_search', { q: '  ' })).text).toBe(
+      '{"success": false, "error": "Search query \'q\' is required and cannot be empty", "results": []}',
+    );
+  });
+
+  it('scrapes and extracts into the trained JSON envelope, with the no-model fallback', async () => {
+    const article = site.articles[4]!;
+    const text = (await call(connection, 'scrape_and_extract_info', { url: `${site.url}${article.path}`, info_to_extract: `the catalogue entry ${article.code}` })).text;
+    const parsed = JSON.parse(text) as Record<string, unknown>;
+    expect(Object.keys(parsed)).toEqual(['success', 'url', 'extracted_info', 'error', 'scrape_stats', 'model_used', 'tokens_used']);
+    expect(parsed).toMatchObject({ success: true, url: `${site.url}${article.path}`, error: '', model_used: 'none (BM25 passages)', tokens_used: 0 });
+    expect(parsed.extracted_info).toContain(article.code);
+    expect(parsed.scrape_stats).toMatchObject({ all_content_displayed: true });
+    const failed = JSON.parse((await call(connection, 'scrape_and_extract_info', { url: `${site.url}/status/404`, info_to_extract: 'x' })).text) as Record<string, unknown>;
+    expect(failed).toMatchObject({ success: false, extracted_info: '', scrape_stats: {}, tokens_used: 0 });
+    expect(String(failed.error)).toMatch(/^Scraping failed: /);
+    const leak = JSON.parse((await call(connection, 'scrape_and_extract_info', { url: 'https://huggingface.co/datasets/gaia-benchmark/GAIA', info_to_extract: 'answers' })).text) as Record<string, unknown>;
+    expect(leak.error).toBe('You are trying to scrape a Hugging Face dataset for answers, please do not use the scrape tool for this purpose.');
+  });
+
+  it('sends the trained extraction prompt to the model', async () => {
+    const withModel = await connect({ profile: 'mirothinker', 'summary-llm-base-url': model.baseUrl, 'summary-llm-model-name': 'extractor-1' });
+    const article = site.articles[5]!;
+    const parsed = JSON.parse((await call(withModel, 'scrape_and_extract_info', { url: `${site.url}${article.path}`, info_to_extract: 'the code' })).text) as Record<string, unknown>;
+    expect(parsed).toMatchObject({ success: true, extracted_info: 'The catalogue code is in the text.', model_used: 'extractor-1' });
+    const prompt = (model.requests.at(-1)!.body as { messages: { content: string }[] }).messages[0]!.content;
+    expect(prompt.startsWith('You are given a piece of content and the requirement of information to extract.')).toBe(true);
+    expect(prompt).toContain('INFORMATION TO EXTRACT:\nthe code\n');
+    expect(prompt).toContain(article.fact);
+    await withModel.close();
+  });
+});
