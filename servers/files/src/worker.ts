@@ -1,13 +1,15 @@
 import { parentPort } from 'node:worker_threads';
 import { isFathomError } from '@fathom/core';
-import { convert } from './convert/index.js';
+import { convert, htmlToMarkdown } from './convert/index.js';
+import type { HtmlToMarkdownOptions } from './convert/index.js';
 import type { ConvertInput, ConvertOptions } from './convert/types.js';
 import { searchSections } from './search.js';
 import type { SearchRequest } from './search.js';
 
 export type Job =
   | { kind: 'convert'; input: ConvertInput; options: Partial<ConvertOptions> }
-  | { kind: 'search'; request: SearchRequest };
+  | { kind: 'search'; request: SearchRequest }
+  | { kind: 'html'; html: string; options: HtmlToMarkdownOptions };
 
 export type JobReply =
   | { ok: true; value: unknown }
@@ -16,7 +18,8 @@ export type JobReply =
 parentPort?.on('message', async ({ id, job }: { id: number; job: Job }) => {
   let reply: JobReply;
   try {
-    const value = job.kind === 'convert' ? await convert(job.input, job.options) : searchSections(job.request);
+    const value =
+      job.kind === 'convert' ? await convert(job.input, job.options) : job.kind === 'html' ? htmlToMarkdown(job.html, job.options) : searchSections(job.request);
     reply = { ok: true, value };
   } catch (error) {
     reply = isFathomError(error)

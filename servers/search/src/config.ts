@@ -35,6 +35,7 @@ export const configSchema = baseConfigSchema.extend({
   providerConcurrency: z.number().int().min(1).default(4).describe('Requests in flight to one provider'),
   providerMinIntervalMs: z.number().int().min(0).default(0).describe('Least time between two requests to one provider'),
   fetchTimeoutSeconds: z.number().positive().default(30).describe('Time limit of one page fetch'),
+  workers: z.number().int().min(1).max(32).default(2).describe('Worker threads that convert pages and documents'),
   maxPageBytes: z.number().int().positive().default(20 * 1024 * 1024).describe('Largest page or document fetched'),
   userAgent: z
     .string()

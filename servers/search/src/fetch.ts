@@ -2,8 +2,9 @@ import { STATUS_CODES } from 'node:http';
 import { isIP } from 'node:net';
 import { FathomError, HttpClient, cidrMatcher, classifyAddress, isFathomError, isPublicAddress } from '@fathom/core';
 import type { Cache, CacheHit, CacheKey, Logger } from '@fathom/core';
-import { convert, decodeText, detectType, htmlToMarkdown, renderMarkdown } from '@fathom/files/convert';
-import type { DocumentType } from '@fathom/files/convert';
+import { decodeText, detectType, renderMarkdown } from '@fathom/files/convert';
+import type { ConvertedDocument, DocumentType, HtmlResult } from '@fathom/files/convert';
+import type { WorkerPool } from '@fathom/files/pool';
 import type { Config } from './config.js';
 import { ALLOW_ALL, MAX_ROBOTS_BYTES, isAllowed, parseRobots } from './robots.js';
 import type { Robots } from './robots.js';
@@ -42,6 +43,8 @@ export interface PageFetcherOptions {
   http: HttpClient;
   cache: Cache;
   logger: Logger;
+  /** Converters run here, in worker threads: a hostile document stops its worker, not the server. */
+  pool: WorkerPool;
 }
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -72,8 +75,10 @@ export class PageFetcher {
   private readonly jina: HttpClient | undefined;
   private readonly allowedIp: (ip: string) => boolean;
   private readonly robotsByOrigin = new Map<string, RememberedRobots>();
+  private readonly pool: WorkerPool;
 
   constructor(options: PageFetcherOptions) {
+    this.pool = options.pool;
     this.config = options.config;
     this.http = options.http;
     this.cache = options.cache;
@@ -125,7 +130,46 @@ export class PageFetcher {
         { ttlMs: this.config.pageTtlHours * HOUR_MS },
       ),
     );
-    return toPage(target.href, hit, options.mainContent ?? true);
+    return this.toPage(target.href, hit, options.mainContent ?? true);
+  }
+
+  private async toPage(url: string, hit: CacheHit, mainContent: boolean): Promise<FetchedPage> {
+    const finalUrl = String(hit.meta.finalUrl || url);
+    const contentType = String(hit.meta.contentType ?? '');
+    const bytes = hit.body;
+    const name = decodeURIComponentSafe(new URL(finalUrl).pathname.split('/').pop() || 'index');
+    const type = await documentType(bytes, name, contentType);
+    refuseNonDocument(finalUrl, type, contentType, bytes);
+    const base = { url, finalUrl, via: 'direct' as const, fromCache: hit.fromCache };
+    if (type === 'html') return { ...base, ...(await this.htmlPage(bytes, contentType, finalUrl, mainContent)) };
+    const input = { bytes, name, ...(contentType ? { mimeType: contentType } : {}), url: finalUrl };
+    const document = await this.pool.run<ConvertedDocument>({ kind: 'convert', input, options: { mainContent } }, this.timeoutMs, finalUrl);
+    const { title, created } = document.info;
+    return {
+      ...base,
+      ...(title ? { title } : {}),
+      ...(created ? { published: created } : {}),
+      contentType: contentType || document.info.mimeType,
+      type: document.info.type,
+      markdown: renderMarkdown(document),
+    };
+  }
+
+  private async htmlPage(bytes: Buffer, contentType: string, finalUrl: string, mainContent: boolean) {
+    const declared = charsetParameter(contentType) ?? metaCharset(bytes);
+    const { text, encoding } = decodeText(bytes, declared);
+    const result = await this.pool.run<HtmlResult>({ kind: 'html', html: text, options: { url: finalUrl, mainContent } }, this.timeoutMs, finalUrl);
+    const canonicalUrl = canonicalOf(text, finalUrl);
+    return {
+      ...(canonicalUrl ? { canonicalUrl } : {}),
+      ...(result.title ? { title: result.title } : {}),
+      ...(result.published ? { published: result.published } : {}),
+      contentType: contentType || 'text/html',
+      type: 'html',
+      markdown: result.markdown,
+      html: text,
+      encoding,
+    };
   }
 
   private pageHeaders(extra: Record<string, string> = {}): Record<string, string> {
@@ -325,27 +369,6 @@ function statusError(url: string, status: number): FathomError {
   return new FathomError('upstream', message, { hint: 'The site failed to serve the page. Try again later or use a different source.', details });
 }
 
-async function toPage(url: string, hit: CacheHit, mainContent: boolean): Promise<FetchedPage> {
-  const finalUrl = String(hit.meta.finalUrl || url);
-  const contentType = String(hit.meta.contentType ?? '');
-  const bytes = hit.body;
-  const name = decodeURIComponentSafe(new URL(finalUrl).pathname.split('/').pop() || 'index');
-  const type = await documentType(bytes, name, contentType);
-  refuseNonDocument(finalUrl, type, contentType, bytes);
-  const base = { url, finalUrl, via: 'direct' as const, fromCache: hit.fromCache };
-  if (type === 'html') return { ...base, ...htmlPage(bytes, contentType, finalUrl, mainContent) };
-  const document = await convert({ bytes, name, ...(contentType ? { mimeType: contentType } : {}), url: finalUrl }, { mainContent });
-  const { title, created } = document.info;
-  return {
-    ...base,
-    ...(title ? { title } : {}),
-    ...(created ? { published: created } : {}),
-    contentType: contentType || document.info.mimeType,
-    type: document.info.type,
-    markdown: renderMarkdown(document),
-  };
-}
-
 /** The converter's type, except that a page served as HTML is HTML unless its bytes say another format. */
 async function documentType(bytes: Uint8Array, name: string, contentType: string): Promise<DocumentType> {
   const detected = await detectType(bytes, name, contentType || undefined);
@@ -384,22 +407,6 @@ function looksBinary(bytes: Uint8Array): boolean {
   return controls > sample.length * 0.05;
 }
 
-function htmlPage(bytes: Buffer, contentType: string, finalUrl: string, mainContent: boolean) {
-  const declared = charsetParameter(contentType) ?? metaCharset(bytes);
-  const { text, encoding } = decodeText(bytes, declared);
-  const result = htmlToMarkdown(text, { url: finalUrl, mainContent });
-  const canonicalUrl = canonicalOf(text, finalUrl);
-  return {
-    ...(canonicalUrl ? { canonicalUrl } : {}),
-    ...(result.title ? { title: result.title } : {}),
-    ...(result.published ? { published: result.published } : {}),
-    contentType: contentType || 'text/html',
-    type: 'html',
-    markdown: result.markdown,
-    html: text,
-    encoding,
-  };
-}
 
 function baseMime(contentType: string): string {
   return contentType.split(';')[0]!.trim().toLowerCase();

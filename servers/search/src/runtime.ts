@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import { HttpClient, httpClientFor, openCache, runtimeRegistry } from '@fathom/core';
 import type { Cache, Logger } from '@fathom/core';
+import { WorkerPool } from '@fathom/files/pool';
 import type { Config } from './config.js';
 import { SearchEngine } from './engine.js';
 import { Extractor } from './extract.js';
@@ -16,6 +17,8 @@ import { serperProvider } from './providers/serper.js';
 import { tavilyProvider } from './providers/tavily.js';
 import { wikipediaProvider } from './providers/wikipedia.js';
 
+const RECENT_PAGES = 32;
+
 /** What every session of the search server shares: clients, cache, index, engine, fetcher, extractor. */
 export class SearchRuntime {
   readonly cache: Cache;
@@ -25,6 +28,8 @@ export class SearchRuntime {
   readonly engine: SearchEngine;
   readonly fetcher: PageFetcher;
   readonly extractor: Extractor;
+  readonly pool: WorkerPool;
+  private readonly recent = new Map<string, { page: FetchedPage; at: number }>();
 
   constructor(
     readonly config: Config,
@@ -46,7 +51,8 @@ export class SearchRuntime {
       cache: this.cache,
       providers: [serperProvider, braveProvider, tavilyProvider, exaProvider, searxngProvider, duckduckgoProvider, wikipediaProvider, localProvider(this.index)],
     });
-    this.fetcher = new PageFetcher({ config, http: this.pages, cache: this.cache, logger });
+    this.pool = new WorkerPool({ size: config.workers, logger });
+    this.fetcher = new PageFetcher({ config, http: this.pages, cache: this.cache, logger, pool: this.pool });
     this.extractor = new Extractor({ config, logger });
     if (config.localFolders.length) void this.indexFolders();
   }
@@ -62,9 +68,24 @@ export class SearchRuntime {
     }
   }
 
-  /** Fetches a page and keeps it in the local index, so later searches find it offline. */
+  /**
+   * Fetches a page and keeps it in the local index, so later searches find it offline. The last
+   * few converted pages stay in memory: an agent reads one page in several calls.
+   */
   async fetch(url: string, options: { mainContent?: boolean; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<FetchedPage> {
+    const remember = this.config.cacheMode === 'normal' || this.config.cacheMode === 'replay';
+    const key = JSON.stringify([url, options.mainContent ?? true, options.headers ?? {}]);
+    const recent = remember ? this.recent.get(key) : undefined;
+    if (recent && Date.now() - recent.at < this.config.pageTtlHours * 3_600_000) {
+      this.recent.delete(key);
+      this.recent.set(key, recent);
+      return { ...recent.page, fromCache: true };
+    }
     const page = await this.fetcher.fetch(url, options);
+    if (remember) {
+      this.recent.set(key, { page, at: Date.now() });
+      if (this.recent.size > RECENT_PAGES) this.recent.delete(this.recent.keys().next().value!);
+    }
     try {
       this.index.addPage({ url: page.finalUrl, title: page.title ?? page.finalUrl, markdown: page.markdown, source: 'web' });
     } catch (error) {
@@ -74,7 +95,7 @@ export class SearchRuntime {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.pages.close(), this.providerHttp.close(), this.fetcher.close(), this.extractor.close()]);
+    await Promise.all([this.pages.close(), this.providerHttp.close(), this.fetcher.close(), this.extractor.close(), this.pool.close()]);
     this.index.close();
     this.cache.close();
   }

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FathomError, createLogger, httpClientFor, loadConfig, openCache } from '@fathom/core';
+import { WorkerPool } from '@fathom/files/pool';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTICLES, CHROME_TEXT, CSV_FILE, DOCX_TEXT, ENCODED_TEXT, startFixtureSite } from '../../../tests/fixtures/site.js';
 import type { FixtureSite } from '../../../tests/fixtures/site.js';
@@ -13,6 +14,7 @@ import { PageFetcher, parseJinaReader } from '../src/fetch.js';
 import type { FetchedPage } from '../src/fetch.js';
 
 const logger = createLogger('test', { level: 'silent' });
+const pool = new WorkerPool({ size: 2, logger });
 const workDir = mkdtempSync(join(tmpdir(), 'fathom-fetch-test-'));
 const cleanups: Array<() => Promise<void>> = [];
 let site: FixtureSite;
@@ -26,6 +28,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
   await site.close();
+  await pool.close();
   rmSync(workDir, { recursive: true, force: true });
 });
 
@@ -38,7 +41,7 @@ function makeFetcher(flags: Record<string, string | boolean> = {}) {
   });
   const http = httpClientFor(config, logger);
   const cache = openCache(config);
-  const fetcher = new PageFetcher({ config, http, cache, logger });
+  const fetcher = new PageFetcher({ config, http, cache, logger, pool });
   cleanups.push(async () => {
     await fetcher.close();
     await http.close();

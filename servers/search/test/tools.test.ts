@@ -103,6 +103,14 @@ describe('search server, default profile', () => {
     expect(all).toContain(article.fact);
   });
 
+  it('finds pages it fetched before in its local index, offline', async () => {
+    const article = site.articles[6]!;
+    await call(connection, 'web_fetch', { url: `${site.url}${article.path}` });
+    const found = await call(connection, 'web_search', { query: article.code, provider: 'local' });
+    const results = found.structured?.results as { url: string; provider: string }[];
+    expect(results[0]).toMatchObject({ url: `${site.url}${article.path}`, provider: 'local' });
+  });
+
   it('returns only the matching passages with find', async () => {
     const article = site.articles[1]!;
     const found = await call(connection, 'web_fetch', { url: `${site.url}${article.path}`, find: article.code });
