@@ -85,7 +85,13 @@ export function buildProgram(): Command {
     .option('--profile <profile>', 'default or mirothinker', 'default')
     .option('--servers <names>', `comma-separated subset of ${SERVER_NAMES.join(',')}`, serverNames, [...SERVER_NAMES])
     .action(async (options: { host: string; basePort: number; profile: string; servers: ServerName[] }) => {
-      const settings = { ...options, fathomBin };
+      const endpoints: Partial<Record<ServerName, string[]>> = {};
+      for (const name of options.servers) {
+        const definition = await loadDefinition(name);
+        const config = loadConfig(definition.configSchema, { server: name, flags: { profile: options.profile }, ...(definition.envAliases ? { envAliases: definition.envAliases } : {}) });
+        endpoints[name] = definition.endpoints?.(config) ?? [];
+      }
+      const settings = { ...options, fathomBin, endpoints };
       const running = await serveAll({ ...settings, say });
       const snippets = hostConfig(settings, process.env.FATHOM_TOKEN);
       say(`Fathom is serving ${options.servers.length} MCP servers. Paste one of these into your MCP host's config:`);

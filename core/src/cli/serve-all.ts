@@ -37,20 +37,31 @@ async function waitHealthy(url: string, child: Child, timeoutMs: number): Promis
   return false;
 }
 
-export function hostConfig(options: Pick<ServeAllOptions, 'servers' | 'host' | 'basePort' | 'profile' | 'fathomBin'>, token?: string) {
+/**
+ * The mcpServers entries for a host: one per server, or, where a server's profile names its tool
+ * groups (the server names a model knows, such as tool-python), one per group.
+ */
+export function hostConfig(
+  options: Pick<ServeAllOptions, 'servers' | 'host' | 'basePort' | 'profile' | 'fathomBin'> & { endpoints?: Partial<Record<ServerName, string[]>> },
+  token?: string,
+) {
   const shownHost = options.host === '0.0.0.0' ? '127.0.0.1' : options.host;
   const http: Record<string, unknown> = {};
   const stdio: Record<string, unknown> = {};
   options.servers.forEach((name, index) => {
-    http[`fathom-${name}`] = {
-      type: 'http',
-      url: `http://${shownHost}:${options.basePort + index}/mcp`,
-      ...(token ? { headers: { Authorization: `Bearer ${token}` } } : {}),
-    };
-    stdio[`fathom-${name}`] = {
-      command: 'node',
-      args: [options.fathomBin, name, ...(options.profile === 'default' ? [] : ['--profile', options.profile])],
-    };
+    const groups = options.endpoints?.[name] ?? [];
+    const entries = groups.length ? groups.map((group) => ({ key: group, path: `/mcp/${group}`, args: ['--endpoint', group] })) : [{ key: `fathom-${name}`, path: '/mcp', args: [] }];
+    for (const entry of entries) {
+      http[entry.key] = {
+        type: 'http',
+        url: `http://${shownHost}:${options.basePort + index}${entry.path}`,
+        ...(token ? { headers: { Authorization: `Bearer ${token}` } } : {}),
+      };
+      stdio[entry.key] = {
+        command: 'node',
+        args: [options.fathomBin, name, ...(options.profile === 'default' ? [] : ['--profile', options.profile]), ...entry.args],
+      };
+    }
   });
   return { http: { mcpServers: http }, stdio: { mcpServers: stdio } };
 }
