@@ -1,7 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { describe, expect, it } from 'vitest';
-import { SERVERS, serverMain, spawnNode, waitFor } from '../helpers.js';
+import { SERVERS, TEST_CACHE, serverMain, spawnNode, waitFor } from '../helpers.js';
 
 const initialize = {
   jsonrpc: '2.0',
@@ -16,7 +16,12 @@ function lines(text: string): string[] {
 
 describe('servers over stdio', () => {
   it.each(SERVERS)('%s answers initialize and tools/list through a real MCP client', async (name) => {
-    const transport = new StdioClientTransport({ command: process.execPath, args: [serverMain(name)], stderr: 'pipe' });
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [serverMain(name)],
+      env: { ...getDefaultEnvironment(), FATHOM_CACHE_PATH: TEST_CACHE },
+      stderr: 'pipe',
+    });
     const client = new Client({ name: 'e2e', version: '1' });
     await client.connect(transport);
     expect(client.getServerVersion()?.name).toBe(`fathom-${name}`);
