@@ -83,8 +83,8 @@ const fathomRuns = [];
 let fathomQuality = [];
 for (let round = 0; round < rounds; round++) {
   const client = await connect(['--cache-mode', 'off']);
-  // Warm both converter workers (their first page loads the HTML libraries), as a running server is.
-  await pool(Array.from({ length: 8 }, () => `${site.url}/`), 4, (url) => tool(client, 'web_fetch', { url }));
+  // Warm the converter workers (each compiles the HTML libraries on its first pages), as in a running server.
+  await pool([...urls, ...urls], 4, (url) => tool(client, 'web_fetch', { url }));
   const [wall, pages] = await timed(() =>
     pool(urls, 4, async (url) => {
       const result = await tool(client, 'web_fetch', { url, max_chars: 200_000 });
@@ -103,6 +103,7 @@ const turndownRuns = [];
 let turndownQuality = [];
 const htmlUrls = urls.filter((url) => !url.endsWith('.pdf'));
 for (let round = 0; round < rounds; round++) {
+  await pool(htmlUrls, 4, async (url) => turndown.turndown(await (await fetch(url)).text()));
   const [wall, pages] = await timed(() =>
     pool(htmlUrls, 4, async (url) => {
       const html = await (await fetch(url)).text();
