@@ -77,6 +77,27 @@ export function buildProgram(): Command {
       .action(async (args: string[]) => runMain(await loadDefinition(name), args));
   }
 
+  // The agent client is its own package: loaded only when one of its commands runs.
+  const agentCommands = {
+    agent: 'run the MiroThinker model on a task against MCP servers (see: fathom agent --help)',
+    trace: 'render an agent trace as a readable timeline',
+    eval: 'run a benchmark file through the agent, resumably, and score it',
+  };
+  for (const [name, description] of Object.entries(agentCommands)) {
+    program
+      .command(name)
+      .description(description)
+      .helpOption(false)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .argument('[arguments...]')
+      .action(async (args: string[]) => {
+        const agentCli = '@fathom/agent/cli';
+        const { runAgentCli } = (await import(agentCli)) as { runAgentCli(argv: string[], fathomBin: string): Promise<void> };
+        await runAgentCli([name, ...args], fathomBin);
+      });
+  }
+
   program
     .command('serve')
     .description('run all servers over HTTP on consecutive ports and print the mcpServers JSON for MCP hosts')

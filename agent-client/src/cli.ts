@@ -1,0 +1,203 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createLogger, errorMessage, isFathomError } from '@fathom/core';
+import { Command, InvalidArgumentError } from 'commander';
+import { agentConfig, runTask } from './agent.js';
+import type { Protocol } from './agent.js';
+import { progressLine, readTasks, runEval } from './eval.js';
+import type { LoopEvent } from './loop.js';
+import { Connections } from './mcp.js';
+import { renderSystemPrompt } from './protocol/index.js';
+import { readTrace, renderTrace } from './trace.js';
+
+const say = (text: string) => process.stderr.write(text + '\n');
+
+function count(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < -1) throw new InvalidArgumentError('a whole number');
+  return parsed;
+}
+
+function protocol(value: string): Protocol {
+  if (value !== 'mirothinker' && value !== 'openai-tools') throw new InvalidArgumentError('mirothinker or openai-tools');
+  return value;
+}
+
+function extras(value: string): ('browser' | 'files')[] {
+  const names = value.split(',').map((name) => name.trim()).filter(Boolean);
+  for (const name of names) if (name !== 'browser' && name !== 'files') throw new InvalidArgumentError('a list of browser, files');
+  return names as ('browser' | 'files')[];
+}
+
+/** One line of the live view, e.g. `turn 3  tool-python/run_python_code code_block="print(1)"  0.4 s`. */
+export function describeEvent(event: LoopEvent, started: number): string | undefined {
+  const at = `${((Date.now() - started) / 1000).toFixed(1)} s`;
+  switch (event.type) {
+    case 'turn':
+      return `turn ${event.turn}  ${event.tokens.toLocaleString('en-US')} tokens so far  ${at}`;
+    case 'tool': {
+      const args = Object.entries(event.call.arguments)
+        .map(([key, value]) => `${key}=${JSON.stringify(value).slice(0, 60)}`)
+        .join(' ');
+      const status = event.outcome.isError ? 'error' : `${event.outcome.text.length.toLocaleString('en-US')} chars`;
+      return `  ${event.call.server}/${event.call.tool} ${args}  → ${status} in ${(event.outcome.ms / 1000).toFixed(1)} s`;
+    }
+    case 'rollback':
+      return `  rolled back: ${event.reason}`;
+    case 'summary':
+      return `summary (${event.reason})  ${at}`;
+    case 'answer':
+      return undefined;
+  }
+}
+
+export function buildAgentProgram(fathomBin: string): Command {
+  const program = new Command('fathom').exitOverride().showHelpAfterError();
+  const logger = createLogger('fathom.agent', { level: (process.env.FATHOM_LOG_LEVEL as 'warn' | undefined) ?? 'warn' });
+
+  program
+    .command('agent')
+    .description('run the MiroThinker model (FATHOM_MODEL_BASE_URL, FATHOM_MODEL) on a task against MCP servers')
+    .argument('[task]', 'the task, in quotes')
+    .option('--file <path>', 'a file attached to the task')
+    .option('--config <path>', 'agent config (mcpServers shape); default: Fathom servers in the mirothinker profile')
+    .option('--extras <names>', 'also start Fathom servers: browser,files', extras)
+    .option('--protocol <protocol>', 'mirothinker or openai-tools', protocol, 'mirothinker' as Protocol)
+    .option('--max-turns <n>', 'turn limit', count, 600)
+    .option('--keep <k>', 'tool results kept in full (-1: all)', count, 5)
+    .option('--date <YYYY-MM-DD>', 'date in the system prompt (default: today)')
+    .option('--trace <path>', 'trace file (default: ./fathom-traces/<time>.jsonl)')
+    .option('--print-system-prompt', 'print the system prompt for the configured servers and exit')
+    .action(async (task: string | undefined, options: { file?: string; config?: string; extras?: ('browser' | 'files')[]; protocol: Protocol; maxTurns: number; keep: number; date?: string; trace?: string; printSystemPrompt?: boolean }) => {
+      if (options.printSystemPrompt) {
+        const config = agentConfig({ fathomBin, ...(options.config ? { configPath: options.config } : {}), ...(options.extras ? { extras: options.extras } : {}) });
+        const connections = await Connections.open(config.mcpServers, { logger });
+        try {
+          process.stdout.write(renderSystemPrompt(connections.servers(), { date: options.date ?? new Date().toISOString().slice(0, 10) }) + '\n');
+        } finally {
+          await connections.close();
+        }
+        return;
+      }
+      if (!task) throw new InvalidArgumentError('give the task in quotes, e.g. fathom agent "What is ...?"');
+      const tracePath = resolve(options.trace ?? join('fathom-traces', `${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`));
+      mkdirSync(dirname(tracePath), { recursive: true });
+      const controller = new AbortController();
+      process.once('SIGINT', () => {
+        say('stopping: the answer so far is written to the trace');
+        controller.abort();
+      });
+      const started = Date.now();
+      const result = await runTask({
+        task,
+        ...(options.file ? { file: options.file } : {}),
+        ...(options.config ? { configPath: options.config } : {}),
+        ...(options.extras ? { extras: options.extras } : {}),
+        protocol: options.protocol,
+        maxTurns: options.maxTurns,
+        keep: options.keep,
+        ...(options.date ? { date: options.date } : {}),
+        tracePath,
+        fathomBin,
+        logger,
+        signal: controller.signal,
+        onEvent: (event) => {
+          const line = describeEvent(event, started);
+          if (line) say(line);
+        },
+        onServerEvent: (event) => say(`  ${event.server}: ${event.type} (${event.detail})`),
+      });
+      say(`${result.turns} turns, ${result.toolCalls} tool calls, ${result.tokens.toLocaleString('en-US')} tokens, ${(result.ms / 1000).toFixed(1)} s; ended: ${result.stop}${result.error ? ` (${result.error})` : ''}`);
+      say(`trace: ${tracePath}`);
+      if (result.answer !== undefined) process.stdout.write(result.answer + '\n');
+      else {
+        say('no final answer');
+        process.exitCode = 1;
+      }
+    });
+
+  program
+    .command('trace')
+    .description('render a trace file as a readable timeline')
+    .argument('<file>', 'a trace written by fathom agent or fathom eval')
+    .action((file: string) => {
+      process.stdout.write(renderTrace(readTrace(file), { color: Boolean(process.stdout.isTTY), width: process.stdout.columns ?? 100 }) + '\n');
+    });
+
+  program
+    .command('eval')
+    .description('run a benchmark file (JSONL: task_id, question, file?, answer?), resumable, and score it')
+    .argument('<tasks>', 'tasks file')
+    .option('--out <dir>', 'results folder (resumes what is already there)', 'fathom-eval')
+    .option('--concurrency <n>', 'tasks at once', count, 2)
+    .option('--runs <k>', 'runs per task (pass@k)', count, 1)
+    .option('--time-limit <minutes>', 'per task', Number, 30)
+    .option('--config <path>', 'agent config (mcpServers shape)')
+    .option('--protocol <protocol>', 'mirothinker or openai-tools', protocol, 'mirothinker' as Protocol)
+    .option('--max-turns <n>', 'turn limit', count, 600)
+    .option('--keep <k>', 'tool results kept in full', count, 5)
+    .action(async (file: string, options: { out: string; concurrency: number; runs: number; timeLimit: number; config?: string; protocol: Protocol; maxTurns: number; keep: number }) => {
+      const tasks = readTasks(file);
+      const controller = new AbortController();
+      process.once('SIGINT', () => {
+        say('\nstopping after the running tasks; finished results are kept (run again to resume)');
+        controller.abort();
+      });
+      const judge = process.env.FATHOM_JUDGE_BASE_URL && process.env.FATHOM_JUDGE_MODEL
+        ? { baseUrl: process.env.FATHOM_JUDGE_BASE_URL, model: process.env.FATHOM_JUDGE_MODEL, ...(process.env.FATHOM_JUDGE_API_KEY ? { apiKey: process.env.FATHOM_JUDGE_API_KEY } : {}) }
+        : undefined;
+      const summary = await runEval({
+        tasks,
+        runs: options.runs,
+        concurrency: options.concurrency,
+        outDir: resolve(options.out),
+        timeLimitMs: options.timeLimit * 60_000,
+        signal: controller.signal,
+        ...(judge ? { judge } : {}),
+        onProgress: (progress) => process.stderr.write(`\r${progressLine(progress)}`),
+        runTask: async (task, _run, context) => {
+          const result = await runTask({
+            task: task.question,
+            ...(task.file ? { file: resolve(dirname(file), task.file) } : {}),
+            ...(options.config ? { configPath: options.config } : {}),
+            protocol: options.protocol,
+            maxTurns: options.maxTurns,
+            keep: options.keep,
+            tracePath: context.tracePath,
+            fathomBin,
+            logger,
+            signal: context.signal,
+          });
+          return {
+            ...(result.answer !== undefined ? { answer: result.answer } : {}),
+            turns: result.turns,
+            toolCalls: result.toolCalls,
+            tokens: result.tokens,
+            ms: result.ms,
+            stop: result.stop,
+            ...(result.error ? { error: result.error } : {}),
+          };
+        },
+      });
+      say('');
+      process.stdout.write(`${summary.markdown ?? ''}\n`);
+    });
+
+  return program;
+}
+
+/** `fathom agent|trace|eval ...`: exit 0 on success, 1 when a task failed, 2 on a usage or set-up error. */
+export async function runAgentCli(argv: string[], fathomBin: string): Promise<void> {
+  try {
+    await buildAgentProgram(fathomBin).parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') return;
+    if (typeof code === 'string' && code.startsWith('commander.')) {
+      process.exitCode = 2;
+      return;
+    }
+    say(isFathomError(error) ? error.toText() : `fathom: ${errorMessage(error)}`);
+    process.exitCode = 2;
+  }
+}

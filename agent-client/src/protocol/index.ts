@@ -1,0 +1,7 @@
+export * from './boxed.js';
+export * from './parse.js';
+export * from './prompt.js';
+export * from './results.js';
+export * from './retention.js';
+export * from './rollback.js';
+export * from './tokens.js';
