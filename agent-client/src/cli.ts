@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { createLogger, errorMessage, isFathomError } from '@fathom/core';
+import { FathomError, createLogger, errorMessage, isFathomError } from '@fathom/core';
 import { Command, InvalidArgumentError } from 'commander';
 import { agentConfig, runTask } from './agent.js';
+import { serverEnvironment } from './config.js';
 import type { Protocol } from './agent.js';
 import { progressLine, readTasks, runEval } from './eval.js';
 import type { LoopEvent } from './loop.js';
@@ -71,7 +72,7 @@ export function buildAgentProgram(fathomBin: string): Command {
     .action(async (task: string | undefined, options: { file?: string; config?: string; extras?: ('browser' | 'files')[]; protocol: Protocol; maxTurns: number; keep: number; date?: string; trace?: string; printSystemPrompt?: boolean }) => {
       if (options.printSystemPrompt) {
         const config = agentConfig({ fathomBin, ...(options.config ? { configPath: options.config } : {}), ...(options.extras ? { extras: options.extras } : {}) });
-        const connections = await Connections.open(config.mcpServers, { logger });
+        const connections = await Connections.open(config.mcpServers, { logger, env: serverEnvironment(process.env) });
         try {
           process.stdout.write(renderSystemPrompt(connections.servers(), { date: options.date ?? new Date().toISOString().slice(0, 10) }) + '\n');
         } finally {
@@ -79,7 +80,7 @@ export function buildAgentProgram(fathomBin: string): Command {
         }
         return;
       }
-      if (!task) throw new InvalidArgumentError('give the task in quotes, e.g. fathom agent "What is ...?"');
+      if (!task) throw new FathomError('invalid_argument', 'No task given', { hint: 'Give the task in quotes: fathom agent "What is ...?"' });
       const tracePath = resolve(options.trace ?? join('fathom-traces', `${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`));
       mkdirSync(dirname(tracePath), { recursive: true });
       const controller = new AbortController();
