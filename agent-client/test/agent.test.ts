@@ -220,6 +220,27 @@ describe('fathom agent, mirothinker protocol, against real Fathom servers', () =
     expect(second).toMatch(/^Sandbox created with sandbox_id: sbx_/);
   }, 120_000);
 
+  it('stops a model that never stops calling tools at the turn limit, then asks for the summary', async () => {
+    let query = 0;
+    script = (request) => (isSummary(request) ? { content: '\\boxed{stopped}' } : { content: toolCallBlock('search_and_scrape_webpage', 'google_search', { q: `endless ${query++}` }) });
+    const result = await runTask(options(stdioConfig(), { maxTurns: 3 }));
+    expect(result).toMatchObject({ stop: 'turn_limit', turns: 3, toolCalls: 3, answer: 'stopped' });
+  }, 120_000);
+
+  it('leaves the loop before the context overflows, dropping the last call and its result', async () => {
+    let query = 0;
+    script = (request) => (isSummary(request) ? { content: '\\boxed{full}' } : { content: toolCallBlock('search_and_scrape_webpage', 'google_search', { q: `long results ${query++}`, num: 40 }) });
+    const result = await runTask(options(stdioConfig({ contextTokens: 16_000, maxTokens: 4000 }), { keep: -1 }));
+    expect(result.stop).toBe('context_full');
+    expect(result.answer).toBe('full');
+    expect(result.toolCalls).toBeGreaterThan(0);
+    expect(result.turns).toBeLessThan(20);
+    // The call that would not fit and its result are gone: one result fewer than calls made.
+    const results = result.messages.filter((message) => message.role === 'user' && message.content.startsWith('{"organic"'));
+    expect(results).toHaveLength(result.toolCalls - 1);
+    expect(result.messages.at(-2)!.content).toMatch(/^Summarize the above conversation/);
+  }, 120_000);
+
   it('ends with a clear error when the model endpoint cannot be reached', async () => {
     const result = await runTask(options(stdioConfig({ retries: 2 }), { env: { ...process.env, FATHOM_MODEL_BASE_URL: 'http://127.0.0.1:9/v1', FATHOM_MODEL: 'm' } }));
     expect(result.stop).toBe('model_error');
