@@ -307,6 +307,25 @@ describe('fathom eval', () => {
     expect(summary.markdown).toContain('100');
   }, 180_000);
 
+  it('runs from the command line: live view, answer on stdout, a trace that fathom trace renders', async () => {
+    script = researchScript(site.articles[2]!);
+    const tracePath = join(work, 'cli-trace.jsonl');
+    const run = spawnNode([FATHOM_BIN, 'agent', 'What is six times seven?', '--config', stdioConfig(), '--trace', tracePath, '--max-turns', '10'], {
+      FATHOM_MODEL_BASE_URL: model.baseUrl,
+      FATHOM_MODEL: 'miromind-ai/MiroThinker-v1.0-8B',
+    });
+    const { code } = await run.exited;
+    expect(code).toBe(0);
+    expect(run.stdout()).toBe('42\n');
+    expect(run.stderr()).toMatch(/turn 1 /);
+    expect(run.stderr()).toMatch(/tool-python\/run_python_code sandbox_id="sbx_[0-9a-f]+" code_block="print\(6 \* 7\)"/);
+    expect(run.stderr()).toMatch(/5 turns, 4 tool calls/);
+    const rendered = spawnNode([FATHOM_BIN, 'trace', tracePath]);
+    expect((await rendered.exited).code).toBe(0);
+    expect(rendered.stdout()).toContain('run_python_code');
+    expect(rendered.stdout()).toContain('42');
+  }, 120_000);
+
   it('prints the exact system prompt for the default servers', async () => {
     const run = spawnNode([FATHOM_BIN, 'agent', '--print-system-prompt', '--date', '2026-01-15'], { FATHOM_CACHE_PATH: TEST_CACHE, FATHOM_WARM_POOL: '0' });
     const { code } = await run.exited;
