@@ -130,6 +130,9 @@ export class PageFetcher {
         { ttlMs: this.config.pageTtlHours * HOUR_MS },
       ),
     );
+    const finalUrl = String(hit.meta.finalUrl || target.href);
+    // A redirect may lead where robots.txt says no: the page is not handed on then.
+    if (this.config.robots && finalUrl !== target.href) await this.checkRobots(new URL(finalUrl), options.signal);
     return this.toPage(target.href, hit, options.mainContent ?? true);
   }
 

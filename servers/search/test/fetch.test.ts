@@ -300,6 +300,12 @@ describe('robots.txt', () => {
     expect(requestsFor('/private/secret.html')).toBe(0);
   });
 
+  it('refuses a page that a redirect leads to when robots.txt disallows it', async () => {
+    const error = await failure(fetcher.fetch(`${site.url}/redirect/to-private-dir`));
+    expect(error.code).toBe('forbidden');
+    expect(error.message).toBe(`${site.url}/private/secret.html is disallowed by robots.txt`);
+  });
+
   it('fetches disallowed pages when robots is off', async () => {
     const { fetcher: rude } = makeFetcher({ robots: 'false' });
     const before = requestsFor('/robots.txt');
