@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { FathomError, trackChild } from '@fathom/core';
@@ -56,7 +56,7 @@ const SYSTEM_FILES = [
 ];
 
 /** The bubblewrap command line for one kernel; exported for `fathom doctor` and tests. */
-export function bwrapArgs(options: { python: string; home: string; etc: string; limits: BwrapLimits; memoryCgroup: boolean }): string[] {
+export function bwrapArgs(options: { python: string; home: string; etc: string; limits: BwrapLimits; memoryCgroup: boolean; fontCache?: FontCache }): string[] {
   const { limits } = options;
   const rlimits = {
     cpu: limits.cpuSeconds,
@@ -94,7 +94,13 @@ export function bwrapArgs(options: { python: string; home: string; etc: string; 
     '--proc', '/proc',
     '--dev', '/dev',
     '--size', String(options.limits.tmpMb * 1024 * 1024), '--tmpfs', '/tmp',
+    '--dir', '/tmp/matplotlib',
+    '--dir', '/tmp/cache',
     '--bind', options.home, WORKSPACE,
+    // Font caches built once per server, so a session's first plot does not rebuild them.
+    ...(options.fontCache
+      ? ['--ro-bind', options.fontCache.fontlist, `/tmp/matplotlib/${basename(options.fontCache.fontlist)}`, '--ro-bind', options.fontCache.fontconfig, '/tmp/cache/fontconfig']
+      : []),
     '--remount-ro', '/',
     '--chdir', WORKSPACE,
   );
@@ -106,7 +112,8 @@ export function bwrapArgs(options: { python: string; home: string; etc: string; 
     LANG: 'C.UTF-8',
     TERM: 'dumb',
     MPLBACKEND: 'Agg',
-    MPLCONFIGDIR: `${WORKSPACE}/.config/matplotlib`,
+    MPLCONFIGDIR: '/tmp/matplotlib',
+    XDG_CACHE_HOME: '/tmp/cache',
     OPENBLAS_NUM_THREADS: '1',
     OMP_NUM_THREADS: '1',
     PYTHONDONTWRITEBYTECODE: '1',
@@ -118,6 +125,35 @@ export function bwrapArgs(options: { python: string; home: string; etc: string; 
   for (const [name, value] of Object.entries(env)) args.push('--setenv', name, value);
   args.push(options.python, '-B', '-s', KERNEL_INSIDE);
   return args;
+}
+
+export interface FontCache {
+  /** matplotlib's fontlist-vNNN.json */
+  fontlist: string;
+  /** fontconfig's cache folder */
+  fontconfig: string;
+}
+
+/**
+ * Builds matplotlib's and fontconfig's font caches once, with the host's Python (importing
+ * matplotlib runs no user code), so that sandboxes can mount them read-only. Undefined when
+ * matplotlib is not installed.
+ */
+export async function buildFontCache(python: string, dir: string): Promise<FontCache | undefined> {
+  mkdirSync(join(dir, 'cache'), { recursive: true });
+  const built = await new Promise<boolean>((resolve) => {
+    const child = spawn(python, ['-c', 'import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot'], {
+      stdio: 'ignore',
+      env: { PATH: '/usr/bin:/bin', HOME: dir, MPLCONFIGDIR: dir, XDG_CACHE_HOME: join(dir, 'cache'), MPLBACKEND: 'Agg' },
+    });
+    child.on('error', () => resolve(false));
+    child.on('exit', (code) => resolve(code === 0));
+  });
+  const fontlist = readdirSync(dir).find((name) => /^fontlist-v\d+\.json$/.test(name));
+  const fontconfig = join(dir, 'cache', 'fontconfig');
+  if (!built || !fontlist) return undefined;
+  if (!existsSync(fontconfig)) mkdirSync(fontconfig);
+  return { fontlist: join(dir, fontlist), fontconfig };
 }
 
 /** Why bubblewrap cannot run a sandbox here, or undefined when it can. */
@@ -255,6 +291,8 @@ export class BwrapBackend implements SandboxBackend {
   private readonly etcDir: string;
   private readonly sandboxes = new Set<BwrapSandbox>();
   private readonly cgroups: 'v1' | 'v2' | undefined;
+  /** Set once built: sandboxes started before that build their own. */
+  private fontCache: FontCache | undefined;
 
   constructor(private readonly options: BwrapOptions) {
     this.stateDir = options.stateDir ?? join(tmpdir(), 'fathom-sandbox');
@@ -268,6 +306,7 @@ export class BwrapBackend implements SandboxBackend {
     writeFileSync(join(this.etcDir, 'group'), `root:x:0:\nuser:x:${SANDBOX_UID}:\nnogroup:x:65534:\n`);
     Cgroup.sweep();
     this.cgroups = Cgroup.support();
+    void buildFontCache(options.python, join(own, 'fonts')).then((cache) => (this.fontCache = cache));
   }
 
   describe(): string {
@@ -285,7 +324,7 @@ export class BwrapBackend implements SandboxBackend {
     mkdirSync(join(dir, 'home'), { recursive: true });
     const { limits } = this.options;
     const cgroup = this.cgroups ? Cgroup.create(`${process.pid}-${id}`, { memoryBytes: limits.memoryMb * 1024 * 1024, maxProcesses: limits.maxProcesses }) : undefined;
-    const sandbox = new BwrapSandbox(id, dir, cgroup, this.options, this.etcDir);
+    const sandbox = new BwrapSandbox(id, dir, cgroup, this.options, this.etcDir, () => this.fontCache);
     try {
       await sandbox.start();
     } catch (error) {
@@ -344,6 +383,7 @@ class BwrapSandbox implements Sandbox {
     private readonly cgroup: Cgroup | undefined,
     private readonly options: BwrapOptions,
     private readonly etcDir: string,
+    private readonly fontCache: () => FontCache | undefined,
   ) {
     this.workspace = new HostWorkspace(join(dir, 'home'));
   }
@@ -355,6 +395,7 @@ class BwrapSandbox implements Sandbox {
       etc: this.etcDir,
       limits: this.options.limits,
       memoryCgroup: this.cgroup !== undefined,
+      ...(this.fontCache() ? { fontCache: this.fontCache()! } : {}),
     });
     const kernel = new KernelProcess('bwrap', args, this.cgroup);
     this.kernel = kernel;
