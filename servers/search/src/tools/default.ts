@@ -90,8 +90,10 @@ export function defaultTools(runtime: SearchRuntime) {
       const outcome = await runtime.engine.search(request, { ...(args.provider ? { provider: args.provider } : {}), signal: context.signal });
       const results = outcome.results.map(({ extra: _extra, ...result }) => result);
       const header = `${results.length} result${results.length === 1 ? '' : 's'} from ${outcome.provider} for "${args.query}"`;
+      const passed = outcome.attempts.filter((attempt) => attempt.outcome === 'failed' || attempt.outcome === 'skipped');
+      const note = passed.length ? `\n\n[note] Tried first: ${passed.map((attempt) => `${attempt.provider} (${attempt.detail ?? attempt.outcome})`).join('; ')}` : '';
       return {
-        text: results.length ? `${header}:\n\n${listing(outcome.results)}` : `${header}. Try other words, a wider time range or fewer domain filters.`,
+        text: (results.length ? `${header}:\n\n${listing(outcome.results)}` : `${header}. Try other words, a wider time range or fewer domain filters.`) + note,
         structured: { query: args.query, provider: outcome.provider, results, attempts: outcome.attempts },
       };
     },
