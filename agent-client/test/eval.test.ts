@@ -111,7 +111,7 @@ describe('runEval', () => {
     });
     const started = Date.now();
     const summary = await runEval(options({ tasks: tasks(3), runTask, timeLimitMs: 100, graceMs: 100, concurrency: 3 }));
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(Date.now() - started).toBeLessThan(8000);
     const byId = new Map(results().map((line) => [line.task_id, line]));
     expect(byId.get('t1')).toMatchObject({ error: 'time limit', failure: 'time limit', turns: 7, tool_calls: 6, stop: 'cancelled' });
     expect(byId.get('t2')).toMatchObject({ error: 'time limit', failure: 'time limit', turns: 0 });

@@ -230,7 +230,7 @@ describe('Connections.call', () => {
     const id = await newSandbox(connections);
     const hung = await call(connections, 'tool-python', 'run_python_code', { sandbox_id: id, code_block: 'import time; time.sleep(30)' }, 1000);
     expect(hung).toMatchObject({ isError: true, text: 'Error executing tool run_python_code: timed out after 1 s' });
-    expect(hung.ms).toBeLessThan(5000);
+    expect(hung.ms).toBeLessThan(15_000);
     const after = await call(connections, 'tool-python', 'run_python_code', { sandbox_id: id, code_block: '6*7' }, 20_000);
     expect(after.isError).toBe(false);
     expect(after.text).toContain('Result(42)');

@@ -15,3 +15,4 @@ export * from './runtime.js';
 export * from './source.js';
 export * from './python.js';
 export * from './mirothinker.js';
+export * from './system.js';

@@ -1,3 +1,4 @@
+import { findChromium, findPython } from '../system.js';
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -22,16 +23,6 @@ async function output(command: string, args: string[], timeout = 10_000): Promis
   } catch {
     return undefined;
   }
-}
-
-export function findChromium(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const candidates = [env.FATHOM_CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-  return candidates.find((path): path is string => !!path && existsSync(path));
-}
-
-/** The machine's own Python, not a version-manager shim (a shim costs 100 ms per start). */
-export function findPython(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return [env.FATHOM_PYTHON, '/usr/bin/python3', '/usr/local/bin/python3'].find((path): path is string => !!path && existsSync(path));
 }
 
 function writable(path: string): boolean {

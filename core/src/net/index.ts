@@ -3,3 +3,4 @@ export { HostLimiter, sleep } from './limiter.js';
 export type { NetOptions, RequestOptions, HttpResponse } from './client.js';
 export { isPublicAddress, classifyAddress, cidrMatcher, parseCidr, parseIp } from './address.js';
 export type { AddressKind, Cidr, ParsedIp } from './address.js';
+export { AddressGuard, blockedAddressError } from './guard.js';
