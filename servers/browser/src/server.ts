@@ -2,7 +2,7 @@ import { createLogger, defineToolServer } from '@fathom/core';
 import type { FathomServer, Logger } from '@fathom/core';
 import { configSchema } from './config.js';
 import type { Config } from './config.js';
-import { toolsFor } from './tools.js';
+import { closeRuntime, toolsFor } from './tools.js';
 
 export const definition = defineToolServer({
   name: 'browser',
@@ -12,6 +12,7 @@ export const definition = defineToolServer({
   defaultPort: 8932,
   configSchema,
   tools: toolsFor,
+  shutdown: closeRuntime,
 });
 
 export function createServer(config: Config, logger: Logger = createLogger('fathom.browser'), endpoint?: string): Promise<FathomServer> | FathomServer {

@@ -1,7 +1,319 @@
-import type { Tool } from '@fathom/core';
+import { continuationNote, cutToBudget, defineTool, FathomError, runtimeRegistry } from '@fathom/core';
+import type { Logger, Tool, ToolContext } from '@fathom/core';
+import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
+import type { Page } from 'playwright-core';
+import { z } from 'zod';
+import { BrowserManager } from './browser.js';
+import type { BrowserSession } from './browser.js';
 import type { Config } from './config.js';
+import { ariaView, diffViews, findInPage, markdownView, resolveRef } from './snapshot.js';
 
-/** The tools of the chosen profile. */
-export function toolsFor(_config: Config): Tool[] {
-  return [];
+const registry = runtimeRegistry((config: Config, logger: Logger) => new BrowserManager({ config, logger }));
+export const closeRuntime = registry.closeAll;
+
+/** The view an agent saw last on each tab, to answer an action with what changed. */
+const lastViews = new WeakMap<Page, { mode: Mode; text: string }>();
+
+type Mode = 'markdown' | 'aria';
+const DEFAULT_VIEW_CHARS = 6000;
+const refField = z.string().min(1).max(40).describe('An element ref from the last snapshot, e.g. m12 or e7');
+const fullField = z.boolean().default(false).describe('Return the whole page view instead of what changed');
+
+async function view(page: Page, mode: Mode): Promise<string> {
+  if (mode === 'aria') return ariaView(page);
+  const { title, markdown } = await markdownView(page);
+  return title && !markdown.startsWith('# ') ? `# ${title}\n\n${markdown}` : markdown;
+}
+
+/** Lines that open every answer: where the page is, and what happened that the agent did not ask for. */
+function header(session: BrowserSession, page: Page, extra: string[] = []): string {
+  const lines = [`Page: ${page.url()}`, ...extra];
+  if (session.lost) {
+    lines.push(`[note] ${session.lost}`);
+    session.lost = undefined;
+  }
+  for (const event of session.takeEvents()) lines.push(`[event] ${event}`);
+  return lines.join('\n');
+}
+
+function budgeted(text: string, maxChars: number, cursor?: string): string {
+  const slice = cutToBudget(text, { maxChars, ...(cursor ? { cursor } : {}) });
+  return [slice.text, continuationNote(slice)].filter(Boolean).join('\n\n');
+}
+
+export function toolsFor(config: Config, logger: Logger): Tool[] {
+  const manager = registry.get(config, logger);
+  const sessionOf = (context: ToolContext) => manager.session(context.sessionId ?? 'stdio');
+
+  /** A fresh view of the current tab, cut to the budget; remembered for the next diff. */
+  async function fullView(session: BrowserSession, mode: Mode, maxChars: number, cursor?: string): Promise<string> {
+    const page = session.current;
+    const text = await view(page, mode);
+    lastViews.set(page, { mode, text });
+    return budgeted(text, maxChars, cursor);
+  }
+
+  /** After an action: what changed since the last view (or the whole view when asked or when there is none). */
+  async function changes(session: BrowserSession, full: boolean): Promise<string> {
+    const page = session.current;
+    const last = lastViews.get(page);
+    const mode = last?.mode ?? 'markdown';
+    const text = await view(page, mode);
+    lastViews.set(page, { mode, text });
+    if (full || !last) return budgeted(text, DEFAULT_VIEW_CHARS);
+    return budgeted(diffViews(last.text, text).text, DEFAULT_VIEW_CHARS);
+  }
+
+  const pageAnswer = async (session: BrowserSession, result: { url: string; title: string; status?: number | null }, maxChars: number) => {
+    const page = session.current;
+    const lines = [`Title: ${result.title || '(none)'}`, ...(result.status ? [`Status: ${result.status}`] : [])];
+    return `${header(session, page, lines)}\n\n${await fullView(session, 'markdown', maxChars)}`;
+  };
+
+  const navigate = defineTool({
+    name: 'browser_navigate',
+    title: 'Open a URL',
+    description:
+      'Open a URL in the browser (a real Chromium; JavaScript runs). Returns the title, URL, HTTP status and a compact markdown view of the page ' +
+      'with refs like [ref=m12] on links, buttons and fields: pass a ref to browser_click, browser_type and the other actions.',
+    input: z.object({ url: z.string().min(1).max(8192), max_chars: z.number().int().min(500).max(100_000).default(DEFAULT_VIEW_CHARS) }),
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+    async handle({ url, max_chars }, context) {
+      const session = await sessionOf(context);
+      return pageAnswer(session, await session.navigate(url), max_chars);
+    },
+  });
+
+  const history = (name: 'browser_back' | 'browser_forward' | 'browser_reload', title: string, action: (session: BrowserSession) => Promise<{ url: string; title: string; status?: number | null }>) =>
+    defineTool({
+      name,
+      title,
+      description: `${title}; returns the page like browser_navigate.`,
+      input: z.object({ max_chars: z.number().int().min(500).max(100_000).default(DEFAULT_VIEW_CHARS) }),
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+      async handle({ max_chars }, context) {
+        const session = await sessionOf(context);
+        return pageAnswer(session, await action(session), max_chars);
+      },
+    });
+
+  const snapshot = defineTool({
+    name: 'browser_snapshot',
+    title: 'View the page',
+    description:
+      'The current page as a compact view: "markdown" (readable content with [ref=mN] on links, buttons and fields; default) or "aria" ' +
+      '(the accessibility tree with [ref=eN]). Long pages come in parts: pass the cursor to continue.',
+    input: z.object({
+      mode: z.enum(['markdown', 'aria']).default('markdown'),
+      max_chars: z.number().int().min(500).max(200_000).default(20_000),
+      cursor: z.string().optional(),
+    }),
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    async handle({ mode, max_chars, cursor }, context) {
+      const session = await sessionOf(context);
+      return `${header(session, session.current, [`Title: ${await session.current.title()}`])}\n\n${await fullView(session, mode, max_chars, cursor)}`;
+    },
+  });
+
+  /** An action on an element: done, then answered with what changed. */
+  const action = <I extends z.ZodRawShape>(
+    name: string,
+    title: string,
+    description: string,
+    input: I,
+    run: (page: Page, args: z.infer<z.ZodObject<I>>) => Promise<string | void>,
+  ) =>
+    defineTool({
+      name,
+      title,
+      description: `${description} Returns what changed on the page since the last view (full: true for the whole view).`,
+      input: z.object({ ...input, full: fullField }),
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+      async handle(args, context) {
+        const session = await sessionOf(context);
+        const page = session.current;
+        const done = (await run(page, args as z.infer<z.ZodObject<I>>)) ?? `${title}: done.`;
+        await page.waitForLoadState('domcontentloaded', { timeout: 5000 }).catch(() => undefined);
+        return `${done}\n${header(session, session.current)}\n\n${await changes(session, (args as { full: boolean }).full)}`;
+      },
+    });
+
+  const click = action('browser_click', 'Click', 'Click an element by its ref.', { ref: refField }, async (page, { ref }) => {
+    const target = await resolveRef(page, ref);
+    // A click may open a tab or start a download a moment later: give those events time to land.
+    const popup = page.context().waitForEvent('page', { timeout: 700 }).catch(() => undefined);
+    const download = page.waitForEvent('download', { timeout: 700 }).catch(() => undefined);
+    await target.click();
+    await Promise.race([Promise.all([popup, download]), new Promise((resolve) => setTimeout(resolve, 700))]);
+    return `Clicked ${ref}.`;
+  });
+
+  const type = action(
+    'browser_type',
+    'Type',
+    'Type text into a field by its ref (replacing what it holds); submit presses Enter after.',
+    { ref: refField, text: z.string().max(100_000), submit: z.boolean().default(false) },
+    async (page, { ref, text, submit }) => {
+      const field = await resolveRef(page, ref);
+      await field.fill(text);
+      if (submit) await field.press('Enter');
+      return `Typed into ${ref}${submit ? ' and pressed Enter' : ''}.`;
+    },
+  );
+
+  const select = action('browser_select', 'Select', 'Choose options in a select element by its ref.', { ref: refField, values: z.array(z.string()).min(1) }, async (page, { ref, values }) => {
+    const chosen = await (await resolveRef(page, ref)).selectOption(values);
+    return `Selected ${chosen.join(', ')} in ${ref}.`;
+  });
+
+  const press = action('browser_press', 'Press a key', 'Press a key or a combination, e.g. Enter, Escape, ArrowDown, Control+A.', { key: z.string().min(1).max(50) }, async (page, { key }) => {
+    await page.keyboard.press(key);
+    return `Pressed ${key}.`;
+  });
+
+  const hover = action('browser_hover', 'Hover', 'Move the mouse over an element by its ref.', { ref: refField }, async (page, { ref }) => {
+    await (await resolveRef(page, ref)).hover();
+    return `Hovering over ${ref}.`;
+  });
+
+  const scroll = action(
+    'browser_scroll',
+    'Scroll',
+    'Scroll an element into view by its ref, or the page up or down by a screen.',
+    { ref: refField.optional(), direction: z.enum(['up', 'down']).optional() },
+    async (page, { ref, direction }) => {
+      if (ref) {
+        await (await resolveRef(page, ref)).scrollIntoViewIfNeeded();
+        return `Scrolled ${ref} into view.`;
+      }
+      if (!direction) throw new FathomError('invalid_argument', 'Give a ref or a direction', { hint: 'e.g. {"direction": "down"}' });
+      await page.mouse.wheel(0, direction === 'down' ? 700 : -700);
+      return `Scrolled ${direction}.`;
+    },
+  );
+
+  const waitFor = action(
+    'browser_wait_for',
+    'Wait',
+    'Wait until some text appears, until some text is gone, or for a number of seconds (at most 30).',
+    { text: z.string().min(1).optional(), gone: z.string().min(1).optional(), time_s: z.number().min(0).max(30).optional() },
+    async (page, { text, gone, time_s }) => {
+      if (!text && !gone && time_s === undefined) throw new FathomError('invalid_argument', 'Give text, gone or time_s', { hint: 'e.g. {"text": "Results"}' });
+      const limit = config.actionTimeoutSeconds * 1000;
+      try {
+        if (text) await page.getByText(text).first().waitFor({ state: 'visible', timeout: limit });
+        if (gone) await page.getByText(gone).first().waitFor({ state: 'hidden', timeout: limit });
+      } catch {
+        throw new FathomError('timeout', `Waited ${config.actionTimeoutSeconds} s and ${text ? `"${text}" did not appear` : `"${gone}" did not go away`}`, {
+          hint: 'Take a snapshot to see the page as it is.',
+        });
+      }
+      if (time_s) await page.waitForTimeout(time_s * 1000);
+      return text ? `"${text}" appeared.` : gone ? `"${gone}" is gone.` : `Waited ${time_s} s.`;
+    },
+  );
+
+  const find = defineTool({
+    name: 'browser_find',
+    title: 'Find on the page',
+    description: 'Find text (or a regex) on the page: each match with its surrounding text and the ref of the element it belongs to.',
+    input: z.object({ query: z.string().min(1).max(500), regex: z.boolean().default(false) }),
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    async handle({ query, regex }, context) {
+      const session = await sessionOf(context);
+      const { matches, total } = await findInPage(session.current, query, { regex, limit: 20 });
+      if (!total) return `No match for ${regex ? '/' + query + '/' : `"${query}"`} on ${session.current.url()}.`;
+      const shown = matches.map((match, index) => `${index + 1}. ${match.text}${match.ref ? ` [ref=${match.ref}]` : ''}`).join('\n');
+      return `${total} match${total === 1 ? '' : 'es'}${matches.length < total ? ` (first ${matches.length})` : ''}:\n${shown}`;
+    },
+  });
+
+  const screenshot = defineTool({
+    name: 'browser_screenshot',
+    title: 'Screenshot',
+    description: 'A PNG screenshot of the page (the viewport, the full page, or one element by its ref).',
+    input: z.object({ ref: refField.optional(), full_page: z.boolean().default(false) }),
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    async handle({ ref, full_page }, context) {
+      const session = await sessionOf(context);
+      const page = session.current;
+      const image = ref ? await (await resolveRef(page, ref)).screenshot({ type: 'png' }) : await page.screenshot({ type: 'png', fullPage: full_page });
+      if (image.length > config.maxScreenshotBytes) {
+        throw new FathomError('too_large', `The screenshot is ${image.length} bytes, over the ${config.maxScreenshotBytes}-byte limit`, {
+          hint: 'Take the viewport only, or one element by its ref.',
+        });
+      }
+      const content: ContentBlock[] = [
+        { type: 'image', data: image.toString('base64'), mimeType: 'image/png' },
+        { type: 'text', text: `Screenshot of ${page.url()}${ref ? ` (${ref})` : full_page ? ' (full page)' : ''}` },
+      ];
+      return { content };
+    },
+  });
+
+  const tabs = defineTool({
+    name: 'browser_tabs',
+    title: 'Tabs',
+    description: 'List, open, select or close tabs.',
+    input: z.object({ action: z.enum(['list', 'new', 'select', 'close']), index: z.number().int().min(0).optional(), url: z.string().optional() }),
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+    async handle({ action: what, index, url }, context) {
+      const session = await sessionOf(context);
+      if (what === 'new') await session.newTab(url);
+      if (what === 'select' || what === 'close') {
+        if (index === undefined) throw new FathomError('invalid_argument', `Give the index of the tab to ${what}`, { hint: 'List the tabs first.' });
+        if (what === 'select') session.selectTab(index);
+        else await session.closeTab(index);
+      }
+      const list = await Promise.all(session.tabs.map(async (page, position) => `${position}. ${page === session.current ? '(current) ' : ''}${(await page.title().catch(() => '')) || '(untitled)'} — ${page.url()}`));
+      return `${header(session, session.current)}\n\nTabs:\n${list.join('\n')}`;
+    },
+  });
+
+  const downloads = defineTool({
+    name: 'browser_downloads',
+    title: 'Downloads',
+    description: "Files downloaded in this session, saved under the server's output folder where the files server can read them.",
+    input: z.object({}),
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    async handle(_args, context) {
+      const session = await sessionOf(context);
+      if (!session.downloads.length) return 'No downloads in this session yet.';
+      return session.downloads.map((file) => `${file.name} (${file.bytes} bytes) from ${file.url}\n  saved at ${file.path}`).join('\n');
+    },
+  });
+
+  const evaluate = defineTool({
+    name: 'browser_evaluate',
+    title: 'Run JavaScript',
+    description: 'Evaluate a JavaScript expression in the page and return its value as JSON.',
+    input: z.object({ expression: z.string().min(1).max(100_000) }),
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    async handle({ expression }, context) {
+      const session = await sessionOf(context);
+      const value: unknown = await session.current.evaluate(expression);
+      return budgeted(JSON.stringify(value, null, 2) ?? 'undefined', 20_000);
+    },
+  });
+
+  const list = [
+    navigate,
+    history('browser_back', 'Go back', (session) => session.back()),
+    history('browser_forward', 'Go forward', (session) => session.forward()),
+    history('browser_reload', 'Reload', (session) => session.reload()),
+    snapshot,
+    click,
+    type,
+    select,
+    press,
+    hover,
+    scroll,
+    waitFor,
+    find,
+    screenshot,
+    tabs,
+    downloads,
+  ];
+  if (config.enableEvaluate) list.push(evaluate);
+  return list;
 }

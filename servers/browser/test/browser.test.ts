@@ -1,0 +1,354 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger, findChromium, isFathomError, loadConfig } from '@fathom/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BrowserManager, safeFileName } from '../src/browser.js';
+import type { BrowserSession } from '../src/browser.js';
+import { configSchema } from '../src/config.js';
+
+const html = (res: ServerResponse, body: string, headers: Record<string, string> = {}) => {
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...headers });
+  res.end(body);
+};
+
+async function listen(host: string, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; origin: string }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return { server, origin: `http://${host}:${(server.address() as AddressInfo).port}` };
+}
+
+/** Resolves when `predicate` holds, polling. */
+async function until(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function chromiumChildren(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === process.pid && stat.includes('(chrom')) pids.push(Number(entry));
+    } catch {
+      // the process exited meanwhile
+    }
+  }
+  return pids;
+}
+
+const hasChromium = !!findChromium();
+
+describe.skipIf(!hasChromium)('BrowserManager', () => {
+  let site: { server: Server; origin: string };
+  let privateSite: { server: Server; origin: string };
+  const privateHits: string[] = [];
+  const hanging: ServerResponse[] = [];
+  let output: string;
+  let manager: BrowserManager;
+
+  const configFor = (flags: Record<string, string> = {}) =>
+    loadConfig(configSchema, {
+      server: 'browser',
+      flags: { 'allow-hosts': '127.0.0.1', 'output-dir': output, 'max-download-mb': '1', 'navigation-timeout-seconds': '3', 'max-contexts': '4', ...flags },
+      env: {},
+      cwd: output,
+    });
+
+  beforeAll(async () => {
+    output = mkdtempSync(join(tmpdir(), 'fathom-browser-test-'));
+    privateSite = await listen('127.0.0.2', (req, res) => {
+      privateHits.push(req.url ?? '');
+      html(res, '<title>Private</title>secret');
+    });
+    site = await listen('127.0.0.1', (req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      switch (url.pathname) {
+        case '/':
+          return html(res, '<title>Home</title><h1>Hello</h1>');
+        case '/cookie':
+          return html(res, '<title>Cookie</title>', { 'set-cookie': 'visited=yes; Path=/' });
+        case '/private-resources':
+          return html(
+            res,
+            `<title>Leaky</title><img src="${privateSite.origin}/img.png"><iframe src="${privateSite.origin}/frame"></iframe>` +
+              `<script>fetch("${privateSite.origin}/fetch").catch(() => {}); new WebSocket("ws://127.0.0.2:1/ws");</script>`,
+          );
+        case '/redirect':
+          res.writeHead(302, { location: url.searchParams.get('to') ?? '/' });
+          return res.end();
+        case '/dialog':
+          return html(res, '<title>Dialog</title><script>alert("Hello"); confirm("Sure?")</script>');
+        case '/popup':
+          return html(res, '<title>Opener</title><a id="open" href="/" target="_blank">open</a>');
+        case '/downloads':
+          return html(res, '<title>Files</title><a id="small" href="/file/small" download>small</a><a id="big" href="/file/big" download>big</a>');
+        case '/file/small':
+          res.writeHead(200, { 'content-type': 'text/plain', 'content-disposition': 'attachment; filename="notes.txt"' });
+          return res.end('hello download');
+        case '/file/big': {
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="bomb.bin"' });
+          let sent = 0;
+          const timer = setInterval(() => {
+            if (sent >= 3 * 1024 * 1024 || res.destroyed) {
+              clearInterval(timer);
+              res.end();
+              return;
+            }
+            res.write(Buffer.alloc(128 * 1024));
+            sent += 128 * 1024;
+          }, 20);
+          res.on('close', () => clearInterval(timer));
+          return;
+        }
+        case '/hang':
+          hanging.push(res);
+          return;
+        default:
+          res.writeHead(404);
+          res.end('not found');
+      }
+    });
+    manager = new BrowserManager({ config: configFor(), logger: createLogger('test', { level: 'silent' }) });
+  });
+
+  afterAll(async () => {
+    await manager?.close();
+    for (const res of hanging) res.destroy();
+    site?.server.close();
+    privateSite?.server.close();
+    site?.server.closeAllConnections();
+    privateSite?.server.closeAllConnections();
+    if (output) rmSync(output, { recursive: true, force: true });
+  });
+
+  async function refusal(promise: Promise<unknown>) {
+    const error = await promise.then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    if (!isFathomError(error)) throw new Error(`expected a FathomError, got ${String(error)}`);
+    return error;
+  }
+
+  it('navigates and reports title and status', async () => {
+    const session = await manager.session('a');
+    const result = await session.navigate(`${site.origin}/`);
+    expect(result).toEqual({ url: `${site.origin}/`, title: 'Home', status: 200 });
+    const missing = await session.navigate(`${site.origin}/nowhere`);
+    expect(missing.status).toBe(404);
+  });
+
+  it('keeps sessions isolated', async () => {
+    const a = await manager.session('a');
+    const b = await manager.session('b');
+    await a.navigate(`${site.origin}/cookie`);
+    expect((await a.context.cookies()).map((cookie) => cookie.name)).toEqual(['visited']);
+    expect(await b.context.cookies()).toEqual([]);
+    expect(await manager.session('a')).toBe(a);
+  });
+
+  it('caps the number of sessions', async () => {
+    await manager.session('c');
+    await manager.session('d');
+    const error = await refusal(manager.session('e'));
+    expect(error.code).toBe('rate_limited');
+    expect(error.hint).toBeTruthy();
+    await manager.closeSession('c');
+    await manager.closeSession('d');
+    await manager.session('e');
+    await manager.closeSession('e');
+  });
+
+  it('refuses private, metadata and file URLs', async () => {
+    const session = await manager.session('a');
+    const metadata = await refusal(session.navigate('http://169.254.169.254/latest/meta-data/'));
+    expect(metadata.code).toBe('blocked_address');
+    expect(metadata.hint).toContain('FATHOM_ALLOW_HOSTS');
+    const file = await refusal(session.navigate('file:///etc/passwd'));
+    expect(file.code).toBe('invalid_argument');
+    const chrome = await refusal(session.navigate('chrome://version'));
+    expect(chrome.code).toBe('invalid_argument');
+    expect((await refusal(session.navigate(`${privateSite.origin}/`))).code).toBe('blocked_address');
+    expect(privateHits).toEqual([]);
+  });
+
+  it('keeps a page from loading anything from a private address', async () => {
+    const session = await manager.session('a');
+    const result = await session.navigate(`${site.origin}/private-resources`);
+    expect(result.title).toBe('Leaky');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(privateHits).toEqual([]);
+  });
+
+  it('refuses a redirect into a private address', async () => {
+    const session = await manager.session('a');
+    const error = await refusal(session.navigate(`${site.origin}/redirect?to=${encodeURIComponent('http://169.254.169.254/latest/')}`));
+    expect(error.code).toBe('blocked_address');
+    expect(session.current.url()).toBe('about:blank');
+    const error2 = await refusal(session.navigate(`${site.origin}/redirect?to=${encodeURIComponent(`${privateSite.origin}/admin`)}`));
+    expect(error2.code).toBe('blocked_address');
+    await session.current.waitForLoadState();
+    expect(session.current.url()).toBe('about:blank');
+    expect(await session.current.content()).not.toContain('secret');
+  });
+
+  it('dismisses dialogs and reports them', async () => {
+    const session = await manager.session('a');
+    session.takeEvents();
+    const result = await session.navigate(`${site.origin}/dialog`);
+    expect(result.title).toBe('Dialog');
+    expect(session.takeEvents()).toEqual(['Dismissed an alert: "Hello"', 'Dismissed a confirm: "Sure?"']);
+    expect(session.takeEvents()).toEqual([]);
+  });
+
+  it('turns a popup into a new current tab', async () => {
+    const session = await manager.session('a');
+    session.takeEvents();
+    await session.navigate(`${site.origin}/popup`);
+    const opener = session.current;
+    await opener.click('#open');
+    await until(() => session.tabs.length === 2);
+    expect(session.current).not.toBe(opener);
+    expect(session.currentIndex).toBe(1);
+    expect(session.takeEvents()).toEqual(['A popup opened as tab 1, which is now the current tab.']);
+    await session.current.waitForLoadState('domcontentloaded');
+    expect(await session.current.title()).toBe('Home');
+    await session.closeTab(1);
+    expect(session.tabs).toEqual([opener]);
+    expect(session.current).toBe(opener);
+  });
+
+  it('opens, selects and closes tabs', async () => {
+    const session = await manager.session('tabs');
+    const result = await session.newTab(`${site.origin}/`);
+    expect(result.title).toBe('Home');
+    expect(session.tabs.length).toBe(2);
+    expect(session.selectTab(0)).toBe(session.tabs[0]);
+    expect(() => session.selectTab(5)).toThrow(/no tab 5/);
+    await session.closeTab(0);
+    await session.closeTab(0);
+    expect(session.tabs.length).toBe(1);
+    expect(session.current.url()).toBe('about:blank');
+    await manager.closeSession('tabs');
+  });
+
+  it('saves downloads to the output folder and cancels oversized ones', async () => {
+    const session = await manager.session('dl');
+    await session.navigate(`${site.origin}/downloads`);
+    await session.current.click('#small');
+    await until(() => session.downloads.length === 1);
+    const [saved] = session.downloads;
+    expect(saved?.name).toBe('notes.txt');
+    expect(saved?.path).toBe(join(output, 'browser', 'dl', 'notes.txt'));
+    expect(readFileSync(saved?.path ?? '', 'utf8')).toBe('hello download');
+    expect(saved?.bytes).toBe(14);
+    expect(saved?.url).toBe(`${site.origin}/file/small`);
+
+    await session.current.click('#small');
+    await until(() => session.downloads.length === 2);
+    expect(session.downloads[1]?.name).toBe('notes (1).txt');
+
+    session.takeEvents();
+    await session.current.click('#big');
+    let events: string[] = [];
+    await until(() => {
+      events.push(...session.takeEvents());
+      return events.some((event) => event.includes('bomb.bin'));
+    });
+    expect(events).toContain('Cancelled the download of bomb.bin: it is larger than 1 MB.');
+    expect(session.downloads.length).toBe(2);
+    expect(existsSync(join(output, 'browser', 'dl', 'bomb.bin'))).toBe(false);
+    events = [];
+    await manager.closeSession('dl');
+  });
+
+  it('times out a page that never loads, and the session goes on', async () => {
+    const session = await manager.session('slow');
+    const started = Date.now();
+    const error = await refusal(session.navigate(`${site.origin}/hang`));
+    expect(error.code).toBe('timeout');
+    expect(error.message).toContain('did not finish loading');
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect((await session.navigate(`${site.origin}/`)).title).toBe('Home');
+    await manager.closeSession('slow');
+  });
+
+  it('replaces a crashed tab and keeps other sessions alive', async () => {
+    const session = await manager.session('crash');
+    const other = await manager.session('a');
+    await other.navigate(`${site.origin}/`);
+    await session.navigate(`${site.origin}/`);
+    const page = session.current;
+    const cdp = await session.context.newCDPSession(page);
+    await cdp.send('Page.crash').catch(() => undefined);
+    await until(() => session.current !== page);
+    expect(session.tabs).not.toContain(page);
+    expect(session.takeEvents().some((event) => event.includes('crashed'))).toBe(true);
+    expect((await session.navigate(`${site.origin}/`)).title).toBe('Home');
+    expect(await other.current.title()).toBe('Home');
+    await manager.closeSession('crash');
+  });
+
+  it('relaunches a killed browser and says the session lost its pages', async () => {
+    const session = await manager.session('a');
+    await session.navigate(`${site.origin}/cookie`);
+    const pids = chromiumChildren();
+    expect(pids.length).toBeGreaterThan(0);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    await until(() => session.closed);
+    const again = await manager.session('a');
+    expect(again).not.toBe(session);
+    expect(again.lost).toMatch(/lost/);
+    expect(again.takeLost()).toMatch(/lost/);
+    expect(again.lost).toBeUndefined();
+    expect(await again.context.cookies()).toEqual([]);
+    expect((await again.navigate(`${site.origin}/`)).title).toBe('Home');
+    const fresh = await manager.session('never-used-before');
+    expect(fresh.lost).toBeUndefined();
+    await manager.closeSession('never-used-before');
+  });
+
+  it('closes idle sessions', async () => {
+    const short = new BrowserManager({ config: configFor(), logger: createLogger('test', { level: 'silent' }), ttlMs: 1000 });
+    try {
+      const session: BrowserSession = await short.session('idle');
+      await until(() => session.closed, 5000);
+      expect(short.sessionCount).toBe(0);
+      const again = await short.session('idle');
+      expect(again).not.toBe(session);
+      expect(again.lost).toBeUndefined();
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('reports a missing Chromium with a hint', async () => {
+    const missing = new BrowserManager({ config: configFor({ 'chromium-path': '/nonexistent/chromium' }), logger: createLogger('test', { level: 'silent' }) });
+    try {
+      const error = await refusal(missing.session('x'));
+      expect(error.code).toBe('unavailable');
+      expect(error.hint).toContain('FATHOM_CHROMIUM_PATH');
+    } finally {
+      await missing.close();
+    }
+  });
+});
+
+describe('safeFileName', () => {
+  it('keeps names on one folder level', () => {
+    expect(safeFileName('../../etc/passwd')).toBe('passwd');
+    expect(safeFileName('..\\a\\b.txt')).toBe('b.txt');
+    expect(safeFileName('.hidden')).toBe('hidden');
+    expect(safeFileName('a:b?.pdf')).toBe('a_b_.pdf');
+    expect(safeFileName('')).toBe('download');
+  });
+});

@@ -1,0 +1,219 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findChromium, loadConfig } from '@fathom/core';
+import { connectInMemory, textOf } from '@fathom/core/testing';
+import type { InMemoryConnection } from '@fathom/core/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBrowserSite } from '../../../tests/fixtures/browser-site.js';
+import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
+import { configSchema } from '../src/config.js';
+import { createServer as createBrowserServer } from '../src/server.js';
+import { closeRuntime } from '../src/tools.js';
+
+const chromium = findChromium();
+if (!chromium && !process.env.CI) console.log('Skipping browser tool tests: Chromium not found (apt-get install chromium)');
+const describeChromium = !chromium && !process.env.CI ? describe.skip : describe;
+
+const TOOLS = [
+  'browser_navigate',
+  'browser_back',
+  'browser_forward',
+  'browser_reload',
+  'browser_snapshot',
+  'browser_click',
+  'browser_type',
+  'browser_select',
+  'browser_press',
+  'browser_hover',
+  'browser_scroll',
+  'browser_wait_for',
+  'browser_find',
+  'browser_screenshot',
+  'browser_tabs',
+  'browser_downloads',
+];
+
+let site: BrowserSite;
+let connection: InMemoryConnection;
+let output: string;
+let loopback: Server;
+let loopbackHits = 0;
+
+async function call(name: string, args: Record<string, unknown> = {}, on = connection) {
+  const result = await on.client.callTool({ name, arguments: args }, undefined, { timeout: 120_000 });
+  const content = (result.content ?? []) as { type: string; mimeType?: string }[];
+  return { text: textOf(result), isError: result.isError === true, images: content.filter((block) => block.type === 'image').map((block) => block.mimeType) };
+}
+
+const refOf = (text: string, label: string) => new RegExp(`${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\n]*?\\[ref=(m\\d+)\\]`).exec(text)?.[1];
+
+beforeAll(async () => {
+  site = await startBrowserSite();
+  loopback = createServer((socket) => {
+    loopbackHits++;
+    socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi');
+  });
+  await new Promise<void>((resolve) => loopback.listen(0, '127.0.0.2', resolve));
+  output = mkdtempSync(join(tmpdir(), 'fathom-browser-out-'));
+  const config = loadConfig(configSchema, { server: 'browser', flags: { 'allow-hosts': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off' }, env: {}, cwd: tmpdir() });
+  connection = await connectInMemory(await createBrowserServer(config));
+});
+
+afterAll(async () => {
+  await connection?.close();
+  await closeRuntime();
+  await site?.close();
+  loopback?.close();
+});
+
+describeChromium('browser server tools (Chromium)', () => {
+  it('lists its tools', async () => {
+    const { tools } = await connection.client.listTools();
+    expect(tools.map((tool) => tool.name)).toEqual(TOOLS);
+  });
+
+  it('navigates and returns the title, status and a compact view with refs; back and forward', async () => {
+    const page = await call('browser_navigate', { url: `${site.url}/static.html` });
+    expect(page.isError).toBe(false);
+    expect(page.text).toContain('Title: Static page');
+    expect(page.text).toContain('Status: 200');
+    expect(page.text).toContain('The harbour master logged 312 ships in 1897.');
+    expect(page.text).toMatch(/\| 1897 \| 312 \|/);
+    const link = refOf(page.text, 'second page');
+    expect(link).toBeDefined();
+    const clicked = await call('browser_click', { ref: link });
+    expect(clicked.text).toContain('Page: ' + `${site.url}/second.html`);
+    expect(clicked.text).toContain('Arrived from the static page.');
+    const back = await call('browser_back');
+    expect(back.text).toContain('Title: Static page');
+    const forward = await call('browser_forward');
+    expect(forward.text).toContain('Title: Second page');
+    const reload = await call('browser_reload');
+    expect(reload.text).toContain('Title: Second page');
+  });
+
+  it('reads pages built by JavaScript and shows what an action changed', async () => {
+    await call('browser_navigate', { url: `${site.url}/js.html` });
+    const waited = await call('browser_wait_for', { text: 'Built by script' });
+    expect(waited.text).toContain('"Built by script" appeared.');
+    const view = await call('browser_snapshot');
+    expect(view.text).toContain('Rendered value: 4096.');
+    const button = refOf(view.text, 'Show more');
+    const after = await call('browser_click', { ref: button });
+    expect(after.text).toContain('Extra paragraph appeared.');
+  });
+
+  it('fills and submits a form: type, select, check, press', async () => {
+    const form = await call('browser_navigate', { url: `${site.url}/form.html` });
+    const query = refOf(form.text, 'Search the catalogue');
+    const kind = refOf(form.text, 'select');
+    expect(query && kind).toBeTruthy();
+    await call('browser_select', { ref: kind, values: ['maps'] });
+    const typed = await call('browser_type', { ref: query, text: 'harbour charts', submit: true });
+    expect(typed.text).toContain('Results for harbour charts');
+    expect(typed.text).toContain('Kind: maps');
+  });
+
+  it('offers the accessibility tree with its own refs, and clicks by them', async () => {
+    await call('browser_navigate', { url: `${site.url}/static.html` });
+    const aria = await call('browser_snapshot', { mode: 'aria' });
+    const ref = /link "second page" \[ref=((?:f\d+)?e\d+)\]/.exec(aria.text)?.[1];
+    expect(ref).toBeDefined();
+    const clicked = await call('browser_click', { ref, full: true });
+    expect(clicked.text).toContain(`${site.url}/second.html`);
+  });
+
+  it('says to take a new snapshot when a ref is stale or unknown', async () => {
+    await call('browser_navigate', { url: `${site.url}/static.html` });
+    const stale = await call('browser_click', { ref: 'm9999' });
+    expect(stale.isError).toBe(true);
+    expect(stale.text).toContain('take a new snapshot');
+  });
+
+  it('finds text with its context, hovers, scrolls, presses keys and takes screenshots', async () => {
+    await call('browser_navigate', { url: `${site.url}/static.html` });
+    const found = await call('browser_find', { query: '312 ships' });
+    expect(found.text).toMatch(/^1 match/);
+    expect(found.text).toContain('harbour master');
+    const regex = await call('browser_find', { query: '18\\d\\d', regex: true });
+    expect(regex.text).toMatch(/^\d+ matches/);
+    const bad = await call('browser_find', { query: '(', regex: true });
+    expect(bad.isError).toBe(true);
+    await call('browser_navigate', { url: `${site.url}/hover.html` });
+    const hoverView = await call('browser_snapshot');
+    const tip = refOf(hoverView.text, 'Hover here');
+    if (tip) expect((await call('browser_hover', { ref: tip })).isError).toBe(false);
+    expect((await call('browser_scroll', { direction: 'down' })).isError).toBe(false);
+    expect((await call('browser_press', { key: 'End' })).isError).toBe(false);
+    const shot = await call('browser_screenshot', { full_page: true });
+    expect(shot.images).toEqual(['image/png']);
+  });
+
+  it('dismisses dialogs and reports them; popups become tabs', async () => {
+    const page = await call('browser_navigate', { url: `${site.url}/dialog.html` });
+    const after = await call('browser_click', { ref: refOf(page.text, 'Alert me') });
+    expect(after.text).toContain('Hello from the page');
+    const opener = await call('browser_navigate', { url: `${site.url}/popup.html` });
+    await call('browser_click', { ref: refOf(opener.text, 'Open in a new tab') });
+    const tabs = await call('browser_tabs', { action: 'list' });
+    expect(tabs.text).toContain('second.html');
+    expect(tabs.text).toMatch(/^1\. /m);
+    await call('browser_tabs', { action: 'close', index: 1 });
+    const opened = await call('browser_tabs', { action: 'new', url: `${site.url}/second.html` });
+    expect(opened.text).toContain('second.html');
+  });
+
+  it('saves downloads where the files server can read them', async () => {
+    const page = await call('browser_navigate', { url: `${site.url}/download.html` });
+    await call('browser_click', { ref: refOf(page.text, 'Download the report') });
+    let listed = '';
+    for (let attempt = 0; attempt < 20 && !listed.includes('report.csv'); attempt++) {
+      listed = (await call('browser_downloads')).text;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const path = /saved at (.+)$/m.exec(listed)?.[1];
+    if (!path) console.log('downloads answer:', listed);
+    expect(path?.startsWith(output)).toBe(true);
+    expect(existsSync(path!)).toBe(true);
+    expect(readFileSync(path!, 'utf8')).toBe('year,ships\n1897,312\n');
+  });
+
+  it('refuses private addresses, file: URLs and redirects into private networks, and the session goes on', async () => {
+    const metadata = await call('browser_navigate', { url: 'http://169.254.169.254/latest/meta-data/' });
+    expect(metadata.isError).toBe(true);
+    const file = await call('browser_navigate', { url: 'file:///etc/passwd' });
+    expect(file.isError).toBe(true);
+    const loop = await call('browser_navigate', { url: `http://127.0.0.2:${(loopback.address() as AddressInfo).port}/` });
+    expect(loop.isError).toBe(true);
+    const redirect = await call('browser_navigate', { url: `${site.url}/redirect-private` });
+    expect(redirect.isError).toBe(true);
+    const intoLoopback = await call('browser_navigate', { url: `${site.url}/redirect-to?url=${encodeURIComponent(`http://127.0.0.2:${(loopback.address() as AddressInfo).port}/`)}` });
+    expect(intoLoopback.isError).toBe(true);
+    await call('browser_navigate', { url: `${site.url}/private-image.html` });
+    expect(loopbackHits).toBe(0);
+    expect((await call('browser_navigate', { url: `${site.url}/static.html` })).isError).toBe(false);
+  });
+
+  it('stops a page that never finishes loading with a clear error', async () => {
+    const slow = await call('browser_navigate', { url: `${site.url}/slow?ms=60000` });
+    expect(slow.isError).toBe(true);
+    expect(slow.text).toMatch(/did not finish loading|timed out|timeout/i);
+    expect((await call('browser_navigate', { url: `${site.url}/second.html` })).isError).toBe(false);
+  }, 90_000);
+});
+
+describeChromium('browser server sessions (Chromium)', () => {
+  it('offers browser_evaluate only when enabled', async () => {
+    const config = loadConfig(configSchema, { server: 'browser', flags: { 'allow-hosts': '127.0.0.1', 'output-dir': output, 'enable-evaluate': 'true' }, env: {}, cwd: tmpdir() });
+    const withEvaluate = await connectInMemory(await createBrowserServer(config));
+    const { tools } = await withEvaluate.client.listTools();
+    expect(tools.map((tool) => tool.name)).toContain('browser_evaluate');
+    await call('browser_navigate', { url: `${site.url}/static.html` }, withEvaluate);
+    const value = await call('browser_evaluate', { expression: 'document.title' }, withEvaluate);
+    expect(value.text).toContain('Static page');
+    await withEvaluate.close();
+  });
+});
