@@ -123,7 +123,12 @@ describe('pyodide backend: time limits', () => {
       await env.sandbox.runPython('before = 7', RUN);
       const output = await env.sandbox.runPython('while True:\n    pass', { ...RUN, timeoutMs: 1500 });
       expect(output.timedOut).toBe(true);
-      expect(output.restarted).toBeUndefined();
+      // On a machine too loaded to answer the interrupt within the grace period the worker is
+      // replaced instead: both are correct, and the answer must say which happened.
+      if (output.restarted) {
+        expect(output.restarted).toContain('the Python interpreter was replaced');
+        return;
+      }
       expect(output.error?.name).toBe('TimeoutError');
       expect(output.error?.value).toContain('1.5 s');
       expect(output.error?.value).toContain('stopped at the time limit; variables are kept');
@@ -136,8 +141,9 @@ describe('pyodide backend: time limits', () => {
 
   it('interrupts time.sleep too', async () => {
     const output = await env.sandbox.runPython('import time\ntime.sleep(30)', { ...RUN, timeoutMs: 1000 });
-    expect(output).toMatchObject({ timedOut: true, error: { name: 'TimeoutError' } });
-    expect(output.restarted).toBeUndefined();
+    expect(output.timedOut).toBe(true);
+    if (output.restarted) expect(output.restarted).toContain('the Python interpreter was replaced');
+    else expect(output.error?.name).toBe('TimeoutError');
   });
 
   it('keeps only keepBytes of an endless print loop and counts the rest', async () => {

@@ -140,7 +140,11 @@ export interface FontCache {
  * matplotlib is not installed.
  */
 export async function buildFontCache(python: string, dir: string): Promise<FontCache | undefined> {
-  mkdirSync(join(dir, 'cache'), { recursive: true });
+  try {
+    mkdirSync(join(dir, 'cache'), { recursive: true });
+  } catch {
+    return undefined;
+  }
   const built = await new Promise<boolean>((resolve) => {
     const child = spawn(python, ['-c', 'import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot'], {
       stdio: 'ignore',
@@ -149,11 +153,16 @@ export async function buildFontCache(python: string, dir: string): Promise<FontC
     child.on('error', () => resolve(false));
     child.on('exit', (code) => resolve(code === 0));
   });
-  const fontlist = readdirSync(dir).find((name) => /^fontlist-v\d+\.json$/.test(name));
-  const fontconfig = join(dir, 'cache', 'fontconfig');
-  if (!built || !fontlist) return undefined;
-  if (!existsSync(fontconfig)) mkdirSync(fontconfig);
-  return { fontlist: join(dir, fontlist), fontconfig };
+  try {
+    const fontlist = readdirSync(dir).find((name) => /^fontlist-v\d+\.json$/.test(name));
+    const fontconfig = join(dir, 'cache', 'fontconfig');
+    if (!built || !fontlist) return undefined;
+    if (!existsSync(fontconfig)) mkdirSync(fontconfig);
+    return { fontlist: join(dir, fontlist), fontconfig };
+  } catch {
+    // The backend closed (and removed its folder) while the caches were being built.
+    return undefined;
+  }
 }
 
 /** Why bubblewrap cannot run a sandbox here, or undefined when it can. */
@@ -306,7 +315,9 @@ export class BwrapBackend implements SandboxBackend {
     writeFileSync(join(this.etcDir, 'group'), `root:x:0:\nuser:x:${SANDBOX_UID}:\nnogroup:x:65534:\n`);
     Cgroup.sweep();
     this.cgroups = Cgroup.support();
-    void buildFontCache(options.python, join(own, 'fonts')).then((cache) => (this.fontCache = cache));
+    void buildFontCache(options.python, join(own, 'fonts'))
+      .then((cache) => (this.fontCache = cache))
+      .catch(() => undefined);
   }
 
   describe(): string {

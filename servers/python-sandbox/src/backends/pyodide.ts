@@ -15,7 +15,7 @@ const KERNEL_URL = new URL('../../kernel/kernel.py', import.meta.url);
 
 const SIGINT = 2;
 /** How long interrupted code has to stop before its worker is replaced. */
-const INTERRUPT_GRACE_MS = 3000;
+const INTERRUPT_GRACE_MS = 5000;
 const START_TIMEOUT_MS = 60_000;
 const LOST = `variables and imports are lost, and so are files in ${WORKSPACE} (the pyodide backend keeps files in memory).`;
 
