@@ -2,7 +2,18 @@ import { errorMessage, mirothinkerPrompts } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import type { ModelClient } from './llm.js';
 import type { Connections } from './mcp.js';
-import { applyRetention, estimateContext, firstUserMessage, lastBoxed, parseToolCalls, renderSystemPrompt, resultRollbackReason, rollbackReason, toolResultsMessage } from './protocol/index.js';
+import {
+  applyRetention,
+  estimateContext,
+  firstUserMessage,
+  lastBoxed,
+  parseToolCalls,
+  renderSystemPrompt,
+  resultRollbackReason,
+  rollbackReason,
+  stripThinking,
+  toolResultsMessage,
+} from './protocol/index.js';
 import type { TraceWriter } from './trace.js';
 import type { ChatMessage, ModelSettings, ToolCall, ToolOutcome } from './types.js';
 
@@ -49,6 +60,12 @@ export interface LoopResult {
 
 const MAX_CONSECUTIVE_ROLLBACKS = 5;
 
+/** Why the loop must stop before another turn, if it must. */
+function limitReached(options: LoopOptions, turns: number): 'cancelled' | 'turn_limit' | undefined {
+  if (options.signal?.aborted) return 'cancelled';
+  return turns >= options.maxTurns ? 'turn_limit' : undefined;
+}
+
 /** The loop MiroThinker was trained with: text tool calls, results as user messages, a summary at the end. */
 export async function runMirothinker(options: LoopOptions): Promise<LoopResult> {
   const started = Date.now();
@@ -82,12 +99,9 @@ export async function runMirothinker(options: LoopOptions): Promise<LoopResult> 
 
   try {
     while (true) {
-      if (options.signal?.aborted) {
-        stop = 'cancelled';
-        break;
-      }
-      if (turns >= options.maxTurns) {
-        stop = 'turn_limit';
+      const limit = limitReached(options, turns);
+      if (limit) {
+        stop = limit;
         break;
       }
       const request = applyRetention(messages, options.keep);
@@ -231,12 +245,9 @@ export async function runOpenAITools(options: LoopOptions): Promise<LoopResult> 
   let stop: LoopResult['stop'] = 'answered';
   try {
     while (true) {
-      if (options.signal?.aborted) {
-        stop = 'cancelled';
-        break;
-      }
-      if (turns >= options.maxTurns) {
-        stop = 'turn_limit';
+      const limit = limitReached(options, turns);
+      if (limit) {
+        stop = limit;
         break;
       }
       turns++;
@@ -248,7 +259,7 @@ export async function runOpenAITools(options: LoopOptions): Promise<LoopResult> 
       const calls = completion.toolCalls ?? [];
       messages.push({ role: 'assistant', content: completion.content, ...(calls.length ? { tool_calls: calls } : {}) });
       if (!calls.length) {
-        answer = lastBoxed(completion.content) ?? (completion.content.split('</think>').pop()?.trim() || undefined);
+        answer = lastBoxed(completion.content) ?? (stripThinking(completion.content) || undefined);
         break;
       }
       const outcomes = await Promise.all(

@@ -17,6 +17,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { loadTs } from '../lib/load-ts.mjs';
+import { percentile } from '../lib/stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -26,7 +27,6 @@ const SESSIONS = 10;
 const PER_SESSION = quick ? 3 : 6;
 const work = mkdtempSync(join(tmpdir(), 'fathom-bench-browser-'));
 const log = (message) => process.stderr.write(`browser: ${message}\n`);
-const percentile = (samples, p) => [...samples].sort((a, b) => a - b)[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))];
 
 const { startFixtureSite } = await loadTs('tests/fixtures/site.ts');
 const site = await startFixtureSite();

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { percentile, ms, timed } from '../lib/stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -23,18 +24,7 @@ const work = mkdtempSync(join(tmpdir(), 'fathom-bench-sandbox-'));
 const log = (message) => process.stderr.write(`sandbox: ${message}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function percentile(samples, p) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-const ms = (value) => (value < 10 ? value.toFixed(2) : value.toFixed(0));
 const stats = (samples) => ({ p50: percentile(samples, 50), p95: percentile(samples, 95) });
-
-async function timed(fn) {
-  const start = performance.now();
-  const value = await fn();
-  return [performance.now() - start, value];
-}
 
 async function connect(flags) {
   const transport = new StdioClientTransport({

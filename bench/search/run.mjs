@@ -18,6 +18,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import TurndownService from 'turndown';
 import { loadTs } from '../lib/load-ts.mjs';
+import { percentile, ms, timed } from '../lib/stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -26,15 +27,7 @@ const rounds = quick ? 1 : 3;
 const work = mkdtempSync(join(tmpdir(), 'fathom-bench-search-'));
 const log = (message) => process.stderr.write(`search: ${message}\n`);
 
-const percentile = (samples, p) => [...samples].sort((a, b) => a - b)[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))];
-const ms = (value) => (value < 10 ? value.toFixed(2) : value.toFixed(0));
 const median = (values) => percentile(values, 50);
-
-async function timed(fn) {
-  const start = performance.now();
-  const value = await fn();
-  return [performance.now() - start, value];
-}
 
 async function connect(flags) {
   const transport = new StdioClientTransport({

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { crc32, deflateSync } from 'node:zlib';
 import { isFathomError, liveChildren } from '@fathom/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { convert } from '../src/convert/index.js';
 import type { ConvertedDocument } from '../src/convert/index.js';
 import { assemblePdf, convertPdfPages, extractPdf } from '../src/convert/pdf.js';
 import { PopplerError, popplerPath, runPoppler } from '../src/convert/pdftotext.js';
+import { greyPng } from '../../../tests/fixtures/png.js';
 
 interface PdfKitDocument {
   addPage(options?: object): PdfKitDocument;
@@ -31,24 +31,6 @@ function render(options: object, draw: (doc: PdfKitDocument) => void): Promise<B
   return done;
 }
 
-/** A grey-level PNG, so a page can hold an image and no text. */
-function png(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const frame = Buffer.alloc(8 + data.length + 4);
-    frame.writeUInt32BE(data.length, 0);
-    body.copy(frame, 4);
-    frame.writeUInt32BE(crc32(body), 8 + data.length);
-    return frame;
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header[8] = 8; // bit depth; colour type 0 (grey)
-  const pixels = Buffer.alloc((width + 1) * height, 0x80);
-  for (let y = 0; y < height; y++) pixels[y * (width + 1)] = 0; // filter byte
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', header), chunk('IDAT', deflateSync(pixels)), chunk('IEND', Buffer.alloc(0))]);
-}
 
 /**
  * A PDF written by hand, for what pdfkit cannot draw: each page a content stream over Helvetica
@@ -143,7 +125,7 @@ beforeAll(async () => {
     });
   });
   encrypted = await render({ userPassword: 'secret', ownerPassword: 'owner' }, (doc) => doc.text('Hidden words'));
-  scanned = await render({ size: [200, 200] }, (doc) => doc.image(png(40, 30), 20, 20, { width: 160 }));
+  scanned = await render({ size: [200, 200] }, (doc) => doc.image(greyPng(40, 30), 20, 20, { width: 160 }));
   sideways = await render({ size: 'A4' }, (doc) => {
     doc.fontSize(9).text('Page caption', 72, 700, { lineBreak: false });
     doc.rotate(-90, { origin: [300, 420] }).fontSize(12);

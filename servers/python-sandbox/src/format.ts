@@ -1,4 +1,4 @@
-import { pyRepr, pyStr } from '@fathom/core';
+import { pyStr } from '@fathom/core';
 import type { CellOutput, FileChange, ShellOutput } from './backends/types.js';
 
 /** Bytes of each stream kept in memory per call; what is shown is cut much earlier. */
@@ -68,4 +68,3 @@ export function shlexQuote(text: string): string {
   return `'${text.replace(/'/g, `'"'"'`)}'`;
 }
 
-export { pyRepr };
