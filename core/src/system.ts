@@ -11,3 +11,9 @@ export function findPython(env: NodeJS.ProcessEnv = process.env): string | undef
   return [env.FATHOM_PYTHON, '/usr/bin/python3', '/usr/local/bin/python3'].find((path): path is string => !!path && existsSync(path));
 }
 
+
+/** The absolute path of a program on PATH (or in the system folders), for children started without an environment. */
+export function findProgram(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const folders = [...(env.PATH ?? '').split(':'), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+  return folders.filter((folder) => folder.startsWith('/')).map((folder) => `${folder}/${name}`).find((path) => existsSync(path));
+}

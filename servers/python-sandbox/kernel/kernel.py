@@ -11,11 +11,14 @@ it has read everything the cell printed.
 
 import ast
 import base64
+import datetime
+import errno
 import io
 import json
 import linecache
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -25,7 +28,9 @@ import types
 WORKSPACE = os.environ.get("FATHOM_WORKSPACE", "/home/user")
 MAX_FIGURES = 8
 MAX_FIGURE_BYTES = 4 * 1024 * 1024
+MAX_FIGURES_BYTES = 16 * 1024 * 1024
 MAX_LISTED_FILES = 2000
+MAX_WALKED = 100_000
 MAX_REPR_CHARS = 100_000
 SKIPPED_DIRS = {".fathom", "__pycache__", ".cache", ".config", ".local", ".ipython"}
 THIS_FILE = os.path.abspath(__file__) if "__file__" in globals() else "<kernel>"
@@ -101,13 +106,15 @@ def open_figures():
     if pyplot is None:
         return [], []
     images, texts = [], []
+    total = 0
     try:
         for number in list(pyplot.get_fignums())[:MAX_FIGURES]:
             figure = pyplot.figure(number)
             buffer = io.BytesIO()
             figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
             data = buffer.getvalue()
-            if len(data) <= MAX_FIGURE_BYTES:
+            if len(data) <= MAX_FIGURE_BYTES and total + len(data) <= MAX_FIGURES_BYTES:
+                total += len(data)
                 images.append(base64.b64encode(data).decode("ascii"))
                 texts.append(safe_repr(figure))
         pyplot.close("all")
@@ -220,6 +227,72 @@ def run_shell(command, timeout, keep):
     return answer
 
 
+class Refused(Exception):
+    """A request the caller got wrong; `code` is the FathomError code the host raises."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def entry_of(path, info):
+    kind = "file" if stat.S_ISREG(info.st_mode) else "directory" if stat.S_ISDIR(info.st_mode) else "symlink" if stat.S_ISLNK(info.st_mode) else "other"
+    modified = datetime.datetime.fromtimestamp(info.st_mtime, datetime.timezone.utc)
+    return {"path": path, "type": kind, "size": info.st_size, "modified": modified.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+
+
+def list_entries(path, recursive, limit):
+    """Entries under path, breadth first and sorted, at most `limit`; `more` counts the rest seen."""
+    info = os.stat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        return {"entries": [entry_of(path, info)], "more": 0}
+    entries, more, walked = [], 0, 0
+    queue = [path]
+    while queue and walked < MAX_WALKED:
+        folder = queue.pop(0)
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            walked += 1
+            child = os.path.join(folder, name)
+            try:
+                info = os.lstat(child)
+            except OSError:
+                continue
+            if len(entries) < limit:
+                entries.append(entry_of(child, info))
+            else:
+                more += 1
+            if recursive and stat.S_ISDIR(info.st_mode):
+                queue.append(child)
+    return {"entries": entries, "more": more, "walk_cut": bool(queue) or walked >= MAX_WALKED}
+
+
+def stage_out(path, name, max_bytes):
+    """Puts the file at path under WORKSPACE/name (a hard link, or a copy across file systems) for the host to read."""
+    info = os.stat(path)
+    if stat.S_ISDIR(info.st_mode):
+        raise Refused("invalid_argument", f"{path} is a folder")
+    if not stat.S_ISREG(info.st_mode):
+        raise Refused("invalid_argument", f"{path} is not a regular file")
+    if info.st_size > max_bytes:
+        raise Refused("too_large", f"{path} is {info.st_size} bytes, over the {max_bytes}-byte limit")
+    target = os.path.join(WORKSPACE, name)
+    try:
+        os.link(path, target)
+    except OSError:
+        with open(path, "rb") as source, open(target, "xb") as copy:
+            copied = 0
+            while chunk := source.read(1 << 20):
+                copied += len(chunk)
+                if copied > max_bytes:
+                    raise Refused("too_large", f"{path} grew past the {max_bytes}-byte limit while being read")
+                copy.write(chunk)
+    return {"size": info.st_size}
+
+
 def move_into_place(source, target):
     parent = os.path.dirname(target)
     if parent:
@@ -254,10 +327,22 @@ def serve(fd_in, fd_out):
                 payload = run_shell(request["command"], request.get("timeout"), request.get("keep", 1 << 20))
             elif op == "move":
                 payload = {"path": move_into_place(request["source"], request["target"])}
+            elif op == "list":
+                payload = list_entries(request["path"], request.get("recursive", False), request.get("limit", 5000))
+            elif op == "stage_out":
+                payload = stage_out(request["path"], request["name"], request["max_bytes"])
             elif op == "ping":
                 payload = {"pong": True}
             else:
                 payload = {"failure": f"unknown op {op!r}"}
+        except Refused as error:
+            payload = {"failure": str(error), "code": error.code}
+        except FileNotFoundError:
+            payload = {"failure": f"{request.get('path') or request.get('target')} does not exist", "code": "not_found"}
+        except (NotADirectoryError, IsADirectoryError, FileExistsError) as error:
+            payload = {"failure": f"{error.strerror}: {error.filename}", "code": "invalid_argument"}
+        except OSError as error:
+            payload = {"failure": f"{error.strerror or error}: {error.filename or ''}".rstrip(": "), "code": "disk_full" if error.errno == errno.ENOSPC else "invalid_argument"}
         except BaseException as error:  # noqa: B036 - the loop must survive anything a request does
             payload = {"failure": f"{type(error).__name__}: {error}"}
         for stream in (sys.stdout, sys.stderr):
@@ -280,7 +365,7 @@ def serve(fd_in, fd_out):
 def apply_limits():
     import resource
 
-    names = {"cpu": "RLIMIT_CPU", "fsize": "RLIMIT_FSIZE", "nofile": "RLIMIT_NOFILE", "core": "RLIMIT_CORE", "as": "RLIMIT_AS"}
+    names = {"cpu": "RLIMIT_CPU", "fsize": "RLIMIT_FSIZE", "nofile": "RLIMIT_NOFILE", "core": "RLIMIT_CORE", "as": "RLIMIT_AS", "nproc": "RLIMIT_NPROC"}
     for key, value in json.loads(os.environ.pop("FATHOM_RLIMITS", "{}")).items():
         limit = getattr(resource, names[key])
         resource.setrlimit(limit, (value, value))
@@ -294,8 +379,11 @@ def main():
     import fcntl
 
     moved = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 200) for fd in (fd_in, fd_out)]
-    for fd in (fd_in, fd_out):
-        os.close(fd)
+    # Nothing the sandbox inherited beyond the standard streams and these two stays open.
+    low, high = sorted(moved)
+    os.closerange(3, low)
+    os.closerange(low + 1, high)
+    os.closerange(high + 1, 65536)
     fd_in, fd_out = moved
     sys.stdin = open(os.devnull)
     serve(fd_in, fd_out)

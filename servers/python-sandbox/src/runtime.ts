@@ -16,11 +16,14 @@ async function chooseBackend(config: Config, logger: Logger): Promise<SandboxBac
     maxOpenFiles: config.maxOpenFiles,
     diskMb: config.diskMb,
     tmpMb: config.tmpMb,
+    cpus: config.cpus,
+    idleCpus: config.idleCpus,
   };
-  const bwrap = () => new BwrapBackend({ python: config.python, limits, preload: config.preload, logger, ...(config.stateDir ? { stateDir: config.stateDir } : {}) });
+  const bwrap = () =>
+    BwrapBackend.open({ python: config.python, limits, preload: config.preload, firstUid: config.firstUid, logger, ...(config.stateDir ? { stateDir: config.stateDir } : {}) });
   switch (config.backend) {
     case 'bwrap': {
-      const problem = await bwrapProblem(config.python);
+      const problem = await bwrapProblem(config.python, config.firstUid);
       if (problem) {
         throw new FathomError('unavailable', `The bwrap sandbox cannot run here: ${problem}`, {
           hint: 'Install bubblewrap and python3 (scripts/setup-system.sh), or start the server with --backend pyodide.',
@@ -41,7 +44,7 @@ async function chooseBackend(config: Config, logger: Logger): Promise<SandboxBac
         ...(config.e2bTemplate ? { template: config.e2bTemplate } : {}),
       });
     case 'auto': {
-      const problem = await bwrapProblem(config.python);
+      const problem = await bwrapProblem(config.python, config.firstUid);
       if (!problem) return bwrap();
       logger.warn('bubblewrap unavailable; running Python in WebAssembly (pyodide): standard library only', { problem });
       return new PyodideBackend({ logger, memoryMb: config.memoryMb });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { FathomError } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import type { Sandbox, SandboxBackend } from './backends/types.js';
@@ -14,10 +15,15 @@ export interface SessionsOptions {
 export interface Session {
   readonly id: string;
   readonly sandbox: Sandbox;
+  /** The MCP server instance (one client connection or HTTP session) that made it: the only one that may use it. */
+  readonly owner: string;
+  /** Names this sandbox's exports on the host, where others can list them; unrelated to the id. */
+  readonly exportTag: string;
   readonly createdAt: number;
   ttlMs: number;
   lastUsed: number;
   calls: number;
+  exported: { files: number; bytes: number };
   /** The tail of this session's call queue: calls on one sandbox run one at a time. */
   queue: Promise<unknown>;
   busy: number;
@@ -26,8 +32,8 @@ export interface Session {
 const SWEEP_MS = 2000;
 
 /**
- * The live sandboxes of one server: a warm pool so `create` is instant, a cap, idle expiry, and
- * one call at a time per sandbox.
+ * The live sandboxes of one server: a warm pool so `create` is instant, a cap, idle expiry, one
+ * call at a time per sandbox, and each sandbox bound to the client that made it.
  */
 export class Sessions {
   private readonly live = new Map<string, Session>();
@@ -35,6 +41,8 @@ export class Sessions {
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
   private poolFailures = 0;
+  /** Creates under way: they count against the cap before their sandbox exists. */
+  private starting = 0;
 
   constructor(
     readonly backend: SandboxBackend,
@@ -54,14 +62,20 @@ export class Sessions {
     return Math.min(seconds === undefined ? this.options.defaultTtlMs : seconds * 1000, this.options.maxTtlMs);
   }
 
-  async create(ttlMs = this.options.defaultTtlMs): Promise<Session> {
+  async create(owner: string, ttlMs = this.options.defaultTtlMs): Promise<Session> {
     if (this.closed) throw new FathomError('unavailable', 'The sandbox server is shutting down');
-    if (this.live.size >= this.options.maxLive) {
+    if (this.live.size + this.starting >= this.options.maxLive) {
       throw new FathomError('rate_limited', `All ${this.options.maxLive} sandboxes this server allows are in use`, {
         hint: 'Close a sandbox you no longer need (or let idle ones expire), then try again; the operator can raise FATHOM_MAX_LIVE_SESSIONS.',
       });
     }
-    const sandbox = (await this.fromPool()) ?? (await this.backend.create());
+    this.starting++;
+    let sandbox: Sandbox;
+    try {
+      sandbox = (await this.fromPool()) ?? (await this.backend.create());
+    } finally {
+      this.starting--;
+    }
     // Starting a replacement forks a process: do it after this answer has gone out.
     setTimeout(() => this.refill(), 10);
     if (this.closed) {
@@ -69,7 +83,19 @@ export class Sessions {
       throw new FathomError('unavailable', 'The sandbox server is shutting down');
     }
     const now = Date.now();
-    const session: Session = { id: sandbox.id, sandbox, createdAt: now, ttlMs, lastUsed: now, calls: 0, queue: Promise.resolve(), busy: 0 };
+    const session: Session = {
+      id: sandbox.id,
+      sandbox,
+      owner,
+      exportTag: randomBytes(6).toString('hex'),
+      createdAt: now,
+      ttlMs,
+      lastUsed: now,
+      calls: 0,
+      exported: { files: 0, bytes: 0 },
+      queue: Promise.resolve(),
+      busy: 0,
+    };
     this.live.set(session.id, session);
     return session;
   }
@@ -101,13 +127,15 @@ export class Sessions {
     }
   }
 
-  get(id: string): Session | undefined {
-    return this.live.get(id);
+  /** The session `id` if `owner` made it; another client's sandbox is as good as missing. */
+  get(id: string, owner: string): Session | undefined {
+    const session = this.live.get(id);
+    return session?.owner === owner ? session : undefined;
   }
 
   /** Runs `work` on the session's sandbox after the calls before it, keeping the sandbox alive meanwhile. */
-  async use<T>(id: string, work: (sandbox: Sandbox, session: Session) => Promise<T>): Promise<T> {
-    const session = this.live.get(id);
+  async use<T>(id: string, owner: string, work: (sandbox: Sandbox, session: Session) => Promise<T>): Promise<T> {
+    const session = this.get(id, owner);
     if (!session) throw unknownSession(id);
     session.busy++;
     const turn = session.queue.then(() => {
@@ -125,12 +153,23 @@ export class Sessions {
     }
   }
 
-  async closeSession(id: string): Promise<boolean> {
-    const session = this.live.get(id);
+  async closeSession(id: string, owner: string): Promise<boolean> {
+    const session = this.get(id, owner);
     if (!session) return false;
-    this.live.delete(id);
-    await session.sandbox.close();
+    await this.remove(session);
     return true;
+  }
+
+  /** Closes every sandbox `owner` made: its client went away. */
+  async closeOwnedBy(owner: string): Promise<void> {
+    const owned = [...this.live.values()].filter((session) => session.owner === owner);
+    if (owned.length) this.options.logger.info('closing the sandboxes of a closed session', { sandboxes: owned.length });
+    await Promise.all(owned.map((session) => this.remove(session).catch(() => undefined)));
+  }
+
+  private async remove(session: Session): Promise<void> {
+    this.live.delete(session.id);
+    await session.sandbox.close();
   }
 
   private async sweep(): Promise<void> {
@@ -138,7 +177,7 @@ export class Sessions {
     const expired = [...this.live.values()].filter((session) => session.busy === 0 && now - session.lastUsed > session.ttlMs);
     for (const session of expired) {
       this.options.logger.info('sandbox expired', { id: session.id, idleSeconds: Math.round((now - session.lastUsed) / 1000) });
-      await this.closeSession(session.id).catch(() => undefined);
+      await this.remove(session).catch(() => undefined);
     }
   }
 
@@ -146,10 +185,7 @@ export class Sessions {
     this.closed = true;
     clearInterval(this.sweeper);
     const pooled = await Promise.all(this.pool.splice(0));
-    await Promise.all([
-      ...pooled.map((sandbox) => sandbox?.close()),
-      ...[...this.live.keys()].map((id) => this.closeSession(id).catch(() => undefined)),
-    ]);
+    await Promise.all([...pooled.map((sandbox) => sandbox?.close()), ...[...this.live.values()].map((session) => this.remove(session).catch(() => undefined))]);
     await this.backend.close();
   }
 }

@@ -1,12 +1,17 @@
-import type { Logger, Tool } from '@fathom/core';
+import type { InstanceScope, Logger, Tool } from '@fathom/core';
 import type { Config } from './config.js';
 import { runtimeFor } from './runtime.js';
 import { defaultTools } from './tools/default.js';
 import { MIROTHINKER_SERVER, mirothinkerTools } from './tools/mirothinker.js';
 
-export function toolsFor(config: Config, logger: Logger): Tool[] {
+/** The tools of one server instance: the sandboxes they make belong to it, and close with it. */
+export function toolsFor(config: Config, logger: Logger, instance: InstanceScope): Tool[] {
   const runtime = runtimeFor(config, logger);
-  return config.profile === 'mirothinker' ? mirothinkerTools(runtime) : defaultTools(runtime);
+  instance.onClose(async () => {
+    const sessions = await runtime.sessions().catch(() => undefined);
+    await sessions?.closeOwnedBy(instance.id);
+  });
+  return config.profile === 'mirothinker' ? mirothinkerTools(runtime, instance.id) : defaultTools(runtime, instance.id);
 }
 
 /** In the mirothinker profile the tools are also served under the name the model knows, tool-python. */

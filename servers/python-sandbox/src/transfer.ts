@@ -5,6 +5,7 @@ import type { ToolContext } from '@fathom/core';
 import { sandboxPath } from './backends/paths.js';
 import type { Sandbox } from './backends/types.js';
 import type { SandboxRuntime } from './runtime.js';
+import type { Session } from './sessions.js';
 
 /** Moving files between the host, the web and a sandbox, for both profiles. */
 
@@ -16,7 +17,7 @@ export interface Written {
 /** Whether `path` is an existing folder in the sandbox. */
 export async function isFolder(sandbox: Sandbox, path: string): Promise<boolean> {
   try {
-    const entries = await sandbox.listFiles(path, false);
+    const { entries } = await sandbox.listFiles(path, false);
     return !(entries.length === 1 && entries[0]!.path === sandboxPath(path) && entries[0]!.type !== 'directory');
   } catch {
     return false;
@@ -38,7 +39,7 @@ export async function readLocal(runtime: SandboxRuntime, localPath: string, cont
   if (/^[a-z][a-z0-9+.-]*:/i.test(localPath) && !/^file:/i.test(localPath)) {
     throw new FathomError('invalid_argument', `${localPath} is not a local path`, { hint: 'Give a file path; download URLs with the download tool.' });
   }
-  const roots = (await context.roots()) ?? runtime.config.roots;
+  const roots = await context.roots();
   const loaded = await loadSource(localPath, { roots, maxBytes: maxBytes(runtime), http: runtime.http, cache: runtime.cache });
   return { bytes: loaded.bytes, name: loaded.name };
 }
@@ -71,19 +72,58 @@ export async function downloadInto(
   return { path, size: fetched.bytes.length, url: fetched.url, ...(fetched.contentType ? { contentType: fetched.contentType } : {}) };
 }
 
-/** A name that stays one file inside the output folder. */
+/** Longest file name (in UTF-8 bytes) a transfer gives a file; file systems allow 255. */
+const MAX_NAME_BYTES = 200;
+
+/** A name that stays one file inside the output folder, at most MAX_NAME_BYTES long (its extension kept). */
 export function safeFileName(name: string): string {
   const base = name.split(/[\\/]/).pop() ?? '';
-  const cleaned = [...base].filter((char) => char.charCodeAt(0) >= 0x20).join('').replace(/^\.+/, '').slice(0, 200);
-  return cleaned || 'downloaded_file';
+  const cleaned = [...base].filter((char) => char.charCodeAt(0) >= 0x20).join('').replace(/^\.+/, '');
+  return fitName(cleaned) || 'downloaded_file';
 }
 
-/** Copies a sandbox file into the host's output folder as `sandbox_<id>_<name>`. */
-export async function exportFile(runtime: SandboxRuntime, sandbox: Sandbox, path: string, name?: string): Promise<Written> {
-  const data = await sandbox.readFile(path, maxBytes(runtime));
-  const fileName = `sandbox_${sandbox.id}_${safeFileName(name?.trim() || posix.basename(sandboxPath(path)))}`;
-  await mkdir(runtime.config.outputDir, { recursive: true });
-  const local = join(runtime.config.outputDir, fileName);
+function fitName(name: string): string {
+  if (Buffer.byteLength(name) <= MAX_NAME_BYTES) return name;
+  const extension = posix.extname(name);
+  const keep = Buffer.byteLength(extension) <= 20 ? extension : '';
+  let stem = [...name.slice(0, name.length - keep.length)];
+  while (stem.length && Buffer.byteLength(stem.join('') + keep) > MAX_NAME_BYTES) stem = stem.slice(0, -1);
+  return stem.join('') + keep;
+}
+
+/**
+ * Copies a sandbox file into the host's output folder as `sandbox_<tag>_<name>`, where the tag
+ * names the sandbox's exports without giving away its id. Each sandbox exports at most
+ * `maxExports` files and `maxExportMb` in all.
+ */
+export async function exportFile(runtime: SandboxRuntime, session: Session, path: string, name?: string): Promise<Written> {
+  const { config } = runtime;
+  const asked = name?.trim();
+  if (asked && Buffer.byteLength(asked) > MAX_NAME_BYTES) {
+    throw new FathomError('invalid_argument', `The name is ${Buffer.byteLength(asked)} bytes long; a file name can be at most ${MAX_NAME_BYTES} bytes`, {
+      hint: 'Give a shorter name, or leave it out to keep the file\'s own.',
+    });
+  }
+  if (session.exported.files >= config.maxExports) {
+    throw new FathomError('too_large', `This sandbox has already exported ${session.exported.files} files, the most one sandbox may`, {
+      hint: 'Pack the files into one archive inside the sandbox (e.g. with zip or tar) and export that; the operator can raise --max-exports.',
+    });
+  }
+  const room = config.maxExportMb * 1024 * 1024 - session.exported.bytes;
+  const limit = Math.min(maxBytes(runtime), room);
+  const data = await session.sandbox.readFile(path, Math.max(0, limit)).catch((error: unknown) => {
+    if (error instanceof FathomError && error.code === 'too_large' && limit === room) {
+      throw new FathomError('too_large', `${path} does not fit in what this sandbox may still export (${Math.max(0, room)} of ${config.maxExportMb} MB left)`, {
+        hint: 'Compress it inside the sandbox first, or export only the part you need; the operator can raise --max-export-mb.',
+      });
+    }
+    throw error;
+  });
+  const fileName = `sandbox_${session.exportTag}_${safeFileName(asked || posix.basename(sandboxPath(path)))}`;
+  await mkdir(config.outputDir, { recursive: true });
+  const local = join(config.outputDir, fileName);
   await writeFile(local, data);
+  session.exported.files++;
+  session.exported.bytes += data.length;
   return { path: local, size: data.length };
 }

@@ -368,7 +368,7 @@ describe('E2BSandbox (against a stand-in for the SDK)', () => {
     await expect(sandbox.readFile('big.bin', 100)).rejects.toMatchObject({ code: 'too_large' });
     await expect(sandbox.readFile('dir', 100)).rejects.toMatchObject({ code: 'invalid_argument' });
     await expect(sandbox.readFile('nope', 100)).rejects.toMatchObject({ code: 'not_found', message: '/home/user/nope does not exist' });
-    expect(await sandbox.listFiles('ok.bin', false)).toEqual([expect.objectContaining({ path: '/home/user/ok.bin', type: 'file' })]);
+    expect(await sandbox.listFiles('ok.bin', false)).toEqual({ entries: [expect.objectContaining({ path: '/home/user/ok.bin', type: 'file' })], omitted: 0 });
     expect(await sandbox.writeFile('sub/../out.txt', new Uint8Array([65]))).toBe('/home/user/out.txt');
   });
 

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@fathom/core';
@@ -26,6 +26,8 @@ export interface TestDirs {
 
 export function testDirs(prefix: string): TestDirs {
   const base = mkdtempSync(join(tmpdir(), prefix));
+  // A root server's sandboxes run as users of their own: they pass through here to their workspaces.
+  chmodSync(base, 0o711);
   const dirs = { base, roots: join(base, 'roots'), output: join(base, 'output'), state: join(base, 'state') };
   for (const dir of [dirs.roots, dirs.output, dirs.state]) mkdirSync(dir);
   return dirs;

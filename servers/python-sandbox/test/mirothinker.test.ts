@@ -120,10 +120,11 @@ describeBwrap('python-sandbox mirothinker profile (bwrap)', () => {
     const blocked = await text('download_file_from_internet_to_sandbox', { sandbox_id: id, url: 'http://127.0.0.1:9/file.csv' });
     expect(blocked).toMatch(/^\[ERROR\]: Failed to download file from http:\/\/127\.0\.0\.1:9\/file\.csv: .*(private|loopback)/i);
     await text('run_command', { sandbox_id: id, command: 'echo result > answer.txt' });
-    expect(await text('download_file_from_sandbox_to_local', { sandbox_id: id, sandbox_file_path: '/home/user/answer.txt' })).toBe(
-      `File downloaded successfully to: ${join(dirs.output, `sandbox_${id}_answer.txt`)}`,
-    );
-    expect(readFileSync(join(dirs.output, `sandbox_${id}_answer.txt`), 'utf8')).toBe('result\n');
+    const downloaded = await text('download_file_from_sandbox_to_local', { sandbox_id: id, sandbox_file_path: '/home/user/answer.txt' });
+    const local = /^File downloaded successfully to: (.+)$/.exec(downloaded)?.[1];
+    expect(local).toMatch(new RegExp(`^${dirs.output}/sandbox_[0-9a-f]{12}_answer\\.txt$`));
+    expect(local).not.toContain(id.slice(4));
+    expect(readFileSync(local!, 'utf8')).toBe('result\n');
     expect(await text('download_file_from_sandbox_to_local', { sandbox_id: id, sandbox_file_path: '/home/user/nothing.txt' })).toBe(
       `[ERROR]: Cannot download '/home/user/nothing.txt' from sandbox ${id}: file does not exist.`,
     );

@@ -200,8 +200,8 @@ describe('pyodide backend: files', () => {
     expect(bytes.byteLength).toBe(4);
     expect(await env.sandbox.readFile('data/raw.bin', 100)).toEqual(bytes);
     const top = await env.sandbox.listFiles('/home/user', false);
-    expect(top).toEqual([expect.objectContaining({ path: '/home/user/data', type: 'directory' })]);
-    const all = await env.sandbox.listFiles('/home/user', true);
+    expect(top).toEqual({ entries: [expect.objectContaining({ path: '/home/user/data', type: 'directory' })], omitted: 0 });
+    const all = (await env.sandbox.listFiles('/home/user', true)).entries;
     const file = all.find((entry) => entry.path === '/home/user/data/raw.bin');
     expect(file).toMatchObject({ type: 'file', size: 4 });
     expect(Date.parse(file!.modified)).toBeGreaterThan(Date.now() - 60_000);

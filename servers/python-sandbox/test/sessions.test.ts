@@ -12,8 +12,11 @@ class RecordingBackend implements SandboxBackend {
   describe(): string {
     return 'recording';
   }
+  /** How long a create takes, so that creates can overlap. */
+  startMs = 0;
   async create(): Promise<Sandbox> {
     const id = `rec_${++this.created}`;
+    if (this.startMs) await new Promise((resolve) => setTimeout(resolve, this.startMs));
     const { log, closed } = this;
     const cell = (): CellOutput => ({ stdout: { text: '', bytes: 0 }, stderr: { text: '', bytes: 0 }, figures: [], files: [], timedOut: false });
     return {
@@ -28,7 +31,7 @@ class RecordingBackend implements SandboxBackend {
       runShell: () => Promise.reject(new Error('no shell')),
       writeFile: (path) => Promise.resolve(path),
       readFile: () => Promise.resolve(new Uint8Array()),
-      listFiles: () => Promise.resolve([]),
+      listFiles: () => Promise.resolve({ entries: [], omitted: 0 }),
       async close() {
         closed.push(id);
       },
@@ -46,7 +49,7 @@ describe('Sessions', () => {
     const backend = new RecordingBackend();
     const sessions = new Sessions(backend, options);
     expect(backend.created).toBe(2);
-    const session = await sessions.create();
+    const session = await sessions.create('me');
     expect(session.id).toBe('rec_1');
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(backend.created).toBe(3);
@@ -57,8 +60,8 @@ describe('Sessions', () => {
   it('runs the calls of one session one at a time, in order', async () => {
     const backend = new RecordingBackend();
     const sessions = new Sessions(backend, { ...options, warmPool: 0 });
-    const { id } = await sessions.create();
-    await Promise.all(['a', 'b', 'c'].map((code) => sessions.use(id, (sandbox) => sandbox.runPython(code, run))));
+    const { id } = await sessions.create('me');
+    await Promise.all(['a', 'b', 'c'].map((code) => sessions.use(id, 'me', (sandbox) => sandbox.runPython(code, run))));
     expect(backend.log).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
     await sessions.close();
   });
@@ -66,14 +69,42 @@ describe('Sessions', () => {
   it('refuses sandboxes beyond the cap and closes idle ones', async () => {
     const backend = new RecordingBackend();
     const sessions = new Sessions(backend, { ...options, warmPool: 0, maxLive: 2 });
-    const first = await sessions.create(50);
-    await sessions.create();
-    await expect(sessions.create()).rejects.toThrow(/All 2 sandboxes/);
+    const first = await sessions.create('me', 50);
+    await sessions.create('me');
+    await expect(sessions.create('me')).rejects.toThrow(/All 2 sandboxes/);
     await new Promise((resolve) => setTimeout(resolve, 2500));
-    expect(sessions.get(first.id)).toBeUndefined();
+    expect(sessions.get(first.id, 'me')).toBeUndefined();
     expect(backend.closed).toEqual([first.id]);
-    await expect(sessions.use(first.id, async () => 1)).rejects.toThrow(/No sandbox with id/);
-    expect((await sessions.create()).id).toBe('rec_3');
+    await expect(sessions.use(first.id, 'me', async () => 1)).rejects.toThrow(/No sandbox with id/);
+    expect((await sessions.create('me')).id).toBe('rec_3');
+    await sessions.close();
+  });
+
+  it('holds the cap when creates overlap', async () => {
+    const backend = new RecordingBackend();
+    backend.startMs = 50;
+    const sessions = new Sessions(backend, { ...options, warmPool: 0, maxLive: 3 });
+    const outcomes = await Promise.allSettled(Array.from({ length: 8 }, () => sessions.create('me')));
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(3);
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected').map((outcome) => String((outcome as PromiseRejectedResult).reason))).toEqual(
+      Array(5).fill(expect.stringMatching(/All 3 sandboxes/)),
+    );
+    expect(backend.created).toBe(3);
+    await sessions.close();
+  });
+
+  it('lets only the owner reach a sandbox, and closes what an owner made when it goes', async () => {
+    const backend = new RecordingBackend();
+    const sessions = new Sessions(backend, { ...options, warmPool: 0 });
+    const mine = await sessions.create('alice');
+    const theirs = await sessions.create('bob');
+    expect(sessions.get(mine.id, 'bob')).toBeUndefined();
+    await expect(sessions.use(mine.id, 'bob', async () => 'used')).rejects.toThrow(`No sandbox with id "${mine.id}"`);
+    expect(await sessions.closeSession(mine.id, 'bob')).toBe(false);
+    expect(await sessions.use(mine.id, 'alice', async () => 'used')).toBe('used');
+    await sessions.closeOwnedBy('alice');
+    expect(backend.closed).toEqual([mine.id]);
+    expect(sessions.get(theirs.id, 'bob')).toBeDefined();
     await sessions.close();
   });
 

@@ -111,9 +111,10 @@ describeBwrap('python-sandbox default tools (bwrap)', () => {
     const missing = await call(connection, 'sandbox_read_file', { session_id: id, path: 'nope.txt' });
     expect(missing.isError).toBe(true);
     expect(missing.text).toContain('does not exist');
+    // File tools see what the sandbox sees: the host's /etc/hostname is not there.
     const outside = await call(connection, 'sandbox_read_file', { session_id: id, path: '/etc/hostname' });
     expect(outside.isError).toBe(true);
-    expect(outside.text).toContain('outside /home/user');
+    expect(outside.text).toContain('/etc/hostname does not exist');
   });
 
   it('runs shell commands with their exit code', async () => {
@@ -171,9 +172,10 @@ describeBwrap('python-sandbox default tools (bwrap)', () => {
     expect(notFound.text).toContain('HTTP 404');
     await call(connection, 'python_run', { session_id: id, code: 'open("report.txt", "w").write("done")' });
     const exported = await call(connection, 'sandbox_export', { session_id: id, path: 'report.txt' });
-    const local = join(dirs.output, `sandbox_${id}_report.txt`);
-    expect(exported.text).toBe(`Exported report.txt to ${local} (4 B)`);
-    expect(readFileSync(local, 'utf8')).toBe('done');
+    const local = /^Exported report\.txt to (.+) \(4 B\)$/.exec(exported.text)?.[1];
+    expect(local).toMatch(new RegExp(`^${dirs.output}/sandbox_[0-9a-f]{12}_report\\.txt$`));
+    expect(local).not.toContain(id.slice(4));
+    expect(readFileSync(local!, 'utf8')).toBe('done');
   });
 
   it('closes sessions, and says so when a session is unknown', async () => {

@@ -1,19 +1,20 @@
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { constants, tmpdir } from 'node:os';
-import { rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { randomBytes, randomInt } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FathomError, trackChild } from '@fathom/core';
-import type { Logger } from '@fathom/core';
-import { StreamCapture } from './capture.js';
+import { FathomError, findProgram } from '@fathom/core';
+import type { ErrorCode, Logger } from '@fathom/core';
 import { Cgroup } from './cgroup.js';
+import { FIRST_INPUT_FD, KernelProcess, MAX_ANSWER_BYTES } from './kernel-process.js';
+import type { KernelAnswer } from './kernel-process.js';
 import { sandboxPath } from './paths.js';
-import type { CapturedText, CellOutput, FileChange, PythonError, RunOptions, Sandbox, SandboxBackend, ShellOutput } from './types.js';
+import { refusedSyscalls, seccompFilter } from './seccomp.js';
+import type { CapturedText, CellOutput, FileChange, FileListing, PythonError, RunOptions, Sandbox, SandboxBackend, ShellOutput } from './types.js';
 import { WORKSPACE } from './types.js';
+import { createVolume, unmountUnder, volumeSupport } from './volume.js';
+import type { Identity, Volume, VolumeKind } from './volume.js';
 import { HostWorkspace } from './workspace.js';
 
 export interface BwrapLimits {
@@ -24,6 +25,10 @@ export interface BwrapLimits {
   maxOpenFiles: number;
   diskMb: number;
   tmpMb: number;
+  /** CPUs a sandbox's processes may use together during a call. */
+  cpus: number;
+  /** CPUs they may use together between calls (background processes). */
+  idleCpus: number;
 }
 
 export interface BwrapOptions {
@@ -33,6 +38,8 @@ export interface BwrapOptions {
   limits: BwrapLimits;
   /** Modules each new kernel imports before its first call. */
   preload: string[];
+  /** When the server runs as root, sandboxes run as host uids firstUid .. firstUid + 65535. */
+  firstUid: number;
   logger: Logger;
 }
 
@@ -40,7 +47,10 @@ const KERNEL_SOURCE = fileURLToPath(new URL('../../kernel/kernel.py', import.met
 const KERNEL_INSIDE = '/opt/fathom/kernel.py';
 const SANDBOX_UID = 1000;
 const STARTUP_TIMEOUT_MS = 15_000;
+const FILE_OP_TIMEOUT_MS = 30_000;
 const DISK_CHECK_MS = 500;
+const MAX_LISTED = 5000;
+const SHM_MB = 64;
 
 /** Host paths that make a Debian Python with numpy and matplotlib work, read-only. */
 const SYSTEM_FILES = [
@@ -55,9 +65,30 @@ const SYSTEM_FILES = [
   '/etc/ssl',
 ];
 
-/** The bubblewrap command line for one kernel; exported for `fathom doctor` and tests. */
-export function bwrapArgs(options: { python: string; home: string; etc: string; limits: BwrapLimits; memoryCgroup: boolean; fontCache?: FontCache }): string[] {
+const PASSWD = `root:x:0:0:root:/root:/bin/bash\nuser:x:${SANDBOX_UID}:${SANDBOX_UID}:user:${WORKSPACE}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`;
+const GROUP = `root:x:0:\nuser:x:${SANDBOX_UID}:\nnogroup:x:65534:\n`;
+
+export interface BwrapCommandOptions {
+  python: string;
+  /** The host folder bound as the workspace. */
+  workspace: string;
+  limits: BwrapLimits;
+  memoryCgroup: boolean;
+  /** Whether the sandbox runs as a host uid of its own. */
+  ownUid: boolean;
+  /** matplotlib's font list, built once per server. */
+  fontlist?: { name: string; data: Buffer };
+}
+
+/**
+ * The bubblewrap options for one kernel, the command it runs, and the bytes it reads from file
+ * descriptors: the options themselves (fd 5, so no host path shows in any command line), then the
+ * files it mounts (the kernel, /etc/passwd, the font list) and the seccomp filter.
+ */
+export function bwrapCommand(options: BwrapCommandOptions): { args: string[]; command: string[]; inputs: Buffer[] } {
   const { limits } = options;
+  const data: Buffer[] = [];
+  const fd = (bytes: Buffer) => String(FIRST_INPUT_FD + data.push(bytes));
   const rlimits = {
     cpu: limits.cpuSeconds,
     fsize: limits.maxFileMb * 1024 * 1024,
@@ -65,17 +96,22 @@ export function bwrapArgs(options: { python: string; home: string; etc: string; 
     core: 0,
     // Without a memory cgroup the address-space limit is the only memory bound.
     ...(options.memoryCgroup ? {} : { as: limits.memoryMb * 1024 * 1024 }),
+    // A host uid of the sandbox's own makes the per-user process limit a per-sandbox one.
+    ...(options.ownUid ? { nproc: limits.maxProcesses } : {}),
   };
+  const filter = seccompFilter();
   const args = [
     '--unshare-all',
     '--unshare-user',
-    '--disable-userns',
+    // The seccomp filter refuses new namespaces; without one, bwrap's own switch does.
+    ...(filter ? [] : ['--disable-userns']),
     '--uid', String(SANDBOX_UID),
     '--gid', String(SANDBOX_UID),
     '--hostname', 'sandbox',
     '--die-with-parent',
     '--new-session',
     '--clearenv',
+    '--cap-drop', 'ALL',
     '--ro-bind', '/usr', '/usr',
   ];
   for (const top of ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']) {
@@ -88,22 +124,23 @@ export function bwrapArgs(options: { python: string; home: string; etc: string; 
   if (!pythonPrefix.startsWith('/usr')) args.push('--ro-bind', pythonPrefix, pythonPrefix);
   for (const path of SYSTEM_FILES) args.push('--ro-bind-try', path, path);
   args.push(
-    '--ro-bind', join(options.etc, 'passwd'), '/etc/passwd',
-    '--ro-bind', join(options.etc, 'group'), '/etc/group',
-    '--ro-bind', KERNEL_SOURCE, KERNEL_INSIDE,
+    '--ro-bind-data', fd(Buffer.from(PASSWD)), '/etc/passwd',
+    '--ro-bind-data', fd(Buffer.from(GROUP)), '/etc/group',
+    '--ro-bind-data', fd(readFileSync(KERNEL_SOURCE)), KERNEL_INSIDE,
     '--proc', '/proc',
+    '--remount-ro', '/proc',
     '--dev', '/dev',
-    '--size', String(options.limits.tmpMb * 1024 * 1024), '--tmpfs', '/tmp',
+    '--size', String(Math.min(SHM_MB, limits.tmpMb) * 1024 * 1024), '--tmpfs', '/dev/shm',
+    '--remount-ro', '/dev',
+    '--size', String(limits.tmpMb * 1024 * 1024), '--tmpfs', '/tmp',
     '--dir', '/tmp/matplotlib',
     '--dir', '/tmp/cache',
-    '--bind', options.home, WORKSPACE,
-    // Font caches built once per server, so a session's first plot does not rebuild them.
-    ...(options.fontCache
-      ? ['--ro-bind', options.fontCache.fontlist, `/tmp/matplotlib/${basename(options.fontCache.fontlist)}`, '--ro-bind', options.fontCache.fontconfig, '/tmp/cache/fontconfig']
-      : []),
-    '--remount-ro', '/',
-    '--chdir', WORKSPACE,
+    '--bind', options.workspace, WORKSPACE,
   );
+  // Font caches built once per server, so a session's first plot does not rebuild them.
+  if (options.fontlist) args.push('--ro-bind-data', fd(options.fontlist.data), `/tmp/matplotlib/${options.fontlist.name}`);
+  args.push('--remount-ro', '/', '--chdir', WORKSPACE);
+  if (filter) args.push('--seccomp', fd(filter));
   const env: Record<string, string> = {
     HOME: WORKSPACE,
     USER: 'user',
@@ -123,25 +160,31 @@ export function bwrapArgs(options: { python: string; home: string; etc: string; 
     FATHOM_RLIMITS: JSON.stringify(rlimits),
   };
   for (const [name, value] of Object.entries(env)) args.push('--setenv', name, value);
-  args.push(options.python, '-B', '-s', KERNEL_INSIDE);
-  return args;
+  return { args, command: [options.python, '-B', '-s', KERNEL_INSIDE], inputs: [Buffer.from(args.join('\0') + '\0'), ...data] };
 }
 
-export interface FontCache {
-  /** matplotlib's fontlist-vNNN.json */
-  fontlist: string;
-  /** fontconfig's cache folder */
-  fontconfig: string;
+/** How bwrap is started: as the sandbox's own unprivileged host user when the server is root. */
+function launcher(bwrap: string, identity: Identity | undefined, command: string[]): string[] {
+  const drop = identity
+    ? [findProgram('setpriv') ?? '/usr/bin/setpriv', `--reuid=${identity.uid}`, `--regid=${identity.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs']
+    : [];
+  return [...drop, bwrap, '--args', String(FIRST_INPUT_FD), '--', ...command];
+}
+
+/** A fresh unprivileged host identity for a sandbox when the server is root; undefined otherwise (the server's own). */
+function identityFor(firstUid: number): Identity | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const id = firstUid + randomInt(65536);
+  return { uid: id, gid: id };
 }
 
 /**
- * Builds matplotlib's and fontconfig's font caches once, with the host's Python (importing
- * matplotlib runs no user code), so that sandboxes can mount them read-only. Undefined when
- * matplotlib is not installed.
+ * Builds matplotlib's font list once, with the host's Python (importing matplotlib runs no user
+ * code), so that sandboxes can mount it read-only. Undefined when matplotlib is not installed.
  */
-export async function buildFontCache(python: string, dir: string): Promise<FontCache | undefined> {
+export async function buildFontList(python: string, dir: string): Promise<{ name: string; data: Buffer } | undefined> {
   try {
-    mkdirSync(join(dir, 'cache'), { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch {
     return undefined;
   }
@@ -154,188 +197,113 @@ export async function buildFontCache(python: string, dir: string): Promise<FontC
     child.on('exit', (code) => resolve(code === 0));
   });
   try {
-    const fontlist = readdirSync(dir).find((name) => /^fontlist-v\d+\.json$/.test(name));
-    const fontconfig = join(dir, 'cache', 'fontconfig');
-    if (!built || !fontlist) return undefined;
-    if (!existsSync(fontconfig)) mkdirSync(fontconfig);
-    return { fontlist: join(dir, fontlist), fontconfig };
+    const name = readdirSync(dir).find((entry) => /^fontlist-v\d+\.json$/.test(entry));
+    return built && name ? { name, data: readFileSync(join(dir, name)) } : undefined;
   } catch {
-    // The backend closed (and removed its folder) while the caches were being built.
+    // The backend closed (and removed its folder) while the list was being built.
     return undefined;
   }
 }
 
-/** Why bubblewrap cannot run a sandbox here, or undefined when it can. */
-export async function bwrapProblem(python: string): Promise<string | undefined> {
+/** Why bubblewrap cannot run a sandbox here, or undefined when it can. Tried as the sandboxes run: unprivileged. */
+export async function bwrapProblem(python: string, firstUid = 2_000_000_000): Promise<string | undefined> {
   if (!existsSync(python)) return `${python} not found (install python3, or set FATHOM_PYTHON)`;
+  const bwrap = findProgram('bwrap');
+  if (!bwrap) return 'bwrap not found (install bubblewrap: apt-get install bubblewrap)';
+  const identity = identityFor(firstUid);
+  if (identity && !findProgram('setpriv')) return 'setpriv not found (install util-linux): it drops a root server\'s rights for the sandbox';
+  const argv = [...launcher(bwrap, identity, []).slice(0, -3), '--unshare-all', '--unshare-user', '--die-with-parent', '--ro-bind', '/', '/', '/bin/true'];
   return new Promise((resolve) => {
-    const child = spawn('bwrap', ['--unshare-all', '--unshare-user', '--die-with-parent', '--ro-bind', '/', '/', 'true'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: {} });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', (error: NodeJS.ErrnoException) =>
-      resolve(error.code === 'ENOENT' ? 'bwrap not found (install bubblewrap: apt-get install bubblewrap)' : error.message),
+    child.on('error', (error) => resolve(error.message));
+    child.on('exit', (code) =>
+      resolve(code === 0 ? undefined : `bwrap cannot create namespaces${identity ? ' as an unprivileged user' : ''} here: ${stderr.trim() || `exit ${code}`}`),
     );
-    child.on('exit', (code) => resolve(code === 0 ? undefined : `bwrap cannot create namespaces here: ${stderr.trim() || `exit ${code}`}`));
   });
 }
 
-interface KernelAnswer {
-  id?: number;
-  failure?: string;
-  [key: string]: unknown;
-}
-
-type Outcome = { kind: 'answer'; answer: KernelAnswer } | { kind: 'timeout' } | { kind: 'aborted' } | { kind: 'exit'; reason: string };
-
-/** One Python kernel process inside bubblewrap, and the line protocol to it. */
-class KernelProcess {
-  readonly child: ChildProcess;
-  readonly stdout = new StreamCapture();
-  readonly stderr = new StreamCapture();
-  readonly exited: Promise<string>;
-  readonly ready: Promise<void>;
-  private nextId = 1;
-  private waiting = new Map<number, (answer: KernelAnswer) => void>();
-  private exitReason: string | undefined;
-  private started = false;
-
-  constructor(command: string, args: string[], cgroup: Cgroup | undefined) {
-    const join = cgroup ? cgroup.procsFiles.map((file) => `echo $$ > '${file}'`).join(' && ') + ' && ' : '';
-    const script = `${join}exec "$0" "$@"`;
-    this.child = spawn('/bin/sh', ['-c', script, command, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
-      detached: true,
+/**
+ * The state folder must be the server's own: not a link, not writable by others. A root server's
+ * sandboxes run as other users, so they must be able to pass through it and its parents.
+ */
+function ownFolder(path: string): void {
+  mkdirSync(path, { recursive: true, mode: 0o711 });
+  const stat = lstatSync(path);
+  const uid = process.getuid?.();
+  if (!stat.isDirectory() || (uid !== undefined && stat.uid !== uid) || (stat.mode & 0o022) !== 0) {
+    throw new FathomError('invalid_config', `The sandbox state folder ${path} is not a private folder of this user`, {
+      hint: 'Remove it, or set --state-dir to a folder only this user can write.',
     });
-    trackChild(this.child);
-    // A kernel that dies mid-write breaks its pipes; its exit is what reports that, not these errors.
-    for (const stream of this.child.stdio) (stream as NodeJS.EventEmitter | null)?.on('error', () => undefined);
-    this.child.stdout!.on('data', (chunk: Buffer) => this.stdout.push(chunk));
-    this.child.stderr!.on('data', (chunk: Buffer) => this.stderr.push(chunk));
-    const answers = this.child.stdio[4] as NodeJS.ReadableStream;
-    const lines = createInterface({ input: answers, crlfDelay: Infinity });
-    let onReady: () => void = () => {};
-    let onFail: (error: Error) => void = () => {};
-    this.ready = new Promise<void>((resolve, reject) => {
-      onReady = resolve;
-      onFail = reject;
-    });
-    lines.on('line', (line) => {
-      let answer: KernelAnswer;
-      try {
-        answer = JSON.parse(line) as KernelAnswer;
-      } catch {
-        return;
-      }
-      if (answer.ready) {
-        this.started = true;
-        return onReady();
-      }
-      const waiter = typeof answer.id === 'number' ? this.waiting.get(answer.id) : undefined;
-      if (waiter) {
-        this.waiting.delete(answer.id!);
-        waiter(answer);
-      }
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.on('error', (error) => {
-        this.exitReason = error.message;
-        onFail(error);
-        resolve(error.message);
+  }
+  if (uid !== 0) return;
+  for (let folder = path; ; folder = dirname(folder)) {
+    if ((statSync(folder).mode & 0o001) === 0) {
+      throw new FathomError('invalid_config', `The sandboxes cannot reach their workspaces: ${folder} is not searchable by other users`, {
+        hint: `Sandboxes run as unprivileged users of their own. Run chmod o+x ${folder}, or set --state-dir to a folder under one that is (the default is under ${tmpdir()}).`,
       });
-      this.child.on('exit', (code, signal) => {
-        this.exitReason = exitReason(code, signal);
-        if (!this.started) onFail(new Error(`the kernel ${this.exitReason} before it was ready: ${this.stderr.take().text.trim().slice(-2000)}`));
-        resolve(this.exitReason);
-      });
-    });
-  }
-
-  get alive(): boolean {
-    return this.exitReason === undefined;
-  }
-
-  /** Sends one request and waits for its answer and the end of its output, the limit, an abort or the kernel's death. */
-  async call(request: Record<string, unknown>, timeoutMs: number, keepBytes: number, signal?: AbortSignal): Promise<Outcome> {
-    const id = this.nextId++;
-    const end = `__fathom_end_${randomBytes(12).toString('hex')}__`;
-    const marker = `\n${end}\n`;
-    const outputs = Promise.all([this.stdout.begin(marker, keepBytes), this.stderr.begin(marker, keepBytes)]);
-    const answered = new Promise<KernelAnswer>((resolve) => this.waiting.set(id, resolve));
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const stops = [
-      new Promise<Outcome>((resolve) => (timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs))),
-      this.exited.then((reason): Outcome => ({ kind: 'exit', reason })),
-      new Promise<Outcome>((resolve) => {
-        if (!signal) return;
-        onAbort = () => resolve({ kind: 'aborted' });
-        if (signal.aborted) onAbort();
-        else signal.addEventListener('abort', onAbort, { once: true });
-      }),
-    ];
-    const done = Promise.all([answered, outputs]).then(([answer]): Outcome => ({ kind: 'answer', answer }));
-    const stdin = this.child.stdio[3] as NodeJS.WritableStream;
-    stdin.write(JSON.stringify({ ...request, id, end }) + '\n');
-    try {
-      return await Promise.race([done, ...stops]);
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
-      this.waiting.delete(id);
     }
-  }
-
-  kill(): void {
-    try {
-      process.kill(-this.child.pid!, 'SIGKILL');
-    } catch {
-      this.child.kill('SIGKILL');
-    }
+    if (folder === dirname(folder)) break;
   }
 }
 
 export class BwrapBackend implements SandboxBackend {
   readonly name = 'bwrap' as const;
-  private readonly stateDir: string;
-  private readonly etcDir: string;
   private readonly sandboxes = new Set<BwrapSandbox>();
-  private readonly cgroups: 'v1' | 'v2' | undefined;
-  /** Set once built: sandboxes started before that build their own. */
-  private fontCache: FontCache | undefined;
+  private fontlist: { name: string; data: Buffer } | undefined;
 
-  constructor(private readonly options: BwrapOptions) {
-    this.stateDir = options.stateDir ?? join(tmpdir(), 'fathom-sandbox');
-    sweepDeadStates(this.stateDir);
-    const own = join(this.stateDir, `${process.pid}-${randomBytes(4).toString('hex')}`);
-    mkdirSync(own, { recursive: true, mode: 0o700 });
-    this.stateDir = own;
-    this.etcDir = join(own, 'etc');
-    mkdirSync(this.etcDir);
-    writeFileSync(join(this.etcDir, 'passwd'), `root:x:0:0:root:/root:/bin/bash\nuser:x:${SANDBOX_UID}:${SANDBOX_UID}:user:${WORKSPACE}:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`);
-    writeFileSync(join(this.etcDir, 'group'), `root:x:0:\nuser:x:${SANDBOX_UID}:\nnogroup:x:65534:\n`);
-    Cgroup.sweep();
-    this.cgroups = Cgroup.support();
-    void buildFontCache(options.python, join(own, 'fonts'))
-      .then((cache) => (this.fontCache = cache))
+  private constructor(
+    private readonly options: BwrapOptions,
+    private readonly stateDir: string,
+    private readonly bwrap: string,
+    private readonly cgroups: 'v1' | 'v2' | undefined,
+    readonly volumes: VolumeKind,
+  ) {
+    void buildFontList(options.python, join(stateDir, 'fonts'))
+      .then((list) => (this.fontlist = list))
       .catch(() => undefined);
   }
 
-  describe(): string {
-    const memory = this.cgroups ? `cgroup ${this.cgroups} memory and process limits` : 'no writable cgroups: address-space limit only, no process-count limit';
-    return `bubblewrap: every namespace unshared, no network, read-only system, own /home/user and /tmp; ${memory}; per-process CPU time, file size and open-file limits`;
+  static async open(options: BwrapOptions): Promise<BwrapBackend> {
+    const root = options.stateDir ?? join(tmpdir(), 'fathom-sandbox');
+    ownFolder(root);
+    await sweepDeadStates(root);
+    const own = join(root, `${process.pid}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(own, { mode: 0o711 });
+    Cgroup.sweep();
+    const bwrap = findProgram('bwrap');
+    if (!bwrap) throw new FathomError('unavailable', 'bwrap not found', { hint: 'Install bubblewrap (scripts/setup-system.sh).' });
+    return new BwrapBackend(options, own, bwrap, Cgroup.support(), await volumeSupport(own));
   }
 
-  get limitsSource(): string {
-    return this.cgroups ? `cgroup ${this.cgroups}` : 'rlimits';
+  describe(): string {
+    const { limits } = this.options;
+    const limitsText = this.cgroups
+      ? `cgroup ${this.cgroups} memory, process and CPU limits (${limits.cpus} CPU in a call, ${limits.idleCpus} between calls)`
+      : 'no writable cgroups: address-space limit only, no process-count or CPU-share limit';
+    const user = process.getuid?.() === 0 ? 'an unprivileged host uid of its own (the server is root)' : "the server's own unprivileged uid";
+    const quota =
+      this.volumes.kind === 'loop' ? `a ${limits.diskMb} MB loop-mounted workspace (a hard quota)` : `a ${limits.diskMb} MB workspace quota checked during calls (${this.volumes.reason})`;
+    const filter = seccompFilter() ? `a seccomp filter (${refusedSyscalls().length} calls refused)` : 'no seccomp filter on this architecture (nested namespaces disabled)';
+    return `bubblewrap: every namespace unshared, no network, read-only system and /proc, own /home/user, /tmp and /dev/shm; runs as ${user}; ${filter}; ${limitsText}; ${quota}; per-process CPU time, file size and open-file limits`;
   }
 
   async create(): Promise<Sandbox> {
     const id = `sbx_${randomBytes(10).toString('hex')}`;
     const dir = join(this.stateDir, id);
-    mkdirSync(join(dir, 'home'), { recursive: true });
+    mkdirSync(dir, { mode: 0o711 });
     const { limits } = this.options;
+    const identity = identityFor(this.options.firstUid);
+    let volume: Volume;
+    try {
+      volume = await createVolume(join(dir, 'workspace'), limits.diskMb, identity, this.volumes);
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new FathomError('unavailable', `The sandbox workspace could not be made: ${(error as Error).message.split('\n')[0]}`);
+    }
     const cgroup = this.cgroups ? Cgroup.create(`${process.pid}-${id}`, { memoryBytes: limits.memoryMb * 1024 * 1024, maxProcesses: limits.maxProcesses }) : undefined;
-    const sandbox = new BwrapSandbox(id, dir, cgroup, this.options, this.etcDir, () => this.fontCache);
+    const sandbox = new BwrapSandbox(id, dir, { cgroup, identity, volume, bwrap: this.bwrap, options: this.options, fontlist: () => this.fontlist });
     try {
       await sandbox.start();
     } catch (error) {
@@ -353,30 +321,35 @@ export class BwrapBackend implements SandboxBackend {
 
   async close(): Promise<void> {
     await Promise.all([...this.sandboxes].map((sandbox) => sandbox.close()));
+    await unmountUnder(this.stateDir);
     rmSync(this.stateDir, { recursive: true, force: true });
   }
 }
 
 /** Removes workspaces left by servers that are gone (their folder names start with the pid). */
-/** bwrap passes its child's death by a signal on as exit code 128 + the signal's number. */
-function exitReason(code: number | null, signal: NodeJS.Signals | null): string {
-  if (signal) return `was killed by ${signal}`;
-  const name = code !== null && code > 128 ? Object.entries(constants.signals).find(([, number]) => number === code - 128)?.[0] : undefined;
-  return name ? `was killed by ${name}` : `exited with code ${code}`;
-}
-
-function sweepDeadStates(root: string): void {
-  if (!existsSync(root)) return;
+async function sweepDeadStates(root: string): Promise<void> {
   for (const name of readdirSync(root)) {
     const pid = Number(name.split('-')[0]);
     if (!Number.isInteger(pid) || pid <= 0) continue;
     try {
       process.kill(pid, 0);
     } catch {
+      await unmountUnder(join(root, name));
       rmSync(join(root, name), { recursive: true, force: true });
     }
   }
 }
+
+interface SandboxParts {
+  cgroup: Cgroup | undefined;
+  identity: Identity | undefined;
+  volume: Volume;
+  bwrap: string;
+  options: BwrapOptions;
+  fontlist: () => { name: string; data: Buffer } | undefined;
+}
+
+const ERROR_CODES = new Set<ErrorCode>(['invalid_argument', 'not_found', 'too_large', 'forbidden']);
 
 class BwrapSandbox implements Sandbox {
   readonly backend = 'bwrap' as const;
@@ -391,43 +364,51 @@ class BwrapSandbox implements Sandbox {
   constructor(
     readonly id: string,
     private readonly dir: string,
-    private readonly cgroup: Cgroup | undefined,
-    private readonly options: BwrapOptions,
-    private readonly etcDir: string,
-    private readonly fontCache: () => FontCache | undefined,
+    private readonly parts: SandboxParts,
   ) {
-    this.workspace = new HostWorkspace(join(dir, 'home'));
+    this.workspace = new HostWorkspace(parts.volume.dir, parts.identity, parts.options.limits.diskMb);
+  }
+
+  private get limits(): BwrapLimits {
+    return this.parts.options.limits;
   }
 
   async start(): Promise<void> {
-    const args = bwrapArgs({
-      python: this.options.python,
-      home: this.workspace.dir,
-      etc: this.etcDir,
-      limits: this.options.limits,
-      memoryCgroup: this.cgroup !== undefined,
-      ...(this.fontCache() ? { fontCache: this.fontCache()! } : {}),
+    const { options, cgroup } = this.parts;
+    const fontlist = this.parts.fontlist();
+    const { command, inputs } = bwrapCommand({
+      python: options.python,
+      workspace: this.parts.volume.dir,
+      limits: this.limits,
+      memoryCgroup: cgroup !== undefined,
+      ownUid: this.parts.identity !== undefined,
+      ...(fontlist ? { fontlist } : {}),
     });
-    const kernel = new KernelProcess('bwrap', args, this.cgroup);
+    cgroup?.setCpu(this.limits.cpus);
+    const kernel = new KernelProcess({ argv: launcher(this.parts.bwrap, this.parts.identity, command), inputs, cgroupProcs: cgroup?.procsFiles ?? [] });
     this.kernel = kernel;
     void kernel.exited.then((reason) => {
       if (this.kernel === kernel && !this.closed && !this.inCall) this.lostBetweenCalls = `The Python kernel ${reason} after the previous call`;
     });
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      kernel.ready,
-      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${STARTUP_TIMEOUT_MS / 1000} s`)), STARTUP_TIMEOUT_MS))),
-    ]).finally(() => clearTimeout(timer));
-    if (this.options.preload.length) {
-      const code = this.options.preload.map((name) => `import ${name}`).join('\n');
-      await kernel.call({ op: 'run', code, track_files: false }, STARTUP_TIMEOUT_MS, 1 << 16);
-      kernel.stdout.take();
-      kernel.stderr.take();
+    try {
+      await Promise.race([
+        kernel.ready,
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${STARTUP_TIMEOUT_MS / 1000} s`)), STARTUP_TIMEOUT_MS))),
+      ]).finally(() => clearTimeout(timer));
+      if (options.preload.length) {
+        const code = options.preload.map((name) => `import ${name}`).join('\n');
+        await kernel.call({ op: 'run', code, track_files: false }, STARTUP_TIMEOUT_MS, 1 << 16);
+        kernel.stdout.take();
+        kernel.stderr.take();
+      }
+    } finally {
+      cgroup?.setCpu(this.limits.idleCpus);
     }
   }
 
   private async live(): Promise<KernelProcess> {
-    if (this.closed) throw new FathomError('not_found', 'This sandbox is closed', { hint: 'Create a new one.' });
+    this.assertOpen();
     if (!this.kernel?.alive) await this.restart();
     return this.kernel!;
   }
@@ -436,9 +417,23 @@ class BwrapSandbox implements Sandbox {
     const old = this.kernel;
     this.kernel = undefined;
     old?.kill();
-    this.cgroup?.killAll();
+    this.parts.cgroup?.killAll();
     if (old) await old.exited;
+    if (this.closed) throw closedDuringCall();
     await this.start();
+  }
+
+  /** A kernel call with the call-time CPU share; the between-calls share after it. */
+  private async busy<T>(work: () => Promise<T>): Promise<T> {
+    const { cgroup } = this.parts;
+    cgroup?.setCpu(this.limits.cpus);
+    this.inCall = true;
+    try {
+      return await work();
+    } finally {
+      this.inCall = false;
+      cgroup?.setCpu(this.limits.idleCpus);
+    }
   }
 
   /** Runs a request, turning a time limit, an abort or a death into a restarted kernel and a sentence. */
@@ -449,11 +444,9 @@ class BwrapSandbox implements Sandbox {
     const kernel = await this.live();
     const earlier = this.lostBetweenCalls;
     this.lostBetweenCalls = undefined;
-    const oomBefore = this.cgroup?.oomKills() ?? 0;
+    const oomBefore = this.parts.cgroup?.oomKills() ?? 0;
     const disk = this.watchDisk(kernel);
-    this.inCall = true;
-    const outcome = await kernel.call(payload, options.timeoutMs, options.keepBytes, options.signal).finally(() => (this.inCall = false));
-    disk.stop();
+    const outcome = await this.busy(() => kernel.call(payload, options.timeoutMs, options.keepBytes, options.signal)).finally(() => disk.stop());
     const stdout = kernel.stdout.take();
     const stderr = kernel.stderr.take();
     if (outcome.kind === 'answer') {
@@ -463,10 +456,12 @@ class BwrapSandbox implements Sandbox {
     kernel.kill();
     const seconds = Math.round(options.timeoutMs / 100) / 10;
     let what: string;
-    if (disk.exceeded) what = `The workspace went over its ${this.options.limits.diskMb} MB quota, so the run was stopped`;
+    if (this.closed) throw closedDuringCall();
+    if (disk.exceeded) what = `The workspace went over its ${this.limits.diskMb} MB quota, so the run was stopped`;
+    else if (kernel.overflowed) what = `The kernel's answer grew past ${MAX_ANSWER_BYTES / 1024 / 1024} MB without ending (something in the sandbox wrote to the kernel's own channel), so it was stopped`;
     else if (outcome.kind === 'timeout') what = `The run exceeded its ${seconds} s time limit and was stopped`;
     else if (outcome.kind === 'aborted') what = 'The run was cancelled';
-    else if ((this.cgroup?.oomKills() ?? 0) > oomBefore) what = `The run used more than the sandbox's ${this.options.limits.memoryMb} MB of memory and was killed`;
+    else if ((this.parts.cgroup?.oomKills() ?? 0) > oomBefore) what = `The run used more than the sandbox's ${this.limits.memoryMb} MB of memory and was killed`;
     else what = `The Python kernel ${outcome.reason} during the run`;
     await this.restart();
     return {
@@ -477,12 +472,38 @@ class BwrapSandbox implements Sandbox {
     };
   }
 
-  /** Polls the workspace size during a call and stops the kernel when it passes the quota. */
+  /** A file operation done by the kernel inside the sandbox, where following a link reaches nothing of the host's. */
+  private async fileOp(payload: Record<string, unknown>, path: string): Promise<KernelAnswer> {
+    const kernel = await this.live();
+    const outcome = await this.busy(() => kernel.call(payload, FILE_OP_TIMEOUT_MS, 1 << 16));
+    // Whatever background processes printed meanwhile is shown with the next run.
+    kernel.stdout.carry();
+    kernel.stderr.carry();
+    if (outcome.kind !== 'answer') {
+      kernel.kill();
+      if (this.closed) throw closedDuringCall();
+      const why = kernel.overflowed ? 'its answer channel overflowed' : outcome.kind === 'exit' ? `its kernel ${outcome.reason}` : 'it did not answer';
+      await this.restart();
+      throw new FathomError('unavailable', `The sandbox could not handle ${path}: ${why}. Its kernel was restarted (variables are gone, files are kept).`, {
+        hint: 'Try again.',
+      });
+    }
+    const { answer } = outcome;
+    if (answer.failure) {
+      if (answer.code === 'disk_full') throw this.workspace.full();
+      const code = ERROR_CODES.has(answer.code as ErrorCode) ? (answer.code as ErrorCode) : 'internal';
+      throw new FathomError(code, String(answer.failure), code === 'not_found' ? { hint: 'List the folder to see what is there.' } : {});
+    }
+    return answer;
+  }
+
+  /** Polls the workspace size during a call and stops the kernel past the quota, where no file system enforces it. */
   private watchDisk(kernel: KernelProcess): { stop(): void; exceeded: boolean } {
-    const quota = this.options.limits.diskMb * 1024 * 1024;
-    const state = { exceeded: false, stop: () => clearInterval(timer) };
+    if (this.parts.volume.quota === 'filesystem') return { exceeded: false, stop: () => undefined };
+    const quota = this.limits.diskMb * 1024 * 1024;
     let busy = false;
-    const timer = setInterval(() => {
+    const state = { exceeded: false, stop: () => clearInterval(timer) };
+    const timer: NodeJS.Timeout = setInterval(() => {
       if (busy) return;
       busy = true;
       void this.workspace
@@ -527,8 +548,8 @@ class BwrapSandbox implements Sandbox {
     const out = printed('stdout', stdout);
     const err = printed('stderr', stderr);
     // Output of the kernel's own background processes arrives on its streams: keep it visible.
-    if (stdout.text) out.text = stdout.text + out.text;
-    if (stderr.text) err.text = stderr.text + err.text;
+    if (answer && stdout.text) out.text = stdout.text + out.text;
+    if (answer && stderr.text) err.text = stderr.text + err.text;
     return {
       exitCode: answer ? Number(answer.exit_code ?? -1) : -1,
       stdout: out,
@@ -540,28 +561,34 @@ class BwrapSandbox implements Sandbox {
 
   async writeFile(path: string, data: Uint8Array): Promise<string> {
     const target = sandboxPath(path);
-    this.workspace.hostPath(target);
-    const staged = await this.workspace.stage(data);
-    const kernel = await this.live();
-    const outcome = await kernel.call({ op: 'move', source: staged, target }, 30_000, 1 << 16);
-    kernel.stdout.take();
-    kernel.stderr.take();
-    if (outcome.kind !== 'answer' || outcome.answer.failure) {
-      await rm(this.workspace.hostPath(staged), { force: true });
-      const why = outcome.kind === 'answer' ? String(outcome.answer.failure) : outcome.kind;
-      throw new FathomError('invalid_argument', `Could not write ${target}: ${why}`, { hint: `Give a file path under ${WORKSPACE}.` });
+    this.assertOpen();
+    if (this.parts.volume.quota === 'watchdog' && (await this.workspace.usage()) + data.length > this.limits.diskMb * 1024 * 1024) {
+      throw this.workspace.full();
     }
-    return String(outcome.answer.path);
+    const staged = await this.workspace.stage(data);
+    try {
+      const answer = await this.fileOp({ op: 'move', source: staged, target }, target);
+      return String(answer.path);
+    } catch (error) {
+      await this.workspace.discard(staged);
+      if (error instanceof FathomError && error.code !== 'unavailable' && error.code !== 'too_large') {
+        throw new FathomError(error.code, `Could not write ${target}: ${error.message}`, { hint: `Give a file path under ${WORKSPACE}.` });
+      }
+      throw error;
+    }
   }
 
-  readFile(path: string, maxBytes: number): Promise<Uint8Array> {
-    this.assertOpen();
-    return this.workspace.read(sandboxPath(path), maxBytes);
+  async readFile(path: string, maxBytes: number): Promise<Uint8Array> {
+    const source = sandboxPath(path);
+    const name = this.workspace.stagingName();
+    await this.fileOp({ op: 'stage_out', path: source, name, max_bytes: maxBytes }, source);
+    return this.workspace.takeStaged(name, source, maxBytes);
   }
 
-  listFiles(path: string, recursive: boolean) {
-    this.assertOpen();
-    return this.workspace.list(sandboxPath(path), recursive);
+  async listFiles(path: string, recursive: boolean): Promise<FileListing> {
+    const target = sandboxPath(path);
+    const answer = await this.fileOp({ op: 'list', path: target, recursive, limit: MAX_LISTED }, target);
+    return { entries: (answer.entries as FileListing['entries']) ?? [], omitted: Number(answer.more ?? 0), ...(answer.walk_cut ? { incomplete: true } : {}) };
   }
 
   private assertOpen(): void {
@@ -575,8 +602,16 @@ class BwrapSandbox implements Sandbox {
     this.kernel = undefined;
     kernel?.kill();
     if (kernel) await kernel.exited;
-    await this.cgroup?.remove();
+    await this.parts.cgroup?.remove();
+    await this.parts.volume.close().catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
     this.onClose?.();
   }
 }
+
+function closedDuringCall(): FathomError {
+  return new FathomError('not_found', 'The sandbox was closed during the call (by its owner, its session ending, or the server shutting down)', {
+    hint: 'Create a new sandbox and run the code again.',
+  });
+}
+

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = '/sys/fs/cgroup';
@@ -8,16 +8,46 @@ export interface CgroupLimits {
   maxProcesses: number;
 }
 
+const CPU_PERIOD_US = 100_000;
+
 /**
- * A memory and process-count limit over every process of one sandbox, through cgroup v1
- * (separate memory and pids hierarchies) or v2 (one unified group). Processes join by writing
- * their pid to each of `procsFiles` before they start anything.
+ * A memory, process-count and CPU limit over every process of one sandbox, through cgroup v1
+ * (separate memory, pids and cpu hierarchies) or v2 (one unified group). Processes join by
+ * writing their pid to each of `procsFiles` before they start anything.
  */
 export class Cgroup {
   private constructor(
     readonly version: 'v1' | 'v2',
     private readonly dirs: string[],
+    /** The group that holds the CPU limit, when the cpu controller could be used. */
+    private readonly cpuDir: string | undefined,
   ) {}
+
+  get limitsCpu(): boolean {
+    return this.cpuDir !== undefined;
+  }
+
+  /** Caps the group's processes together at `cores` CPUs (fractions allowed). */
+  setCpu(cores: number): void {
+    if (!this.cpuDir) return;
+    const quota = Math.max(1000, Math.round(cores * CPU_PERIOD_US));
+    if (this.version === 'v1') {
+      write(join(this.cpuDir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+      write(join(this.cpuDir, 'cpu.cfs_quota_us'), String(quota));
+    } else {
+      write(join(this.cpuDir, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
+    }
+  }
+
+  /** CPU time the group's processes have used, in seconds. */
+  cpuSeconds(): number {
+    if (this.version === 'v1') {
+      const accounting = this.dirs.find((dir) => existsSync(join(dir, 'cpuacct.usage')));
+      return accounting ? Number(read(join(accounting, 'cpuacct.usage')) ?? 0) / 1e9 : 0;
+    }
+    const stat = /usage_usec (\d+)/.exec(read(join(this.dirs[0]!, 'cpu.stat')) ?? '');
+    return stat ? Number(stat[1]) / 1e6 : 0;
+  }
 
   get procsFiles(): string[] {
     return this.dirs.map((dir) => join(dir, 'cgroup.procs'));
@@ -34,15 +64,18 @@ export class Cgroup {
     return Number(read(join(this.dirs[0]!, this.version === 'v1' ? 'memory.usage_in_bytes' : 'memory.current')) ?? 0);
   }
 
+  /** Host pids of the group's processes. */
+  processes(): number[] {
+    return [...new Set(this.procsFiles.flatMap((file) => (read(file) ?? '').split('\n').filter(Boolean).map(Number)))];
+  }
+
   killAll(): void {
     if (this.version === 'v2' && write(join(this.dirs[0]!, 'cgroup.kill'), '1')) return;
-    for (const file of this.procsFiles) {
-      for (const pid of (read(file) ?? '').split('\n').filter(Boolean)) {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          // already gone
-        }
+    for (const pid of this.processes()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
       }
     }
   }
@@ -72,7 +105,7 @@ export class Cgroup {
   static support(): 'v1' | 'v2' | undefined {
     const probe = Cgroup.create(`${process.pid}-probe`, { memoryBytes: 64 << 20, maxProcesses: 8 });
     if (!probe) return undefined;
-    for (const dir of probe.dirs) {
+    for (const dir of [...probe.dirs].reverse()) {
       try {
         rmdirSync(dir);
       } catch {
@@ -84,7 +117,7 @@ export class Cgroup {
 
   /** Removes groups left by Fathom servers that died without cleaning up (names start with their pid). */
   static sweep(): void {
-    for (const parent of [join(ROOT, 'memory', 'fathom'), join(ROOT, 'pids', 'fathom'), join(ROOT, 'fathom')]) {
+    for (const parent of V1_CONTROLLERS.map((controller) => join(ROOT, controller, 'fathom')).concat(join(ROOT, 'fathom'))) {
       let names: string[];
       try {
         names = readdirSync(parent);
@@ -103,8 +136,8 @@ export class Cgroup {
     }
   }
 
-  static wrap(version: 'v1' | 'v2', dirs: string[]): Cgroup {
-    return new Cgroup(version, dirs);
+  static wrap(version: 'v1' | 'v2', dirs: string[], cpuDir?: string): Cgroup {
+    return new Cgroup(version, dirs, cpuDir);
   }
 }
 
@@ -134,22 +167,39 @@ function write(file: string, value: string): boolean {
   }
 }
 
+/** cgroup v1 hierarchies a sandbox joins: the first two are required, the others used where present. */
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct'];
+
 function createV1(name: string, limits: CgroupLimits): Cgroup | undefined {
-  const memory = join(ROOT, 'memory', 'fathom', name);
-  const pids = join(ROOT, 'pids', 'fathom', name);
-  if (!existsSync(join(ROOT, 'memory', 'memory.limit_in_bytes')) || !existsSync(join(ROOT, 'pids'))) return undefined;
+  if (!existsSync(join(ROOT, 'memory', 'memory.limit_in_bytes')) || !existsSync(join(ROOT, 'pids', 'cgroup.procs'))) return undefined;
+  const dirs: string[] = [];
+  for (const controller of V1_CONTROLLERS) {
+    const dir = join(ROOT, controller, 'fathom', name);
+    const own = controller === 'cpuacct' && realName(join(ROOT, 'cpuacct')) === realName(join(ROOT, 'cpu'));
+    if (own || !existsSync(join(ROOT, controller, 'cgroup.procs'))) continue;
+    try {
+      mkdirSync(dir, { recursive: true });
+      dirs.push(dir);
+    } catch {
+      if (controller === 'memory' || controller === 'pids') return undefined;
+    }
+  }
+  const [memory, pids] = dirs;
+  const applied =
+    write(join(memory!, 'memory.limit_in_bytes'), String(limits.memoryBytes)) && write(join(pids!, 'pids.max'), String(limits.maxProcesses));
+  // Where swap accounting exists, swap counts against the same limit.
+  write(join(memory!, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
+  if (!applied) return undefined;
+  const cpu = dirs.find((dir) => dir.startsWith(join(ROOT, 'cpu') + '/') && existsSync(join(dir, 'cpu.cfs_quota_us')));
+  return Cgroup.wrap('v1', dirs, cpu);
+}
+
+function realName(path: string): string | undefined {
   try {
-    mkdirSync(memory, { recursive: true });
-    mkdirSync(pids, { recursive: true });
+    return realpathSync(path);
   } catch {
     return undefined;
   }
-  const applied =
-    write(join(memory, 'memory.limit_in_bytes'), String(limits.memoryBytes)) && write(join(pids, 'pids.max'), String(limits.maxProcesses));
-  // Where swap accounting exists, swap counts against the same limit.
-  write(join(memory, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes));
-  if (!applied) return undefined;
-  return Cgroup.wrap('v1', [memory, pids]);
 }
 
 function createV2(name: string, limits: CgroupLimits): Cgroup | undefined {
@@ -161,10 +211,10 @@ function createV2(name: string, limits: CgroupLimits): Cgroup | undefined {
   } catch {
     return undefined;
   }
-  write(join(ROOT, 'cgroup.subtree_control'), '+memory +pids');
-  write(join(parent, 'cgroup.subtree_control'), '+memory +pids');
+  write(join(ROOT, 'cgroup.subtree_control'), '+memory +pids +cpu');
+  write(join(parent, 'cgroup.subtree_control'), '+memory +pids +cpu');
   const applied = write(join(dir, 'memory.max'), String(limits.memoryBytes)) && write(join(dir, 'pids.max'), String(limits.maxProcesses));
   write(join(dir, 'memory.swap.max'), '0');
   if (!applied) return undefined;
-  return Cgroup.wrap('v2', [dir]);
+  return Cgroup.wrap('v2', [dir], existsSync(join(dir, 'cpu.max')) ? dir : undefined);
 }

@@ -9,6 +9,7 @@ import type {
   CellOutput,
   FileChange,
   FileEntry,
+  FileListing,
   PythonError,
   RunOptions,
   Sandbox,
@@ -225,18 +226,16 @@ export class E2BSandbox implements Sandbox {
     });
   }
 
-  listFiles(path: string, recursive: boolean): Promise<FileEntry[]> {
+  listFiles(path: string, recursive: boolean): Promise<FileListing> {
     const target = sandboxPath(path);
     return this.call(0, async () => {
       const info = await this.info(target);
-      if (info.type !== 'dir') return [fileEntryFrom(info)];
+      if (info.type !== 'dir') return { entries: [fileEntryFrom(info)], omitted: 0 };
       const entries = await this.remote.files.list(target, { depth: recursive ? LIST_DEPTH : 1 }).catch((error: unknown) => {
         throw fileErrorFrom(error, target);
       });
-      return entries
-        .map(fileEntryFrom)
-        .sort((a, b) => compare(a.path, b.path))
-        .slice(0, LIST_LIMIT);
+      const sorted = entries.map(fileEntryFrom).sort((a, b) => compare(a.path, b.path));
+      return { entries: sorted.slice(0, LIST_LIMIT), omitted: Math.max(0, sorted.length - LIST_LIMIT) };
     });
   }
 

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadPyodide } from 'pyodide';
 import type { PyodideInterface } from 'pyodide';
 import type { PyProxy } from 'pyodide/ffi';
-import type { FileEntry, FileChange, PythonError } from './types.js';
+import type { FileEntry, FileChange, FileListing, PythonError } from './types.js';
 
 export interface WorkerInput {
   kernelSource: string;
@@ -327,23 +327,24 @@ function entryOf(path: string): FileEntry {
   return { path, type, size: type === 'file' ? stat.size : 0, modified: new Date(stat.mtime).toISOString() };
 }
 
-function listFiles(path: string, recursive: boolean): FileEntry[] {
+function listFiles(path: string, recursive: boolean): FileListing {
   return withFs(path, () => {
     const top = entryOf(path);
-    if (top.type !== 'directory') return [top];
+    if (top.type !== 'directory') return { entries: [top], omitted: 0 };
     const entries: FileEntry[] = [];
+    let omitted = 0;
     const folders = [path];
-    while (folders.length > 0 && entries.length < MAX_LISTED) {
+    while (folders.length > 0) {
       const folder = folders.shift()!;
       for (const name of fs.readdir(folder).sort()) {
         if (name === '.' || name === '..') continue;
         const entry = entryOf(folder === '/' ? `/${name}` : `${folder}/${name}`);
-        entries.push(entry);
+        if (entries.length < MAX_LISTED) entries.push(entry);
+        else omitted++;
         if (recursive && entry.type === 'directory') folders.push(entry.path);
-        if (entries.length >= MAX_LISTED) break;
       }
     }
-    return entries;
+    return { entries, omitted };
   });
 }
 

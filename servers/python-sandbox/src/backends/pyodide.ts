@@ -6,7 +6,7 @@ import type { Logger } from '@fathom/core';
 import { StreamCapture } from './capture.js';
 import { sandboxPath } from './paths.js';
 import { WORKSPACE } from './types.js';
-import type { CellOutput, FileEntry, PythonError, RunOptions, Sandbox, SandboxBackend, ShellOutput } from './types.js';
+import type { CellOutput, FileListing, PythonError, RunOptions, Sandbox, SandboxBackend, ShellOutput } from './types.js';
 import type { ReplyError, RunResult, WorkerInput, WorkerMessage, WorkerRequest } from './pyodide-worker.js';
 
 // Tests run this module from its TypeScript source; the worker always runs the built JavaScript.
@@ -52,6 +52,8 @@ class Interpreter {
     };
     this.worker = new Worker(WORKER_URL, {
       workerData: input,
+      // The server's environment (API keys) is not the interpreter's business.
+      env: {},
       ...(memoryMb ? { resourceLimits: { maxOldGenerationSizeMb: memoryMb } } : {}),
       stdout: true,
       stderr: true,
@@ -245,8 +247,8 @@ class PyodideSandbox implements Sandbox {
     return (await this.fileOperation({ op: 'read', path: sandboxPath(path), maxBytes })) as Uint8Array;
   }
 
-  async listFiles(path: string, recursive: boolean): Promise<FileEntry[]> {
-    return (await this.fileOperation({ op: 'list', path: sandboxPath(path), recursive })) as FileEntry[];
+  async listFiles(path: string, recursive: boolean): Promise<FileListing> {
+    return (await this.fileOperation({ op: 'list', path: sandboxPath(path), recursive })) as FileListing;
   }
 
   async close(): Promise<void> {

@@ -62,6 +62,14 @@ export interface FileEntry {
   modified: string;
 }
 
+export interface FileListing {
+  entries: FileEntry[];
+  /** Entries found but not listed, past the listing's cap. */
+  omitted: number;
+  /** Set when the folder was too large to walk to the end, so `omitted` is a lower bound. */
+  incomplete?: boolean;
+}
+
 export interface RunOptions {
   timeoutMs: number;
   /** Most bytes of stdout (and of stderr) kept in memory; the rest is counted and dropped. */
@@ -78,7 +86,7 @@ export interface Sandbox {
   writeFile(path: string, data: Uint8Array): Promise<string>;
   /** Reads a regular file; fails with too_large beyond maxBytes. */
   readFile(path: string, maxBytes: number): Promise<Uint8Array>;
-  listFiles(path: string, recursive: boolean): Promise<FileEntry[]>;
+  listFiles(path: string, recursive: boolean): Promise<FileListing>;
   close(): Promise<void>;
 }
 

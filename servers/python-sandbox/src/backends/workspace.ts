@@ -1,102 +1,77 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, open, readdir, readlink, realpath } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { lstat, open, readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { FathomError } from '@fathom/core';
-import { underWorkspace } from './paths.js';
-import type { FileEntry } from './types.js';
 import { WORKSPACE } from './types.js';
-
-const MAX_LISTED = 5000;
+import type { Identity } from './volume.js';
 
 /**
- * File access from the host to a workspace folder that sandboxed code can change at any moment:
- * nothing follows a link the sandbox made, and every open is checked after the fact.
+ * The host's only direct access to a workspace folder that sandboxed code can change at any
+ * moment: files named by one fresh component right under the folder itself (which the sandbox
+ * cannot move or replace, being its mount point), opened without following links. Everything that
+ * walks paths (listing, resolving a file to read or where to put one) happens inside the sandbox.
  */
 export class HostWorkspace {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly owner: Identity | undefined,
+    private readonly quotaMb: number,
+  ) {}
 
-  hostPath(path: string): string {
-    const rest = underWorkspace(path);
-    if (rest === undefined) {
-      throw new FathomError('invalid_argument', `${path} is outside ${WORKSPACE}`, {
-        hint: `File tools reach ${WORKSPACE} only; copy other files there first (e.g. with a shell command).`,
-      });
-    }
-    return rest ? join(this.dir, rest) : this.dir;
-  }
-
-  private async checkInside(opened: string, path: string): Promise<void> {
-    const root = await realpath(this.dir);
-    const rel = relative(root, opened);
-    if (rel.startsWith('..' + sep) || rel === '..' || rel.startsWith(sep)) {
-      throw new FathomError('forbidden', `${path} leads outside ${WORKSPACE} (a symbolic link)`, {
-        hint: 'Read the file the link points to from inside the sandbox, or copy it into the workspace.',
-      });
-    }
-  }
-
-  async read(path: string, maxBytes: number): Promise<Uint8Array> {
-    const host = this.hostPath(path);
-    const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((error: NodeJS.ErrnoException) => {
-      throw fileError(error, path);
-    });
-    try {
-      await this.checkInside(await readlink(`/proc/self/fd/${handle.fd}`), path);
-      const stat = await handle.stat();
-      if (stat.isDirectory()) throw new FathomError('invalid_argument', `${path} is a folder`, { hint: 'List it instead, or give a file path.' });
-      if (!stat.isFile()) throw new FathomError('invalid_argument', `${path} is not a regular file`);
-      if (stat.size > maxBytes) {
-        throw new FathomError('too_large', `${path} is ${stat.size} bytes, over the ${maxBytes}-byte limit`, {
-          hint: 'Split or compress it inside the sandbox first.',
-        });
-      }
-      const data = await handle.readFile();
-      if (data.length > maxBytes) throw new FathomError('too_large', `${path} grew past the ${maxBytes}-byte limit while being read`);
-      return data;
-    } finally {
-      await handle.close();
-    }
-  }
-
-  /** Writes bytes to a fresh file at the workspace root (which the sandbox cannot replace) and returns its sandbox path. */
+  /** Writes bytes to a fresh file at the workspace root, owned by the sandbox, and returns its sandbox path. */
   async stage(data: Uint8Array): Promise<string> {
     const name = `.fathom-upload-${randomBytes(8).toString('hex')}`;
-    const handle = await open(join(this.dir, name), 'wx', 0o644);
+    const host = join(this.dir, name);
+    const handle = await open(host, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
     try {
+      if (this.owner) await handle.chown(this.owner.uid, this.owner.gid);
       await handle.writeFile(data);
-    } finally {
+    } catch (error) {
       await handle.close();
+      await unlink(host).catch(() => undefined);
+      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') throw this.full();
+      throw error;
     }
+    await handle.close();
     return `${WORKSPACE}/${name}`;
   }
 
-  async list(path: string, recursive: boolean): Promise<FileEntry[]> {
-    const start = this.hostPath(path);
-    const stat = await lstat(start).catch((error: NodeJS.ErrnoException) => {
-      throw fileError(error, path);
-    });
-    if (!stat.isDirectory()) return [entryOf(path, stat)];
-    await this.checkInside(await realpath(start), path);
-    const entries: FileEntry[] = [];
-    const queue = [start];
-    while (queue.length && entries.length < MAX_LISTED) {
-      const dir = queue.shift()!;
-      const names = await readdir(dir).catch(() => [] as string[]);
-      for (const name of names.sort()) {
-        const host = join(dir, name);
-        const info = await lstat(host).catch(() => undefined);
-        if (!info) continue;
-        const inside = `${WORKSPACE}/${relative(this.dir, host).split(sep).join('/')}`;
-        entries.push(entryOf(inside, info));
-        if (recursive && info.isDirectory()) queue.push(host);
-        if (entries.length >= MAX_LISTED) break;
-      }
-    }
-    return entries;
+  /** Removes a file `stage` made, if the sandbox has not moved it away. */
+  async discard(staged: string): Promise<void> {
+    await unlink(join(this.dir, staged.slice(WORKSPACE.length + 1))).catch(() => undefined);
   }
 
-  /** Bytes held by files under the workspace (links not followed). */
+  /** A fresh name at the workspace root for the sandbox to put a file under, for `takeStaged`. */
+  stagingName(): string {
+    return `.fathom-export-${randomBytes(8).toString('hex')}`;
+  }
+
+  /** Reads and removes a file the sandbox staged under `name`: a regular file, at most `maxBytes`. */
+  async takeStaged(name: string, path: string, maxBytes: number): Promise<Buffer> {
+    const host = join(this.dir, name);
+    try {
+      const handle = await open(host, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY).catch(() => {
+        throw new FathomError('forbidden', `${path} changed while it was being read`, { hint: 'Try again once nothing in the sandbox is changing it.' });
+      });
+      try {
+        const stat = await handle.stat();
+        if (!stat.isFile()) throw new FathomError('invalid_argument', `${path} is not a regular file`);
+        if (stat.size > maxBytes) {
+          throw new FathomError('too_large', `${path} is ${stat.size} bytes, over the ${maxBytes}-byte limit`, { hint: 'Split or compress it inside the sandbox first.' });
+        }
+        const data = Buffer.alloc(stat.size);
+        const { bytesRead } = await handle.read(data, 0, stat.size, 0);
+        return data.subarray(0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+    } finally {
+      await unlink(host).catch(() => undefined);
+    }
+  }
+
+  /** Bytes held by files under the workspace (links not followed): the quota where no file system enforces it. */
   async usage(limit = Number.POSITIVE_INFINITY): Promise<number> {
     let total = 0;
     const queue = [this.dir];
@@ -111,24 +86,10 @@ export class HostWorkspace {
     }
     return total;
   }
-}
 
-function entryOf(path: string, stat: Awaited<ReturnType<typeof lstat>>): FileEntry {
-  const type = stat.isFile() ? 'file' : stat.isDirectory() ? 'directory' : stat.isSymbolicLink() ? 'symlink' : 'other';
-  return { path, type, size: Number(stat.size), modified: new Date(Number(stat.mtimeMs)).toISOString() };
-}
-
-export function fileError(error: NodeJS.ErrnoException, path: string): FathomError {
-  switch (error.code) {
-    case 'ENOENT':
-      return new FathomError('not_found', `${path} does not exist`, { hint: 'List the folder to see what is there.' });
-    case 'ELOOP':
-      return new FathomError('forbidden', `${path} is a symbolic link`, { hint: 'Give the path of the file itself.' });
-    case 'EISDIR':
-      return new FathomError('invalid_argument', `${path} is a folder`);
-    case 'ENOTDIR':
-      return new FathomError('not_found', `${path} does not exist (a part of it is a file, not a folder)`);
-    default:
-      return new FathomError('internal', `${path}: ${error.message}`);
+  full(): FathomError {
+    return new FathomError('too_large', `The workspace is full: it holds at most ${this.quotaMb} MB`, {
+      hint: `Delete files in ${WORKSPACE} you no longer need, then try again.`,
+    });
   }
 }

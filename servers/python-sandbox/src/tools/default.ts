@@ -5,6 +5,7 @@ import type { CapturedText, CellOutput, Sandbox } from '../backends/types.js';
 import { WORKSPACE } from '../backends/types.js';
 import { describeChanges, formatBytes, headAndTail, KEEP_BYTES } from '../format.js';
 import type { SandboxRuntime } from '../runtime.js';
+import type { Session } from '../sessions.js';
 import { downloadInto, exportFile, uploadInto } from '../transfer.js';
 
 const sessionId = z.string().min(1).max(200).describe('The id python_create_session returned');
@@ -34,12 +35,13 @@ async function shown(sandbox: Sandbox, stream: CapturedText, name: string, budge
   return { text: cut.text, savedTo, note: `${name} was cut to fit; all of it${kept} is in ${savedTo}.` };
 }
 
-export function defaultTools(runtime: SandboxRuntime) {
+/** The default tools of one server instance; `owner` is that instance: only it reaches the sandboxes it made. */
+export function defaultTools(runtime: SandboxRuntime, owner: string) {
   const { config } = runtime;
   const maxChars = config.maxOutputChars;
-  const use = async <T>(id: string, work: (sandbox: Sandbox, call: number) => Promise<T>): Promise<T> => {
+  const use = async <T>(id: string, work: (sandbox: Sandbox, session: Session) => Promise<T>): Promise<T> => {
     const sessions = await runtime.sessions();
-    return sessions.use(id, (sandbox, session) => work(sandbox, session.calls));
+    return sessions.use(id, owner, work);
   };
 
   const createSession = defineTool({
@@ -54,7 +56,7 @@ export function defaultTools(runtime: SandboxRuntime) {
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     async handle({ timeout_s }) {
       const sessions = await runtime.sessions();
-      const session = await sessions.create(sessions.ttlFor(timeout_s));
+      const session = await sessions.create(owner, sessions.ttlFor(timeout_s));
       const idle = Math.round(session.ttlMs / 1000);
       return {
         text: `Created Python session ${session.id} (${sessions.backend.name}). Files live in ${WORKSPACE}; it closes after ${idle} s idle.`,
@@ -89,9 +91,9 @@ export function defaultTools(runtime: SandboxRuntime) {
     }),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     handle: ({ session_id, code, timeout_s }, context) =>
-      use(session_id, async (sandbox, call) => {
+      use(session_id, async (sandbox, session) => {
         const cell = await sandbox.runPython(code, runOptions(runtime, timeout_s, context.signal));
-        return renderCell(sandbox, cell, call, maxChars);
+        return renderCell(sandbox, cell, session.calls, maxChars);
       }),
   });
 
@@ -103,7 +105,7 @@ export function defaultTools(runtime: SandboxRuntime) {
     output: z.object({ exit_code: z.number(), stdout: z.string(), stderr: z.string(), timed_out: z.boolean(), saved_output: z.array(z.string()) }),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     handle: ({ session_id, command, timeout_s }, context) =>
-      use(session_id, async (sandbox, call) => {
+      use(session_id, async (sandbox, { calls: call }) => {
         const result = await sandbox.runShell(command, runOptions(runtime, timeout_s, context.signal));
         const stdout = await shown(sandbox, result.stdout, 'stdout', maxChars, call);
         const stderr = await shown(sandbox, result.stderr, 'stderr', Math.max(2000, maxChars / 4), call);
@@ -185,9 +187,16 @@ export function defaultTools(runtime: SandboxRuntime) {
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     handle: ({ session_id, path, recursive }) =>
       use(session_id, async (sandbox) => {
-        const entries = await sandbox.listFiles(path, recursive);
+        const { entries, omitted, incomplete } = await sandbox.listFiles(path, recursive);
         if (!entries.length) return `${path} is empty.`;
-        return entries.map((entry) => (entry.type === 'directory' ? `${entry.path}/` : `${entry.path}  ${entry.type === 'file' ? formatBytes(entry.size) : entry.type}`)).join('\n');
+        const lines = entries.map((entry) => (entry.type === 'directory' ? `${entry.path}/` : `${entry.path}  ${entry.type === 'file' ? formatBytes(entry.size) : entry.type}`));
+        if (omitted) {
+          lines.push(
+            `[note] Only the first ${entries.length.toLocaleString('en-US')} entries are listed; ${incomplete ? 'more than ' : ''}${omitted.toLocaleString('en-US')} more were not shown. ` +
+              'List a subfolder, or list without recursive, to see the rest.',
+          );
+        }
+        return lines.join('\n');
       }),
   });
 
@@ -224,8 +233,8 @@ export function defaultTools(runtime: SandboxRuntime) {
     input: z.object({ session_id: sessionId, path: pathField, name: z.string().max(255).optional().describe('File name on the host (default: the file\'s own)') }),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     handle: ({ session_id, path, name }) =>
-      use(session_id, async (sandbox) => {
-        const local = await exportFile(runtime, sandbox, path, name);
+      use(session_id, async (_sandbox, session) => {
+        const local = await exportFile(runtime, session, path, name);
         return `Exported ${path} to ${local.path} (${formatBytes(local.size)})`;
       }),
   });
@@ -238,7 +247,7 @@ export function defaultTools(runtime: SandboxRuntime) {
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     async handle({ session_id }) {
       const sessions = await runtime.sessions();
-      const closed = await sessions.closeSession(session_id);
+      const closed = await sessions.closeSession(session_id, owner);
       return closed ? `Closed session ${session_id}.` : `No open session ${session_id} (already closed or expired).`;
     },
   });

@@ -6,6 +6,7 @@ import type { Sandbox } from '../backends/types.js';
 import { WORKSPACE } from '../backends/types.js';
 import { commandFailure, commandResultRepr, executionRepr, KEEP_BYTES, MIROTHINKER_MAX_ERROR, shlexQuote, truncateResult } from '../format.js';
 import type { SandboxRuntime } from '../runtime.js';
+import type { Session } from '../sessions.js';
 import { fetchUrl, exportFile, readLocal, safeFileName, targetPath } from '../transfer.js';
 
 /** The MCP server name MiroThinker knows these tools under. */
@@ -37,17 +38,17 @@ function trained<I extends z.ZodObject<z.ZodRawShape>>(name: string, input: I, h
 }
 
 /** `python_mcp_server.py` of MiroThinker, with its result strings, on Fathom's sandboxes. */
-export function mirothinkerTools(runtime: SandboxRuntime): Tool[] {
+export function mirothinkerTools(runtime: SandboxRuntime, owner: string): Tool[] {
   const { config } = runtime;
   const runOptions = (signal: AbortSignal) => ({ timeoutMs: Math.min(config.callTimeoutSeconds, config.maxCallTimeoutSeconds) * 1000, keepBytes: KEEP_BYTES, signal });
 
   /** Runs `work` on a live sandbox, or answers with the trained error for an invented or unknown id. */
-  async function withSandbox(id: string, work: (sandbox: Sandbox) => Promise<string>): Promise<string> {
+  async function withSandbox(id: string, work: (sandbox: Sandbox, session: Session) => Promise<string>): Promise<string> {
     if (INVALID_SANDBOX_IDS.has(id)) return invalidId(id);
     const sessions = await runtime.sessions();
-    if (!sessions.get(id)) return notConnected(id);
+    if (!sessions.get(id, owner)) return notConnected(id);
     try {
-      return await sessions.use(id, work);
+      return await sessions.use(id, owner, work);
     } catch (error) {
       if (error instanceof FathomError && error.code === 'not_found') return notConnected(id);
       throw error;
@@ -57,7 +58,7 @@ export function mirothinkerTools(runtime: SandboxRuntime): Tool[] {
   const createSandbox = trained('create_sandbox', z.object({ timeout: z.number().int().default(MAX_SANDBOX_SECONDS) }), async ({ timeout }) => {
     try {
       const sessions = await runtime.sessions();
-      const session = await sessions.create(Math.max(10, Math.min(timeout, MAX_SANDBOX_SECONDS)) * 1000);
+      const session = await sessions.create(owner, Math.max(10, Math.min(timeout, MAX_SANDBOX_SECONDS)) * 1000);
       return `Sandbox created with sandbox_id: ${session.id}`;
     } catch (error) {
       return `[ERROR]: Failed to create sandbox after 5 attempts: ${short(error)}, please retry later.`;
@@ -90,12 +91,12 @@ export function mirothinkerTools(runtime: SandboxRuntime): Tool[] {
     // An invented id runs statelessly in a fresh sandbox, as MiroThinker's newer server does.
     if (!sandbox_id || INVALID_SANDBOX_IDS.has(sandbox_id)) {
       const sessions = await runtime.sessions();
-      const session = await sessions.create().catch((error: unknown) => error as Error);
+      const session = await sessions.create(owner).catch((error: unknown) => error as Error);
       if (session instanceof Error) return `[ERROR]: Failed to create sandbox after 5 attempts: ${short(session)}, please retry later.`;
       try {
-        return await sessions.use(session.id, run);
+        return await sessions.use(session.id, owner, run);
       } finally {
-        await sessions.closeSession(session.id);
+        await sessions.closeSession(session.id, owner);
       }
     }
     return withSandbox(sandbox_id, run);
@@ -145,9 +146,9 @@ export function mirothinkerTools(runtime: SandboxRuntime): Tool[] {
     'download_file_from_sandbox_to_local',
     z.object({ sandbox_id: z.string(), sandbox_file_path: z.string(), local_filename: z.string().nullable().optional() }),
     ({ sandbox_id, sandbox_file_path, local_filename }) =>
-      withSandbox(sandbox_id, async (sandbox) => {
+      withSandbox(sandbox_id, async (_sandbox, session) => {
         try {
-          const local = await exportFile(runtime, sandbox, sandbox_file_path, local_filename ?? undefined);
+          const local = await exportFile(runtime, session, sandbox_file_path, local_filename ?? undefined);
           return `File downloaded successfully to: ${local.path}`;
         } catch (error) {
           if (error instanceof FathomError && error.code === 'not_found') {
