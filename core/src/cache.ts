@@ -36,6 +36,11 @@ export interface CacheWriteOptions {
   meta?: CacheMeta;
 }
 
+export interface CacheReadOptions {
+  /** Whether a stored entry may be served; one it rejects counts as missing (produced anew). */
+  usable?: (hit: CacheHit) => boolean;
+}
+
 /** What a producer returns: a body alone, or a body with metadata (final URL, content type, …) and its own TTL. */
 export type Produced = Buffer | string | ({ body: Buffer | string } & CacheWriteOptions);
 
@@ -142,7 +147,7 @@ export class Cache {
   }
 
   /** A stored entry that this mode may serve (fresh in normal mode, any age in replay), else undefined. */
-  get(namespace: string, key: CacheKey): CacheHit | undefined {
+  get(namespace: string, key: CacheKey, { usable }: CacheReadOptions = {}): CacheHit | undefined {
     if (this.mode === 'off' || this.mode === 'record') return undefined;
     const keyHash = hashKey(namespace, key);
     const row = this.sql<[string, string], EntryRow>(
@@ -150,7 +155,8 @@ export class Cache {
        WHERE e.namespace = ? AND e.key_hash = ?`,
     ).get(namespace, keyHash);
     const now = this.now();
-    if (!row || (this.mode === 'normal' && row.expires_at !== null && row.expires_at <= now)) {
+    const hit = row && makeHit(row.body, JSON.parse(row.meta) as CacheMeta, row.created_at, row.expires_at, true);
+    if (!hit || (this.mode === 'normal' && hit.expiresAt !== null && hit.expiresAt <= now) || (usable && !usable(hit))) {
       this.misses++;
       return undefined;
     }
@@ -158,7 +164,7 @@ export class Cache {
     if (this.mode === 'normal') {
       this.sql('UPDATE entries SET last_access = ? WHERE namespace = ? AND key_hash = ?').run(now, namespace, keyHash);
     }
-    return makeHit(row.body, JSON.parse(row.meta) as CacheMeta, row.created_at, row.expires_at, true);
+    return hit;
   }
 
   /** Stores `body` under the key. Returns what was stored, or undefined when this mode or a zero TTL keeps nothing. */
@@ -187,8 +193,13 @@ export class Cache {
    * The cached value, or the producer's (stored per the mode). Concurrent calls for one key in this
    * process share a single producer call. A producer that throws stores nothing.
    */
-  async getOrSet(namespace: string, key: CacheKey, produce: () => Promise<Produced>, options: CacheWriteOptions = {}): Promise<CacheHit> {
-    const cached = this.get(namespace, key);
+  async getOrSet(
+    namespace: string,
+    key: CacheKey,
+    produce: () => Promise<Produced>,
+    { usable, ...options }: CacheWriteOptions & CacheReadOptions = {},
+  ): Promise<CacheHit> {
+    const cached = this.get(namespace, key, usable ? { usable } : {});
     if (cached) return cached;
     if (this.mode === 'replay') {
       throw new FathomError('not_found', `Not in the recording: ${namespace} ${describeKey(key)}.`, {

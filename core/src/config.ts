@@ -16,6 +16,12 @@ export const baseConfigSchema = z.object({
   allowedHosts: z.array(z.string()).default([]).describe('Extra Host header values accepted over HTTP (comma-separated)'),
   allowedOrigins: z.array(z.string()).default([]).describe('Extra Origin values accepted over HTTP (comma-separated)'),
   maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024).describe('Largest HTTP request body accepted'),
+  headersTimeoutSeconds: z.number().positive().default(20).describe('Longest time an HTTP client may take to send the headers of a request'),
+  requestTimeoutSeconds: z
+    .number()
+    .positive()
+    .default(60)
+    .describe('Longest time an HTTP client may take to send a whole request, body included (answers are not limited)'),
   sessionIdleMinutes: z.number().positive().default(30).describe('HTTP sessions idle this long are closed'),
   maxSessions: z.number().int().positive().default(64).describe('Most concurrent HTTP sessions'),
   logLevel: z.enum(LOG_LEVELS).default('info').describe('stderr log level'),

@@ -1,7 +1,8 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import { createServer } from 'node:http';
+import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage, Server as NodeHttpServer, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { BaseConfig } from './config.js';
@@ -25,7 +26,8 @@ export interface HttpHost {
   url: string;
   port: number;
   sessions(): number;
-  close(): Promise<void>;
+  /** Answers the calls in flight with an error that starts with `reason`, then closes every session and connection. */
+  close(reason?: string): Promise<void>;
 }
 
 interface Session {
@@ -35,15 +37,54 @@ interface Session {
 }
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
+/** How long closing waits for the last answers to reach their clients before it cuts the connections. */
+const DRAIN_MS = 2000;
 
 function isLoopbackBind(host: string): boolean {
   return ['localhost', '127.0.0.1', '::1', '[::1]'].includes(host) || host.startsWith('127.');
 }
 
+function jsonRpcError(code: number, message: string): string {
+  return JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } });
+}
+
 function sendJsonRpcError(res: ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}) {
   if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }));
+  const body = jsonRpcError(code, message);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+/**
+ * Node's answer to a request it could not parse or that timed out, as a JSON-RPC error. There is
+ * no response object then: the answer is written to the socket, which is closed after it.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex, tooSlow: string): void {
+  const connection = socket as Socket;
+  if (error.code === 'ECONNRESET' || !connection.writable || connection.bytesWritten > 0) {
+    connection.destroy();
+    return;
+  }
+  const [status, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, tooSlow]
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request header fields too large: send smaller headers']
+        : [400, `Bad Request: not a valid HTTP request (${error.message})`];
+  const body = jsonRpcError(-32600, message);
+  connection.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    () => connection.destroy(),
+  );
+}
+
+function decodePathSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -53,23 +94,35 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 }
 
 class BodyTooLarge extends Error {}
+class BodyTooSlow extends Error {}
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** The body, unless it is larger than `limit` bytes or still incomplete after `deadlineMs`. */
+function readBody(req: IncomingMessage, limit: number, deadlineMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (declared > limit) return reject(new BodyTooLarge());
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    let done = false;
+    const finish = (error?: Error) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.off('data', onData);
+      if (!error) return resolve(Buffer.concat(chunks));
+      req.resume();
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLarge());
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
+      if (size > limit) finish(new BodyTooLarge());
+      else chunks.push(chunk);
+    };
+    const timer = setTimeout(() => finish(new BodyTooSlow()), deadlineMs);
+    req.on('data', onData);
+    req.once('end', () => finish());
+    req.once('error', (error) => finish(error));
+    req.once('close', () => finish(new Error('the connection closed before the body ended')));
   });
 }
 
@@ -100,11 +153,21 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     }
   };
 
-  const closeSession = async (id: string) => {
+  const headersTimeoutMs = Math.round(Math.min(config.headersTimeoutSeconds, config.requestTimeoutSeconds) * 1000);
+  const requestTimeoutMs = Math.round(config.requestTimeoutSeconds * 1000);
+  const tooSlow =
+    `Request Timeout: the request did not arrive in time (its headers within ${headersTimeoutMs / 1000} s, ` +
+    `the whole request within ${requestTimeoutMs / 1000} s); send it again without pausing`;
+  const idleMs = config.sessionIdleMinutes * 60_000;
+  const openResponses = new Set<ServerResponse>();
+  let stopping: string | undefined;
+
+  /** Closes a session; its calls in flight are answered first with an error that starts with `reason`. */
+  const closeSession = async (id: string, reason?: string) => {
     const session = sessions.get(id);
     if (!session) return;
     sessions.delete(id);
-    await session.server.close().catch((error) => logger.warn('session close failed', { error: errorMessage(error) }));
+    await session.server.close(reason).catch((error) => logger.warn('session close failed', { error: errorMessage(error) }));
   };
 
   const newSession = async (endpoint: string | undefined): Promise<StreamableHTTPServerTransport> => {
@@ -115,7 +178,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
         sessions.set(id, { transport, server, lastSeen: Date.now() });
         logger.debug('session opened', { session: id, sessions: sessions.size });
       },
-      onsessionclosed: (id) => void closeSession(id),
+      onsessionclosed: (id) => closeSession(id, 'The client closed the session (HTTP DELETE)'),
     });
     transport.onclose = () => {
       if (transport.sessionId) void closeSession(transport.sessionId);
@@ -136,10 +199,13 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     if (req.method === 'POST') {
       let raw: Buffer;
       try {
-        raw = await readBody(req, config.maxBodyBytes);
+        raw = await readBody(req, config.maxBodyBytes, requestTimeoutMs);
       } catch (error) {
         if (error instanceof BodyTooLarge) {
           sendJsonRpcError(res, 413, -32600, `Request body larger than ${config.maxBodyBytes} bytes`, { connection: 'close' });
+        } else if (error instanceof BodyTooSlow) {
+          res.once('finish', () => req.socket.destroy());
+          sendJsonRpcError(res, 408, -32600, tooSlow, { connection: 'close' });
         }
         return;
       }
@@ -174,8 +240,12 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     sendJsonRpcError(res, 400, -32000, 'Bad Request: no valid session id; send an initialize request first');
   };
 
-  const http: NodeHttpServer = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+  const route = async (req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (stopping !== undefined) {
+      sendJsonRpcError(res, 503, -32000, `${stopping}: connect again once it is back`, { connection: 'close' });
+      return;
+    }
     if (!hostAllowed(req.headers.host) || !originAllowed(req.headers.origin)) {
       logger.warn('refused request', { host: req.headers.host, origin: req.headers.origin });
       sendJsonRpcError(res, 403, -32000, 'Forbidden: Host or Origin not allowed (add it with --allowed-hosts / --allowed-origins)');
@@ -186,27 +256,43 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
       res.end(JSON.stringify({ status: 'ok', server: options.name, version: options.version, sessions: sessions.size }));
       return;
     }
-    const endpoint = path?.startsWith('/mcp/') ? decodeURIComponent(path.slice(5)) : undefined;
-    if (path !== '/mcp' && !(endpoint && options.endpoints?.includes(endpoint))) {
-      const others = (options.endpoints ?? []).map((name) => `/mcp/${name}`);
-      sendJsonRpcError(res, 404, -32000, `Not found: the MCP endpoint is /mcp${others.length ? ` (or ${others.join(', ')})` : ''}`);
+    const others = (options.endpoints ?? []).map((name) => `/mcp/${name}`);
+    const served = `the MCP endpoint is /mcp${others.length ? ` (or ${others.join(', ')})` : ''}`;
+    const endpoint = path.startsWith('/mcp/') ? decodePathSegment(path.slice(5)) : undefined;
+    if (path.startsWith('/mcp/') && endpoint === undefined) {
+      sendJsonRpcError(res, 400, -32600, `Bad Request: the path ${path.slice(0, 200)} is not valid percent-encoding; ${served}`);
       return;
     }
-    handleMcp(req, res, endpoint).catch((error: unknown) => {
-      logger.error('http request failed', { error: errorMessage(error) });
-      sendJsonRpcError(res, 500, -32603, 'Internal error');
-    });
-  });
-  http.headersTimeout = 30_000;
-  http.requestTimeout = 0;
+    if (path !== '/mcp' && !(endpoint && options.endpoints?.includes(endpoint))) {
+      sendJsonRpcError(res, 404, -32000, `Not found: ${served}`);
+      return;
+    }
+    await handleMcp(req, res, endpoint);
+  };
 
-  const idleMs = config.sessionIdleMinutes * 60_000;
+  const http: NodeHttpServer = createServer(
+    {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(headersTimeoutMs / 4, 5000)),
+    },
+    (req, res) => {
+      openResponses.add(res);
+      res.once('close', () => openResponses.delete(res));
+      route(req, res).catch((error: unknown) => {
+        logger.error('http request failed', { error: errorMessage(error) });
+        sendJsonRpcError(res, 500, -32603, 'Internal error');
+      });
+    },
+  );
+  http.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket, tooSlow));
+
   const sweeper = setInterval(() => {
     const cutoff = Date.now() - idleMs;
     for (const [id, session] of sessions) {
       if (session.lastSeen < cutoff) {
         logger.info('closing idle session', { session: id });
-        void session.transport.close();
+        void closeSession(id, `The session was closed after ${config.sessionIdleMinutes} minutes without requests`);
       }
     }
   }, Math.min(idleMs, 60_000));
@@ -222,18 +308,36 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     logger.warn('listening beyond loopback without a token: set FATHOM_TOKEN', { host: config.host });
   }
 
+  let closed: Promise<void> | undefined;
   return {
     url: `http://${shownHost}:${port}/mcp`,
     port,
     sessions: () => sessions.size,
-    async close() {
-      clearInterval(sweeper);
-      await Promise.all([...sessions.values()].map((session) => session.transport.close().catch(() => undefined)));
-      await Promise.all([...sessions.keys()].map(closeSession));
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve());
-        http.closeAllConnections();
-      });
+    close(reason = 'The server is shutting down') {
+      closed ??= (async () => {
+        stopping = reason;
+        clearInterval(sweeper);
+        await Promise.all([...sessions.keys()].map((id) => closeSession(id, reason)));
+        await drained(openResponses, DRAIN_MS);
+        await new Promise<void>((resolve) => {
+          http.close(() => resolve());
+          http.closeAllConnections();
+        });
+      })();
+      return closed;
     },
   };
+}
+
+/** Resolves once every response in `open` has finished, or after `limitMs`. */
+function drained(open: Set<ServerResponse>, limitMs: number): Promise<void> {
+  const pending = [...open].filter((res) => !res.writableFinished);
+  if (pending.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, limitMs);
+    void Promise.all(pending.map((res) => new Promise((done) => res.once('close', done)))).then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

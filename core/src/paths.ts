@@ -30,7 +30,7 @@ async function realpathOfNearest(path: string): Promise<string> {
 export async function resolveWithinRoots(path: string, roots: readonly string[]): Promise<string> {
   if (roots.length === 0) {
     throw new FathomError('forbidden', 'No folders are open to this server', {
-      hint: 'The operator sets the readable folders with --roots (FATHOM_ROOTS).',
+      hint: "The operator opens folders with --roots (FATHOM_ROOTS); a client's MCP roots can only narrow them to folders inside those.",
     });
   }
   if (path.includes('\0')) throw new FathomError('invalid_argument', 'A path cannot contain a NUL byte');
@@ -43,4 +43,25 @@ export async function resolveWithinRoots(path: string, roots: readonly string[])
   throw new FathomError('forbidden', `${path} is outside the folders this server may read`, {
     hint: `Use a path under: ${roots.join(', ')}.`,
   });
+}
+
+/**
+ * The folders a call may read: the operator's `configured` roots, narrowed to the client's
+ * `offered` MCP roots (undefined when the client offers none). A client root inside a configured
+ * root narrows to it, one that contains a configured root yields that root, one outside them all
+ * yields nothing. Both sides are compared after following symbolic links.
+ */
+export async function narrowRoots(configured: readonly string[], offered: readonly string[] | undefined): Promise<string[]> {
+  if (offered === undefined) return [...configured];
+  const allowed = await Promise.all(configured.map((root) => realpathOfNearest(resolve(root))));
+  const effective: string[] = [];
+  for (const root of offered) {
+    const real = await realpathOfNearest(resolve(root)).catch(() => undefined);
+    if (real === undefined) continue;
+    for (const limit of allowed) {
+      const narrowed = inside(limit, real) ? real : inside(real, limit) ? limit : undefined;
+      if (narrowed !== undefined && !effective.includes(narrowed)) effective.push(narrowed);
+    }
+  }
+  return effective;
 }

@@ -76,6 +76,7 @@ export function defineToolServer<S extends ConfigSchema>(definition: ToolServerD
         version,
         tools: offered,
         logger,
+        roots: (config as BaseConfig).roots,
         ...(instructions ? { instructions } : {}),
       });
     },
@@ -131,7 +132,8 @@ export function serverHelp(definition: ServerDefinition): string {
 export interface RunningServer {
   /** The HTTP endpoint, when serving over HTTP. */
   url?: string;
-  close(): Promise<void>;
+  /** Calls in flight are answered first with an error that starts with `reason`. */
+  close(reason?: string): Promise<void>;
 }
 
 /**
@@ -151,14 +153,14 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
   process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: errorMessage(reason) }));
   process.on('uncaughtException', (error) => logger.error('uncaught exception', { error: error.message, stack: error.stack }));
 
-  let closeTransport: () => Promise<void>;
+  let closeTransport: (reason: string) => Promise<void>;
   let url: string | undefined;
   if (config.transport === 'stdio') {
     const instance = await create();
     const transport = new StdioTransport();
     transport.onclose = () => void shutdown('stdin closed');
     await instance.server.connect(transport);
-    closeTransport = () => instance.close();
+    closeTransport = (reason) => instance.close(reason);
     logger.info('serving over stdio', { server: definition.name, profile: config.profile });
   } else {
     const host = await startHttpHost({
@@ -171,15 +173,15 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
       endpoints: definition.endpoints?.(config) ?? [],
     });
     url = host.url;
-    closeTransport = () => host.close();
+    closeTransport = (reason) => host.close(reason);
     if (process.env.FATHOM_EXIT_WITH_PARENT === '1') process.stdin.on('end', () => void shutdown('parent exited')).resume();
     logger.info('serving over http', { server: definition.name, url, profile: config.profile });
   }
 
   let closing: Promise<void> | undefined;
-  async function close(): Promise<void> {
+  async function close(reason = 'The server is shutting down'): Promise<void> {
     closing ??= (async () => {
-      await closeTransport().catch((error) => logger.warn('close failed', { error: errorMessage(error) }));
+      await closeTransport(reason).catch((error) => logger.warn('close failed', { error: errorMessage(error) }));
       await definition.shutdown?.().catch((error) => logger.warn('shutdown failed', { error: errorMessage(error) }));
       await killChildren();
     })();
@@ -189,7 +191,7 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
     logger.info('shutting down', { reason });
     const forced = setTimeout(() => process.exit(1), 5000);
     forced.unref();
-    await close();
+    await close(`The server is shutting down (${reason})`);
     process.exit(0);
   }
   process.once('SIGINT', () => void shutdown('SIGINT'));

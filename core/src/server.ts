@@ -3,15 +3,20 @@ import { fileURLToPath } from 'node:url';
 import { CallToolRequestSchema, ListToolsRequestSchema, RootsListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { CallToolResult, Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { errorMessage, isFathomError } from './errors.js';
+import { FathomError, errorMessage, isFathomError } from './errors.js';
 import type { Logger } from './log.js';
 import { createLogger } from './log.js';
+import { narrowRoots } from './paths.js';
 import type { Tool, ToolContext, ToolReply } from './tool.js';
 import { errorResult } from './tool.js';
 
 export interface FathomServer {
   server: Server;
-  close(): Promise<void>;
+  /**
+   * Closes this instance. Calls still running are answered first, with an error that starts with
+   * `reason` (default "The MCP session was closed"), and their signals abort.
+   */
+  close(reason?: string): Promise<void>;
 }
 
 export interface ToolServerOptions {
@@ -21,8 +26,15 @@ export interface ToolServerOptions {
   instructions?: string;
   tools: readonly Tool[];
   logger?: Logger;
+  /** The folders the operator opened (`--roots`). A client's MCP roots can only narrow them. */
+  roots?: readonly string[];
   /** Releases what this server instance holds (one per HTTP session, one in stdio mode). */
   onClose?: () => Promise<void> | void;
+}
+
+/** The answer to a call that a closing session or server did not let finish. */
+export function interruptedText(reason: string): string {
+  return `${reason}; the call was not completed: retry on a new connection.`;
 }
 
 function toResult(tool: Tool, reply: ToolReply<Record<string, unknown>>): CallToolResult {
@@ -77,11 +89,11 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
   server.setNotificationHandler(RootsListChangedNotificationSchema, () => {
     clientRoots = undefined;
   });
-  const roots = (): Promise<string[] | undefined> => {
+  const offeredRoots = (): Promise<string[] | undefined> => {
     if (!server.getClientCapabilities()?.roots) return Promise.resolve(undefined);
     clientRoots ??= server
       .listRoots()
-      .then(({ roots: offered }) => offered.filter((root) => root.uri.startsWith('file:')).map((root) => fileURLToPath(root.uri)))
+      .then(({ roots: offered }) => offered.flatMap((root) => fileRootPath(root.uri, logger)))
       .catch((error: unknown) => {
         logger.warn('roots/list failed', { error: errorMessage(error) });
         clientRoots = undefined;
@@ -89,8 +101,31 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
       });
     return clientRoots;
   };
+  const configuredRoots = options.roots ?? [];
+  const roots = async (): Promise<string[]> => narrowRoots(configuredRoots, await offeredRoots());
+
+  const running = new Set<(reason: string) => void>();
+  let closingReason: string | undefined;
+
+  const runTool = async (tool: Tool, args: unknown, context: ToolContext): Promise<CallToolResult> => {
+    try {
+      return toResult(tool, await tool.handle(args, context));
+    } catch (error) {
+      if (isFathomError(error)) {
+        logger.debug('tool failed', { tool: tool.name, code: error.code, error: error.message });
+        return errorResult(error.toText());
+      }
+      if (context.signal.aborted) return errorResult(`${tool.name} was cancelled.`);
+      logger.error('tool crashed', { tool: tool.name, error: errorMessage(error), stack: (error as Error)?.stack });
+      return errorResult(
+        `${tool.name} failed with an internal error: ${errorMessage(error)}\n` +
+          `This is a fault in the server, not in your arguments; try again or use another tool.`,
+      );
+    }
+  };
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+    if (closingReason !== undefined) return errorResult(interruptedText(closingReason));
     const { name, arguments: args } = request.params;
     const tool = byName.get(name);
     if (!tool) {
@@ -105,8 +140,16 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
       );
     }
     const progressToken = request.params._meta?.progressToken;
+    const stop = new AbortController();
+    let interrupt!: (reason: string) => void;
+    const interrupted = new Promise<CallToolResult>((resolve) => {
+      interrupt = (reason) => {
+        stop.abort(new FathomError('cancelled', reason));
+        resolve(errorResult(interruptedText(reason)));
+      };
+    });
     const context: ToolContext = {
-      signal: extra.signal,
+      signal: AbortSignal.any([extra.signal, stop.signal]),
       sessionId: extra.sessionId,
       logger,
       roots,
@@ -119,30 +162,40 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
         });
       },
     };
+    running.add(interrupt);
     try {
-      return toResult(tool, await tool.handle(parsed.data, context));
-    } catch (error) {
-      if (isFathomError(error)) {
-        logger.debug('tool failed', { tool: name, code: error.code, error: error.message });
-        return errorResult(error.toText());
-      }
-      if (extra.signal.aborted) return errorResult(`${name} was cancelled.`);
-      logger.error('tool crashed', { tool: name, error: errorMessage(error), stack: (error as Error)?.stack });
-      return errorResult(
-        `${name} failed with an internal error: ${errorMessage(error)}\n` +
-          `This is a fault in the server, not in your arguments; try again or use another tool.`,
-      );
+      return await Promise.race([runTool(tool, parsed.data, context), interrupted]);
+    } finally {
+      running.delete(interrupt);
     }
   });
 
-  let closed = false;
+  let closed: Promise<void> | undefined;
   return {
     server,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await server.close();
-      await options.onClose?.();
+    close(reason = 'The MCP session was closed') {
+      closed ??= (async () => {
+        closingReason = reason;
+        if (running.size > 0) {
+          for (const interrupt of [...running]) interrupt(reason);
+          // The SDK sends those answers a few microtasks later: the transport must still be open then.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        await server.close();
+        await options.onClose?.();
+      })();
+      return closed;
     },
   };
+}
+
+/** The path of a file: root, or nothing (logged) for other schemes and malformed URIs. */
+function fileRootPath(uri: string, logger: Logger): string[] {
+  if (!uri.startsWith('file:')) return [];
+  try {
+    return [fileURLToPath(uri)];
+  } catch (error) {
+    logger.warn('ignoring a malformed client root', { uri, error: errorMessage(error) });
+    return [];
+  }
 }

@@ -41,14 +41,14 @@ function parseDataUri(uri: string): LoadedSource {
 }
 
 async function loadUrl(url: string, context: SourceContext): Promise<LoadedSource> {
-  const hit = await context.cache.getOrSet('fetch', { url }, async () => {
+  const hit = await context.http.cached(context.cache, 'fetch', { url }, async () => {
     const response = await context.http.request(url, { maxBytes: context.maxBytes });
     if (response.status >= 400) {
       throw new FathomError('upstream', `Fetching ${url} failed with HTTP ${response.status}`, {
         hint: response.status === 404 ? 'Check the address.' : 'Try again later, or find another copy of the document.',
       });
     }
-    return { body: response.body, meta: { finalUrl: response.url, contentType: response.contentType ?? '' } };
+    return { response, meta: { finalUrl: response.url, contentType: response.contentType ?? '' } };
   });
   const finalUrl = String(hit.meta.finalUrl ?? url);
   const contentType = String(hit.meta.contentType ?? '') || undefined;

@@ -17,10 +17,12 @@ export interface ToolContext {
   /** An MCP `notifications/message` to the client, filtered by the level it set. */
   notify(level: LoggingLevel, data: unknown): Promise<void>;
   /**
-   * The folders the client offered as MCP roots (file: URIs as paths), or undefined when the
-   * client does not support roots. They replace the configured ones where a server reads files.
+   * The host folders this call may read: the operator's roots (`--roots`), narrowed to the
+   * client's MCP roots when it offers them. A client root never widens them: one inside a
+   * configured root narrows to it, one containing a configured root yields that root, one
+   * outside them all yields nothing.
    */
-  roots(): Promise<string[] | undefined>;
+  roots(): Promise<string[]>;
   /** An MCP progress notification, sent only when the caller asked for progress. */
   progress(progress: number, total?: number, message?: string): Promise<void>;
 }

@@ -2,12 +2,13 @@ import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip, inflate } from 'node:zlib';
 import type { InputType, ZlibOptions } from 'node:zlib';
-import { Agent } from 'undici';
+import { Agent, buildConnector } from 'undici';
+import type { Cache, CacheHit, CacheKey, CacheMeta, CacheWriteOptions } from '../cache.js';
 import { FathomError, errorMessage, isFathomError } from '../errors.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { AddressGuard, blockedAddressError } from './guard.js';
-import type { Refusal } from './guard.js';
+import type { Peer, Refusal } from './guard.js';
 import { HostLimiter, sleep } from './limiter.js';
 
 export interface NetOptions {
@@ -53,6 +54,8 @@ export interface HttpResponse {
   body: Buffer;
   /** Every URL that answered with a redirect, in order (the first is the requested URL). */
   redirects: string[];
+  /** The addresses each hop (redirects included) was fetched from, for stored copies: see `cached`. */
+  peers: Peer[];
   contentType?: string;
   text(): string;
   json<T = unknown>(): T;
@@ -61,6 +64,8 @@ export interface HttpResponse {
 export const DEFAULT_USER_AGENT =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 
+/** Hosts whose connected addresses are remembered, for the peers of responses. */
+const MAX_REMEMBERED_HOSTS = 4096;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -123,10 +128,20 @@ export class HttpClient {
   private readonly retryBaseMs: number;
   private readonly maxRetryAfterMs: number;
   private readonly userAgent: string;
+  /** Host name → every address a connection for it went to (connections are pooled, so not per request). */
+  private readonly connected = new Map<string, Set<string>>();
 
   constructor(options: NetOptions = {}) {
     this.guard = new AddressGuard(options.allowPrivateNetwork ?? false, options.allowHosts ?? []);
-    this.agent = new Agent({ connect: { lookup: this.guard.lookup } });
+    const connect = buildConnector({ lookup: this.guard.lookup });
+    this.agent = new Agent({
+      connect: (connectOptions, callback) =>
+        connect(connectOptions, (...args) => {
+          const socket = args[1];
+          if (socket?.remoteAddress) this.rememberPeer(connectOptions.hostname, socket.remoteAddress);
+          callback(...args);
+        }),
+    });
     this.limiter = new HostLimiter(Math.max(1, options.perHostConcurrency ?? 8), options.perHostMinIntervalMs ?? 0);
     this.logger = options.logger ?? createLogger('net');
     this.timeoutMs = options.timeoutMs ?? 30_000;
@@ -153,10 +168,12 @@ export class HttpClient {
       body: init.body,
     };
     const redirects: string[] = [];
+    const peers: Peer[] = [];
     for (;;) {
       this.guard.checkUrl(target, display(target));
       const outcome = await this.withRetries(target, exchange, settings);
-      if (outcome.next.kind !== 'redirect') return toResponse(target, outcome, redirects);
+      peers.push(...this.peersOf(target));
+      if (outcome.next.kind !== 'redirect') return toResponse(target, outcome, redirects, peers);
       if (redirects.length >= this.maxRedirects) {
         throw new FathomError('upstream', `Too many redirects (more than ${this.maxRedirects}) fetching ${display(parseUrl(url))}`, {
           hint: 'The site redirects in a loop or too often. Try the final URL directly, or use a different source.',
@@ -171,8 +188,59 @@ export class HttpClient {
     }
   }
 
+  /**
+   * `cache.getOrSet` for a response of this client. The entry keeps the addresses the response
+   * came from, and a stored entry is served only where this client's policy reaches them all: a
+   * stricter client fetches afresh instead, and so meets the refusal an uncached request meets.
+   * (Replay mode cannot fetch: it refuses such an entry.)
+   */
+  async cached(
+    cache: Cache,
+    namespace: string,
+    key: CacheKey,
+    fetch: () => Promise<{ response: HttpResponse; meta?: CacheMeta }>,
+    options: CacheWriteOptions = {},
+  ): Promise<CacheHit> {
+    const produce = async () => {
+      const { response, meta } = await fetch();
+      return { body: response.body, meta: { ...meta, peers: response.peers } };
+    };
+    const usable = (stored: CacheHit) => cache.mode === 'replay' || this.guard.refusedPeer(stored.meta.peers) === undefined;
+    const hit = await cache.getOrSet(namespace, key, produce, { ...options, usable });
+    // The producer may have been another caller's, with another policy.
+    const refused = this.guard.refusedPeer(hit.meta.peers);
+    if (refused) throw this.guard.peerError(refused);
+    return hit;
+  }
+
+  /**
+   * Throws the refusal a request to `url` would meet, resolving its host name as a connection
+   * would; for handing a URL to a service that fetches it for us. A name that does not resolve
+   * here passes.
+   */
+  async checkReachable(url: string): Promise<void> {
+    const target = parseUrl(url);
+    await this.guard.checkResolved(target, display(target));
+  }
+
   async close(): Promise<void> {
     await this.agent.close();
+  }
+
+  private rememberPeer(hostname: string, address: string): void {
+    const host = normalizeHostname(hostname);
+    const known = this.connected.get(host) ?? new Set<string>();
+    known.add(address);
+    this.connected.delete(host);
+    this.connected.set(host, known);
+    if (this.connected.size > MAX_REMEMBERED_HOSTS) this.connected.delete(this.connected.keys().next().value!);
+  }
+
+  /** The addresses a request to `target` may have gone to; an empty address when none is known. */
+  private peersOf(target: URL): Peer[] {
+    const url = display(target);
+    const addresses = [...(this.connected.get(normalizeHostname(target.hostname)) ?? [])];
+    return addresses.length ? addresses.map((address) => ({ url, address })) : [{ url, address: '' }];
   }
 
   private requestHeaders(given: Record<string, string> = {}): Record<string, string> {
@@ -383,7 +451,11 @@ async function readBody(
   }
 }
 
-function toResponse(url: URL, outcome: Outcome, redirects: string[]): HttpResponse {
+function normalizeHostname(hostname: string): string {
+  return hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase().replace(/\.$/, '');
+}
+
+function toResponse(url: URL, outcome: Outcome, redirects: string[], peers: Peer[]): HttpResponse {
   const { status, headers, body } = outcome;
   return {
     url: url.href,
@@ -391,6 +463,7 @@ function toResponse(url: URL, outcome: Outcome, redirects: string[]): HttpRespon
     headers,
     body,
     redirects,
+    peers,
     contentType: headers['content-type'],
     text: () => new TextDecoder().decode(body),
     json: <T>() => {

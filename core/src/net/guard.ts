@@ -1,4 +1,4 @@
-import { lookup as dnsLookup } from 'node:dns';
+import { lookup as dnsLookup, promises as dns } from 'node:dns';
 import type { LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
 import type { LookupFunction } from 'node:net';
@@ -9,6 +9,12 @@ export interface Refusal {
   host: string;
   address: string;
   viaDns: boolean;
+}
+
+/** Where a response came from: the URL of one hop and the address its connection went to ('' when unknown). */
+export interface Peer {
+  url: string;
+  address: string;
 }
 
 export function blockedAddressError(target: string, refusal: Refusal, cause?: unknown): FathomError {
@@ -71,6 +77,48 @@ export class AddressGuard {
     throw blockedAddressError(display, { host, address: host, viaDns: false });
   }
 
+  /**
+   * Like `checkUrl`, and a host name is resolved as a connection would resolve it: throws when the
+   * policy refuses one of its addresses. A name that does not resolve here passes.
+   */
+  async checkResolved(url: URL, display: string): Promise<void> {
+    this.checkUrl(url, display);
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(host) || this.allowPrivateNetwork || this.allowsHostname(host)) return;
+    // Names under .localhost are loopback wherever they are resolved (RFC 6761), here or by the service.
+    const fallback = host === 'localhost' || host.endsWith('.localhost') ? [{ address: '127.0.0.1' }] : [];
+    const addresses = await dns.lookup(host, { all: true }).catch(() => fallback);
+    const refused = addresses.find((entry) => !this.allowsAddress(entry.address));
+    if (refused) throw blockedAddressError(display, { host, address: refused.address, viaDns: true });
+  }
+
+  /**
+   * The first of `peers` (as stored with a cached response) this policy would not have let a
+   * request reach. Anything that is not a list of peers counts as one unknown peer.
+   */
+  refusedPeer(peers: unknown): Peer | undefined {
+    const list = Array.isArray(peers) && peers.length > 0 && peers.every(isPeer) ? peers : [{ url: '', address: '' }];
+    return list.find((peer) => !this.allowsPeer(peer));
+  }
+
+  private allowsPeer(peer: Peer): boolean {
+    if (this.allowPrivateNetwork) return true;
+    const host = hostOf(peer.url);
+    if (host !== undefined && this.allowsHostname(host)) return true;
+    return parseIp(peer.address) !== undefined && this.allowsAddress(peer.address);
+  }
+
+  /** The error for a stored response from a peer this policy refuses: the one a live request meets. */
+  peerError(peer: Peer): FathomError {
+    const host = hostOf(peer.url);
+    if (host === undefined || !parseIp(peer.address)) {
+      return new FathomError('blocked_address', `Refused to use a stored copy of ${peer.url || 'a page'}: it was stored without the address it came from`, {
+        hint: 'Fetch it again in normal cache mode, or record it again (FATHOM_CACHE_MODE=record).',
+      });
+    }
+    return blockedAddressError(peer.url, { host, address: peer.address, viaDns: !isIP(host) });
+  }
+
   readonly lookup: LookupFunction = (hostname, options, callback) => {
     dnsLookup(hostname, { all: true, family: options.family, hints: options.hints }, (error, addresses) => {
       if (error) return callback(error, '');
@@ -84,4 +132,17 @@ export class AddressGuard {
       else callback(Object.assign(new Error(`No addresses for ${hostname}`), { code: 'ENOTFOUND' }), '');
     });
   };
+}
+
+function isPeer(value: unknown): value is Peer {
+  const peer = value as Partial<Peer> | null;
+  return typeof peer?.url === 'string' && typeof peer.address === 'string';
+}
+
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
+  } catch {
+    return undefined;
+  }
 }

@@ -28,7 +28,7 @@ export class FilesRuntime {
   }
 
   async load(source: string, context: ToolContext): Promise<LoadedSource> {
-    const roots = (await context.roots()) ?? this.config.roots;
+    const roots = await context.roots();
     return loadSource(source, {
       roots,
       maxBytes: this.config.maxFileBytes,

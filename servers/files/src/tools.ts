@@ -15,7 +15,7 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
     documentInfo(runtime),
     searchDocument(runtime),
     extractTables(runtime),
-    listFiles(config),
+    listFiles(),
     convertToMarkdown(runtime),
   ];
 }

@@ -223,15 +223,23 @@ describe('sources', () => {
     }
   });
 
-  it('uses the roots a client offers instead of the configured ones', async () => {
-    const offered = mkdtempSync(join(tmpdir(), 'fathom-offered-'));
+  it('narrows the configured roots to the roots a client offers, and never widens them', async () => {
+    const offered = join(root, 'offered');
+    mkdirSync(offered);
     writeFileSync(join(offered, 'theirs.txt'), 'from the client root');
     const connection = await connect({}, { roots: { listChanged: true } });
-    connection.client.setRequestHandler(ListRootsRequestSchema, () => ({ roots: [{ uri: pathToFileURL(offered).href, name: 'offered' }] }));
+    connection.client.setRequestHandler(ListRootsRequestSchema, () => ({
+      roots: [
+        { uri: pathToFileURL(offered).href, name: 'offered' },
+        { uri: pathToFileURL(outside).href, name: 'outside the configured root' },
+      ],
+    }));
     const theirs = await call(connection, 'read_document', { source: join(offered, 'theirs.txt') });
     expect(theirs.text).toContain('from the client root');
     const ours = await call(connection, 'read_document', { source: join(root, 'long.md') });
     expect(ours.isError).toBe(true);
+    const beyond = await call(connection, 'read_document', { source: join(outside, 'secret.txt') });
+    expect(beyond.isError).toBe(true);
     await connection.close();
     rmSync(offered, { recursive: true, force: true });
   });

@@ -1,6 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { isIP } from 'node:net';
-import { FathomError, HttpClient, cidrMatcher, classifyAddress, isFathomError, isPublicAddress } from '@fathom/core';
+import { FathomError, HttpClient, isFathomError } from '@fathom/core';
 import type { Cache, CacheHit, CacheKey, Logger } from '@fathom/core';
 import { decodeText, detectType, renderMarkdown } from '@fathom/files/convert';
 import type { ConvertedDocument, DocumentType, HtmlResult } from '@fathom/files/convert';
@@ -58,8 +57,6 @@ const HTML_MIMES = new Set(['text/html', 'application/xhtml+xml']);
 const TEXT_TYPES = new Set<DocumentType>(['text', 'markdown', 'code', 'json', 'jsonl', 'yaml', 'xml', 'csv', 'tsv', 'html', 'feed', 'ipynb', 'eml']);
 const NOT_DOCUMENTS: Partial<Record<DocumentType, string>> = { image: 'an image', audio: 'audio', zip: 'a ZIP archive' };
 const FILES_HINT = "Read it with the files server's read_document tool, which takes a URL.";
-const PRIVATE_HINT =
-  'Fathom only fetches public addresses. An operator can allow this with FATHOM_ALLOW_PRIVATE_NETWORK=true or FATHOM_ALLOW_HOSTS=';
 
 interface RememberedRobots {
   robots: Promise<Robots>;
@@ -73,7 +70,6 @@ export class PageFetcher {
   private readonly cache: Cache;
   private readonly logger: Logger;
   private readonly jina: HttpClient | undefined;
-  private readonly allowedIp: (ip: string) => boolean;
   private readonly robotsByOrigin = new Map<string, RememberedRobots>();
   private readonly pool: WorkerPool;
 
@@ -83,7 +79,6 @@ export class PageFetcher {
     this.http = options.http;
     this.cache = options.cache;
     this.logger = options.logger;
-    this.allowedIp = cidrMatcher(this.config.allowHosts.filter((entry) => entry.includes('/') || isIP(entry.trim()) !== 0));
     // The operator chose the Jina endpoint, so it may be a local instance.
     this.jina = this.config.jinaApiKey
       ? new HttpClient({ allowPrivateNetwork: true, logger: this.logger, retries: 0, maxBytes: this.config.maxPageBytes, timeoutMs: this.timeoutMs })
@@ -97,7 +92,8 @@ export class PageFetcher {
   async fetch(url: string, options: FetchOptions = {}): Promise<FetchedPage> {
     const target = parseTarget(url);
     const jina = Object.keys(options.headers ?? {}).length === 0 ? this.jina : undefined;
-    if (jina) this.refusePrivateTarget(target);
+    // Jina fetches the target itself, so our guard never sees that connection: refuse first what it would refuse.
+    if (jina) await this.http.checkReachable(target.href);
     if (this.config.robots) await this.checkRobots(target, options.signal);
     if (jina) {
       try {
@@ -118,14 +114,15 @@ export class PageFetcher {
     const headers = this.pageHeaders(options.headers);
     const key: CacheKey = options.headers && Object.keys(options.headers).length > 0 ? { url: target.href, headers } : { url: target.href };
     const hit = await this.withDeadline(target.href, options.signal, (signal) =>
-      this.cache.getOrSet(
+      this.http.cached(
+        this.cache,
         'fetch',
         key,
         async () => {
           const response = await this.http.request(target.href, { headers, timeoutMs: this.timeoutMs, maxBytes: this.config.maxPageBytes, signal });
           if (response.status < 200 || response.status >= 300) throw statusError(target.href, response.status);
           this.logger.debug('fetched', { url: target.href, finalUrl: response.url, status: response.status, bytes: response.body.length });
-          return { body: response.body, meta: { finalUrl: response.url, contentType: response.contentType ?? '', status: response.status } };
+          return { response, meta: { finalUrl: response.url, contentType: response.contentType ?? '', status: response.status } };
         },
         { ttlMs: this.config.pageTtlHours * HOUR_MS },
       ),
@@ -270,28 +267,6 @@ export class PageFetcher {
       this.logger.debug('robots.txt failed; allowing all', { url, error });
       return { body: '', meta: { failed: true }, ttlMs: HOUR_MS };
     }
-  }
-
-  /** Jina fetches the target itself, so our address guard never sees it: refuse what it would refuse. */
-  private refusePrivateTarget(target: URL): void {
-    if (this.config.allowPrivateNetwork) return;
-    const host = target.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase().replace(/\.$/, '');
-    if (this.hostAllowed(host)) return;
-    const literal = isIP(host) !== 0;
-    if (literal ? isPublicAddress(host) : host !== 'localhost' && !host.endsWith('.localhost')) return;
-    const kind = literal ? classifyAddress(host) : 'loopback';
-    throw new FathomError('blocked_address', `Refused to fetch ${target.href}: ${host} is a ${kind} address`, {
-      hint: PRIVATE_HINT + host,
-      details: { host },
-    });
-  }
-
-  private hostAllowed(host: string): boolean {
-    if (isIP(host) !== 0 && this.allowedIp(host)) return true;
-    return this.config.allowHosts.some((raw) => {
-      const entry = raw.trim().toLowerCase().replace(/\.$/, '');
-      return entry === host || (entry.startsWith('*.') && host.endsWith(entry.slice(1)));
-    });
   }
 
   private async viaJina(jina: HttpClient, target: URL, signal: AbortSignal | undefined): Promise<FetchedPage> {

@@ -3,7 +3,6 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { FathomError, defineTool, resolveWithinRoots } from '@fathom/core';
 import { z } from 'zod';
-import type { Config } from '../config.js';
 import { globToRegExp } from '../glob.js';
 
 const entrySchema = z.object({
@@ -22,7 +21,7 @@ function kind(entry: Dirent): z.infer<typeof entrySchema>['type'] {
   return 'other';
 }
 
-export const listFiles = (config: Config) =>
+export const listFiles = () =>
   defineTool({
     name: 'list_files',
     title: 'List files',
@@ -42,7 +41,7 @@ export const listFiles = (config: Config) =>
     }),
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handle({ path, glob, max_entries }, context) {
-      const folder = await resolveWithinRoots(path, (await context.roots()) ?? config.roots);
+      const folder = await resolveWithinRoots(path, await context.roots());
       const stat = await lstat(folder).catch(() => undefined);
       if (!stat?.isDirectory()) {
         throw new FathomError('not_found', `${path} is not a folder`, { hint: 'Call list_files with no path to see the top folder.' });

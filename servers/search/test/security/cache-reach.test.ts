@@ -1,0 +1,59 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFixtureSite } from '../../../../tests/fixtures/site.js';
+import type { FixtureSite } from '../../../../tests/fixtures/site.js';
+import { closeRuntime } from '../../src/runtime.js';
+import { searchClient } from './helpers.js';
+import type { SearchClient } from './helpers.js';
+
+let site: FixtureSite;
+const dir = mkdtempSync(join(tmpdir(), 'fathom-search-cache-reach-'));
+const shared = { 'cache-mode': 'normal', 'cache-path': join(dir, 'cache.sqlite') };
+const clients: SearchClient[] = [];
+
+async function client(flags: Record<string, string>): Promise<SearchClient> {
+  const created = await searchClient(flags);
+  clients.push(created);
+  return created;
+}
+
+beforeAll(async () => {
+  site = await startFixtureSite();
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((created) => created.close()));
+  await closeRuntime();
+  await site.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('two search servers sharing one cache file', () => {
+  it('a strict server refuses a loopback page a permissive one cached, as if it were not cached', async () => {
+    const permissive = await client({ ...shared, 'allow-hosts': '127.0.0.1' });
+    const strict = await client(shared);
+    const uncached = await client({});
+    const article = site.articles[2]!;
+    const url = `${site.url}${article.path}`;
+    const fetches = () => site.requests.filter((request) => request.path === article.path).length;
+
+    const page = await permissive.fetch(url);
+    expect(page.isError).toBe(false);
+    expect(page.text).toContain(article.code);
+    expect(fetches()).toBe(1);
+
+    const refused = await strict.fetch(url);
+    expect(refused.isError).toBe(true);
+    expect(refused.text).toMatch(/^Refused to fetch http:\/\/127\.0\.0\.1:\d+\/articles\/3\.html: 127\.0\.0\.1 is a loopback address/);
+    expect(refused.text).toBe((await uncached.fetch(url)).text);
+    expect(refused.text).not.toContain(article.code);
+    expect(fetches()).toBe(1);
+
+    // The witness: the permissive server still serves it from the cache.
+    const again = await permissive.fetch(url);
+    expect(again.text).toContain(article.code);
+    expect(fetches()).toBe(1);
+  });
+});
