@@ -2,13 +2,14 @@
 # Installs the Debian packages Fathom uses, only those missing. Safe to run again and again.
 #   chromium            the browser server's engine
 #   bubblewrap          the python sandbox's isolation
+#   e2fsprogs           mkfs.ext4, for the sandbox workspaces a root server loop-mounts (hard quotas)
 #   python3 + libs      the python sandbox's interpreter and its scientific packages
 #   poppler-utils       pdftohtml, the files server's fast PDF text reader (pdf.js is the fallback)
 #   pandoc              the DOCX baseline of the document benchmarks
 #   make g++            build better-sqlite3 when no prebuilt binary can be downloaded
 set -euo pipefail
 
-packages=(chromium bubblewrap python3 python3-numpy python3-pandas python3-scipy python3-sympy
+packages=(chromium bubblewrap e2fsprogs python3 python3-numpy python3-pandas python3-scipy python3-sympy
   python3-matplotlib poppler-utils pandoc make g++)
 
 missing=()

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { killChildren } from './children.js';
@@ -41,13 +42,24 @@ export interface ToolServerDefinition<S extends ConfigSchema> extends Omit<Serve
   /** The server package's package.json, for its version. */
   packageJson: URL;
   instructions?: string;
-  /** The tools of the profile in `config.profile`. */
-  tools(config: z.infer<S>, logger: Logger): Tool[];
+  /** The tools of the profile in `config.profile`, for one server instance. */
+  tools(config: z.infer<S>, logger: Logger, instance: InstanceScope): Tool[];
   /**
    * Named subsets of those tools, e.g. the server names a model knows them under. A host can
    * then list one process under several names: /mcp/<name> over HTTP, --endpoint <name> over stdio.
    */
   toolGroups?(config: z.infer<S>): Record<string, string[] | 'all'>;
+}
+
+/**
+ * One MCP server instance: one client connection over stdio, one session over HTTP. What its tools
+ * make for the client (a sandbox, a browser context) belongs to it and goes when it closes.
+ */
+export interface InstanceScope {
+  /** Unique per instance and never shown to clients: the owner of what the instance's tools make. */
+  readonly id: string;
+  /** Runs when the instance closes: the client went away, its session ended, or the server stops. */
+  onClose(release: () => Promise<void> | void): void;
 }
 
 /** A server that is a list of tools: the MCP server name is `fathom-<name>`. */
@@ -59,7 +71,9 @@ export function defineToolServer<S extends ConfigSchema>(definition: ToolServerD
     version,
     endpoints: (config) => Object.keys(toolGroups?.(config) ?? {}),
     createServer: (config, logger, endpoint) => {
-      let offered = tools(config, logger);
+      const releases: (() => Promise<void> | void)[] = [];
+      const instance: InstanceScope = { id: randomUUID(), onClose: (release) => void releases.push(release) };
+      let offered = tools(config, logger, instance);
       if (endpoint !== undefined) {
         const group = toolGroups?.(config)[endpoint];
         if (!group) {
@@ -77,6 +91,9 @@ export function defineToolServer<S extends ConfigSchema>(definition: ToolServerD
         tools: offered,
         logger,
         roots: (config as BaseConfig).roots,
+        onClose: async () => {
+          for (const release of releases) await Promise.resolve(release()).catch((error: unknown) => logger.warn('release failed', { error: errorMessage(error) }));
+        },
         ...(instructions ? { instructions } : {}),
       });
     },

@@ -57,23 +57,46 @@ export async function runChecks(): Promise<Check[]> {
     fix: `${APT} chromium   (or: npx playwright install chromium)`,
   });
 
+  // Sandboxes run as an unprivileged user: a root server drops to one of their own first.
+  const root = process.getuid?.() === 0;
   const bwrapVersion = await output('bwrap', ['--version']);
-  const bwrapWorks = bwrapVersion ? (await output('bwrap', ['--unshare-all', '--ro-bind', '/', '/', '--', '/bin/true'])) !== undefined : false;
+  const asSandbox = root ? ['setpriv', '--reuid=2000000000', '--regid=2000000000', '--clear-groups', 'bwrap'] : ['bwrap'];
+  const bwrapWorks = bwrapVersion ? (await output(asSandbox[0]!, [...asSandbox.slice(1), '--unshare-all', '--ro-bind', '/', '/', '--', '/bin/true'])) !== undefined : false;
   checks.push({
     name: 'bubblewrap',
     ok: bwrapWorks,
     neededBy: 'python sandbox',
-    detail: bwrapVersion ? (bwrapWorks ? bwrapVersion : `${bwrapVersion}, but user namespaces are not permitted here`) : 'not found',
+    detail: bwrapVersion
+      ? bwrapWorks
+        ? `${bwrapVersion}; sandboxes run as ${root ? 'unprivileged host uids of their own (the server is root)' : "this user's uid"}`
+        : `${bwrapVersion}, but unprivileged user namespaces are not permitted here`
+      : 'not found',
     fix: bwrapVersion ? 'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)' : `${APT} bubblewrap`,
   });
 
   const cgroupV1 = ['memory', 'pids'].every((controller) => writable(`/sys/fs/cgroup/${controller}`));
   const cgroupV2 = existsSync('/sys/fs/cgroup/cgroup.controllers') && writable('/sys/fs/cgroup');
+  const cpu = cgroupV1 ? writable('/sys/fs/cgroup/cpu') : cgroupV2;
   checks.push({
     name: 'resource limits',
     ok: true,
     neededBy: 'python sandbox',
-    detail: cgroupV1 ? 'cgroup v1 memory and pids controllers (enforced per session)' : cgroupV2 ? 'cgroup v2 (enforced per session)' : 'rlimits only (no writable cgroup controllers)',
+    detail: cgroupV1 || cgroupV2
+      ? `cgroup ${cgroupV1 ? 'v1' : 'v2'} memory, pids${cpu ? ' and cpu' : ''} controllers (enforced per session)`
+      : 'rlimits only (no writable cgroup controllers)',
+  });
+  const loop = root && existsSync('/dev/loop-control') && (await output('mkfs.ext4', ['-V'])) !== undefined;
+  checks.push({
+    name: 'workspace quota',
+    ok: true,
+    neededBy: 'python sandbox',
+    detail: loop ? 'a loop-mounted ext4 file system per sandbox (enforced at every write)' : `checked during calls only (${root ? 'no loop devices or mkfs.ext4' : 'a hard quota needs a root server'})`,
+  });
+  checks.push({
+    name: 'seccomp filter',
+    ok: true,
+    neededBy: 'python sandbox',
+    detail: ['x64', 'arm64'].includes(process.arch) ? `on (${process.arch})` : `none for ${process.arch}: nested namespaces disabled only`,
   });
 
   const python = findPython();

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@fathom/core';
@@ -78,4 +78,29 @@ export async function newSession(connection: InMemoryConnection, args: Record<st
   const created = await call(connection, 'python_create_session', args);
   if (created.isError) throw new Error(created.text);
   return String(created.structured?.session_id);
+}
+
+/** Host pids of the processes of the server `serverPid`'s sandbox `id` (all its sandboxes when omitted), from their cgroups. */
+export function sandboxPids(id?: string, serverPid = process.pid): number[] {
+  const root = '/sys/fs/cgroup/pids/fathom';
+  const v2 = '/sys/fs/cgroup/fathom';
+  const parent = existsSync(root) ? root : v2;
+  const groups = existsSync(parent) ? readdirSync(parent).filter((name) => name.startsWith(`${serverPid}-${id ?? ''}`)) : [];
+  return groups.flatMap((name) => {
+    try {
+      return readFileSync(join(parent, name, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The fields of /proc/<pid>/status as the host sees them. */
+export function hostStatus(pid: number): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+    const at = line.indexOf(':');
+    if (at > 0) fields[line.slice(0, at)] = line.slice(at + 1).trim();
+  }
+  return fields;
 }

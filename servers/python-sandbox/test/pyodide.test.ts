@@ -10,6 +10,9 @@ import { PyodideBackend } from '../src/backends/pyodide.js';
 import type { Sandbox } from '../src/backends/types.js';
 
 const logger = createLogger('pyodide-test', { level: 'error', write: () => {} });
+/** In the server's environment, as API keys are: interpreters must not see it. */
+const SERVER_SECRET = 'serper-key-of-the-server';
+process.env.SERPER_API_KEY = SERVER_SECRET;
 const LOAD = 60_000;
 const RUN = { timeoutMs: 10_000, keepBytes: 64 * 1024 };
 
@@ -283,6 +286,13 @@ describe('pyodide backend: isolation', () => {
       expect(output.error, code).toBeDefined();
       expect(output.value, code).toBeUndefined();
     }
+  });
+
+  it("sees none of the server's environment", async () => {
+    const output = await env.sandbox.runPython('import os\nrepr(dict(os.environ))', RUN);
+    expect(output.value).toContain('HOME');
+    expect(output.value).not.toContain('SERPER_API_KEY');
+    expect(output.value).not.toContain(SERVER_SECRET);
   });
 
   it('has no subprocesses', async () => {

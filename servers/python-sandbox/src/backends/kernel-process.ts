@@ -100,7 +100,13 @@ export class KernelProcess {
     const join = command.cgroupProcs.map((file) => `echo $$ > '${file}'`).join(' && ');
     const script = `${join ? join + ' && ' : ''}exec "$0" "$@"`;
     const inputs = command.inputs.map(() => 'pipe' as const);
-    this.child = spawn('/bin/sh', ['-c', script, ...command.argv], { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', ...inputs], detached: true, env: {} });
+    this.child = spawn('/bin/sh', ['-c', script, ...command.argv], {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe', ...inputs],
+      detached: true,
+      env: {},
+      // The shell exports its working folder as PWD, which bwrap's first process keeps.
+      cwd: '/',
+    });
     trackChild(this.child);
     // A kernel that dies mid-write breaks its pipes; its exit is what reports that, not these errors.
     for (const stream of this.child.stdio) (stream as NodeJS.EventEmitter | null)?.on('error', () => undefined);
