@@ -34,6 +34,8 @@ interface Session {
   transport: StreamableHTTPServerTransport;
   server: FathomServer;
   lastSeen: number;
+  /** Requests of the session still being answered. */
+  open: number;
 }
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
@@ -175,7 +177,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: randomUUID,
       onsessioninitialized: (id) => {
-        sessions.set(id, { transport, server, lastSeen: Date.now() });
+        sessions.set(id, { transport, server, lastSeen: Date.now(), open: 0 });
         logger.debug('session opened', { session: id, sessions: sessions.size });
       },
       onsessionclosed: (id) => closeSession(id, 'The client closed the session (HTTP DELETE)'),
@@ -224,6 +226,12 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
         return;
       }
       session.lastSeen = Date.now();
+      // A call (or a stream) still open keeps its session alive, however long it takes.
+      session.open++;
+      res.once('close', () => {
+        session.open--;
+        session.lastSeen = Date.now();
+      });
       await session.transport.handleRequest(req, res, body);
       return;
     }
@@ -290,7 +298,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
   const sweeper = setInterval(() => {
     const cutoff = Date.now() - idleMs;
     for (const [id, session] of sessions) {
-      if (session.lastSeen < cutoff) {
+      if (session.open === 0 && session.lastSeen < cutoff) {
         logger.info('closing idle session', { session: id });
         void closeSession(id, `The session was closed after ${config.sessionIdleMinutes} minutes without requests`);
       }

@@ -146,3 +146,22 @@ describe('closing a session', () => {
     await Promise.all([doomed.client.close(), other.client.close()]);
   });
 });
+
+describe('idle sessions', () => {
+  it('keeps a session alive while its call runs past the idle limit, and closes it once it is really idle', async () => {
+    // 0.01 minutes: 600 ms without a request and with nothing in flight.
+    const server = await host({ 'session-idle-minutes': '0.01' });
+    const busy = await connectHttp(server.url);
+    const call = startWait(busy.client, 2, 'outlasts-idle');
+    await call.running;
+    const result = await call.result;
+    expect(result.isError).toBeFalsy();
+    expect(textOf(result)).toBe('waited 2 s outlasts-idle');
+    expect(abortedWaits).not.toContain('outlasts-idle');
+    // Once the client lets go of everything, the session goes.
+    await busy.client.close();
+    const deadline = Date.now() + 15_000;
+    while (server.sessions() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.sessions()).toBe(0);
+  });
+});
