@@ -5,8 +5,9 @@
 //   node bench/sandbox/run.mjs [--quick]
 //
 // The table goes to stdout and to bench/results/sandbox.md (sandbox-quick.md with --quick).
+import { Buffer } from 'node:buffer';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,8 @@ const quick = process.argv.includes('--quick');
 const N = quick ? { create: 10, run: 50, numpy: 3, parallel: 10, spawn: 20, pyodide: 2 } : { create: 40, run: 300, numpy: 8, parallel: 40, spawn: 60, pyodide: 3 };
 const PYTHON = '/usr/bin/python3';
 const work = mkdtempSync(join(tmpdir(), 'fathom-bench-sandbox-'));
+// A root server's sandboxes run as users of their own, who pass through here to their workspaces.
+chmodSync(work, 0o711);
 
 const log = (message) => process.stderr.write(`sandbox: ${message}\n`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -45,12 +48,13 @@ async function callTool(client, name, args) {
 
 const create = async (client) => (await callTool(client, 'python_create_session', {})).structuredContent.session_id;
 
-/** Resident memory of the sandbox kernels (all processes running kernel.py), in MB. */
+/** Resident memory of the sandbox kernels (the Python processes running kernel.py), in MB. */
 function kernelsRss() {
   let kb = 0;
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     try {
-      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('kernel.py')) continue;
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv[0] !== PYTHON || !argv.includes('/opt/fathom/kernel.py')) continue;
       kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
     } catch {
       // exited meanwhile
@@ -80,6 +84,18 @@ const session = await create(warm);
 await callTool(warm, 'python_run', { session_id: session, code: '1+1' });
 const onePlusOne = [];
 for (let i = 0; i < N.run; i++) onePlusOne.push((await timed(() => callTool(warm, 'python_run', { session_id: session, code: '1+1' })))[0]);
+
+log('Fathom: file tools (done inside the sandbox)');
+const halfMegabyte = Buffer.alloc(512 * 1024, 97).toString('base64');
+const fileWrite = [];
+const fileRead = [];
+const fileList = [];
+await callTool(warm, 'python_run', { session_id: session, code: 'import os\nos.makedirs("many", exist_ok=True)\nfor i in range(1000): open(f"many/f{i}", "w").close()' });
+for (let i = 0; i < N.numpy * 4; i++) {
+  fileWrite.push((await timed(() => callTool(warm, 'sandbox_write_file', { session_id: session, path: 'one.bin', content: halfMegabyte, encoding: 'base64' })))[0]);
+  fileRead.push((await timed(() => callTool(warm, 'sandbox_read_file', { session_id: session, path: 'one.bin', encoding: 'base64', max_chars: 200_000 })))[0]);
+  fileList.push((await timed(() => callTool(warm, 'sandbox_list_files', { session_id: session, path: 'many' })))[0]);
+}
 
 log('Fathom: import numpy (first import in a new session)');
 const numpyFirst = [];
@@ -174,6 +190,9 @@ const sbn = stats(spawnBwrapNumpy);
 const pyl = stats(pyodideLoads);
 const pyr = stats(pyodideRuns);
 const pspl = stats(parallelSpawn.latencies);
+const fw = stats(fileWrite);
+const fr = stats(fileRead);
+const fl = stats(fileList);
 
 const lines = [
   `# Python sandbox benchmark${quick ? ' (quick)' : ''}`,
@@ -188,6 +207,9 @@ const lines = [
   `| \`import numpy\` (first in a session) | ${ms(np1.p50)} / ${ms(np1.p95)} | ${ms(spn.p50)} / ${ms(spn.p95)} | ${ms(sbn.p50)} / ${ms(sbn.p95)} | not available offline |`,
   `| 8 sessions in parallel, numpy call: latency | ${ms(pl.p50)} / ${ms(pl.p95)} | n/a | ${ms(pspl.p50)} / ${ms(pspl.p95)} (spawn + import each call) | n/a |`,
   `| 8 sessions in parallel: throughput | ${((8 * N.parallel) / (parallelWall / 1000)).toFixed(0)} calls/s | n/a | ${(parallelSpawn.calls / (parallelSpawn.wall / 1000)).toFixed(0)} calls/s | n/a |`,
+  `| \`sandbox_write_file\`, 512 KB (base64) | ${ms(fw.p50)} / ${ms(fw.p95)} | n/a | n/a | n/a |`,
+  `| \`sandbox_read_file\`, 512 KB (base64) | ${ms(fr.p50)} / ${ms(fr.p95)} | n/a | n/a | n/a |`,
+  `| \`sandbox_list_files\`, a folder of 1,000 files | ${ms(fl.p50)} / ${ms(fl.p95)} | n/a | n/a | n/a |`,
   `| Kernel memory (RSS), 8 idle sessions + pool | ${rssIdle.toFixed(0)} MB | | | |`,
   `| Kernel memory (RSS), 8 sessions after numpy | ${rssEight.toFixed(0)} MB | | | |`,
   '',

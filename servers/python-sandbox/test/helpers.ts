@@ -104,3 +104,15 @@ export function hostStatus(pid: number): Record<string, string> {
   }
   return fields;
 }
+
+/** Runs `code` in a session through python_run. */
+export function runPython(connection: InMemoryConnection, session: string, code: string, timeout_s = 30): Promise<CallResult> {
+  return call(connection, 'python_run', { session_id: session, code, timeout_s });
+}
+
+/** The repr of `code`'s last expression; a Python error fails the test with its traceback. */
+export async function pythonValue(connection: InMemoryConnection, session: string, code: string): Promise<string> {
+  const result = await runPython(connection, session, code);
+  if (result.structured?.error) throw new Error(JSON.stringify(result.structured.error));
+  return String(result.structured?.value);
+}

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { closeRuntime } from '../../src/runtime.js';
-import { call, connect, describeBwrap, newSession, sandboxConfig, testDirs } from '../helpers.js';
+import { call, connect, describeBwrap, pythonValue, runPython, newSession, sandboxConfig, testDirs } from '../helpers.js';
 import type { TestDirs } from '../helpers.js';
 
 let connection: InMemoryConnection;
@@ -18,15 +18,8 @@ let witness: string;
 
 const MB = 1024 * 1024;
 
-async function run(session: string, code: string, timeout_s = 30) {
-  return call(connection, 'python_run', { session_id: session, code, timeout_s });
-}
-
-async function value(session: string, code: string): Promise<string> {
-  const result = await run(session, code);
-  if (result.structured?.error) throw new Error(JSON.stringify(result.structured.error));
-  return String(result.structured?.value);
-}
+const run = (session: string, code: string, timeout_s?: number) => runPython(connection, session, code, timeout_s);
+const value = (session: string, code: string) => pythonValue(connection, session, code);
 
 async function witnessIsFine(): Promise<void> {
   expect(await value(witness, 'open("mine.txt").read()')).toBe("'witness data'");

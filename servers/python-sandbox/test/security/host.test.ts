@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { closeRuntime } from '../../src/runtime.js';
-import { call, connect, describeBwrap, hostStatus, newSession, sandboxConfig, sandboxPids, testDirs } from '../helpers.js';
+import { connect, describeBwrap, pythonValue, runPython, hostStatus, newSession, sandboxConfig, sandboxPids, testDirs } from '../helpers.js';
 import type { TestDirs } from '../helpers.js';
 
 /** What the sandbox must never learn: a key in the server's environment, its pid, its folders. */
@@ -14,15 +14,8 @@ let attacker: string;
 let witness: string;
 const previousKey = process.env.SERPER_API_KEY;
 
-async function run(session: string, code: string, timeout_s = 20) {
-  return call(connection, 'python_run', { session_id: session, code, timeout_s });
-}
-
-async function value(session: string, code: string): Promise<string> {
-  const result = await run(session, code);
-  if (result.structured?.error) throw new Error(JSON.stringify(result.structured.error));
-  return String(result.structured?.value);
-}
+const run = (session: string, code: string, timeout_s?: number) => runPython(connection, session, code, timeout_s);
+const value = (session: string, code: string) => pythonValue(connection, session, code);
 
 async function witnessIsFine(): Promise<void> {
   expect(await value(witness, 'secret_of_witness * 2')).toBe('84');

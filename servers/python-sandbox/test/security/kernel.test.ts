@@ -2,14 +2,12 @@ import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BACKGROUND_END, BACKGROUND_START } from '../../src/backends/capture.js';
 import { closeRuntime } from '../../src/runtime.js';
-import { call, connect, describeBwrap, newSession, sandboxConfig, testDirs } from '../helpers.js';
+import { call, connect, describeBwrap, newSession, runPython, sandboxConfig, testDirs } from '../helpers.js';
 
 let connection: InMemoryConnection;
 let witness: string;
 
-async function run(session: string, code: string, timeout_s = 60) {
-  return call(connection, 'python_run', { session_id: session, code, timeout_s });
-}
+const run = (session: string, code: string, timeout_s = 60) => runPython(connection, session, code, timeout_s);
 
 async function witnessIsFine(): Promise<void> {
   expect((await run(witness, 'secret_of_witness * 2')).structured?.value).toBe('84');
