@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { release as osRelease, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FathomError, findProgram } from '@fathom/core';
@@ -96,8 +96,9 @@ export function bwrapCommand(options: BwrapCommandOptions): { args: string[]; co
     core: 0,
     // Without a memory cgroup the address-space limit is the only memory bound.
     ...(options.memoryCgroup ? {} : { as: limits.memoryMb * 1024 * 1024 }),
-    // A host uid of the sandbox's own makes the per-user process limit a per-sandbox one.
-    ...(options.ownUid ? { nproc: limits.maxProcesses } : {}),
+    // The per-user process limit is a per-sandbox one where the sandbox has a host uid of its own,
+    // or where the kernel counts processes per user namespace (Linux 5.14 and later).
+    ...(options.ownUid || countsProcessesPerNamespace() ? { nproc: limits.maxProcesses } : {}),
   };
   const filter = seccompFilter();
   const args = [
@@ -161,6 +162,11 @@ export function bwrapCommand(options: BwrapCommandOptions): { args: string[]; co
   };
   for (const [name, value] of Object.entries(env)) args.push('--setenv', name, value);
   return { args, command: [options.python, '-B', '-s', KERNEL_INSIDE], inputs: [Buffer.from(args.join('\0') + '\0'), ...data] };
+}
+
+function countsProcessesPerNamespace(release = osRelease()): boolean {
+  const [major = 0, minor = 0] = release.split('.').map((part) => Number.parseInt(part, 10));
+  return major > 5 || (major === 5 && minor >= 14);
 }
 
 /** How bwrap is started: as the sandbox's own unprivileged host user when the server is root. */
@@ -281,7 +287,7 @@ export class BwrapBackend implements SandboxBackend {
     const { limits } = this.options;
     const limitsText = this.cgroups
       ? `cgroup ${this.cgroups} memory, process and CPU limits (${limits.cpus} CPU in a call, ${limits.idleCpus} between calls)`
-      : 'no writable cgroups: address-space limit only, no process-count or CPU-share limit';
+      : `no writable cgroups: address-space limit only, ${process.getuid?.() === 0 || countsProcessesPerNamespace() ? 'a per-sandbox process limit' : 'no process-count limit'}, no CPU-share limit`;
     const user = process.getuid?.() === 0 ? 'an unprivileged host uid of its own (the server is root)' : "the server's own unprivileged uid";
     const quota =
       this.volumes.kind === 'loop' ? `a ${limits.diskMb} MB loop-mounted workspace (a hard quota)` : `a ${limits.diskMb} MB workspace quota checked during calls (${this.volumes.reason})`;
