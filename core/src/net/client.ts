@@ -216,11 +216,18 @@ export class HttpClient {
   /**
    * Throws the refusal a request to `url` would meet, resolving its host name as a connection
    * would; for handing a URL to a service that fetches it for us. A name that does not resolve
-   * here passes.
+   * here passes. Returns the addresses checked, as the peers of a response (one unknown when none).
    */
-  async checkReachable(url: string): Promise<void> {
+  async checkReachable(url: string): Promise<Peer[]> {
     const target = parseUrl(url);
-    await this.guard.checkResolved(target, display(target));
+    const shown = display(target);
+    const addresses = await this.guard.checkResolved(target, shown);
+    return addresses.length ? addresses.map((address) => ({ url: shown, address })) : [{ url: shown, address: '' }];
+  }
+
+  /** The first of `peers` (as `HttpResponse.peers` lists them, or as stored) this client's policy refuses. */
+  refusedPeer(peers: unknown): Peer | undefined {
+    return this.guard.refusedPeer(peers);
   }
 
   async close(): Promise<void> {

@@ -79,17 +79,20 @@ export class AddressGuard {
 
   /**
    * Like `checkUrl`, and a host name is resolved as a connection would resolve it: throws when the
-   * policy refuses one of its addresses. A name that does not resolve here passes.
+   * policy refuses one of its addresses. A name that does not resolve here passes. Returns the
+   * addresses checked (none for such a name).
    */
-  async checkResolved(url: URL, display: string): Promise<void> {
+  async checkResolved(url: URL, display: string): Promise<string[]> {
     this.checkUrl(url, display);
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    if (isIP(host) || this.allowPrivateNetwork || this.allowsHostname(host)) return;
+    if (isIP(host)) return [host];
     // Names under .localhost are loopback wherever they are resolved (RFC 6761), here or by the service.
     const fallback = host === 'localhost' || host.endsWith('.localhost') ? [{ address: '127.0.0.1' }] : [];
-    const addresses = await dns.lookup(host, { all: true }).catch(() => fallback);
-    const refused = addresses.find((entry) => !this.allowsAddress(entry.address));
-    if (refused) throw blockedAddressError(display, { host, address: refused.address, viaDns: true });
+    const addresses = (await dns.lookup(host, { all: true }).catch(() => fallback)).map((entry) => entry.address);
+    if (this.allowPrivateNetwork || this.allowsHostname(host)) return addresses;
+    const refused = addresses.find((address) => !this.allowsAddress(address));
+    if (refused) throw blockedAddressError(display, { host, address: refused, viaDns: true });
+    return addresses;
   }
 
   /**

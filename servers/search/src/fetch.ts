@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { FathomError, HttpClient, isFathomError } from '@fathom/core';
-import type { Cache, CacheHit, CacheKey, Logger } from '@fathom/core';
+import type { Cache, CacheHit, CacheKey, CacheMeta, Logger, Peer } from '@fathom/core';
 import { decodeText, detectType, renderMarkdown } from '@fathom/files/convert';
 import type { ConvertedDocument, DocumentType, HtmlResult } from '@fathom/files/convert';
 import type { WorkerPool } from '@fathom/files/pool';
@@ -26,6 +26,8 @@ export interface FetchedPage {
   encoding?: string;
   via: 'direct' | 'jina';
   fromCache: boolean;
+  /** Where the content came from: each hop's address, or (through Jina) the target's as checked; none when unknown. */
+  peers: Peer[];
 }
 
 export interface FetchOptions {
@@ -93,11 +95,11 @@ export class PageFetcher {
     const target = parseTarget(url);
     const jina = Object.keys(options.headers ?? {}).length === 0 ? this.jina : undefined;
     // Jina fetches the target itself, so our guard never sees that connection: refuse first what it would refuse.
-    if (jina) await this.http.checkReachable(target.href);
+    const checked = jina ? await this.http.checkReachable(target.href) : [];
     if (this.config.robots) await this.checkRobots(target, options.signal);
     if (jina) {
       try {
-        return await this.viaJina(jina, target, options.signal);
+        return await this.viaJina(jina, target, checked, options.signal);
       } catch (error) {
         if (options.signal?.aborted) throw error;
         this.logger.warn('Jina Reader failed; fetching the page directly', { url: target.href, error });
@@ -140,7 +142,7 @@ export class PageFetcher {
     const name = decodeURIComponentSafe(new URL(finalUrl).pathname.split('/').pop() || 'index');
     const type = await documentType(bytes, name, contentType);
     refuseNonDocument(finalUrl, type, contentType, bytes);
-    const base = { url, finalUrl, via: 'direct' as const, fromCache: hit.fromCache };
+    const base = { url, finalUrl, via: 'direct' as const, fromCache: hit.fromCache, peers: storedPeers(hit.meta) };
     if (type === 'html') return { ...base, ...(await this.htmlPage(bytes, contentType, finalUrl, mainContent)) };
     const input = { bytes, name, ...(contentType ? { mimeType: contentType } : {}), url: finalUrl };
     const document = await this.pool.run<ConvertedDocument>({ kind: 'convert', input, options: { mainContent } }, this.timeoutMs, finalUrl);
@@ -237,12 +239,16 @@ export class PageFetcher {
   }
 
   private async loadRobots(origin: string, signal: AbortSignal | undefined): Promise<{ robots: Robots; failed: boolean }> {
+    // Rules are read, as pages are (HttpClient.cached), only from addresses this client may reach:
+    // else a stricter server sharing the cache would learn a private robots.txt path by path.
+    const usable = (stored: CacheHit) => stored.body.length === 0 || this.http.refusedPeer(stored.meta.peers) === undefined;
     try {
-      const hit = await this.cache.getOrSet('robots', { origin }, () => this.downloadRobots(origin, signal), { ttlMs: DAY_MS });
+      const hit = await this.cache.getOrSet('robots', { origin }, () => this.downloadRobots(origin, signal), { ttlMs: DAY_MS, usable });
+      if (!usable(hit)) return { robots: ALLOW_ALL, failed: true };
       return { robots: parseRobots(hit.text()), failed: hit.meta.failed === true };
     } catch (error) {
       if (signal?.aborted) throw error;
-      // A replay that never recorded this origin's robots.txt.
+      // An address this client refuses (the page will meet the same refusal), or a replay that never recorded it.
       this.logger.debug('robots.txt unavailable; allowing all', { origin, error });
       return { robots: ALLOW_ALL, failed: true };
     }
@@ -259,17 +265,18 @@ export class PageFetcher {
         retries: 1,
         signal,
       });
-      if (response.status >= 200 && response.status < 300) return { body: response.body };
+      if (response.status >= 200 && response.status < 300) return { body: response.body, meta: { peers: response.peers } };
       this.logger.debug('no robots.txt', { url, status: response.status });
       return response.status >= 500 ? { body: '', meta: { failed: true }, ttlMs: HOUR_MS } : { body: '' };
     } catch (error) {
-      if (signal?.aborted) throw error;
+      // A refused address stores nothing: the entry another server keeps for it stays.
+      if (signal?.aborted || isFathomError(error, 'blocked_address')) throw error;
       this.logger.debug('robots.txt failed; allowing all', { url, error });
       return { body: '', meta: { failed: true }, ttlMs: HOUR_MS };
     }
   }
 
-  private async viaJina(jina: HttpClient, target: URL, signal: AbortSignal | undefined): Promise<FetchedPage> {
+  private async viaJina(jina: HttpClient, target: URL, peers: Peer[], signal: AbortSignal | undefined): Promise<FetchedPage> {
     const endpoint = `${this.config.jinaBaseUrl.replace(/\/+$/, '')}/${target.href}`;
     const hit = await this.withDeadline(target.href, signal, (deadline) =>
       this.cache.getOrSet(
@@ -309,8 +316,16 @@ export class PageFetcher {
       markdown: reader.markdown.trim(),
       via: 'jina',
       fromCache: hit.fromCache,
+      peers,
     };
   }
+}
+
+/** The peers a cache entry was stored with; none (unknown) unless it holds a list of them. */
+function storedPeers(meta: CacheMeta): Peer[] {
+  const { peers } = meta;
+  const valid = Array.isArray(peers) && peers.every((peer: Partial<Peer> | null) => typeof peer?.url === 'string' && typeof peer.address === 'string');
+  return valid ? (peers as Peer[]) : [];
 }
 
 function parseTarget(url: string): URL {

@@ -3,6 +3,7 @@ import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FathomError, errorMessage } from '@fathom/core';
+import type { Peer } from '@fathom/core';
 import Database from 'better-sqlite3';
 import { isStopWord } from './bm25.js';
 import type { SearchRequest, SearchResult } from './types.js';
@@ -15,6 +16,8 @@ export interface PageInput {
   /** ISO 8601; default now. */
   fetchedAt?: string;
   source: 'web' | 'folder';
+  /** For a web page: the address each hop of its fetch connected to (`HttpResponse.peers`). */
+  peers?: readonly Peer[];
 }
 
 export interface StoredPage {
@@ -23,6 +26,17 @@ export interface StoredPage {
   markdown: string;
   fetchedAt: string;
   source: 'web' | 'folder';
+  /** What was stored with a web page: its peers, or null (stored before they were recorded). */
+  peers: unknown;
+}
+
+export interface IndexOptions {
+  /**
+   * Whether a search may list a web page fetched from these peers (as stored: see `StoredPage.peers`);
+   * a server passes its address guard, so that it lists only pages it could have fetched. Folder
+   * documents are the operator's and always listed. Default: every page.
+   */
+  lists?: (peers: unknown) => boolean;
 }
 
 export interface IndexFolderOptions {
@@ -97,6 +111,7 @@ interface PageRow {
   fetched_at: string;
   file_mtime_ms: number | null;
   file_size: number | null;
+  peers: string | null;
 }
 
 interface HitRow {
@@ -123,14 +138,16 @@ export class LocalIndex {
   }
 
   /** A file path (parent folders are created) or ':memory:'. */
-  static open(path: string): LocalIndex {
+  static open(path: string, options: IndexOptions = {}): LocalIndex {
     try {
       if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
       const db = new Database(path, { timeout: 5000 });
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
-      db.exec(SCHEMA);
+      migrate(db);
+      const lists = options.lists ?? (() => true);
+      db.function('listed', { deterministic: true }, (peers: unknown) => (lists(parsePeers(peers)) ? 1 : 0));
       return new LocalIndex(db);
     } catch (cause) {
       throw new FathomError('unavailable', `Cannot open the local search index at ${path}: ${errorMessage(cause)}`, {
@@ -147,7 +164,7 @@ export class LocalIndex {
 
   get(url: string): StoredPage | undefined {
     const row = this.sql<[string], PageRow>('SELECT * FROM pages WHERE key = ?').get(keyOf(url));
-    return row && { url: row.url, title: row.title, markdown: row.markdown, fetchedAt: row.fetched_at, source: row.source };
+    return row && { url: row.url, title: row.title, markdown: row.markdown, fetchedAt: row.fetched_at, source: row.source, peers: parsePeers(row.peers) };
   }
 
   count(): number {
@@ -161,14 +178,15 @@ export class LocalIndex {
   /**
    * Best matches first. Every word is a literal term (quoted phrases must match as phrases),
    * pages holding all the words rank above pages holding some; paging by `num` and `page`.
-   * Domain filters apply to web pages: with includeDomains, local documents are left out.
+   * Domain filters apply to web pages: with includeDomains, local documents are left out. Web
+   * pages are listed only where the index's `lists` option allows their peers.
    */
   search(request: SearchRequest): SearchResult[] {
     const query = buildQuery(request.query);
     if (!query) return [];
     const num = Math.max(1, Math.floor(request.num));
     const offset = (Math.max(1, Math.floor(request.page)) - 1) * num;
-    const filters: string[] = [];
+    const filters = ["(p.source = 'folder' OR listed(p.peers))"];
     const params: unknown[] = [query.any];
     const include = request.includeDomains.map(cleanDomain).filter(Boolean);
     const exclude = request.excludeDomains.map(cleanDomain).filter(Boolean);
@@ -294,16 +312,17 @@ export class LocalIndex {
     const title = page.title.trim() || page.url;
     const fetchedAt = page.fetchedAt ?? new Date().toISOString();
     const body = indexedText(page.markdown.slice(0, MAX_INDEXED_CHARS));
+    const peers = page.source === 'web' && page.peers ? JSON.stringify(page.peers) : null;
     this.db
       .transaction(() => {
         const { id } = this.sql<unknown[], { id: number }>(
-          `INSERT INTO pages (key, url, title, markdown, source, host, fetched_at, file_mtime_ms, file_size)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO pages (key, url, title, markdown, source, host, fetched_at, file_mtime_ms, file_size, peers)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (key) DO UPDATE SET url = excluded.url, title = excluded.title, markdown = excluded.markdown,
              source = excluded.source, host = excluded.host, fetched_at = excluded.fetched_at,
-             file_mtime_ms = excluded.file_mtime_ms, file_size = excluded.file_size
+             file_mtime_ms = excluded.file_mtime_ms, file_size = excluded.file_size, peers = excluded.peers
            RETURNING id`,
-        ).get(key, page.url, title, page.markdown, page.source, host, fetchedAt, file?.mtimeMs ?? null, file?.size ?? null)!;
+        ).get(key, page.url, title, page.markdown, page.source, host, fetchedAt, file?.mtimeMs ?? null, file?.size ?? null, peers)!;
         this.sql('DELETE FROM pages_fts WHERE rowid = ?').run(id);
         this.sql('INSERT INTO pages_fts (rowid, title, body) VALUES (?, ?, ?)').run(id, spaceUnspaced(title), body);
       })
@@ -321,6 +340,28 @@ export class LocalIndex {
 }
 
 const HOST_MATCH = "(p.host = ? OR p.host LIKE ? ESCAPE '\\')";
+
+/**
+ * The tables, and the peers column an index made before it existed lacks, in one write
+ * transaction (two servers may open the same old file at once).
+ */
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    db.exec(SCHEMA);
+    const columns = db.prepare<[], { name: string }>('PRAGMA table_info(pages)').all();
+    if (!columns.some((column) => column.name === 'peers')) db.exec('ALTER TABLE pages ADD COLUMN peers TEXT');
+  }).immediate();
+}
+
+/** The stored peers column: the JSON it holds, or null when there is none or it is not JSON. */
+function parsePeers(stored: unknown): unknown {
+  if (typeof stored !== 'string') return null;
+  try {
+    return JSON.parse(stored) as unknown;
+  } catch {
+    return null;
+  }
+}
 
 function toResult(row: HitRow, rank: number): SearchResult {
   const result: SearchResult = { id: resultId(row.url), title: row.title, url: row.url, snippet: cleanSnippet(row.snippet), provider: 'local', rank };

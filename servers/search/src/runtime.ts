@@ -43,7 +43,9 @@ export class SearchRuntime {
     });
     // Provider endpoints are the operator's choice (a SearXNG on localhost is common); the engine does the retrying.
     this.providerHttp = new HttpClient({ allowPrivateNetwork: true, retries: 0, timeoutMs: 20_000, logger });
-    this.index = LocalIndex.open(config.indexPath ?? (config.cacheMode === 'off' || config.cachePath === ':memory:' ? ':memory:' : join(dirname(config.cachePath), 'search-index.sqlite')));
+    const indexPath = config.indexPath ?? (config.cacheMode === 'off' || config.cachePath === ':memory:' ? ':memory:' : join(dirname(config.cachePath), 'search-index.sqlite'));
+    // Servers with other address policies may share the file: list only pages this one could have fetched.
+    this.index = LocalIndex.open(indexPath, { lists: (peers) => this.pages.refusedPeer(peers) === undefined });
     this.engine = new SearchEngine({
       config,
       logger,
@@ -87,7 +89,7 @@ export class SearchRuntime {
       if (this.recent.size > RECENT_PAGES) this.recent.delete(this.recent.keys().next().value!);
     }
     try {
-      this.index.addPage({ url: page.finalUrl, title: page.title ?? page.finalUrl, markdown: page.markdown, source: 'web' });
+      this.index.addPage({ url: page.finalUrl, title: page.title ?? page.finalUrl, markdown: page.markdown, source: 'web', peers: page.peers });
     } catch (error) {
       this.logger.warn('could not index page', { url: page.finalUrl, error: String(error) });
     }

@@ -5,8 +5,15 @@ import type { InMemoryConnection } from '@fathom/core/testing';
 import { configSchema } from '../../src/config.js';
 import { createServer } from '../../src/server.js';
 
+export interface ToolAnswer {
+  text: string;
+  isError: boolean;
+  structured?: Record<string, unknown>;
+}
+
 export interface SearchClient {
-  fetch(url: string): Promise<{ text: string; isError: boolean }>;
+  call(name: string, args: Record<string, unknown>): Promise<ToolAnswer>;
+  fetch(url: string): Promise<ToolAnswer>;
   close(): Promise<void>;
 }
 
@@ -19,11 +26,17 @@ export async function searchClient(flags: Record<string, string>): Promise<Searc
     cwd: tmpdir(),
   });
   const connection: InMemoryConnection = await connectInMemory(await createServer(config));
+  const call = async (name: string, args: Record<string, unknown>): Promise<ToolAnswer> => {
+    const result = await connection.client.callTool({ name, arguments: args });
+    return {
+      text: textOf(result),
+      isError: result.isError === true,
+      ...(result.structuredContent ? { structured: result.structuredContent as Record<string, unknown> } : {}),
+    };
+  };
   return {
-    async fetch(url) {
-      const result = await connection.client.callTool({ name: 'web_fetch', arguments: { url } });
-      return { text: textOf(result), isError: result.isError === true };
-    },
+    call,
+    fetch: (url) => call('web_fetch', { url }),
     close: () => connection.close(),
   };
 }
