@@ -83,16 +83,26 @@ export function isAllowed(robots: Robots, path: string, token = ROBOTS_TOKEN): b
   return best?.allow ?? true;
 }
 
-/** `*` matches any run of characters; a final `$` anchors the end; otherwise a prefix match. */
+/**
+ * Whether `pattern` matches the start of `path` (RFC 9309): `*` matches any run of characters and
+ * a final `$` ties the pattern to the end of the path. The literal pieces between the stars are
+ * found left to right, each at its first place after the previous one: with stars alone that place
+ * is never worse than a later one, so nothing is ever retried and no pattern can make this slow.
+ */
 export function matches(pattern: string, path: string): boolean {
   const anchored = pattern.endsWith('$');
-  const body = anchored ? pattern.slice(0, -1) : pattern;
-  if (!body.includes('*')) return anchored ? path === body : path.startsWith(body);
-  const source = body
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${source}${anchored ? '$' : ''}`, 's').test(path);
+  const pieces = (anchored ? pattern.slice(0, -1) : pattern).split('*');
+  const first = pieces[0]!;
+  if (!path.startsWith(first)) return false;
+  if (pieces.length === 1) return !anchored || path.length === first.length;
+  const last = pieces.at(-1)!;
+  let at = first.length;
+  for (const piece of pieces.slice(1, -1)) {
+    const found = path.indexOf(piece, at);
+    if (found === -1) return false;
+    at = found + piece.length;
+  }
+  return anchored ? path.length - last.length >= at && path.endsWith(last) : path.indexOf(last, at) !== -1;
 }
 
 /**

@@ -83,16 +83,45 @@ export function renderMarkdown(document: ConvertedDocument, selection: Selection
     .join('\n\n');
 }
 
-/** "1-3,7" to [1, 2, 3, 7]. */
+/** Most ranges one `pages` list may hold, and most pages it may select. */
+export const MAX_RANGES = 100;
+export const MAX_SELECTED_PAGES = 100_000;
+
+function notARange(part: string, hint = 'Write ranges like "3", "1-5" or "2,4,10-12".'): FathomError {
+  return new FathomError('invalid_argument', `"${part}" is not a page range`, { hint });
+}
+
+/**
+ * "1-3,7" to [1, 2, 3, 7], sorted, each once. With `max` (the last section), ranges end there
+ * ("4-" reads to the end) and pages past it are left out.
+ */
 export function parseRanges(spec: string, max?: number): number[] {
-  const numbers = new Set<number>();
-  for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
+  const parts = spec.split(',').map((p) => p.trim()).filter(Boolean);
+  if (parts.length > MAX_RANGES) {
+    throw new FathomError('invalid_argument', `pages lists ${parts.length} ranges; at most ${MAX_RANGES} are allowed`, {
+      hint: 'Join neighbouring pages into ranges ("1-40" rather than "1,2,3,…"), or read the document in several calls.',
+    });
+  }
+  const ranges: [number, number][] = [];
+  for (const part of parts) {
     const match = /^(\d+)(?:\s*-\s*(\d*))?$/.exec(part);
-    if (!match) throw new FathomError('invalid_argument', `"${part}" is not a page range`, { hint: 'Write ranges like "3", "1-5" or "2,4,10-12".' });
+    if (!match) throw notARange(part);
     const start = Number(match[1]);
     const end = match[2] === undefined ? start : match[2] === '' ? (max ?? start) : Number(match[2]);
-    if (start < 1 || end < start) throw new FathomError('invalid_argument', `"${part}" is not a page range`, { hint: 'Pages count from 1; write "2-5", not "5-2".' });
-    for (let n = start; n <= Math.min(end, start + 100_000); n++) numbers.add(n);
+    if (!Number.isSafeInteger(start) || start < 1 || end < start) throw notARange(part, 'Pages count from 1; write "2-5", not "5-2".');
+    const last = Math.min(end, max ?? end);
+    if (start <= last) ranges.push([start, last]);
   }
-  return [...numbers].sort((a, b) => a - b);
+  ranges.sort((a, b) => a[0] - b[0]);
+  const numbers: number[] = [];
+  for (const [start, end] of ranges) {
+    const from = Math.max(start, (numbers.at(-1) ?? 0) + 1);
+    if (numbers.length + (end - from + 1) > MAX_SELECTED_PAGES) {
+      throw new FathomError('invalid_argument', `pages selects more than ${MAX_SELECTED_PAGES} pages`, {
+        hint: `Ask for at most ${MAX_SELECTED_PAGES} at a time, e.g. "1-1000", and continue with the next range.`,
+      });
+    }
+    for (let n = from; n <= end; n++) numbers.push(n);
+  }
+  return numbers;
 }

@@ -41,7 +41,8 @@ export function select(document: ConvertedDocument, pages: string | undefined, s
   if (pages !== undefined) {
     const count = Math.max(0, ...all.map((section) => section.index));
     const wanted = parseRanges(pages, count);
-    sections = selectSections({ ...document, sections }, { sections: wanted });
+    // No wanted section (all past the end) selects none, not all.
+    sections = wanted.length ? selectSections({ ...document, sections }, { sections: wanted }) : [];
     labels.push(`${PLURAL[kind]} ${pages} of ${count}`);
   }
   if (sheet !== undefined) {

@@ -3,7 +3,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { FathomError, defineTool, resolveWithinRoots } from '@fathom/core';
 import { z } from 'zod';
-import { globToRegExp } from '../glob.js';
+import { compileGlob } from '../glob.js';
 
 const entrySchema = z.object({
   path: z.string().describe('Path relative to the listed folder'),
@@ -13,12 +13,29 @@ const entrySchema = z.object({
 });
 
 const MAX_DEPTH = 32;
+const MAX_ENTRIES = 5000;
+/** Past the cut, matches are counted up to this many more, then the walk stops. */
+const MAX_UNSHOWN = 100_000;
 
 function kind(entry: Dirent): z.infer<typeof entrySchema>['type'] {
   if (entry.isFile()) return 'file';
   if (entry.isDirectory()) return 'directory';
   if (entry.isSymbolicLink()) return 'symlink';
   return 'other';
+}
+
+async function describe(child: Dirent, full: string, rel: string): Promise<z.infer<typeof entrySchema>> {
+  const info = await lstat(full).catch(() => undefined);
+  return { path: rel, type: kind(child), size: child.isFile() ? (info?.size ?? 0) : 0, modified: info ? info.mtime.toISOString() : '' };
+}
+
+function cutNote(shown: number, notShown: number, countStopped: boolean): string {
+  const more = countStopped ? 'at least ' : '';
+  const raise = shown < MAX_ENTRIES ? `raise max_entries (up to ${MAX_ENTRIES}), ` : '';
+  return (
+    `[Cut at ${shown} of ${more}${shown + notShown} matching entries: ${more}${notShown} not shown. ` +
+    `Narrow the list with a glob (e.g. "*.pdf", "**/*.csv"), ${raise}or list a subfolder as path.]`
+  );
 }
 
 export const listFiles = () =>
@@ -32,12 +49,13 @@ export const listFiles = () =>
     input: z.object({
       path: z.string().default('.').describe('Folder to list, relative to the first allowed folder or absolute'),
       glob: z.string().default('*').describe('Which entries to show, e.g. "*.pdf" or "**/*.csv"'),
-      max_entries: z.number().int().min(1).max(5000).default(500).describe('Most entries to return'),
+      max_entries: z.number().int().min(1).max(MAX_ENTRIES).default(500).describe('Most entries to return'),
     }),
     output: z.object({
       folder: z.string().describe('The absolute folder listed'),
       entries: z.array(entrySchema),
       truncated: z.boolean().describe('True when more entries matched than max_entries'),
+      not_shown: z.number().optional().describe(`When truncated: matching entries left out (at least this many when over ${MAX_UNSHOWN})`),
     }),
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handle({ path, glob, max_entries }, context) {
@@ -46,43 +64,37 @@ export const listFiles = () =>
       if (!stat?.isDirectory()) {
         throw new FathomError('not_found', `${path} is not a folder`, { hint: 'Call list_files with no path to see the top folder.' });
       }
-      const pattern = globToRegExp(glob);
+      const matches = compileGlob(glob);
       const recursive = glob.includes('**') || glob.includes('/');
       const showHidden = glob.startsWith('.') || glob.includes('/.');
       const entries: z.infer<typeof entrySchema>[] = [];
-      let truncated = false;
+      let notShown = 0;
+      let countStopped = false;
 
       const walk = async (dir: string, depth: number): Promise<void> => {
         const children = await readdir(dir, { withFileTypes: true }).catch(() => [] as Dirent[]);
         children.sort((a, b) => a.name.localeCompare(b.name));
         for (const child of children) {
-          if (truncated) return;
+          if (countStopped) return;
           if (child.name.startsWith('.') && !showHidden) continue;
           const full = join(dir, child.name);
           const rel = relative(folder, full).split('\\').join('/');
-          if (pattern.test(rel)) {
-            if (entries.length === max_entries) {
-              truncated = true;
-              return;
-            }
-            const info = await lstat(full).catch(() => undefined);
-            entries.push({
-              path: rel,
-              type: kind(child),
-              size: child.isFile() ? (info?.size ?? 0) : 0,
-              modified: info ? info.mtime.toISOString() : '',
-            });
+          if (matches(rel)) {
+            if (entries.length < max_entries) entries.push(await describe(child, full, rel));
+            else countStopped = ++notShown >= MAX_UNSHOWN;
           }
           if (recursive && child.isDirectory() && depth < MAX_DEPTH) await walk(full, depth + 1);
         }
       };
       await walk(folder, 0);
+      const truncated = notShown > 0;
 
       const lines = entries.map((e) => `${e.type === 'directory' ? e.path + '/' : e.path}${e.type === 'file' ? `  (${e.size} bytes)` : ''}`);
       const text =
         `${folder}: ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} matching "${glob}"` +
-        (truncated ? ` (first ${max_entries}; narrow the glob or raise max_entries)` : '') +
-        (lines.length ? '\n' + lines.join('\n') : '');
-      return { text, structured: { folder, entries, truncated } };
+        (truncated ? ` (first ${max_entries}; narrow the glob or ${max_entries < MAX_ENTRIES ? 'raise max_entries' : 'list a subfolder'})` : '') +
+        (lines.length ? '\n' + lines.join('\n') : '') +
+        (truncated ? '\n' + cutNote(max_entries, notShown, countStopped) : '');
+      return { text, structured: { folder, entries, truncated, ...(truncated ? { not_shown: notShown } : {}) } };
     },
   });
