@@ -11,6 +11,7 @@ interface Task {
   job: Job;
   timeoutMs: number;
   label: string;
+  timedOut: TimeoutError;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -20,6 +21,14 @@ interface Slot {
   task?: Task;
   timer?: NodeJS.Timeout;
 }
+
+/** The error for a job stopped at its time limit, given that limit in seconds. */
+export type TimeoutError = (seconds: number) => FathomError;
+
+const readingTooLong =
+  (label: string): TimeoutError =>
+  (seconds) =>
+    new FathomError('timeout', `Reading ${label} took longer than ${seconds} s and was stopped`, { hint: 'Ask for fewer pages, or a smaller file.' });
 
 export interface PoolOptions {
   size: number;
@@ -40,10 +49,11 @@ export class WorkerPool {
 
   constructor(private readonly options: PoolOptions) {}
 
-  run<T>(job: Job, timeoutMs: number, label: string): Promise<T> {
+  /** Runs `job` in a worker; past `timeoutMs` the worker is replaced and `timedOut` (by default: reading `label` took too long) rejects. */
+  run<T>(job: Job, timeoutMs: number, label: string, timedOut: TimeoutError = readingTooLong(label)): Promise<T> {
     if (this.closed) return Promise.reject(new FathomError('unavailable', 'The server is shutting down'));
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, job, timeoutMs, label, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ id: this.nextId++, job, timeoutMs, label, timedOut, resolve: resolve as (value: unknown) => void, reject });
       this.dispatch();
     });
   }
@@ -111,11 +121,7 @@ export class WorkerPool {
       slot.task = task;
       const running = slot;
       running.timer = setTimeout(() => {
-        task.reject(
-          new FathomError('timeout', `Reading ${task.label} took longer than ${Math.round(task.timeoutMs / 1000)} s and was stopped`, {
-            hint: 'Ask for fewer pages, or a smaller file.',
-          }),
-        );
+        task.reject(task.timedOut(Math.round(task.timeoutMs / 1000)));
         this.fail(running, new Error('timed out'));
       }, task.timeoutMs);
       running.worker.postMessage({ id: task.id, job: task.job });

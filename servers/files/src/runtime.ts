@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import type { ConvertedDocument, ConvertOptions } from './convert/types.js';
 import { DEFAULT_LIMITS } from './convert/types.js';
 import { WorkerPool } from './pool.js';
+import { searchTooLong } from './search.js';
 import type { SearchMatch, SearchRequest } from './search.js';
 
 /** Bump when converters change their output, so cached conversions are redone. */
@@ -80,7 +81,7 @@ export class FilesRuntime {
   }
 
   search(request: SearchRequest): Promise<{ matches: SearchMatch[]; total: number }> {
-    return this.pool.run({ kind: 'search', request }, this.config.conversionTimeoutSeconds * 1000, 'the search');
+    return this.pool.run({ kind: 'search', request }, this.config.conversionTimeoutSeconds * 1000, 'the search', searchTooLong(request.regex));
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { FathomError } from '@fathom/core';
 import type { Section } from './convert/types.js';
+import type { TimeoutError } from './pool.js';
 
 export interface SearchRequest {
   sections: Pick<Section, 'kind' | 'index' | 'name' | 'markdown'>[];
@@ -60,4 +61,14 @@ export function searchSections(request: SearchRequest): { matches: SearchMatch[]
     }
   }
   return { matches, total };
+}
+
+/** The error for a search stopped at its time limit: with a regular expression, almost always the pattern's fault. */
+export function searchTooLong(regex: boolean): TimeoutError {
+  return (seconds) =>
+    regex
+      ? new FathomError('timeout', `The regular expression took longer than ${seconds} s to run over the document and was stopped: the pattern is too costly`, {
+          hint: 'Search for plain text instead (regex: false), or simplify the pattern: nested repeats such as (a+)+ or (.*)* can take forever on some lines.',
+        })
+      : new FathomError('timeout', `The search took longer than ${seconds} s and was stopped`, { hint: 'Search a smaller document, or a part of it read with read_document.' });
 }

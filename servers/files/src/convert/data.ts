@@ -4,6 +4,7 @@ import { isMap, isScalar, parseAllDocuments } from 'yaml';
 import { decodeText } from './decode.js';
 import { MIME_OF } from './detect.js';
 import { fence, gfmTable } from './markdown.js';
+import { MAX_NESTING, jsonDepth, tooDeep, yamlDepth } from './nesting.js';
 import type { ConvertedDocument, Converter, DocumentInfo, DocumentType, Section } from './types.js';
 
 const MAX_COLUMNS = 30;
@@ -73,7 +74,8 @@ const xmlParser = new XMLParser({
   cdataPropName: '#cdata',
   ignoreDeclaration: true,
   ignorePiTags: true,
-  maxNestedTags: 1000,
+  // The parser lets one level more through than this says.
+  maxNestedTags: MAX_NESTING - 1,
 });
 
 const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
@@ -118,7 +120,14 @@ export function xmlText(bytes: Uint8Array, mimeType?: string): string {
 export function parseXml(text: string): XmlElement {
   const checked = XMLValidator.validate(text, { allowBooleanAttributes: true });
   if (checked !== true) throw new Error(`${checked.err.msg.replace(/\.$/, '')} at line ${checked.err.line}`);
-  const root = toTree(xmlParser.parse(text) as OrderedNode[]).find(isElement);
+  let parsed: OrderedNode[];
+  try {
+    parsed = xmlParser.parse(text) as OrderedNode[];
+  } catch (error) {
+    if (/maximum nested tags/i.test((error as Error).message)) throw new Error(`its elements are nested more than ${MAX_NESTING} levels deep, deeper than can be read`);
+    throw error;
+  }
+  const root = toTree(parsed).find(isElement);
   if (!root) throw new Error('there is no root element');
   return root;
 }
@@ -243,6 +252,7 @@ function prettyJson(text: string, value: unknown): string {
 }
 
 function convertJson(text: string, info: DocumentInfo): Section[] {
+  if (jsonDepth(text) > MAX_NESTING) throw tooDeep('The JSON');
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -267,6 +277,7 @@ function convertJsonl(text: string, info: DocumentInfo): Section[] {
   let firstProblem = '';
   text.split('\n').forEach((raw, i) => {
     if (!raw.trim()) return;
+    if (jsonDepth(raw) > MAX_NESTING) throw tooDeep(`Line ${i + 1} of the JSONL`);
     try {
       entries.push({ line: i + 1, value: JSON.parse(raw) });
     } catch (error) {
@@ -300,6 +311,7 @@ function convertJsonl(text: string, info: DocumentInfo): Section[] {
 }
 
 function convertYaml(text: string, info: DocumentInfo): Section[] {
+  if (yamlDepth(text) > MAX_NESTING) throw tooDeep('The YAML');
   const documents = Array.from(parseAllDocuments(text));
   for (const document of documents) {
     const error = document.errors[0];

@@ -4,6 +4,7 @@ import { parseHTML } from 'linkedom';
 import TurndownService from 'turndown';
 import { decodeText } from './decode.js';
 import { fence, gfmTable, tidy } from './markdown.js';
+import { MAX_NESTING } from './nesting.js';
 import type { Converter, ConvertedDocument, Table } from './types.js';
 
 const NOISE = 'script, style, noscript, template, iframe, svg, canvas, form, button, input, select, textarea, link, meta';
@@ -107,6 +108,8 @@ export interface HtmlResult {
   markdown: string;
   tables: Table[];
   outline: string[];
+  /** What to know about the conversion, e.g. nesting too deep to keep. */
+  notes?: string[];
 }
 
 function absolutize(document: Document, base: string | undefined) {
@@ -147,9 +150,29 @@ function tablesOf(root: ParentNode): Table[] {
   return tables;
 }
 
+/**
+ * Elements more than MAX_NESTING levels down keep only their text: Readability and turndown
+ * recurse once per level (and slow down with depth). Walks without recursing; true when it cut.
+ */
+function flattenDeep(root: Element): boolean {
+  const stack: [Element, number][] = [[root, 0]];
+  let flattened = false;
+  while (stack.length > 0) {
+    const [element, depth] = stack.pop()!;
+    if (depth < MAX_NESTING) {
+      for (const child of element.children) stack.push([child, depth + 1]);
+    } else if (element.children.length > 0) {
+      element.replaceChildren(element.ownerDocument.createTextNode(element.textContent ?? ''));
+      flattened = true;
+    }
+  }
+  return flattened;
+}
+
 /** HTML to compact markdown: the main content (or the whole body), GFM tables, absolute links. */
 export function htmlToMarkdown(html: string, options: HtmlToMarkdownOptions = {}): HtmlResult {
   const { document } = parseHTML(html.includes('<html') ? html : `<!doctype html><html><body>${html}</body></html>`);
+  const flattened = flattenDeep(document.documentElement as unknown as Element);
   const base = document.querySelector('base[href]')?.getAttribute('href') ?? undefined;
   absolutize(document as unknown as Document, base && options.url ? new URL(base, options.url).href : (options.url ?? base));
   const pageTitle = document.querySelector('title')?.textContent?.trim() || undefined;
@@ -189,6 +212,7 @@ export function htmlToMarkdown(html: string, options: HtmlToMarkdownOptions = {}
     markdown,
     tables,
     outline,
+    ...(flattened ? { notes: [`Elements nested more than ${MAX_NESTING} levels deep were too deep to keep: their text is shown without markup.`] } : {}),
   };
 }
 
@@ -208,6 +232,7 @@ export const converter: Converter = {
         ...(result.author ? { author: result.author } : {}),
         ...(result.published ? { created: result.published } : {}),
         outline: result.outline,
+        ...(result.notes ? { notes: result.notes } : {}),
       },
       sections: [{ kind: 'body', index: 1, name: 'body', markdown: heading + result.markdown, tables: result.tables }],
     };

@@ -1,6 +1,7 @@
 import { FathomError } from '@fathom/core';
 import { jsonProblem } from './data.js';
 import { fence } from './markdown.js';
+import { MAX_NESTING, jsonDepth, tooDeep } from './nesting.js';
 import { decodeText } from './decode.js';
 import { htmlToMarkdown } from './html.js';
 import type { ConvertedDocument, Converter, Table } from './types.js';
@@ -175,6 +176,7 @@ export const converter: Converter = {
   types: ['ipynb'],
   async convert(input): Promise<ConvertedDocument> {
     const text = decodeText(input.bytes, input.mimeType).text.replace(/^\uFEFF/, '');
+    if (jsonDepth(text) > MAX_NESTING) throw tooDeep('The notebook');
     let notebook: Notebook;
     try {
       notebook = JSON.parse(text) as Notebook;

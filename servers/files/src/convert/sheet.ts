@@ -4,6 +4,7 @@ import * as XLSX from 'xlsx';
 import { decodeText } from './decode.js';
 import { MIME_OF } from './detect.js';
 import { columnName, gfmTable } from './markdown.js';
+import { isEncryptedOoxml } from './ooxml.js';
 import { binaryShare } from './text.js';
 import type { ConvertedDocument, ConvertInput, Converter, DocumentInfo, DocumentType, Section } from './types.js';
 
@@ -43,10 +44,12 @@ async function workbook(input: ConvertInput, type: DocumentType): Promise<Conver
   const label = LABEL[type] ?? type.toUpperCase();
   if (!hasWorkbookSignature(input.bytes, type)) {
     const container = type === 'xls' ? 'an Excel (OLE/BIFF) file' : 'a ZIP or OLE container';
-    throw new FathomError('invalid_argument', `Corrupt ${label}: the file is not ${container}, so it cannot be a workbook`, {
+    const problem = input.bytes.length === 0 ? 'the file is empty' : `the file is not ${container}`;
+    throw new FathomError('invalid_argument', `Corrupt ${label}: ${problem}, so it is not a readable spreadsheet`, {
       hint: 'Check that the file was downloaded completely and really is a spreadsheet.',
     });
   }
+  if (isEncryptedOoxml(input.bytes)) throw encrypted();
   let book: XLSX.WorkBook;
   try {
     book = XLSX.read(Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength), {
@@ -57,7 +60,7 @@ async function workbook(input: ConvertInput, type: DocumentType): Promise<Conver
       cellHTML: false,
     });
   } catch (error) {
-    throw readError(label, error);
+    throw readError(label, input.bytes, error);
   }
   if (!book.SheetNames.length) {
     throw new FathomError('invalid_argument', `Corrupt ${label}: the workbook has no sheets`, { hint: 'Check that the file is a complete spreadsheet.' });
@@ -92,31 +95,42 @@ async function workbook(input: ConvertInput, type: DocumentType): Promise<Conver
 /** A ZIP (XLSX, ODS) or an OLE container (XLS, or an encrypted XLSX); XLS may also be BIFF, HTML or XML. */
 function hasWorkbookSignature(bytes: Uint8Array, type: DocumentType): boolean {
   const zip = bytes[0] === 0x50 && bytes[1] === 0x4b;
-  const ole = [0xd0, 0xcf, 0x11, 0xe0].every((byte, i) => bytes[i] === byte);
+  const ole = isOle(bytes);
   if (type !== 'xls') return zip || ole;
   const biff = bytes[0] === 0x09 && [0x00, 0x02, 0x04, 0x08].includes(bytes[1] ?? -1);
   const markup = /^\s*</.test(Buffer.from(bytes.subarray(0, 64)).toString('latin1').replace(/^\uFEFF|^\xEF\xBB\xBF/, ''));
   return zip || ole || biff || markup;
 }
 
+function isOle(bytes: Uint8Array): boolean {
+  return [0xd0, 0xcf, 0x11, 0xe0].every((byte, i) => bytes[i] === byte);
+}
+
 function isText(bytes: Uint8Array): boolean {
   return bytes.length > 0 && binaryShare(decodeText(bytes.subarray(0, 8192)).text) === 0;
 }
 
-function readError(label: string, error: unknown): FathomError {
+function encrypted(cause?: unknown): FathomError {
+  return new FathomError('invalid_argument', 'Encrypted spreadsheet: a password is needed to read it', {
+    hint: 'Open it in a spreadsheet app with the password and save an unprotected copy, then convert that.',
+    ...(cause ? { cause } : {}),
+  });
+}
+
+function readError(label: string, bytes: Uint8Array, error: unknown): FathomError {
   const raw = error instanceof Error ? error.message : String(error);
-  if (/password|encrypt/i.test(raw)) {
-    return new FathomError('invalid_argument', 'Encrypted spreadsheet: a password is needed to read it', {
-      hint: 'Open it in a spreadsheet app with the password and save an unprotected copy, then convert that.',
-      cause: error,
-    });
-  }
+  // Office encrypts a workbook inside an OLE container (a protected XLS, or OOXML as EncryptionInfo
+  // and EncryptedPackage streams); a ZIP that SheetJS calls encrypted is only damaged, and its
+  // words are left out so as not to mislead.
+  const claimsEncryption = /password|encrypt/i.test(raw);
+  if (claimsEncryption && isOle(bytes)) return encrypted(error);
   const problem = /zip|central directory|inflate/i.test(raw)
     ? 'the ZIP container is truncated or damaged'
     : /version|sector|header|cfb|fat\b|mini/i.test(raw)
       ? 'the OLE container is truncated or damaged'
       : 'the workbook could not be parsed';
-  return new FathomError('invalid_argument', `Corrupt ${label}: ${problem} (${raw})`, {
+  const detail = claimsEncryption ? '' : ` (${raw})`;
+  return new FathomError('invalid_argument', `Corrupt ${label}: ${problem}, so it is not a readable spreadsheet${detail}`, {
     hint: 'Check that the file was downloaded completely; re-save it from a spreadsheet app if it opens there.',
     cause: error,
   });
