@@ -201,9 +201,29 @@ export class HttpClient {
     fetch: () => Promise<{ response: HttpResponse; meta?: CacheMeta }>,
     options: CacheWriteOptions = {},
   ): Promise<CacheHit> {
+    return this.cachedFrom(
+      cache,
+      namespace,
+      key,
+      async () => {
+        const { response, meta } = await fetch();
+        return { body: response.body, peers: response.peers, ...(meta ? { meta } : {}) };
+      },
+      options,
+    );
+  }
+
+  /** `cached` for a value made from any number of this client's responses: `peers` are all of theirs. */
+  async cachedFrom(
+    cache: Cache,
+    namespace: string,
+    key: CacheKey,
+    make: () => Promise<{ body: Buffer | string; peers: Peer[]; meta?: CacheMeta }>,
+    options: CacheWriteOptions = {},
+  ): Promise<CacheHit> {
     const produce = async () => {
-      const { response, meta } = await fetch();
-      return { body: response.body, meta: { ...meta, peers: response.peers } };
+      const { body, peers, meta } = await make();
+      return { body, meta: { ...meta, peers } };
     };
     const usable = (stored: CacheHit) => cache.mode === 'replay' || this.guard.refusedPeer(stored.meta.peers) === undefined;
     const hit = await cache.getOrSet(namespace, key, produce, { ...options, usable });

@@ -1,8 +1,8 @@
 import { FathomError, HostLimiter, isFathomError, sleep } from '@fathom/core';
-import type { Cache, HttpClient, Logger } from '@fathom/core';
+import type { Cache, HttpClient, Logger, Peer } from '@fathom/core';
 import type { Config } from './config.js';
 import { normalizeUrl } from './urls.js';
-import type { ProviderName, SearchProvider, SearchRequest, SearchResult } from './types.js';
+import type { ProviderContext, ProviderName, SearchProvider, SearchRequest, SearchResult } from './types.js';
 
 /** What happened with one provider during a search. */
 export interface Attempt {
@@ -146,30 +146,53 @@ export class SearchEngine {
     return { results, provider: answered.map((attempt) => attempt.provider).join('+'), attempts };
   }
 
-  /** One provider's answer, from the cache when it is fresh (or always, in replay mode). */
+  /**
+   * One provider's answer, from the cache when it is fresh (or always, in replay mode). An entry
+   * keeps the addresses the provider's requests connected to, and is served only where this
+   * engine's client reaches them all; elsewhere the provider is asked live and meets its refusal.
+   */
   private async ask(provider: SearchProvider, request: SearchRequest, signal?: AbortSignal): Promise<{ results: SearchResult[]; cached: boolean }> {
-    const { config, cache, http, logger } = this.options;
+    const { config, cache, http } = this.options;
     const missing = provider.missing(config);
     if (missing) throw new FathomError('unavailable', missing);
-    const live = async (): Promise<SearchResult[]> => {
-      const release = await this.limiter.acquire(provider.name, signal);
-      try {
-        return await provider.search(request, { http, config, logger, ...(signal ? { signal } : {}) });
-      } catch (error) {
-        const retryAfterMs = isFathomError(error) ? (error.details as { retryAfterMs?: number } | undefined)?.retryAfterMs : undefined;
-        if (retryAfterMs !== undefined) this.coolingUntil.set(provider.name, Date.now() + retryAfterMs);
-        throw error;
-      } finally {
-        release();
-      }
-    };
     // The local index changes with every page fetched: never cached.
-    if (provider.name === 'local') return { results: await live(), cached: false };
+    if (provider.name === 'local') return { results: (await this.live(provider, request, signal)).results, cached: false };
     let cached = true;
-    const entry = await cache.getOrSet('search', { provider: provider.name, request: { ...request } }, async () => {
-      cached = false;
-      return { body: JSON.stringify(await live()), ttlMs: config.searchTtlHours * 3_600_000 };
-    });
+    const key = { provider: provider.name, endpoint: provider.endpoint(config), request: { ...request } };
+    const entry = await http.cachedFrom(
+      cache,
+      'search',
+      key,
+      async () => {
+        cached = false;
+        const { results, peers } = await this.live(provider, request, signal);
+        return { body: JSON.stringify(results), peers };
+      },
+      { ttlMs: config.searchTtlHours * 3_600_000 },
+    );
     return { results: entry.json<SearchResult[]>(), cached };
+  }
+
+  /** The provider asked now, under its limits, with the addresses every response it got came from. */
+  private async live(provider: SearchProvider, request: SearchRequest, signal?: AbortSignal): Promise<{ results: SearchResult[]; peers: Peer[] }> {
+    const { config, http, logger } = this.options;
+    const peers: Peer[] = [];
+    const recording: ProviderContext['http'] = {
+      request: async (url, init) => {
+        const response = await http.request(url, init);
+        peers.push(...response.peers);
+        return response;
+      },
+    };
+    const release = await this.limiter.acquire(provider.name, signal);
+    try {
+      return { results: await provider.search(request, { http: recording, config, logger, ...(signal ? { signal } : {}) }), peers };
+    } catch (error) {
+      const retryAfterMs = isFathomError(error) ? (error.details as { retryAfterMs?: number } | undefined)?.retryAfterMs : undefined;
+      if (retryAfterMs !== undefined) this.coolingUntil.set(provider.name, Date.now() + retryAfterMs);
+      throw error;
+    } finally {
+      release();
+    }
   }
 }

@@ -44,7 +44,7 @@ export interface SearchResult {
 
 export interface ProviderContext {
   /** A client for the operator's configured endpoints (these may be on a private network). */
-  http: HttpClient;
+  http: Pick<HttpClient, 'request'>;
   config: Config;
   logger: Logger;
   signal?: AbortSignal;
@@ -59,5 +59,7 @@ export interface SearchProvider {
   readonly name: ProviderName;
   /** What is missing for it to run (e.g. "SERPER_API_KEY is not set"), or undefined when ready. */
   missing(config: Config): string | undefined;
+  /** Where it sends its requests, as configured: answers from another endpoint are other answers. */
+  endpoint(config: Config): string;
   search(request: SearchRequest, context: ProviderContext): Promise<SearchResult[]>;
 }

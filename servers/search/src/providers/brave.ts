@@ -105,6 +105,7 @@ const answer = z.object({
 export const braveProvider: SearchProvider = {
   name: 'brave',
   missing: (config) => (config.braveApiKey ? undefined : 'BRAVE_API_KEY is not set'),
+  endpoint: (config) => config.braveBaseUrl,
   async search(request, context) {
     const { count, offset, skip } = paging(request);
     if (offset > MAX_OFFSET) return [];

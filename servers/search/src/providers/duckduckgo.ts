@@ -95,6 +95,7 @@ function parseResults(html: string): RawResult[] {
 export const duckduckgoProvider: SearchProvider = {
   name: 'duckduckgo',
   missing: () => undefined,
+  endpoint: (config) => config.duckduckgoUrl,
   async search(request, context) {
     const response = await call(
       info,

@@ -49,6 +49,7 @@ const classify: Classify = (response) => (response.status === 402 ? quotaExceede
 export const exaProvider: SearchProvider = {
   name: 'exa',
   missing: (config) => (config.exaApiKey ? undefined : 'EXA_API_KEY is not set'),
+  endpoint: (config) => config.exaBaseUrl,
   async search(request, context) {
     const { ask, skip } = pageWindow(request, MAX_RESULTS);
     if (skip >= ask) return [];

@@ -6,6 +6,7 @@ export function localProvider(index: LocalIndex): SearchProvider {
   return {
     name: 'local',
     missing: () => undefined,
+    endpoint: () => 'the local index',
     search: async (request) => index.search(request),
   };
 }

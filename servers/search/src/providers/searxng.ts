@@ -51,6 +51,7 @@ const classify: Classify = (response) =>
 export const searxngProvider: SearchProvider = {
   name: 'searxng',
   missing: (config) => (config.searxngUrl ? undefined : 'SEARXNG_URL is not set'),
+  endpoint: (config) => config.searxngUrl ?? '',
   async search(request, context) {
     const base = context.config.searxngUrl;
     if (!base) throw new FathomError('invalid_config', 'SearXNG is not configured: SEARXNG_URL is not set', { hint: 'Set SEARXNG_URL to the base URL of an instance.' });

@@ -49,6 +49,7 @@ const classify: Classify = (response) => {
 export const serperProvider: SearchProvider = {
   name: 'serper',
   missing: (config) => (config.serperApiKey ? undefined : 'SERPER_API_KEY is not set'),
+  endpoint: (config) => config.serperBaseUrl,
   async search(request, context) {
     const response = await call(
       info,

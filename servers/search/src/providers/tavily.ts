@@ -42,6 +42,7 @@ const classify: Classify = (response) =>
 export const tavilyProvider: SearchProvider = {
   name: 'tavily',
   missing: (config) => (config.tavilyApiKey ? undefined : 'TAVILY_API_KEY is not set'),
+  endpoint: (config) => config.tavilyBaseUrl,
   async search(request, context) {
     const { ask, skip } = pageWindow(request, MAX_RESULTS);
     if (skip >= ask) return [];

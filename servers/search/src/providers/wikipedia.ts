@@ -54,6 +54,7 @@ function apiUrl(site: string, request: SearchRequest): string {
 export const wikipediaProvider: SearchProvider = {
   name: 'wikipedia',
   missing: () => undefined,
+  endpoint: (config) => config.wikipediaUrl,
   async search(request, context) {
     const site = trimSlash(context.config.wikipediaUrl.replace('{language}', wikiLanguage(request.language)));
     // Only the wiki's own pages can match: a domain filter that excludes it leaves nothing to ask for.
