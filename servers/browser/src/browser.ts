@@ -1,19 +1,20 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, extname, join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { AddressGuard, FathomError, errorMessage, findChromium, isFathomError } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Dialog, Download, Page, Response } from 'playwright-core';
 import type { Config } from './config.js';
-import { installEgressGuard } from './egress.js';
+import { copyOut, DownloadWatcher, safeFileName } from './downloads.js';
+import { blockResourceTypes, watchNavigations } from './egress.js';
+import type { EgressGuard, RefusedNavigation } from './egress.js';
+import { launchHint, prepareLaunch } from './launch.js';
+import type { BrowserLaunch, Owner } from './launch.js';
 import { startGuardProxy } from './proxy.js';
 import type { GuardProxy } from './proxy.js';
-import type { EgressGuard } from './egress.js';
 
 const CHROMIUM_ARGS = [
-  '--no-sandbox',
   '--disable-gpu',
   '--disable-dev-shm-usage',
   '--disable-background-networking',
@@ -22,11 +23,21 @@ const CHROMIUM_ARGS = [
   '--no-first-run',
   '--disable-quic',
   '--disable-features=Translate,MediaRouter',
+  // WebRTC may use only proxied connections (TURN over TCP through the guard proxy): no STUN or UDP.
+  // Debian's Chromium honours the second spelling; the first is the one documented for Chrome.
   '--force-webrtc-ip-handling-policy=disable_non_proxied_udp',
+  '--webrtc-ip-handling-policy=disable_non_proxied_udp',
 ];
 const LOAD_WAIT_MS = 2000;
-const DOWNLOAD_POLL_MS = 200;
+/** How long a page may take to answer a trivial evaluation before it counts as not responding. */
+const PROBE_MS = 3000;
+/** Grace beyond Playwright's own action timeout, so that its clearer error comes first. */
+const ACTION_GRACE_MS = 5000;
+const READ_ATTEMPTS = 3;
 const MAX_EVENTS = 50;
+const MB = 1024 * 1024;
+/** Playwright's errors for a page that navigated while it was being read. */
+const NAVIGATED = /Execution context was destroyed|Cannot find context with specified id|Frame was detached/i;
 const LOST_MESSAGE =
   'The browser restarted, so the tabs, cookies and logins of this session were lost; start again from a fresh page.';
 
@@ -51,93 +62,21 @@ export interface BrowserManagerOptions {
 }
 
 const quote = (text: string, max = 300) => JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
-/** A file name safe on any disk: no separators, control characters or leading dots. */
-export function safeFileName(suggested: string): string {
-  const cleaned = basename(suggested.replace(/\\/g, '/'))
-    .replace(/[<>:"/\\|?*]/g, '_')
-    .replace(/\p{Cc}/gu, '_')
-    .replace(/^[.\s]+/, '')
-    .trim()
-    .slice(0, 200);
-  return cleaned || 'download';
+class TimeLimitExceeded extends Error {}
+
+/** `work`, or a TimeLimitExceeded after `ms`; the work itself goes on (a stuck page never settles it). */
+function withTimeLimit<T>(work: Promise<T>, ms: number): Promise<T> {
+  work.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new TimeLimitExceeded(`No answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, limit]).finally(() => clearTimeout(timer));
 }
 
-async function uniquePath(dir: string, name: string): Promise<string> {
-  const ext = extname(name);
-  const stem = name.slice(0, name.length - ext.length);
-  for (let n = 0; ; n++) {
-    const candidate = join(dir, n === 0 ? name : `${stem} (${n})${ext}`);
-    const exists = await stat(candidate).then(() => true, () => false);
-    if (!exists) return candidate;
-  }
-}
-
-/**
- * Watches the browser's download folder, where Chromium writes `<guid>.crdownload` while a
- * download runs, so an oversized download is cancelled as it grows rather than after it ends.
- */
-class DownloadWatcher {
-  private readonly claimed = new Map<string, Download>();
-  private readonly active = new Set<Download>();
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    readonly dir: string,
-    private readonly limitBytes: number,
-    private readonly onOversize: (download: Download) => void,
-  ) {}
-
-  watch(download: Download): void {
-    this.active.add(download);
-    this.timer ??= setInterval(() => this.poll(), DOWNLOAD_POLL_MS).unref();
-  }
-
-  done(download: Download): void {
-    this.active.delete(download);
-    for (const [file, owner] of this.claimed) if (owner === download) this.claimed.delete(file);
-    if (this.active.size === 0 && this.timer) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
-  }
-
-  private poll(): void {
-    let files: string[];
-    try {
-      files = readdirSync(this.dir).filter((file) => file.endsWith('.crdownload'));
-    } catch {
-      return;
-    }
-    const owners = new Set(this.claimed.values());
-    const unclaimed = [...this.active].filter((download) => !owners.has(download));
-    for (const file of files) {
-      if (!this.claimed.has(file)) {
-        const owner = unclaimed.shift();
-        if (!owner) continue;
-        this.claimed.set(file, owner);
-      }
-      const owner = this.claimed.get(file);
-      const size = (() => {
-        try {
-          return statSync(join(this.dir, file)).size;
-        } catch {
-          return 0;
-        }
-      })();
-      if (owner && size > this.limitBytes) {
-        this.done(owner);
-        rmSync(join(this.dir, file), { force: true });
-        this.onOversize(owner);
-      }
-    }
-  }
-
-  close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-  }
-}
+const isPlaywrightTimeout = (error: unknown) => error instanceof Error && error.name === 'TimeoutError';
 
 interface SessionOptions {
   id: string;
@@ -145,6 +84,8 @@ interface SessionOptions {
   config: Config;
   logger: Logger;
   watcher: DownloadWatcher;
+  /** Who owns the files the browser writes (undefined: the server's own uid). */
+  owner: Owner | undefined;
   lost?: string;
 }
 
@@ -163,10 +104,19 @@ export class BrowserSession {
   private readonly config: Config;
   private readonly logger: Logger;
   private readonly watcher: DownloadWatcher;
+  private readonly owner: Owner | undefined;
   private readonly events: string[] = [];
   private readonly crashed = new WeakSet<Page>();
-  private readonly blockedDuringLoad: string[] = [];
+  /** Pages whose scripts kept the browser busy past a time limit. */
+  private readonly unresponsive = new WeakSet<Page>();
+  /** Where each tab's page tried to go and was refused, not yet reported. */
+  private readonly refusals = new Map<Page, RefusedNavigation>();
   private creatingPages = 0;
+  private downloadsStarted = 0;
+  private downloadBytes = 0;
+  private downloadsRefused = 0;
+  /** Downloads are copied out one at a time, so the session's byte budget holds. */
+  private copying: Promise<void> = Promise.resolve();
 
   private constructor(options: SessionOptions) {
     this.id = options.id;
@@ -174,6 +124,7 @@ export class BrowserSession {
     this.config = options.config;
     this.logger = options.logger;
     this.watcher = options.watcher;
+    this.owner = options.owner;
     this.lost = options.lost;
   }
 
@@ -182,11 +133,10 @@ export class BrowserSession {
     const { context, config } = options;
     context.setDefaultTimeout(config.actionTimeoutSeconds * 1000);
     context.setDefaultNavigationTimeout(config.navigationTimeoutSeconds * 1000);
-    session.egress = await installEgressGuard(context, {
+    session.egress = watchNavigations(context, {
       guard: options.guard,
-      blockResources: config.blockResources,
       logger: options.logger,
-      onBlocked: (_url, reason) => session.blockedDuringLoad.push(reason),
+      onRefused: (refused) => session.onRefused(refused),
     });
     context.on('page', (page) => session.adopt(page));
     await session.newTab();
@@ -212,6 +162,13 @@ export class BrowserSession {
 
   /** Events since the last call: dialogs dismissed, popups, downloads, crashes. */
   takeEvents(): string[] {
+    if (this.downloadsRefused > 0) {
+      this.record(
+        `Cancelled ${plural(this.downloadsRefused, 'download')} the page started: this session may start at most ${this.config.maxDownloads} ` +
+          '(FATHOM_MAX_DOWNLOADS). browser_downloads lists the files kept.',
+      );
+      this.downloadsRefused = 0;
+    }
     return this.events.splice(0);
   }
 
@@ -220,6 +177,92 @@ export class BrowserSession {
     const lost = this.lost;
     this.lost = undefined;
     return lost;
+  }
+
+  /** Whether this session may start no more downloads. */
+  get downloadLimitReached(): boolean {
+    return this.downloadsStarted >= this.config.maxDownloads;
+  }
+
+  /**
+   * Whether `page` answers once any navigation it waits on is stopped (DevTools holds every request
+   * to a page while its navigation is pending, so a slow server looks like a stuck page until then).
+   */
+  private async stopAndProbe(page: Page): Promise<boolean> {
+    const stop = async () => {
+      const cdp = await page.context().newCDPSession(page);
+      try {
+        await cdp.send('Page.stopLoading');
+      } finally {
+        void cdp.detach().catch(() => undefined);
+      }
+    };
+    await withTimeLimit(stop(), PROBE_MS).catch(() => undefined);
+    return this.responds(page);
+  }
+
+  /** Whether `page` answers at all: a page whose scripts spin never does. */
+  private async responds(page: Page): Promise<boolean> {
+    return withTimeLimit(page.evaluate('1'), PROBE_MS).then(
+      () => true,
+      (error: unknown) => !(error instanceof TimeLimitExceeded),
+    );
+  }
+
+  /**
+   * Runs `work` (which reads or acts on `page`) within a time limit. A page that navigates meanwhile
+   * is waited for and read again (unless `retry` is false: work that acts runs once); one that went
+   * somewhere refused, or whose scripts keep the browser busy, gets a clear error.
+   */
+  async read<T>(page: Page, work: () => Promise<T>, options: { limitMs?: number; retry?: boolean } = {}): Promise<T> {
+    const { limitMs = this.config.actionTimeoutSeconds * 1000, retry = true } = options;
+    this.touch();
+    if (this.unresponsive.has(page) && !(await this.responds(page))) throw this.notResponding(page);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const value = await withTimeLimit(work(), limitMs);
+        this.unresponsive.delete(page);
+        const refused = this.takeRefusal(page);
+        if (refused) throw refused;
+        return value;
+      } catch (error) {
+        if (isFathomError(error)) throw error;
+        if (error instanceof TimeLimitExceeded || isPlaywrightTimeout(error)) {
+          if (!(await this.stopAndProbe(page))) {
+            this.unresponsive.add(page);
+            throw this.notResponding(page);
+          }
+          if (error instanceof TimeLimitExceeded) {
+            throw new FathomError('timeout', `The page did not answer within ${limitMs / 1000} s; a navigation it had started, if any, was stopped.`, {
+              hint: 'Try again, or take a snapshot to see the page as it is.',
+            });
+          }
+          throw error;
+        }
+        if (!retry || !NAVIGATED.test(errorMessage(error))) throw error;
+        await page.waitForLoadState('domcontentloaded', { timeout: LOAD_WAIT_MS }).catch(() => undefined);
+        await this.guard().settled();
+        const refused = this.takeRefusal(page);
+        if (refused) throw refused;
+        if (attempt >= READ_ATTEMPTS) {
+          throw new FathomError('upstream', `The page kept navigating while it was being read (now at ${page.url()}).`, {
+            hint: 'Wait a moment (browser_wait_for with time_s) and take a snapshot again.',
+            cause: error,
+          });
+        }
+      }
+    }
+  }
+
+  /** The time limit of an action on the page: Playwright's own, plus a grace so that its error comes first. */
+  actionLimitMs(extraMs = 0): number {
+    return this.config.actionTimeoutSeconds * 1000 + ACTION_GRACE_MS + extraMs;
+  }
+
+  /** A tab's title, or a note when its page does not answer. */
+  async titleOf(page: Page): Promise<string> {
+    if (this.unresponsive.has(page)) return '(not responding)';
+    return withTimeLimit(page.title(), PROBE_MS).catch(() => '(not responding)');
   }
 
   async newTab(url?: string): Promise<NavigationResult> {
@@ -250,22 +293,24 @@ export class BrowserSession {
     this.touch();
     const refusal = await this.guard().refusal(url);
     if (refusal) throw refusal;
-    const page = await this.page();
+    const page = await this.usablePage();
     return this.load(page, url, (timeout) => page.goto(url, { waitUntil: 'domcontentloaded', timeout }));
   }
 
   async back(): Promise<NavigationResult> {
-    const page = await this.page();
+    const page = await this.usablePage('the previous page');
     return this.load(page, 'the previous page', (timeout) => page.goBack({ waitUntil: 'domcontentloaded', timeout }));
   }
 
   async forward(): Promise<NavigationResult> {
-    const page = await this.page();
+    const page = await this.usablePage('the next page');
     return this.load(page, 'the next page', (timeout) => page.goForward({ waitUntil: 'domcontentloaded', timeout }));
   }
 
   async reload(): Promise<NavigationResult> {
-    const page = await this.page();
+    const stuck = await this.page();
+    const page = await this.usablePage();
+    if (page !== stuck) return this.navigate(stuck.url());
     return this.load(page, page.url(), (timeout) => page.reload({ waitUntil: 'domcontentloaded', timeout }));
   }
 
@@ -280,25 +325,80 @@ export class BrowserSession {
     return this.egress;
   }
 
+  private notResponding(page: Page): FathomError {
+    return new FathomError('timeout', `The page is not responding: its scripts keep the browser busy (${page.url()}).`, {
+      hint:
+        'Open another page (browser_navigate) or a new tab (browser_tabs new); closing this tab (browser_tabs close) stops its scripts. ' +
+        'Other tabs are unaffected.',
+    });
+  }
+
+  /**
+   * The current tab, ready to navigate. A page whose scripts keep its renderer busy cannot be
+   * navigated within its site, so its tab is closed and replaced by a fresh one; `history` names
+   * what a history step wanted, which the fresh tab does not have.
+   */
+  private async usablePage(history?: string): Promise<Page> {
+    const page = await this.page();
+    if (!this.unresponsive.has(page) || (await this.responds(page))) {
+      this.unresponsive.delete(page);
+      return page;
+    }
+    const index = this.tabs.indexOf(page);
+    const fresh = await this.replaceTab(page, `Tab ${index} was not responding (its scripts kept the browser busy), so it was closed and replaced by a new tab.`);
+    if (history) {
+      throw new FathomError('not_found', `Tab ${index} was not responding, so it was replaced by a new tab, which has no ${history}.`, {
+        hint: 'Open a page with browser_navigate.',
+      });
+    }
+    return fresh;
+  }
+
+  private onRefused(refused: RefusedNavigation): void {
+    let page: Page;
+    try {
+      page = refused.frame.page();
+    } catch {
+      return;
+    }
+    if (refused.frame !== page.mainFrame() || !this.tabs.includes(page)) return;
+    this.refusals.set(page, refused);
+  }
+
+  /** The error for the refused address `page` tried to reach, once; `target` is what the agent asked for. */
+  private takeRefusal(page: Page, target?: string): FathomError | undefined {
+    const refused = this.refusals.get(page);
+    if (!refused) return undefined;
+    this.refusals.delete(page);
+    const from = target && target !== refused.url ? target : 'The page';
+    return new FathomError('blocked_address', `${from} navigated to a refused address, ${refused.url} (${refused.error.message}). The tab now shows a blank page.`, {
+      hint: `Open another page with browser_navigate. ${refused.error.hint ?? ''}`.trim(),
+      details: { ...refused.error.details, url: refused.url },
+    });
+  }
+
   private async load(
     page: Page,
     target: string,
     go: (timeout: number) => Promise<Response | null>,
   ): Promise<NavigationResult> {
     this.touch();
-    this.blockedDuringLoad.length = 0;
+    const stale = this.takeRefusal(page);
+    if (stale) this.record(stale.message);
     let response: Response | null;
     try {
       response = await go(this.config.navigationTimeoutSeconds * 1000);
     } catch (error) {
       await this.guard().settled();
-      const failure = this.navigationError(page, target, error);
+      const failure = await this.navigationError(page, target, error);
       if (failure.code === 'blocked_address') await page.goto('about:blank').catch(() => undefined);
       throw failure;
     }
     // The load event (images, scripts) is worth a short wait; network idle would cost 0.5 s on every page.
     await page.waitForLoadState('load', { timeout: LOAD_WAIT_MS }).catch(() => undefined);
     await this.guard().settled();
+    const refused = this.takeRefusal(page, target);
+    if (refused) throw refused;
     for (const landed of new Set([response?.url(), page.url()])) {
       if (!landed) continue;
       const refusal = await this.guard().refusal(landed);
@@ -310,10 +410,11 @@ export class BrowserSession {
         });
       }
     }
-    return { url: page.url(), title: await page.title().catch(() => ''), status: response?.status() ?? null };
+    const title = await this.read(page, () => page.title());
+    return { url: page.url(), title, status: response?.status() ?? null };
   }
 
-  private navigationError(page: Page, target: string, error: unknown): FathomError {
+  private async navigationError(page: Page, target: string, error: unknown): Promise<FathomError> {
     if (isFathomError(error)) return error;
     const message = errorMessage(error);
     if (this.crashed.has(page) || /crash/i.test(message)) {
@@ -322,16 +423,15 @@ export class BrowserSession {
         cause: error,
       });
     }
+    const refused = this.takeRefusal(page, target);
+    if (refused) return refused;
     if (/Timeout .*exceeded/i.test(message)) {
+      if (!(await this.stopAndProbe(page))) {
+        this.unresponsive.add(page);
+        return this.notResponding(page);
+      }
       return new FathomError('timeout', `${target} did not finish loading within ${this.config.navigationTimeoutSeconds} s.`, {
-        hint: 'The page may be slow or stuck; the tab still shows what loaded so far. Try again or try another page.',
-        cause: error,
-      });
-    }
-    const blocked = this.blockedDuringLoad[0];
-    if (blocked && /ERR_BLOCKED_BY_CLIENT|ERR_ABORTED|interrupted/i.test(message)) {
-      return new FathomError('blocked_address', blocked, {
-        hint: 'Fathom only loads public addresses. An operator can allow others with FATHOM_ALLOW_PRIVATE_NETWORK or FATHOM_ALLOW_HOSTS.',
+        hint: 'The page may be slow or stuck; loading was stopped and the tab shows what loaded so far. Try again or try another page.',
         cause: error,
       });
     }
@@ -377,8 +477,12 @@ export class BrowserSession {
     page.on('crash', () => void this.replaceCrashed(page));
     page.on('close', () => {
       this.removeTab(page);
+      this.refusals.delete(page);
       if (this.tabs.length === 0 && !this.closed) this.createPage().catch(() => undefined);
     });
+    blockResourceTypes(page, this.config.blockResources).catch((error: unknown) =>
+      this.logger.debug('could not block resource types in a page', { error: errorMessage(error) }),
+    );
   }
 
   private removeTab(page: Page | undefined): void {
@@ -413,75 +517,87 @@ export class BrowserSession {
     this.record(`Dismissed ${article} ${type}: ${quote(dialog.message())}`);
   }
 
+  /** Puts a fresh tab where `page` was (same index), then closes `page`. */
+  private async replaceTab(page: Page, event: string): Promise<Page> {
+    const fresh = await this.createPage();
+    this.tabs.splice(this.tabs.indexOf(fresh), 1);
+    const at = this.tabs.indexOf(page);
+    if (at >= 0) this.tabs[at] = fresh;
+    else this.tabs.push(fresh);
+    this.refusals.delete(page);
+    this.record(event);
+    await page.close({ runBeforeUnload: false }).catch(() => undefined);
+    return fresh;
+  }
+
   private async replaceCrashed(page: Page): Promise<void> {
     this.crashed.add(page);
     const index = this.tabs.indexOf(page);
     if (index < 0 || this.closed) return;
     this.logger.warn('browser page crashed', { session: this.id, url: page.url() });
-    try {
-      const fresh = await this.createPage();
-      this.tabs.splice(this.tabs.indexOf(fresh), 1);
-      const at = this.tabs.indexOf(page);
-      if (at >= 0) this.tabs[at] = fresh;
-      else this.tabs.push(fresh);
-    } catch (error) {
+    await this.replaceTab(page, `Tab ${index} crashed (${page.url()}) and was replaced by a blank tab.`).catch((error: unknown) => {
       this.removeTab(page);
       this.logger.warn('could not replace a crashed page', { error });
-    }
-    this.record(`Tab ${index} crashed (${page.url()}) and was replaced by a blank tab.`);
-    await page.close().catch(() => undefined);
+    });
   }
 
   private async saveDownload(download: Download): Promise<void> {
-    const limitMb = this.config.maxDownloadMb;
     const name = safeFileName(download.suggestedFilename());
-    let oversized = false;
-    this.watcher.watch(download);
-    const onOversize = new Promise<void>((resolve) => {
-      this.oversizeHandlers.set(download, () => {
-        oversized = true;
-        resolve();
-      });
-    });
+    if (this.downloadLimitReached) {
+      this.downloadsRefused++;
+      await download.cancel().catch(() => undefined);
+      await download.delete().catch(() => undefined);
+      return;
+    }
+    this.downloadsStarted++;
+    const fileLimit = this.config.maxDownloadMb * MB;
+    const sessionLeft = () => Math.max(0, this.config.maxDownloadTotalMb * MB - this.downloadBytes);
+    const tooLarge = (limit: number) =>
+      limit < fileLimit
+        ? `this session's downloads would pass ${this.config.maxDownloadTotalMb} MB (FATHOM_MAX_DOWNLOAD_TOTAL_MB)`
+        : `it is larger than ${this.config.maxDownloadMb} MB`;
+    const startLimit = Math.min(fileLimit, sessionLeft());
+    const watch = this.watcher.watch(download, startLimit);
     try {
       const finished = download.path();
-      await Promise.race([finished, onOversize]);
+      const oversized = await Promise.race([finished.then(() => false), watch.oversized.then(() => true)]);
       if (oversized) {
         await download.cancel().catch(() => undefined);
         await download.delete().catch(() => undefined);
-        this.record(`Cancelled the download of ${name}: it is larger than ${limitMb} MB.`);
+        this.record(`Cancelled the download of ${name}: ${tooLarge(startLimit)}.`);
         return;
       }
       const source = await finished;
-      const size = (await stat(source)).size;
-      if (size > limitMb * 1024 * 1024) {
-        await download.delete().catch(() => undefined);
-        this.record(`Discarded the download of ${name}: it is larger than ${limitMb} MB.`);
-        return;
-      }
-      const dir = join(this.config.outputDir, 'browser', safeFileName(this.id));
-      await mkdir(dir, { recursive: true });
-      const target = await uniquePath(dir, name);
-      await download.saveAs(target);
+      const copy = this.copying.then(async () => {
+        const limit = Math.min(fileLimit, sessionLeft());
+        const dir = join(this.config.outputDir, 'browser', safeFileName(this.id));
+        try {
+          const saved = await copyOut(source, dir, name, this.owner, limit);
+          this.downloadBytes += saved.bytes;
+          this.downloads.push({ name: basename(saved.path), path: saved.path, bytes: saved.bytes, url: download.url() });
+          this.record(`Downloaded ${basename(saved.path)} (${saved.bytes} bytes) to ${saved.path}.`);
+        } catch (error) {
+          if (!isFathomError(error, 'too_large')) throw error;
+          this.record(`Discarded the download of ${name}: ${tooLarge(limit)}.`);
+        }
+      });
+      this.copying = copy.catch(() => undefined);
+      await copy;
       await download.delete().catch(() => undefined);
-      this.downloads.push({ name: basename(target), path: target, bytes: size, url: download.url() });
-      this.record(`Downloaded ${basename(target)} (${size} bytes) to ${target}.`);
     } catch (error) {
       const failure = await download.failure().catch(() => null);
       this.record(`The download of ${name} failed: ${failure ?? errorMessage(error)}`);
+      await download.delete().catch(() => undefined);
     } finally {
-      this.watcher.done(download);
-      this.oversizeHandlers.delete(download);
+      watch.done();
     }
   }
-
-  /** Called by the download watcher. */
-  readonly oversizeHandlers = new Map<Download, () => void>();
 }
 
 interface RunningBrowser {
   browser: Browser;
   watcher: DownloadWatcher;
+  launch: BrowserLaunch;
 }
 
 /** The one Chromium process, launched on first use and relaunched after a crash, and its sessions. */
@@ -552,7 +668,7 @@ export class BrowserManager {
   }
 
   private async openSession(id: string): Promise<BrowserSession> {
-    const { browser, watcher } = await this.browser();
+    const { browser, watcher, launch } = await this.browser();
     const context = await browser.newContext({
       viewport: { width: this.config.viewportWidth, height: this.config.viewportHeight },
       acceptDownloads: true,
@@ -560,7 +676,16 @@ export class BrowserManager {
     });
     const lost = this.lostSessions.has(id) ? LOST_MESSAGE : undefined;
     try {
-      const session = await BrowserSession.open({ id, context, config: this.config, logger: this.logger, watcher, guard: this.guard, lost });
+      const session = await BrowserSession.open({
+        id,
+        context,
+        config: this.config,
+        logger: this.logger,
+        watcher,
+        owner: launch.owner,
+        guard: this.guard,
+        lost,
+      });
       this.lostSessions.delete(id);
       this.sessions.set(id, session);
       return session;
@@ -580,45 +705,47 @@ export class BrowserManager {
 
   private async launch(): Promise<RunningBrowser> {
     const executablePath = this.config.chromiumPath ?? findChromium();
-    if (!executablePath) {
-      throw new FathomError('unavailable', 'Chromium was not found', {
+    if (!executablePath || !existsSync(executablePath)) {
+      throw new FathomError('unavailable', `Chromium was not found${executablePath ? ` at ${executablePath}` : ''}`, {
         hint: 'Install Chromium (apt-get install chromium) or set FATHOM_CHROMIUM_PATH to its executable.',
       });
     }
-    const downloadsPath = mkdtempSync(join(tmpdir(), 'fathom-browser-'));
-    this.proxy ??= await startGuardProxy(this.guard, this.logger);
+    const launch = prepareLaunch(executablePath, { uid: this.config.browserUid, headless: this.config.headless });
     let browser: Browser;
     try {
+      this.proxy ??= await startGuardProxy(this.guard, this.logger);
       browser = await chromium.launch({
-        executablePath,
+        executablePath: launch.executablePath,
+        env: launch.env,
+        chromiumSandbox: this.config.browserSandbox,
         headless: this.config.headless,
         args: CHROMIUM_ARGS,
         // No bypass: loopback goes through the proxy too, where the guard decides.
         proxy: { server: this.proxy.url, bypass: '<-loopback>' },
-        downloadsPath,
+        downloadsPath: launch.downloadsPath,
         handleSIGINT: false,
         handleSIGTERM: false,
         handleSIGHUP: false,
       });
     } catch (error) {
-      rmSync(downloadsPath, { recursive: true, force: true });
-      throw new FathomError('unavailable', `Chromium did not start: ${errorMessage(error).split('\n')[0]}`, {
-        hint: 'Check that Chromium runs on this machine (chromium --headless --version), or set FATHOM_CHROMIUM_PATH.',
+      rmSync(launch.dir, { recursive: true, force: true });
+      const message = errorMessage(error);
+      throw new FathomError('unavailable', `Chromium did not start: ${message.split('\n')[0]}`, {
+        hint: launchHint(message, this.config.browserSandbox),
         cause: error,
       });
     }
-    const watcher = new DownloadWatcher(downloadsPath, this.config.maxDownloadMb * 1024 * 1024, (download) =>
-      this.oversize(download),
-    );
-    const running: RunningBrowser = { browser, watcher };
+    const watcher = new DownloadWatcher(launch.downloadsPath);
+    const running: RunningBrowser = { browser, watcher, launch };
     this.live = running;
     browser.on('disconnected', () => this.onDisconnected(running));
-    this.logger.info('browser started', { executablePath, version: browser.version() });
+    this.logger.info('browser started', {
+      executablePath,
+      version: browser.version(),
+      sandbox: this.config.browserSandbox,
+      ...(launch.owner ? { uid: launch.owner.uid } : {}),
+    });
     return running;
-  }
-
-  private oversize(download: Download): void {
-    for (const session of this.sessions.values()) session.oversizeHandlers.get(download)?.();
   }
 
   private onDisconnected(running: RunningBrowser): void {
@@ -627,7 +754,7 @@ export class BrowserManager {
       this.running = undefined;
     }
     running.watcher.close();
-    rmSync(running.watcher.dir, { recursive: true, force: true });
+    rmSync(running.launch.dir, { recursive: true, force: true });
     if (this.closing) return;
     this.logger.warn('browser disconnected; it will be relaunched on next use');
     for (const [id, session] of this.sessions) {
@@ -641,7 +768,7 @@ export class BrowserManager {
   private async shutdown(running: RunningBrowser): Promise<void> {
     running.watcher.close();
     await running.browser.close().catch(() => undefined);
-    await rm(running.watcher.dir, { recursive: true, force: true }).catch(() => undefined);
+    await rm(running.launch.dir, { recursive: true, force: true }).catch(() => undefined);
   }
 
   private async sweep(): Promise<void> {

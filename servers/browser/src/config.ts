@@ -4,12 +4,28 @@ import { z } from 'zod';
 export const configSchema = baseConfigSchema.extend({
   chromiumPath: z.string().optional().describe('Chromium to run (default: found automatically, e.g. /usr/bin/chromium)'),
   headless: z.boolean().default(true).describe('Run Chromium without a window'),
+  browserSandbox: z
+    .boolean()
+    .default(true)
+    .describe("Run Chromium inside its own sandbox (needs user namespaces); turn off only where they are not permitted, since a page exploit then runs with the browser's rights"),
+  browserUid: z
+    .number()
+    .int()
+    .min(1)
+    .max(4_294_967_294)
+    .default(1_999_000_000)
+    .describe('When the server runs as root, Chromium runs as this unprivileged uid and gid (no account needed)'),
   maxContexts: z.number().int().min(1).default(16).describe('Most browser sessions (isolated contexts) alive at once'),
   contextTtlSeconds: z.number().int().min(10).default(900).describe('A session unused this long is closed'),
   navigationTimeoutSeconds: z.number().positive().default(30).describe('Time limit of one navigation'),
-  actionTimeoutSeconds: z.number().positive().default(10).describe('Time limit of one click, type or wait'),
-  blockResources: z.array(z.enum(['image', 'font', 'media', 'stylesheet'])).default([]).describe('Resource types not loaded, for speed (comma-separated)'),
+  actionTimeoutSeconds: z.number().positive().default(10).describe('Time limit of one click, type, wait or read of the page'),
+  blockResources: z
+    .array(z.enum(['image', 'font', 'media', 'stylesheet']))
+    .default([])
+    .describe('Resource types not loaded in pages and their same-site frames, for speed (comma-separated)'),
   maxDownloadMb: z.number().int().min(1).default(100).describe('Largest download kept'),
+  maxDownloads: z.number().int().min(0).default(20).describe('Most downloads one session may start; pages cannot start more'),
+  maxDownloadTotalMb: z.number().int().min(1).default(250).describe('Most megabytes of downloads one session keeps'),
   maxScreenshotBytes: z.number().int().min(10_000).default(2_000_000).describe('Largest screenshot returned'),
   enableEvaluate: z.boolean().default(false).describe('Offer browser_evaluate (runs JavaScript in the page)'),
   viewportWidth: z.number().int().min(320).default(1280),

@@ -2,24 +2,30 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { blockedAddressError, FathomError } from '@fathom/core';
 import type { AddressGuard, Logger } from '@fathom/core';
-import type { BrowserContext, Request, Route, WebSocketRoute } from 'playwright-core';
+import type { BrowserContext, Frame, Page, Request } from 'playwright-core';
 
 const LOOKUP_TTL_MS = 30_000;
 const UNCHECKED_SCHEMES = new Set(['data:', 'blob:', 'about:']);
+const RESOURCE_TYPES = { image: 'Image', font: 'Font', media: 'Media', stylesheet: 'Stylesheet' } as const;
+export type BlockableResource = keyof typeof RESOURCE_TYPES;
+
+/** A navigation the policy refused: the browser's proxy did not let it through. */
+export interface RefusedNavigation {
+  url: string;
+  frame: Frame;
+  error: FathomError;
+}
 
 export interface EgressOptions {
   guard: AddressGuard;
-  blockResources: readonly string[];
   logger: Logger;
-  onBlocked?: (url: string, reason: string) => void;
+  onRefused?: (refused: RefusedNavigation) => void;
 }
 
 export interface EgressGuard {
-  /** `true`, or the reason the browser may not load `url`. */
-  isAllowedUrl(url: string): Promise<true | string>;
   /** Undefined when `url` may be loaded, else the error to report. */
   refusal(url: string): Promise<FathomError | undefined>;
-  /** Resolves once frames redirected somewhere refused have been sent to about:blank. */
+  /** Resolves once frames sent somewhere refused have been sent to about:blank. */
   settled(): Promise<void>;
 }
 
@@ -30,11 +36,6 @@ export class EgressPolicy {
   private readonly lookups = new Map<string, { at: number; addresses: Promise<string[]> }>();
 
   constructor(private readonly guard: AddressGuard) {}
-
-  async isAllowedUrl(url: string): Promise<true | string> {
-    const error = await this.refusal(url);
-    return error ? error.message : true;
-  }
 
   async refusal(raw: string): Promise<FathomError | undefined> {
     let url: URL;
@@ -76,63 +77,48 @@ export class EgressPolicy {
 }
 
 /**
- * Routes every request and WebSocket of `context` through the address guard. Playwright does not
- * route the hops of an HTTP redirect, so those are checked as they are seen: a frame that was
- * redirected somewhere refused is sent to about:blank, and callers check a page's final URL too.
+ * Watches the navigations of `context`. The guard proxy every browser connection goes through is
+ * what keeps pages off refused addresses; requests are not intercepted (Playwright would answer
+ * CORS preflights itself, allowing every cross-origin request). What is watched here is which
+ * navigation, first hop or redirect, went somewhere refused: its frame is sent to about:blank, and
+ * the session tells the agent where the page tried to go.
  */
-export async function installEgressGuard(context: BrowserContext, options: EgressOptions): Promise<EgressGuard> {
+export function watchNavigations(context: BrowserContext, options: EgressOptions): EgressGuard {
   const policy = new EgressPolicy(options.guard);
-  const blockedTypes = new Set(options.blockResources);
-  const log = options.logger;
-  const blocked = (url: string, reason: string) => {
-    log.debug('blocked browser request', { url: display(url), reason });
-    options.onBlocked?.(url, reason);
-  };
-
-  await context.route('**/*', async (route: Route) => {
-    const request = route.request();
-    try {
-      const error = await policy.refusal(request.url());
-      if (error) {
-        blocked(request.url(), error.message);
-        return await route.abort(error.code === 'network' ? 'namenotresolved' : 'blockedbyclient');
-      }
-      if (blockedTypes.has(request.resourceType())) return await route.abort('blockedbyclient');
-      await route.continue();
-    } catch (error) {
-      log.debug('route handling failed', { url: display(request.url()), error });
-    }
-  });
-
-  await context.routeWebSocket(() => true, async (socket: WebSocketRoute) => {
-    const error = await policy.refusal(socket.url()).catch((cause: unknown) => new FathomError('internal', String(cause)));
-    if (!error) {
-      socket.connectToServer();
-      return;
-    }
-    blocked(socket.url(), error.message);
-    await socket.close({ code: 1008, reason: 'Blocked' }).catch(() => undefined);
-  });
-
   const leaving = new Set<Promise<void>>();
   context.on('request', (request: Request) => {
-    if (!request.redirectedFrom()) return;
+    if (!request.isNavigationRequest() && !request.redirectedFrom()) return;
     const leaveRefusedPage = async () => {
       const error = await policy.refusal(request.url());
       if (!error) return;
-      blocked(request.url(), error.message);
-      if (request.isNavigationRequest()) await request.frame().goto('about:blank');
+      options.logger.debug('refused browser navigation', { url: display(request.url()), reason: error.message });
+      if (!request.isNavigationRequest()) return;
+      const frame = request.frame();
+      options.onRefused?.({ url: request.url(), frame, error });
+      await frame.goto('about:blank');
     };
     const left = leaveRefusedPage().catch(() => undefined);
     leaving.add(left);
     void left.finally(() => leaving.delete(left));
   });
-
   return {
-    isAllowedUrl: (url) => policy.isAllowedUrl(url),
     refusal: (url) => policy.refusal(url),
     settled: async () => {
       while (leaving.size > 0) await Promise.all(leaving);
     },
   };
+}
+
+/**
+ * Keeps `page` from loading resources of the given types. Only those requests are paused (through
+ * the page's own DevTools session), so every other request, CORS preflights included, goes to the
+ * network as the browser made it.
+ */
+export async function blockResourceTypes(page: Page, types: readonly BlockableResource[]): Promise<void> {
+  if (types.length === 0) return;
+  const cdp = await page.context().newCDPSession(page);
+  cdp.on('Fetch.requestPaused', (event) => {
+    cdp.send('Fetch.failRequest', { requestId: event.requestId, errorReason: 'BlockedByClient' }).catch(() => undefined);
+  });
+  await cdp.send('Fetch.enable', { patterns: types.map((type) => ({ resourceType: RESOURCE_TYPES[type], requestStage: 'Request' as const })) });
 }

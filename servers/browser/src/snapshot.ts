@@ -1,6 +1,7 @@
 import { FathomError } from '@fathom/core';
 import { htmlToMarkdown } from '@fathom/files/convert';
 import type { Locator, Page } from 'playwright-core';
+import { checkPattern, matchRanges } from './regex.js';
 
 /**
  * The page views an agent reads and acts from:
@@ -14,6 +15,9 @@ import type { Locator, Page } from 'playwright-core';
  */
 
 const REF_ATTRIBUTE = 'data-fathom-ref';
+
+/** Runs an in-page script; callers pass one that puts a time limit on it. */
+export type Evaluate = (script: string) => Promise<unknown>;
 
 /** Playwright's AI snapshot of the page: YAML with `[ref=eN]` (and `fNeM` inside iframes). */
 export async function ariaView(page: Page): Promise<string> {
@@ -200,8 +204,8 @@ const MARKDOWN_SCRIPT = String.raw`(() => {
  * The page as markdown, links and fields marked with refs (`[ref=m3]`) to act on. The whole page
  * is kept, navigation and forms included, so everything the agent can do is in one view.
  */
-export async function markdownView(page: Page): Promise<{ title: string; markdown: string }> {
-  const { title, html, marks } = (await page.evaluate(MARKDOWN_SCRIPT)) as { title: string; html: string; marks: string[] };
+export async function markdownView(page: Page, evaluate: Evaluate = (script) => page.evaluate(script)): Promise<{ title: string; markdown: string }> {
+  const { title, html, marks } = (await evaluate(MARKDOWN_SCRIPT)) as { title: string; html: string; marks: string[] };
   const url = page.url();
   const cached = lastMarkdown.get(page);
   if (cached && cached.html === html && cached.url === url && cached.marks === marks.join('\n')) return cached.view;
@@ -343,8 +347,8 @@ function diffLines(a: string[], b: string[], offset: number): Op[] {
   return ops.reverse();
 }
 
-/** In-page: the visible text, whitespace collapsed, with where each interactive element begins. */
-const FIND_SCRIPT = String.raw`((args) => {
+/** In-page: the visible text, whitespace collapsed, with the element (ref) each stretch of text and each interactive element belongs to. */
+const FIND_SCRIPT = String.raw`(() => {
   ${IN_PAGE_HELPERS}
   const BLOCK = new Set(['P', 'DIV', 'LI', 'UL', 'OL', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'TR', 'TD', 'TH', 'TABLE', 'SECTION',
     'ARTICLE', 'MAIN', 'HEADER', 'FOOTER', 'NAV', 'ASIDE', 'BLOCKQUOTE', 'PRE', 'BR', 'HR', 'DT', 'DD', 'FIGURE', 'FIGCAPTION', 'FORM', 'LABEL', 'BUTTON', 'OPTION']);
@@ -365,7 +369,7 @@ const FIND_SCRIPT = String.raw`((args) => {
     if (node.nodeType === 3) {
       const start = textAt.length;
       add(node.data);
-      if (owner && textAt.length > start) owners.push([start, textAt.length, owner]);
+      if (owner && textAt.length > start) owners.push([start, textAt.length, refOf(owner)]);
       return;
     }
     if (node.nodeType === 11) { for (const child of node.childNodes) walk(child, owner); return; }
@@ -377,72 +381,90 @@ const FIND_SCRIPT = String.raw`((args) => {
     if (block) add(' ');
     let own = owner;
     if (isInteractive(el)) {
-      anchors.push([textAt.length, el]);
+      anchors.push([textAt.length, refOf(el)]);
       if (!owner) own = el;
       if (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') {
         const value = el.type === 'password' ? '' : (el.value || el.getAttribute('placeholder') || '');
         const start = textAt.length;
         add(' ' + value + ' ');
-        if (textAt.length > start) owners.push([start, textAt.length, el]);
+        if (textAt.length > start) owners.push([start, textAt.length, refOf(el)]);
       }
     }
     for (const child of childrenOf(el)) walk(child, own);
     if (block) add(' ');
   };
   if (document.body) walk(document.body, null);
-  const full = pieces.join('');
-  const pattern = new RegExp(args.source, args.flags);
-  const found = [];
-  let total = 0;
-  let match;
-  while ((match = pattern.exec(full)) !== null) {
-    if (match[0] === '') { pattern.lastIndex++; continue; }
-    total++;
-    if (found.length < args.limit) found.push([match.index, match.index + match[0].length]);
-    if (total >= args.cap) break;
-  }
-  const matches = found.map(([start, end]) => {
-    const room = Math.max(0, args.context - (end - start));
-    let from = Math.max(0, start - Math.floor(room / 2));
-    let to = Math.min(full.length, end + (room - (start - from)));
-    from = Math.max(0, Math.min(from, to - args.context));
-    let snippet = full.slice(from, to).trim();
-    if (from > 0) snippet = '…' + snippet;
-    if (to < full.length) snippet += '…';
-    let el = null;
-    for (const [s, e, owner] of owners) { if (s <= start && start < e) { el = owner; break; } if (s > start) break; }
-    if (!el) {
-      for (const [at, anchor] of anchors) { if (at >= end && at <= end + args.near) { el = anchor; break; } if (at > end + args.near) break; }
-    }
-    return el ? { text: snippet, ref: refOf(el) } : { text: snippet };
-  });
-  return { matches, total };
-})`;
+  return { text: pieces.join(''), owners, anchors };
+})()`;
+
+interface PageText {
+  text: string;
+  /** [start, end, ref]: text that belongs to an interactive element, in order. */
+  owners: [number, number, string][];
+  /** [offset, ref]: where each interactive element begins, in order. */
+  anchors: [number, string][];
+}
 
 export interface FindOptions {
   /** The query is a JavaScript regular expression (matched case-insensitively). */
   regex?: boolean;
   /** At most this many matches come back (default 20); `total` counts them all. */
   limit?: number;
+  /** Longest time the pattern may take on the page's text. */
+  timeoutMs?: number;
+}
+
+const FIND_CONTEXT = 150;
+const FIND_NEAR = 200;
+const FIND_CAP = 10_000;
+const FIND_TIME_LIMIT_MS = 3000;
+
+/** About `FIND_CONTEXT` characters of `text` around [start, end), with ellipses where cut. */
+function snippetAround(text: string, start: number, end: number): string {
+  const room = Math.max(0, FIND_CONTEXT - (end - start));
+  let from = Math.max(0, start - Math.floor(room / 2));
+  const to = Math.min(text.length, end + (room - (start - from)));
+  from = Math.max(0, Math.min(from, to - FIND_CONTEXT));
+  let snippet = text.slice(from, to).trim();
+  if (from > 0) snippet = '…' + snippet;
+  if (to < text.length) snippet += '…';
+  return snippet;
+}
+
+/** The ref of the element a match sits in, or of the next one soon after it. */
+function refNear(page: PageText, start: number, end: number): string | undefined {
+  for (const [from, to, ref] of page.owners) {
+    if (from <= start && start < to) return ref;
+    if (from > start) break;
+  }
+  for (const [at, ref] of page.anchors) {
+    if (at >= end && at <= end + FIND_NEAR) return ref;
+    if (at > end + FIND_NEAR) break;
+  }
+  return undefined;
 }
 
 /**
  * Where `query` occurs in the page's visible text (case-insensitive), each match with about 150
- * characters around it and the ref of the element it sits in or the next one after it.
+ * characters around it and the ref of the element it sits in or the next one after it. The page
+ * only hands over its text; the pattern runs in the server, within a time limit.
  */
-export async function findInPage(page: Page, query: string, options: FindOptions = {}): Promise<{ matches: { text: string; ref?: string }[]; total: number }> {
+export async function findInPage(
+  page: Page,
+  query: string,
+  options: FindOptions = {},
+  evaluate: Evaluate = (script) => page.evaluate(script),
+): Promise<{ matches: { text: string; ref?: string }[]; total: number }> {
   if (!query) throw new FathomError('invalid_argument', 'The query is empty.', { hint: 'Pass the text to look for.' });
   const source = options.regex ? query : query.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\s+/g, '\\s+');
-  try {
-    new RegExp(source, 'gi');
-  } catch (error) {
-    throw new FathomError('invalid_argument', `Not a valid regular expression: ${(error as Error).message}`, {
-      hint: 'Fix the pattern, or search for plain text with regex: false.',
-    });
-  }
   const limit = Math.max(1, Math.min(options.limit ?? 20, 200));
-  return (await page.evaluate(`${FIND_SCRIPT}(${JSON.stringify({ source, flags: 'gi', limit, cap: 10_000, context: 150, near: 200 })})`)) as {
-    matches: { text: string; ref?: string }[];
-    total: number;
-  };
+  checkPattern(source, 'gi');
+  const pageText = (await evaluate(FIND_SCRIPT)) as PageText;
+  const { ranges, total } = await matchRanges(pageText.text, source, 'gi', { limit, cap: FIND_CAP, timeoutMs: options.timeoutMs ?? FIND_TIME_LIMIT_MS });
+  const matches = ranges.map(([start, end]) => {
+    const ref = refNear(pageText, start, end);
+    const text = snippetAround(pageText.text, start, end);
+    return ref ? { text, ref } : { text };
+  });
+  return { matches, total };
 }

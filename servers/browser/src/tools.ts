@@ -19,9 +19,10 @@ const DEFAULT_VIEW_CHARS = 6000;
 const refField = z.string().min(1).max(40).describe('An element ref from the last snapshot, e.g. m12 or e7');
 const fullField = z.boolean().default(false).describe('Return the whole page view instead of what changed');
 
-async function view(page: Page, mode: Mode): Promise<string> {
-  if (mode === 'aria') return ariaView(page);
-  const { title, markdown } = await markdownView(page);
+/** The page as the agent reads it; every in-page step under the session's time limit. */
+async function view(session: BrowserSession, page: Page, mode: Mode): Promise<string> {
+  if (mode === 'aria') return session.read(page, () => ariaView(page));
+  const { title, markdown } = await markdownView(page, (script) => session.read(page, () => page.evaluate(script)));
   return title && !markdown.startsWith('# ') ? `# ${title}\n\n${markdown}` : markdown;
 }
 
@@ -48,7 +49,7 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
   /** A fresh view of the current tab, cut to the budget; remembered for the next diff. */
   async function fullView(session: BrowserSession, mode: Mode, maxChars: number, cursor?: string): Promise<string> {
     const page = session.current;
-    const text = await view(page, mode);
+    const text = await view(session, page, mode);
     lastViews.set(page, { mode, text });
     return budgeted(text, maxChars, cursor);
   }
@@ -58,7 +59,7 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
     const page = session.current;
     const last = lastViews.get(page);
     const mode = last?.mode ?? 'markdown';
-    const text = await view(page, mode);
+    const text = await view(session, page, mode);
     lastViews.set(page, { mode, text });
     if (full || !last) return budgeted(text, DEFAULT_VIEW_CHARS);
     return budgeted(diffViews(last.text, text).text, DEFAULT_VIEW_CHARS);
@@ -67,7 +68,8 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
   const pageAnswer = async (session: BrowserSession, result: { url: string; title: string; status?: number | null }, maxChars: number) => {
     const page = session.current;
     const lines = [`Title: ${result.title || '(none)'}`, ...(result.status ? [`Status: ${result.status}`] : [])];
-    return `${header(session, page, lines)}\n\n${await fullView(session, 'markdown', maxChars)}`;
+    const body = await fullView(session, 'markdown', maxChars);
+    return `${header(session, page, lines)}\n\n${body}`;
   };
 
   const navigate = defineTool({
@@ -111,17 +113,21 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handle({ mode, max_chars, cursor }, context) {
       const session = await sessionOf(context);
-      return `${header(session, session.current, [`Title: ${await session.current.title()}`])}\n\n${await fullView(session, mode, max_chars, cursor)}`;
+      const page = session.current;
+      const title = await session.read(page, () => page.title());
+      const body = await fullView(session, mode, max_chars, cursor);
+      return `${header(session, page, [`Title: ${title}`])}\n\n${body}`;
     },
   });
 
-  /** An action on an element: done, then answered with what changed. */
+  /** An action on an element: done (within the action time limit, plus `extraMs`), then answered with what changed. */
   const action = <I extends z.ZodRawShape>(
     name: string,
     title: string,
     description: string,
     input: I,
     run: (page: Page, args: z.infer<z.ZodObject<I>>) => Promise<string | void>,
+    extraMs: (args: z.infer<z.ZodObject<I>>) => number = () => 0,
   ) =>
     defineTool({
       name,
@@ -132,9 +138,11 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
       async handle(args, context) {
         const session = await sessionOf(context);
         const page = session.current;
-        const done = (await run(page, args as z.infer<z.ZodObject<I>>)) ?? `${title}: done.`;
+        const input = args as z.infer<z.ZodObject<I>>;
+        const done = (await session.read(page, () => run(page, input), { limitMs: session.actionLimitMs(extraMs(input)), retry: false })) ?? `${title}: done.`;
         await page.waitForLoadState('domcontentloaded', { timeout: 5000 }).catch(() => undefined);
-        return `${done}\n${header(session, session.current)}\n\n${await changes(session, (args as { full: boolean }).full)}`;
+        const body = await changes(session, (args as { full: boolean }).full);
+        return `${done}\n${header(session, session.current)}\n\n${body}`;
       },
     });
 
@@ -211,6 +219,7 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
       if (time_s) await page.waitForTimeout(time_s * 1000);
       return text ? `"${text}" appeared.` : gone ? `"${gone}" is gone.` : `Waited ${time_s} s.`;
     },
+    ({ time_s, text, gone }) => (time_s ?? 0) * 1000 + (text && gone ? config.actionTimeoutSeconds * 1000 : 0),
   );
 
   const find = defineTool({
@@ -221,7 +230,8 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handle({ query, regex }, context) {
       const session = await sessionOf(context);
-      const { matches, total } = await findInPage(session.current, query, { regex, limit: 20 });
+      const page = session.current;
+      const { matches, total } = await findInPage(page, query, { regex, limit: 20 }, (script) => session.read(page, () => page.evaluate(script)));
       if (!total) return `No match for ${regex ? '/' + query + '/' : `"${query}"`} on ${session.current.url()}.`;
       const shown = matches.map((match, index) => `${index + 1}. ${match.text}${match.ref ? ` [ref=${match.ref}]` : ''}`).join('\n');
       return `${total} match${total === 1 ? '' : 'es'}${matches.length < total ? ` (first ${matches.length})` : ''}:\n${shown}`;
@@ -237,7 +247,11 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
     async handle({ ref, full_page }, context) {
       const session = await sessionOf(context);
       const page = session.current;
-      const image = ref ? await (await resolveRef(page, ref)).screenshot({ type: 'png' }) : await page.screenshot({ type: 'png', fullPage: full_page });
+      const image = await session.read(
+        page,
+        async () => (ref ? (await resolveRef(page, ref)).screenshot({ type: 'png' }) : page.screenshot({ type: 'png', fullPage: full_page })),
+        { limitMs: session.actionLimitMs() },
+      );
       if (image.length > config.maxScreenshotBytes) {
         throw new FathomError('too_large', `The screenshot is ${image.length} bytes, over the ${config.maxScreenshotBytes}-byte limit`, {
           hint: 'Take the viewport only, or one element by its ref.',
@@ -265,7 +279,9 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
         if (what === 'select') session.selectTab(index);
         else await session.closeTab(index);
       }
-      const list = await Promise.all(session.tabs.map(async (page, position) => `${position}. ${page === session.current ? '(current) ' : ''}${(await page.title().catch(() => '')) || '(untitled)'} — ${page.url()}`));
+      const list = await Promise.all(
+        session.tabs.map(async (page, position) => `${position}. ${page === session.current ? '(current) ' : ''}${(await session.titleOf(page)) || '(untitled)'} — ${page.url()}`),
+      );
       return `${header(session, session.current)}\n\nTabs:\n${list.join('\n')}`;
     },
   });
@@ -278,8 +294,14 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handle(_args, context) {
       const session = await sessionOf(context);
-      if (!session.downloads.length) return 'No downloads in this session yet.';
-      return session.downloads.map((file) => `${file.name} (${file.bytes} bytes) from ${file.url}\n  saved at ${file.path}`).join('\n');
+      const listed = session.downloads.length
+        ? session.downloads.map((file) => `${file.name} (${file.bytes} bytes) from ${file.url}\n  saved at ${file.path}`)
+        : ['No downloads in this session yet.'];
+      const notes = session.takeEvents().map((event) => `[event] ${event}`);
+      if (session.downloadLimitReached) {
+        notes.push(`[note] This session started its limit of ${config.maxDownloads} downloads (FATHOM_MAX_DOWNLOADS): further downloads are cancelled.`);
+      }
+      return [...listed, ...notes].join('\n');
     },
   });
 
@@ -291,7 +313,8 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     async handle({ expression }, context) {
       const session = await sessionOf(context);
-      const value: unknown = await session.current.evaluate(expression);
+      const page = session.current;
+      const value: unknown = await session.read(page, () => page.evaluate(expression), { retry: false });
       return budgeted(JSON.stringify(value, null, 2) ?? 'undefined', 20_000);
     },
   });
