@@ -59,6 +59,20 @@ export async function runChecks(): Promise<Check[]> {
 
   // Sandboxes run as an unprivileged user: a root server drops to one of their own first.
   const root = process.getuid?.() === 0;
+  // The browser server runs Chromium with its own sandbox, as an unprivileged uid when it is root.
+  const asBrowser = root ? ['setpriv', '--reuid=1999000000', '--regid=1999000000', '--clear-groups', '--'] : [];
+  const namespaces = [...asBrowser, 'unshare', '--user', '--pid', '--fork', '/bin/true'];
+  const sandboxWorks = (await output(namespaces[0]!, namespaces.slice(1))) !== undefined;
+  checks.push({
+    name: 'browser sandbox',
+    ok: sandboxWorks,
+    neededBy: 'browser server',
+    detail: sandboxWorks
+      ? `Chromium's own sandbox (user namespaces)${root ? ', run as an unprivileged uid' : ''}`
+      : `user namespaces are not permitted${root ? ' to an unprivileged uid (or setpriv is missing)' : ''}, so Chromium cannot sandbox its pages`,
+    fix: 'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) and install util-linux, or start the browser server with --no-browser-sandbox (less safe)',
+  });
+
   const bwrapVersion = await output('bwrap', ['--version']);
   const asSandbox = root ? ['setpriv', '--reuid=2000000000', '--regid=2000000000', '--clear-groups', 'bwrap'] : ['bwrap'];
   const bwrapWorks = bwrapVersion ? (await output(asSandbox[0]!, [...asSandbox.slice(1), '--unshare-all', '--ro-bind', '/', '/', '--', '/bin/true'])) !== undefined : false;

@@ -24,8 +24,7 @@ const CHROMIUM_ARGS = [
   '--disable-quic',
   '--disable-features=Translate,MediaRouter',
   // WebRTC may use only proxied connections (TURN over TCP through the guard proxy): no STUN or UDP.
-  // Debian's Chromium honours the second spelling; the first is the one documented for Chrome.
-  '--force-webrtc-ip-handling-policy=disable_non_proxied_udp',
+  // (--force-webrtc-ip-handling-policy, the spelling often quoted, leaves STUN on in this Chromium.)
   '--webrtc-ip-handling-policy=disable_non_proxied_udp',
 ];
 const LOAD_WAIT_MS = 2000;
