@@ -258,10 +258,10 @@ export class BrowserSession {
     return this.config.actionTimeoutSeconds * 1000 + ACTION_GRACE_MS + extraMs;
   }
 
-  /** A tab's title, or a note when its page does not answer. */
+  /** A tab's title, or a note when its page does not answer (busy loading, or its scripts spin). */
   async titleOf(page: Page): Promise<string> {
     if (this.unresponsive.has(page)) return '(not responding)';
-    return withTimeLimit(page.title(), PROBE_MS).catch(() => '(not responding)');
+    return withTimeLimit(page.title(), PROBE_MS).catch(() => '(busy)');
   }
 
   async newTab(url?: string): Promise<NavigationResult> {
