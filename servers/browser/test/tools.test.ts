@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findChromium, loadConfig } from '@fathom/core';
@@ -57,6 +57,7 @@ afterAll(async () => {
   await connection?.close();
   await closeRuntime();
   await site?.close();
+  if (output) rmSync(output, { recursive: true, force: true });
 });
 
 describeChromium('browser server tools (Chromium)', () => {

@@ -53,12 +53,18 @@ export interface Browser {
 /** The browser server with its own output folder and `flags`, loopback on 127.0.0.1 allowed for the fixtures. */
 export async function startBrowser(flags: Record<string, string> = {}, env: Record<string, string> = {}): Promise<Browser> {
   const output = mkdtempSync(join(tmpdir(), 'fathom-browser-security-'));
-  const config = loadConfig(configSchema, {
-    server: 'browser',
-    flags: { 'allow-hosts': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off', ...flags },
-    env,
-    cwd: output,
-  });
+  let config: Config;
+  try {
+    config = loadConfig(configSchema, {
+      server: 'browser',
+      flags: { 'allow-hosts': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off', ...flags },
+      env,
+      cwd: output,
+    });
+  } catch (error) {
+    rmSync(output, { recursive: true, force: true });
+    throw error;
+  }
   const [site, hostile] = await Promise.all([startBrowserSite(), startHostileSite()]);
   const sessions: Session[] = [];
 
