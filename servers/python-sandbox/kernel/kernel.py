@@ -372,7 +372,6 @@ def apply_limits():
 
 
 def main():
-    apply_limits()
     fd_in = int(os.environ.pop("FATHOM_KERNEL_IN", "3"))
     fd_out = int(os.environ.pop("FATHOM_KERNEL_OUT", "4"))
     # Move the protocol pipes out of the way of user code and of child processes.
@@ -385,6 +384,8 @@ def main():
     os.closerange(low + 1, high)
     os.closerange(high + 1, 65536)
     fd_in, fd_out = moved
+    # After the move: descriptors above the open-file limit stay usable, new ones cannot pass it.
+    apply_limits()
     sys.stdin = open(os.devnull)
     serve(fd_in, fd_out)
 

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { release as osRelease, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -244,7 +244,9 @@ function ownFolder(path: string): void {
     });
   }
   if (uid !== 0) return;
-  for (let folder = path; ; folder = dirname(folder)) {
+  // An older server may have made it private; its parents are the operator's to open.
+  if ((stat.mode & 0o001) === 0) chmodSync(path, (stat.mode & 0o777) | 0o011);
+  for (let folder = dirname(path); ; folder = dirname(folder)) {
     if ((statSync(folder).mode & 0o001) === 0) {
       throw new FathomError('invalid_config', `The sandboxes cannot reach their workspaces: ${folder} is not searchable by other users`, {
         hint: `Sandboxes run as unprivileged users of their own. Run chmod o+x ${folder}, or set --state-dir to a folder under one that is (the default is under ${tmpdir()}).`,
