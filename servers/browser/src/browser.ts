@@ -221,7 +221,7 @@ export class BrowserSession {
       try {
         const value = await withTimeLimit(work(), limitMs);
         this.unresponsive.delete(page);
-        const refused = this.takeRefusal(page);
+        const refused = await this.takeRefusal(page);
         if (refused) throw refused;
         return value;
       } catch (error) {
@@ -240,8 +240,7 @@ export class BrowserSession {
         }
         if (!retry || !NAVIGATED.test(errorMessage(error))) throw error;
         await page.waitForLoadState('domcontentloaded', { timeout: LOAD_WAIT_MS }).catch(() => undefined);
-        await this.guard().settled();
-        const refused = this.takeRefusal(page);
+        const refused = await this.takeRefusal(page);
         if (refused) throw refused;
         if (attempt >= READ_ATTEMPTS) {
           throw new FathomError('upstream', `The page kept navigating while it was being read (now at ${page.url()}).`, {
@@ -364,11 +363,17 @@ export class BrowserSession {
     this.refusals.set(page, refused);
   }
 
-  /** The error for the refused address `page` tried to reach, once; `target` is what the agent asked for. */
-  private takeRefusal(page: Page, target?: string): FathomError | undefined {
+  /**
+   * The error for the refused address `page` tried to reach, once; `target` is what the agent asked
+   * for. Waits until the frame has been sent to about:blank, so that no later navigation is cut short.
+   */
+  private async takeRefusal(page: Page, target?: string): Promise<FathomError | undefined> {
+    await this.guard().settled();
     const refused = this.refusals.get(page);
     if (!refused) return undefined;
     this.refusals.delete(page);
+    // A refusal seen while waiting has its frame still on the way to about:blank.
+    await this.guard().settled();
     const from = target && target !== refused.url ? target : 'The page';
     return new FathomError('blocked_address', `${from} navigated to a refused address, ${refused.url} (${refused.error.message}). The tab now shows a blank page.`, {
       hint: `Open another page with browser_navigate. ${refused.error.hint ?? ''}`.trim(),
@@ -382,7 +387,7 @@ export class BrowserSession {
     go: (timeout: number) => Promise<Response | null>,
   ): Promise<NavigationResult> {
     this.touch();
-    const stale = this.takeRefusal(page);
+    const stale = await this.takeRefusal(page);
     if (stale) this.record(stale.message);
     let response: Response | null;
     try {
@@ -395,8 +400,7 @@ export class BrowserSession {
     }
     // The load event (images, scripts) is worth a short wait; network idle would cost 0.5 s on every page.
     await page.waitForLoadState('load', { timeout: LOAD_WAIT_MS }).catch(() => undefined);
-    await this.guard().settled();
-    const refused = this.takeRefusal(page, target);
+    const refused = await this.takeRefusal(page, target);
     if (refused) throw refused;
     for (const landed of new Set([response?.url(), page.url()])) {
       if (!landed) continue;
@@ -422,7 +426,7 @@ export class BrowserSession {
         cause: error,
       });
     }
-    const refused = this.takeRefusal(page, target);
+    const refused = await this.takeRefusal(page, target);
     if (refused) return refused;
     if (/Timeout .*exceeded/i.test(message)) {
       if (!(await this.stopAndProbe(page))) {

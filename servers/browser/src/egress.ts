@@ -76,6 +76,59 @@ export class EgressPolicy {
   }
 }
 
+const LEAVE_ATTEMPTS = 3;
+const COMMIT_WAIT_MS = 2000;
+
+/**
+ * Resolves once the navigation `request` has committed a document in its frame (the proxy's
+ * refusal page) or failed, or after a short wait. Subscribed to when the request is seen, so a
+ * quick answer is not missed.
+ */
+function navigationDone(request: Request): Promise<void> {
+  let frame: Frame;
+  let page: Page;
+  try {
+    frame = request.frame();
+    page = frame.page();
+  } catch {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const finish = () => {
+      clearTimeout(timer);
+      page.off('framenavigated', onNavigated);
+      page.off('requestfailed', onFailed);
+      resolve();
+    };
+    const onNavigated = (navigated: Frame) => {
+      if (navigated === frame) finish();
+    };
+    const onFailed = (failed: Request) => {
+      if (failed === request) finish();
+    };
+    const timer = setTimeout(finish, COMMIT_WAIT_MS);
+    page.on('framenavigated', onNavigated);
+    page.on('requestfailed', onFailed);
+  });
+}
+
+/**
+ * Sends `frame` to about:blank once the refused navigation is done. Going earlier races it:
+ * Playwright then reports the blank page as interrupted while Chromium still loads it, cutting
+ * short whatever the agent opens next.
+ */
+async function leave(frame: Frame, done: Promise<void>): Promise<void> {
+  await done;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await frame.goto('about:blank');
+      return;
+    } catch (error) {
+      if (attempt >= LEAVE_ATTEMPTS || !/interrupted by another navigation/i.test(String(error))) throw error;
+    }
+  }
+}
+
 /**
  * Watches the navigations of `context`. The guard proxy every browser connection goes through is
  * what keeps pages off refused addresses; requests are not intercepted (Playwright would answer
@@ -88,6 +141,7 @@ export function watchNavigations(context: BrowserContext, options: EgressOptions
   const leaving = new Set<Promise<void>>();
   context.on('request', (request: Request) => {
     if (!request.isNavigationRequest() && !request.redirectedFrom()) return;
+    const done = request.isNavigationRequest() ? navigationDone(request) : Promise.resolve();
     const leaveRefusedPage = async () => {
       const error = await policy.refusal(request.url());
       if (!error) return;
@@ -95,7 +149,7 @@ export function watchNavigations(context: BrowserContext, options: EgressOptions
       if (!request.isNavigationRequest()) return;
       const frame = request.frame();
       options.onRefused?.({ url: request.url(), frame, error });
-      await frame.goto('about:blank');
+      await leave(frame, done);
     };
     const left = leaveRefusedPage().catch(() => undefined);
     leaving.add(left);

@@ -73,7 +73,8 @@ describeChromium('pages cannot reach private addresses', () => {
     const via = await session.call('browser_navigate', { url: `${browser.hostile.origin}/meta-refresh?to=${encodeURIComponent(`${privateSite.origin}/`)}` });
     expect(via.text).toContain(`navigated to a refused address, ${privateSite.origin}/`);
     expect(privateSite.requests).toEqual([]);
-    expect((await session.call('browser_navigate', { url: `${browser.site.url}/static.html` })).isError).toBe(false);
+    const after = await session.call('browser_navigate', { url: `${browser.site.url}/static.html` });
+    expect(after.isError, after.text).toBe(false);
     await browser.expectWitnessWorks(witness);
   }, TEST_TIMEOUT_MS);
 });
