@@ -110,6 +110,8 @@ export class BrowserSession {
   private readonly unresponsive = new WeakSet<Page>();
   /** Where each tab's page tried to go and was refused, not yet reported. */
   private readonly refusals = new Map<Page, RefusedNavigation>();
+  /** The tabs' pages, each with its resource blocking being set up. */
+  private readonly attached = new WeakMap<Page, Promise<void>>();
   private creatingPages = 0;
   private downloadsStarted = 0;
   private downloadBytes = 0;
@@ -457,7 +459,7 @@ export class BrowserSession {
     this.creatingPages++;
     try {
       const page = await this.context.newPage();
-      this.attach(page);
+      await this.attach(page);
       return page;
     } finally {
       this.creatingPages--;
@@ -466,14 +468,16 @@ export class BrowserSession {
 
   private adopt(page: Page): void {
     if (this.tabs.includes(page)) return;
-    this.attach(page);
+    void this.attach(page);
     if (this.creatingPages > 0) return;
     this.currentIndex = this.tabs.indexOf(page);
     this.record(`A popup opened as tab ${this.currentIndex}, which is now the current tab.`);
   }
 
-  private attach(page: Page): void {
-    if (this.tabs.includes(page)) return;
+  /** Makes `page` a tab of this session; resolves once its resource blocking is in place. */
+  private attach(page: Page): Promise<void> {
+    const attached = this.attached.get(page);
+    if (attached) return attached;
     this.tabs.push(page);
     page.on('dialog', (dialog) => this.onDialog(dialog));
     page.on('download', (download) => void this.saveDownload(download));
@@ -483,9 +487,11 @@ export class BrowserSession {
       this.refusals.delete(page);
       if (this.tabs.length === 0 && !this.closed) this.createPage().catch(() => undefined);
     });
-    blockResourceTypes(page, this.config.blockResources).catch((error: unknown) =>
+    const blocking = blockResourceTypes(page, this.config.blockResources).catch((error: unknown) =>
       this.logger.debug('could not block resource types in a page', { error: errorMessage(error) }),
     );
+    this.attached.set(page, blocking);
+    return blocking;
   }
 
   private removeTab(page: Page | undefined): void {
