@@ -1,7 +1,8 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -204,5 +205,17 @@ describeBwrap('python-sandbox default tools (bwrap)', () => {
     for (const id of ids) await call(capped, 'python_close_session', { session_id: id });
     expect((await call(capped, 'python_create_session', {})).isError).toBe(false);
     await capped.close();
+  });
+
+  it('runs with a state folder under a private one (a root server then binds workspaces from the temp folder)', async () => {
+    const hidden = mkdtempSync(join(tmpdir(), 'fathom-private-'));
+    chmodSync(hidden, 0o700);
+    const privateState = await connect(sandboxConfig(dirs, { 'state-dir': join(hidden, 'state'), 'warm-pool': '0' }));
+    const id = await newSession(privateState);
+    const written = await call(privateState, 'python_run', { session_id: id, code: 'open("x.txt", "w").write("kept")\nopen("x.txt").read()' });
+    expect(written.structured?.value).toBe("'kept'");
+    expect((await call(privateState, 'sandbox_read_file', { session_id: id, path: 'x.txt' })).text).toBe('kept');
+    await privateState.close();
+    rmSync(hidden, { recursive: true, force: true });
   });
 });

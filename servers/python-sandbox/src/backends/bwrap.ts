@@ -230,10 +230,7 @@ export async function bwrapProblem(python: string, firstUid = 2_000_000_000): Pr
   });
 }
 
-/**
- * The state folder must be the server's own: not a link, not writable by others. A root server's
- * sandboxes run as other users, so they must be able to pass through it and its parents.
- */
+/** The state folder must be the server's own: not a link, not writable by others. */
 function ownFolder(path: string): void {
   mkdirSync(path, { recursive: true, mode: 0o711 });
   const stat = lstatSync(path);
@@ -243,17 +240,33 @@ function ownFolder(path: string): void {
       hint: 'Remove it, or set --state-dir to a folder only this user can write.',
     });
   }
-  if (uid !== 0) return;
-  // An older server may have made it private; its parents are the operator's to open.
-  if ((stat.mode & 0o001) === 0) chmodSync(path, (stat.mode & 0o777) | 0o011);
-  for (let folder = dirname(path); ; folder = dirname(folder)) {
-    if ((statSync(folder).mode & 0o001) === 0) {
-      throw new FathomError('invalid_config', `The sandboxes cannot reach their workspaces: ${folder} is not searchable by other users`, {
-        hint: `Sandboxes run as unprivileged users of their own. Run chmod o+x ${folder}, or set --state-dir to a folder under one that is (the default is under ${tmpdir()}).`,
-      });
-    }
-    if (folder === dirname(folder)) break;
+  // The sandboxes of a root server run as other users, who pass through here (an older server made it private).
+  if (uid === 0 && (stat.mode & 0o001) === 0) chmodSync(path, (stat.mode & 0o777) | 0o011);
+}
+
+/** Whether users other than the server's can pass through `path` and its parents. */
+function passable(path: string): boolean {
+  for (let folder = path; ; folder = dirname(folder)) {
+    if ((statSync(folder).mode & 0o001) === 0) return false;
+    if (folder === dirname(folder)) return true;
   }
+}
+
+/**
+ * Where a server's workspaces are bound from. A root server's sandboxes run as other users, who
+ * must pass through every parent of their workspace: under a private state folder (say in /root)
+ * the workspaces go to a folder of their own in the system's temp folder instead.
+ */
+function workspacesRoot(stateRoot: string): string {
+  if (process.getuid?.() !== 0 || passable(stateRoot)) return stateRoot;
+  const fallback = join(tmpdir(), 'fathom-sandbox-workspaces');
+  ownFolder(fallback);
+  if (!passable(fallback)) {
+    throw new FathomError('invalid_config', `The sandboxes cannot reach their workspaces: neither ${stateRoot} nor ${tmpdir()} can be passed through by other users`, {
+      hint: 'Sandboxes run as unprivileged users of their own: set --state-dir to a folder whose parents all allow others to pass (chmod o+x).',
+    });
+  }
+  return fallback;
 }
 
 export class BwrapBackend implements SandboxBackend {
@@ -263,7 +276,9 @@ export class BwrapBackend implements SandboxBackend {
 
   private constructor(
     private readonly options: BwrapOptions,
+    /** This server's own folders: state (images, fonts) and workspaces (often the same). */
     private readonly stateDir: string,
+    private readonly workspacesDir: string,
     private readonly bwrap: string,
     private readonly cgroups: 'v1' | 'v2' | undefined,
     readonly volumes: VolumeKind,
@@ -276,13 +291,17 @@ export class BwrapBackend implements SandboxBackend {
   static async open(options: BwrapOptions): Promise<BwrapBackend> {
     const root = options.stateDir ?? join(tmpdir(), 'fathom-sandbox');
     ownFolder(root);
-    await sweepDeadStates(root);
-    const own = join(root, `${process.pid}-${randomBytes(4).toString('hex')}`);
+    const reachable = workspacesRoot(root);
+    const name = `${process.pid}-${randomBytes(4).toString('hex')}`;
+    const own = join(root, name);
+    const workspaces = join(reachable, name);
+    for (const folder of new Set([root, reachable])) await sweepDeadStates(folder);
     mkdirSync(own, { mode: 0o711 });
+    mkdirSync(workspaces, { recursive: true, mode: 0o711 });
     Cgroup.sweep();
     const bwrap = findProgram('bwrap');
     if (!bwrap) throw new FathomError('unavailable', 'bwrap not found', { hint: 'Install bubblewrap (scripts/setup-system.sh).' });
-    return new BwrapBackend(options, own, bwrap, Cgroup.support(), await volumeSupport(own));
+    return new BwrapBackend(options, own, workspaces, bwrap, Cgroup.support(), await volumeSupport(own, workspaces));
   }
 
   describe(): string {
@@ -305,7 +324,7 @@ export class BwrapBackend implements SandboxBackend {
     const identity = identityFor(this.options.firstUid);
     let volume: Volume;
     try {
-      volume = await createVolume(join(dir, 'workspace'), limits.diskMb, identity, this.volumes);
+      volume = await createVolume({ dir: join(this.workspacesDir, id), image: join(dir, 'workspace.img') }, limits.diskMb, identity, this.volumes);
     } catch (error) {
       rmSync(dir, { recursive: true, force: true });
       throw new FathomError('unavailable', `The sandbox workspace could not be made: ${(error as Error).message.split('\n')[0]}`);
@@ -329,8 +348,10 @@ export class BwrapBackend implements SandboxBackend {
 
   async close(): Promise<void> {
     await Promise.all([...this.sandboxes].map((sandbox) => sandbox.close()));
-    await unmountUnder(this.stateDir);
-    rmSync(this.stateDir, { recursive: true, force: true });
+    for (const folder of new Set([this.workspacesDir, this.stateDir])) {
+      await unmountUnder(folder);
+      rmSync(folder, { recursive: true, force: true });
+    }
   }
 }
 

@@ -26,11 +26,17 @@ export interface Volume {
 
 export type VolumeKind = { kind: 'loop' } | { kind: 'folder'; reason: string };
 
-/** Whether loop-mounted workspaces work here, found by making a small one in `scratch`. */
-export async function volumeSupport(scratch: string): Promise<VolumeKind> {
+/** Where a workspace is bound from, and where its file system image lives when it has one. */
+export interface VolumePlace {
+  dir: string;
+  image: string;
+}
+
+/** Whether loop-mounted workspaces work here, found by making a small one (image in `images`, mounted in `mounts`). */
+export async function volumeSupport(images: string, mounts: string): Promise<VolumeKind> {
   if (process.getuid?.() !== 0) return { kind: 'folder', reason: 'the server is not root, so it cannot mount a workspace file system' };
   try {
-    const volume = await loopVolume(join(scratch, 'probe'), 1, undefined);
+    const volume = await loopVolume({ dir: join(mounts, 'probe'), image: join(images, 'probe.img') }, 1, undefined);
     await volume.close();
     return { kind: 'loop' };
   } catch (error) {
@@ -38,15 +44,15 @@ export async function volumeSupport(scratch: string): Promise<VolumeKind> {
   }
 }
 
-export async function createVolume(dir: string, sizeMb: number, owner: Identity | undefined, kind: VolumeKind): Promise<Volume> {
-  if (kind.kind === 'loop') return loopVolume(dir, sizeMb, owner);
+export async function createVolume(place: VolumePlace, sizeMb: number, owner: Identity | undefined, kind: VolumeKind): Promise<Volume> {
+  if (kind.kind === 'loop') return loopVolume(place, sizeMb, owner);
+  const { dir } = place;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (owner) chownSync(dir, owner.uid, owner.gid);
   return { dir, quota: 'watchdog', close: async () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-async function loopVolume(dir: string, sizeMb: number, owner: Identity | undefined): Promise<Volume> {
-  const image = `${dir}.img`;
+async function loopVolume({ dir, image }: VolumePlace, sizeMb: number, owner: Identity | undefined): Promise<Volume> {
   mkdirSync(dir, { recursive: true, mode: 0o711 });
   try {
     await run('truncate', ['-s', `${sizeMb}M`, image]);
