@@ -170,7 +170,27 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
   process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: errorMessage(reason) }));
   process.on('uncaughtException', (error) => logger.error('uncaught exception', { error: error.message, stack: error.stack }));
 
-  let closeTransport: (reason: string) => Promise<void>;
+  // Signals are heard from the start: a client may stop the server the moment it says it serves.
+  let closeTransport: ((reason: string) => Promise<void>) | undefined;
+  let closing: Promise<void> | undefined;
+  async function close(reason = 'The server is shutting down'): Promise<void> {
+    closing ??= (async () => {
+      await closeTransport?.(reason).catch((error) => logger.warn('close failed', { error: errorMessage(error) }));
+      await definition.shutdown?.().catch((error) => logger.warn('shutdown failed', { error: errorMessage(error) }));
+      await killChildren();
+    })();
+    return closing;
+  }
+  async function shutdown(reason: string) {
+    logger.info('shutting down', { reason });
+    const forced = setTimeout(() => process.exit(1), 5000);
+    forced.unref();
+    await close(`The server is shutting down (${reason})`);
+    process.exit(0);
+  }
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
   let url: string | undefined;
   if (config.transport === 'stdio') {
     const instance = await create();
@@ -194,25 +214,6 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
     if (process.env.FATHOM_EXIT_WITH_PARENT === '1') process.stdin.on('end', () => void shutdown('parent exited')).resume();
     logger.info('serving over http', { server: definition.name, url, profile: config.profile });
   }
-
-  let closing: Promise<void> | undefined;
-  async function close(reason = 'The server is shutting down'): Promise<void> {
-    closing ??= (async () => {
-      await closeTransport(reason).catch((error) => logger.warn('close failed', { error: errorMessage(error) }));
-      await definition.shutdown?.().catch((error) => logger.warn('shutdown failed', { error: errorMessage(error) }));
-      await killChildren();
-    })();
-    return closing;
-  }
-  async function shutdown(reason: string) {
-    logger.info('shutting down', { reason });
-    const forced = setTimeout(() => process.exit(1), 5000);
-    forced.unref();
-    await close(`The server is shutting down (${reason})`);
-    process.exit(0);
-  }
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
 
   return { ...(url ? { url } : {}), close };
 }
