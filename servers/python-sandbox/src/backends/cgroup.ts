@@ -23,16 +23,18 @@ export class Cgroup {
     private readonly cpuDir: string | undefined,
   ) {}
 
-  get limitsCpu(): boolean {
-    return this.cpuDir !== undefined;
-  }
+  private periodSet = false;
 
   /** Caps the group's processes together at `cores` CPUs (fractions allowed). */
   setCpu(cores: number): void {
     if (!this.cpuDir) return;
     const quota = Math.max(1000, Math.round(cores * CPU_PERIOD_US));
     if (this.version === 'v1') {
-      write(join(this.cpuDir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+      // The period is the kernel's default (100 ms) unless someone changed it: then set it once.
+      if (!this.periodSet && read(join(this.cpuDir, 'cpu.cfs_period_us'))?.trim() !== String(CPU_PERIOD_US)) {
+        write(join(this.cpuDir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+      }
+      this.periodSet = true;
       write(join(this.cpuDir, 'cpu.cfs_quota_us'), String(quota));
     } else {
       write(join(this.cpuDir, 'cpu.max'), `${quota} ${CPU_PERIOD_US}`);
