@@ -7,6 +7,7 @@ import { convert, renderMarkdown } from '../src/convert/index.js';
 import type { ConvertedDocument, DocumentType } from '../src/convert/index.js';
 import { converter, detectDelimiter, parseDelimited, ROWS_PER_SECTION } from '../src/convert/sheet.js';
 import { DEFAULT_OPTIONS } from '../src/convert/types.js';
+import { encryptedWorkbook } from './fixtures/workbooks.js';
 
 function workbook(): XLSX.WorkBook {
   const book = XLSX.utils.book_new();
@@ -343,21 +344,7 @@ describe('CSV and TSV', () => {
 
 describe('corrupt workbooks', () => {
   it('says a password-protected workbook needs its password', async () => {
-    interface Cfb {
-      utils: { cfb_new(): unknown; cfb_add(container: unknown, path: string, content: Buffer): void };
-      write(container: unknown, options: { type: 'buffer' }): Buffer;
-    }
-    // An encrypted OOXML file is an OLE container holding EncryptionInfo and EncryptedPackage.
-    const CFB = (XLSX as unknown as { default: { CFB: Cfb } }).default.CFB;
-    const container = CFB.utils.cfb_new();
-    const info = Buffer.alloc(200);
-    info.writeUInt16LE(4, 0);
-    info.writeUInt16LE(4, 2);
-    info.writeUInt32LE(0x40, 4);
-    info.write('<?xml version="1.0"?><encryption xmlns="http://schemas.microsoft.com/office/2006/encryption"/>', 8);
-    CFB.utils.cfb_add(container, '/EncryptionInfo', info);
-    CFB.utils.cfb_add(container, '/EncryptedPackage', Buffer.alloc(4096, 7));
-    const error = await failure(convert({ bytes: new Uint8Array(CFB.write(container, { type: 'buffer' })), name: 'locked.xlsx' }));
+    const error = await failure(convert({ bytes: new Uint8Array(encryptedWorkbook()), name: 'locked.xlsx' }));
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toBe('Encrypted spreadsheet: a password is needed to read it');
     expect(error.hint).toMatch(/unprotected copy/);

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as XLSX from 'xlsx';
 import { closeRuntime } from '../../src/runtime.js';
+import { encryptedWorkbook } from '../fixtures/workbooks.js';
 import { call, connectFiles } from './helpers.js';
 
 // Bad files whose errors used to send the agent the wrong way.
@@ -15,25 +15,6 @@ async function connect(flags: Record<string, string> = {}): Promise<InMemoryConn
   const connection = await connectFiles(base, flags);
   connections.push(connection);
   return connection;
-}
-
-interface Cfb {
-  utils: { cfb_new(): unknown; cfb_add(container: unknown, path: string, content: Buffer): void };
-  write(container: unknown, options: { type: 'buffer' }): Buffer;
-}
-
-/** An OLE container with the streams a password-protected OOXML file has. */
-function encryptedWorkbook(): Buffer {
-  const CFB = (XLSX as unknown as { default: { CFB: Cfb } }).default.CFB;
-  const container = CFB.utils.cfb_new();
-  const info = Buffer.alloc(200);
-  info.writeUInt16LE(4, 0);
-  info.writeUInt16LE(4, 2);
-  info.writeUInt32LE(0x40, 4);
-  info.write('<?xml version="1.0"?><encryption xmlns="http://schemas.microsoft.com/office/2006/encryption"/>', 8);
-  CFB.utils.cfb_add(container, '/EncryptionInfo', info);
-  CFB.utils.cfb_add(container, '/EncryptedPackage', Buffer.alloc(4096, 7));
-  return CFB.write(container, { type: 'buffer' });
 }
 
 const DEEP = 200_000;

@@ -1,8 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '@fathom/core';
 import { connectInMemory, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { configSchema } from '../../src/config.js';
+import { closeRuntime } from '../../src/runtime.js';
 import { createServer } from '../../src/server.js';
 
 export interface ToolAnswer {
@@ -38,5 +41,27 @@ export async function searchClient(flags: Record<string, string>): Promise<Searc
     call,
     fetch: (url) => call('web_fetch', { url }),
     close: () => connection.close(),
+  };
+}
+
+/**
+ * Search servers that share one cache file in a fresh folder: `shared` are its flags, `client`
+ * makes a server (closed by `closeAll`, which also removes the folder).
+ */
+export function sharedCache(prefix: string, extra: Record<string, string> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const clients: SearchClient[] = [];
+  return {
+    shared: { 'cache-mode': 'normal', 'cache-path': join(dir, 'cache.sqlite'), ...extra },
+    async client(flags: Record<string, string>): Promise<SearchClient> {
+      const created = await searchClient(flags);
+      clients.push(created);
+      return created;
+    },
+    async closeAll(): Promise<void> {
+      await Promise.all(clients.splice(0).map((created) => created.close()));
+      await closeRuntime();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

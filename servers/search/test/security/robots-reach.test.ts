@@ -1,33 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFixtureSite } from '../../../../tests/fixtures/site.js';
 import type { FixtureSite } from '../../../../tests/fixtures/site.js';
-import { closeRuntime } from '../../src/runtime.js';
-import { searchClient } from './helpers.js';
-import type { SearchClient } from './helpers.js';
+import { sharedCache } from './helpers.js';
 
 let site: FixtureSite;
-const dir = mkdtempSync(join(tmpdir(), 'fathom-search-robots-reach-'));
-const shared = { 'cache-mode': 'normal', 'cache-path': join(dir, 'cache.sqlite'), robots: 'true' };
-const clients: SearchClient[] = [];
-
-async function client(flags: Record<string, string>): Promise<SearchClient> {
-  const created = await searchClient(flags);
-  clients.push(created);
-  return created;
-}
+const { shared, client, closeAll } = sharedCache('fathom-search-robots-reach-', { robots: 'true' });
 
 beforeAll(async () => {
   site = await startFixtureSite();
 });
 
 afterAll(async () => {
-  await Promise.all(clients.map((created) => created.close()));
-  await closeRuntime();
+  await closeAll();
   await site.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('robots.txt rules in a cache shared by two search servers', () => {
