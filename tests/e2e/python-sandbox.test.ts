@@ -1,9 +1,10 @@
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
+import { unmountUnder } from '../../servers/python-sandbox/src/backends/volume.js';
 import { sandboxPids } from '../../servers/python-sandbox/test/helpers.js';
 import { processAlive, startHttpServer, waitFor } from '../helpers.js';
 
@@ -25,5 +26,8 @@ describe('python-sandbox server process', () => {
     await server.exited;
     // --die-with-parent: no kernel outlives a server that was killed outright.
     await waitFor(() => kernels.every((pid) => !processAlive(pid)), 10_000, 'kernels to exit');
+    // A server killed outright leaves its workspaces mounted for the next one to sweep: sweep them here.
+    await unmountUnder(stateDir);
+    rmSync(stateDir, { recursive: true, force: true });
   }, 60_000);
 });

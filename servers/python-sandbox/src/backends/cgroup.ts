@@ -85,17 +85,20 @@ export class Cgroup {
   /** Removes the group once its processes are gone (a few tries: the kernel reaps them asynchronously). */
   async remove(): Promise<void> {
     this.killAll();
-    for (const dir of this.dirs) {
-      for (let attempt = 0; attempt < 80; attempt++) {
-        try {
-          rmdirSync(dir);
-          break;
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT') break;
-          await new Promise((resolve) => setTimeout(resolve, 25));
+    // Every hierarchy at once: each waits for the same processes to be reaped.
+    await Promise.all(
+      this.dirs.map(async (dir) => {
+        for (let attempt = 0; attempt < 80; attempt++) {
+          try {
+            rmdirSync(dir);
+            return;
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+            await new Promise((resolve) => setTimeout(resolve, 25));
+          }
         }
-      }
-    }
+      }),
+    );
   }
 
   /** A new group named `name` under Fathom's own, or undefined where cgroups cannot be written. */
