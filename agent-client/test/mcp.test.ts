@@ -51,8 +51,8 @@ async function newSandbox(connections: Connections): Promise<string> {
   return id!;
 }
 
-/** Every process under `pid`, from the process table. */
-function descendants(pid: number): number[] {
+/** Every process under `pid`, from the process table; under the processes in `known`, none (they have their own). */
+function descendants(pid: number, known: readonly number[] = []): number[] {
   const table = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' })
     .trim()
     .split('\n')
@@ -62,7 +62,7 @@ function descendants(pid: number): number[] {
     for (const [child, ppid] of table) {
       if (ppid === parent) {
         found.push(child);
-        walk(child);
+        if (!known.includes(child)) walk(child);
       }
     }
   };
@@ -189,7 +189,8 @@ describe('Connections.open', () => {
     expect(failure.message).not.toContain('tool-python');
     expect(failure.hint).toContain(`${node} ${script}`);
     expect(failure.hint).toContain('http://127.0.0.1:9/mcp');
-    await waitFor(() => descendants(process.pid).filter((pid) => !before.includes(pid) && processAlive(pid)).length === 0, 10_000, 'the started servers to exit');
+    // Servers of other tests, already running, may start processes meanwhile: only what this open started counts.
+    await waitFor(() => descendants(process.pid, before).filter((pid) => !before.includes(pid) && processAlive(pid)).length === 0, 10_000, 'the started servers to exit');
   });
 });
 
@@ -332,7 +333,7 @@ describe('Connections.close', () => {
     const connections = await Connections.open({ 'tool-python': python, 'fathom-files': files }, { logger, env });
     await newSandbox(connections);
     const servers = [connections.pid('tool-python')!, connections.pid('fathom-files')!];
-    const all = [...servers, ...servers.flatMap(descendants)];
+    const all = [...servers, ...servers.flatMap((pid) => descendants(pid))];
     expect(all.length).toBeGreaterThan(2);
     await Promise.all([connections.close(), connections.close()]);
     await connections.close();
