@@ -1,6 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { WorkerPool } from '@fathom/files/pool';
 import { AddressGuard, FathomError, errorMessage, findChromium, isFathomError } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import { chromium } from 'playwright-core';
@@ -624,6 +625,8 @@ export class BrowserManager {
   private readonly lostSessions = new Map<string, number>();
   private readonly sweeper: NodeJS.Timeout;
   private closing = false;
+  /** Where browser_find runs its patterns: a worker a costly one cannot wedge, replaced when stopped. */
+  readonly matcher: WorkerPool;
 
   constructor(options: BrowserManagerOptions) {
     this.config = options.config;
@@ -631,6 +634,7 @@ export class BrowserManager {
     this.ttlMs = options.ttlMs ?? options.config.contextTtlSeconds * 1000;
     this.guard = new AddressGuard(options.config.allowPrivateNetwork, options.config.allowHosts);
     this.sweeper = setInterval(() => void this.sweep(), Math.max(250, Math.min(30_000, this.ttlMs / 4))).unref();
+    this.matcher = new WorkerPool({ size: 1, maxHeapMb: 256, logger: options.logger });
   }
 
   get sessionCount(): number {
@@ -674,6 +678,7 @@ export class BrowserManager {
     if (running) await this.shutdown(running);
     await this.proxy?.close();
     this.proxy = undefined;
+    await this.matcher.close();
   }
 
   private async openSession(id: string): Promise<BrowserSession> {

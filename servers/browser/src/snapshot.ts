@@ -1,7 +1,8 @@
 import { FathomError } from '@fathom/core';
 import { htmlToMarkdown } from '@fathom/files/convert';
+import type { WorkerPool } from '@fathom/files/pool';
+import { compilePattern } from '@fathom/files/search';
 import type { Locator, Page } from 'playwright-core';
-import { checkPattern, matchRanges } from './regex.js';
 
 /**
  * The page views an agent reads and acts from:
@@ -412,6 +413,8 @@ export interface FindOptions {
   limit?: number;
   /** Longest time the pattern may take on the page's text. */
   timeoutMs?: number;
+  /** The workers the pattern runs in, where a costly one can be stopped. */
+  matcher: WorkerPool;
 }
 
 const FIND_CONTEXT = 150;
@@ -452,15 +455,25 @@ function refNear(page: PageText, start: number, end: number): string | undefined
 export async function findInPage(
   page: Page,
   query: string,
-  options: FindOptions = {},
+  options: FindOptions,
   evaluate: Evaluate = (script) => page.evaluate(script),
 ): Promise<{ matches: { text: string; ref?: string }[]; total: number }> {
   if (!query) throw new FathomError('invalid_argument', 'The query is empty.', { hint: 'Pass the text to look for.' });
   const source = options.regex ? query : query.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\s+/g, '\\s+');
   const limit = Math.max(1, Math.min(options.limit ?? 20, 200));
-  checkPattern(source, 'gi');
+  compilePattern(source, 'gi');
   const pageText = (await evaluate(FIND_SCRIPT)) as PageText;
-  const { ranges, total } = await matchRanges(pageText.text, source, 'gi', { limit, cap: FIND_CAP, timeoutMs: options.timeoutMs ?? FIND_TIME_LIMIT_MS });
+  const timeoutMs = options.timeoutMs ?? FIND_TIME_LIMIT_MS;
+  const shown = source.length > 80 ? `${source.slice(0, 80)}…` : source;
+  const { ranges, total } = await options.matcher.run<{ ranges: [number, number][]; total: number }>(
+    { kind: 'match', request: { text: pageText.text, source, flags: 'gi', limit, cap: FIND_CAP } },
+    timeoutMs,
+    'the search on the page',
+    () =>
+      new FathomError('too_large', `The pattern /${shown}/ is too costly on this page: it did not finish within ${timeoutMs / 1000} s.`, {
+        hint: 'Search for plain text (regex: false), or use a simpler pattern without nested repetition such as (a+)+.',
+      }),
+  );
   const matches = ranges.map(([start, end]) => {
     const ref = refNear(pageText, start, end);
     const text = snippetAround(pageText.text, start, end);

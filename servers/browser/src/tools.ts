@@ -231,7 +231,7 @@ export function toolsFor(config: Config, logger: Logger): Tool[] {
     async handle({ query, regex }, context) {
       const session = await sessionOf(context);
       const page = session.current;
-      const { matches, total } = await findInPage(page, query, { regex, limit: 20 }, (script) => session.read(page, () => page.evaluate(script)));
+      const { matches, total } = await findInPage(page, query, { regex, limit: 20, matcher: manager.matcher }, (script) => session.read(page, () => page.evaluate(script)));
       if (!total) return `No match for ${regex ? '/' + query + '/' : `"${query}"`} on ${session.current.url()}.`;
       const shown = matches.map((match, index) => `${index + 1}. ${match.text}${match.ref ? ` [ref=${match.ref}]` : ''}`).join('\n');
       return `${total} match${total === 1 ? '' : 'es'}${matches.length < total ? ` (first ${matches.length})` : ''}:\n${shown}`;

@@ -4,8 +4,13 @@ import type { Server } from 'node:http';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { isFathomError } from '@fathom/core';
+import { createLogger, isFathomError } from '@fathom/core';
+import { WorkerPool } from '@fathom/files/pool';
 import { ariaView, diffViews, findInPage, locatorFor, markdownView, resolveRef } from '../src/snapshot.js';
+
+/** The workers findInPage runs patterns in. */
+const matcher = new WorkerPool({ size: 1, logger: createLogger('find-test', { level: 'silent' }) });
+afterAll(() => matcher.close());
 
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
@@ -236,7 +241,7 @@ describe('diffViews', () => {
 describe('findInPage', () => {
   it('finds text with context and the ref of its element', async () => {
     await page.goto(`${base}/form`);
-    const { matches, total } = await findInPage(page, 'USER guide', {});
+    const { matches, total } = await findInPage(page, 'USER guide', { matcher });
     expect(total).toBe(1);
     expect(matches[0]!.text).toContain('Read the user guide before you start');
     expect(matches[0]!.ref).toMatch(/^m\d+$/);
@@ -247,26 +252,26 @@ describe('findInPage', () => {
 
   it('points text next to a field at the field', async () => {
     await page.goto(`${base}/form`);
-    const { matches } = await findInPage(page, 'Query', {});
+    const { matches } = await findInPage(page, 'Query', { matcher });
     expect(matches).toHaveLength(1);
     expect(await (await resolveRef(page, matches[0]!.ref!)).getAttribute('name')).toBe('q');
   });
 
   it('finds by regex, counts beyond the limit and skips hidden text', async () => {
     await page.goto(`${base}/form`);
-    const { matches, total } = await findInPage(page, 'p[a-z]+graph', { regex: true, limit: 1 });
+    const { matches, total } = await findInPage(page, 'p[a-z]+graph', { regex: true, limit: 1, matcher });
     expect(total).toBe(2);
     expect(matches).toHaveLength(1);
     expect(matches[0]!.text).toContain('first paragraph');
-    expect((await findInPage(page, 'Secret', {})).total).toBe(0);
+    expect((await findInPage(page, 'Secret', { matcher })).total).toBe(0);
   });
 
   it('rejects an invalid regex', async () => {
     await page.goto(`${base}/form`);
-    const error = await findInPage(page, '(unclosed', { regex: true }).catch((e: unknown) => e);
+    const error = await findInPage(page, '(unclosed', { regex: true, matcher }).catch((e: unknown) => e);
     expect(isFathomError(error, 'invalid_argument')).toBe(true);
     // As plain text the same query is fine.
-    expect((await findInPage(page, '(unclosed', {})).total).toBe(0);
+    expect((await findInPage(page, '(unclosed', { matcher })).total).toBe(0);
   });
 });
 
@@ -287,7 +292,7 @@ describe('a large page', () => {
     const aria = await ariaView(page);
     const ariaMs = performance.now() - started;
     started = performance.now();
-    const found = await findInPage(page, 'number 4321 ', {});
+    const found = await findInPage(page, 'number 4321 ', { matcher });
     const findMs = performance.now() - started;
     expect(found.total).toBe(1);
     expect(aria).toContain('[ref=e');

@@ -21,20 +21,49 @@ export function locationOf(section: Pick<Section, 'kind' | 'name'>): string {
   return section.kind === 'body' ? '' : `${section.kind === 'member' ? 'file' : section.kind} ${section.name}`;
 }
 
-function matcher(query: string, regex: boolean): (line: string) => boolean {
-  if (!regex) {
-    const needle = query.toLowerCase();
-    return (line) => line.toLowerCase().includes(needle);
-  }
-  let pattern: RegExp;
+/** `source` compiled with `flags`, or a clear error when it is not a regular expression. */
+export function compilePattern(source: string, flags: string): RegExp {
   try {
-    pattern = new RegExp(query, 'i');
+    return new RegExp(source, flags);
   } catch (error) {
     throw new FathomError('invalid_argument', `Invalid regular expression: ${(error as Error).message}`, {
       hint: 'Fix the pattern, or search for plain text with regex: false.',
     });
   }
+}
+
+function matcher(query: string, regex: boolean): (line: string) => boolean {
+  if (!regex) {
+    const needle = query.toLowerCase();
+    return (line) => line.toLowerCase().includes(needle);
+  }
+  const pattern = compilePattern(query, 'i');
   return (line) => pattern.test(line);
+}
+
+export interface MatchRequest {
+  text: string;
+  source: string;
+  flags: string;
+  /** Ranges returned; `total` counts matches up to `cap`. */
+  limit: number;
+  cap: number;
+}
+
+/** Where `source` matches in `text` (non-empty matches). Runs in a worker, where a costly pattern can be stopped. */
+export function matchRanges(request: MatchRequest): { ranges: [number, number][]; total: number } {
+  const pattern = compilePattern(request.source, request.flags.includes('g') ? request.flags : `${request.flags}g`);
+  const ranges: [number, number][] = [];
+  let total = 0;
+  for (let match = pattern.exec(request.text); match !== null && total < request.cap; match = pattern.exec(request.text)) {
+    if (match[0] === '') {
+      pattern.lastIndex++;
+      continue;
+    }
+    total++;
+    if (ranges.length < request.limit) ranges.push([match.index, match.index + match[0].length]);
+  }
+  return { ranges, total };
 }
 
 /** Lines that match, with `contextLines` around each; overlapping passages are merged. Runs in a worker. */

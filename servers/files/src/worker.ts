@@ -3,12 +3,13 @@ import { isFathomError } from '@fathom/core';
 import { convert, htmlToMarkdown } from './convert/index.js';
 import type { HtmlToMarkdownOptions } from './convert/index.js';
 import type { ConvertInput, ConvertOptions } from './convert/types.js';
-import { searchSections } from './search.js';
-import type { SearchRequest } from './search.js';
+import { matchRanges, searchSections } from './search.js';
+import type { MatchRequest, SearchRequest } from './search.js';
 
 export type Job =
   | { kind: 'convert'; input: ConvertInput; options: Partial<ConvertOptions> }
   | { kind: 'search'; request: SearchRequest }
+  | { kind: 'match'; request: MatchRequest }
   | { kind: 'html'; html: string; options: HtmlToMarkdownOptions };
 
 export type JobReply =
@@ -19,7 +20,13 @@ parentPort?.on('message', async ({ id, job }: { id: number; job: Job }) => {
   let reply: JobReply;
   try {
     const value =
-      job.kind === 'convert' ? await convert(job.input, job.options) : job.kind === 'html' ? htmlToMarkdown(job.html, job.options) : searchSections(job.request);
+      job.kind === 'convert'
+        ? await convert(job.input, job.options)
+        : job.kind === 'html'
+          ? htmlToMarkdown(job.html, job.options)
+          : job.kind === 'search'
+            ? searchSections(job.request)
+            : matchRanges(job.request);
     reply = { ok: true, value };
   } catch (error) {
     reply = isFathomError(error)
