@@ -1,4 +1,4 @@
-import { findChromium, findPython } from '../system.js';
+import { asUser, findChromium, findPython } from '../system.js';
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -34,6 +34,15 @@ function writable(path: string): boolean {
   }
 }
 
+/** The prefix that runs a check as `uid` (a root server's default for the browser or a sandbox), or undefined without setpriv. */
+function asUserIfPossible(uid: number): string[] | undefined {
+  try {
+    return asUser(uid);
+  } catch {
+    return undefined;
+  }
+}
+
 export const PYTHON_PACKAGES = ['numpy', 'pandas', 'scipy', 'sympy', 'matplotlib'];
 
 export async function runChecks(): Promise<Check[]> {
@@ -60,9 +69,9 @@ export async function runChecks(): Promise<Check[]> {
   // Sandboxes run as an unprivileged user: a root server drops to one of their own first.
   const root = process.getuid?.() === 0;
   // The browser server runs Chromium with its own sandbox, as an unprivileged uid when it is root.
-  const asBrowser = root ? ['setpriv', '--reuid=1999000000', '--regid=1999000000', '--clear-groups', '--'] : [];
-  const namespaces = [...asBrowser, 'unshare', '--user', '--pid', '--fork', '/bin/true'];
-  const sandboxWorks = (await output(namespaces[0]!, namespaces.slice(1))) !== undefined;
+  const asBrowser = root ? asUserIfPossible(1_999_000_000) : [];
+  const namespaces = [...(asBrowser ?? []), 'unshare', '--user', '--pid', '--fork', '/bin/true'];
+  const sandboxWorks = asBrowser !== undefined && (await output(namespaces[0]!, namespaces.slice(1))) !== undefined;
   checks.push({
     name: 'browser sandbox',
     ok: sandboxWorks,
@@ -74,8 +83,9 @@ export async function runChecks(): Promise<Check[]> {
   });
 
   const bwrapVersion = await output('bwrap', ['--version']);
-  const asSandbox = root ? ['setpriv', '--reuid=2000000000', '--regid=2000000000', '--clear-groups', 'bwrap'] : ['bwrap'];
-  const bwrapWorks = bwrapVersion ? (await output(asSandbox[0]!, [...asSandbox.slice(1), '--unshare-all', '--ro-bind', '/', '/', '--', '/bin/true'])) !== undefined : false;
+  const drop = root ? asUserIfPossible(2_000_000_000) : [];
+  const asSandbox = [...(drop ?? []), 'bwrap'];
+  const bwrapWorks = bwrapVersion && drop ? (await output(asSandbox[0]!, [...asSandbox.slice(1), '--unshare-all', '--ro-bind', '/', '/', '--', '/bin/true'])) !== undefined : false;
   checks.push({
     name: 'bubblewrap',
     ok: bwrapWorks,

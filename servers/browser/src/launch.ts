@@ -1,7 +1,7 @@
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FathomError } from '@fathom/core';
+import { asUser } from '@fathom/core';
 
 /** The uid and gid the browser's processes and files belong to. */
 export interface Owner {
@@ -23,13 +23,12 @@ export interface BrowserLaunch {
   dir: string;
 }
 
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'];
 /** Passed through only for a browser with a window. */
 const DISPLAY_VARIABLES = ['DISPLAY', 'WAYLAND_DISPLAY', 'XAUTHORITY', 'XDG_RUNTIME_DIR'];
 
 const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
 
-function launcherScript(chromium: string, setpriv: string, owner: Owner): string {
+function launcherScript(chromium: string, owner: Owner): string {
   const ids = `${owner.uid}:${owner.gid}`;
   return [
     '#!/bin/sh',
@@ -37,7 +36,7 @@ function launcherScript(chromium: string, setpriv: string, owner: Owner): string
     'for arg; do',
     `  case "$arg" in --user-data-dir=*) chown -R ${ids} -- "\${arg#--user-data-dir=}" || exit 1 ;; esac`,
     'done',
-    `exec ${shellQuote(setpriv)} --reuid=${owner.uid} --regid=${owner.gid} --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- ${shellQuote(chromium)} "$@"`,
+    `exec ${[...asUser(owner.uid, owner.gid), chromium].map(shellQuote).join(' ')} "$@"`,
     '',
   ].join('\n');
 }
@@ -49,12 +48,8 @@ function launcherScript(chromium: string, setpriv: string, owner: Owner): string
  */
 export function prepareLaunch(chromium: string, options: { uid: number; headless: boolean }): BrowserLaunch {
   const owner = process.getuid?.() === 0 ? { uid: options.uid, gid: options.uid } : undefined;
-  const setpriv = SETPRIV.find((path) => existsSync(path));
-  if (owner && !setpriv) {
-    throw new FathomError('unavailable', 'setpriv was not found: a server running as root needs it to start Chromium as an unprivileged user', {
-      hint: 'Install util-linux (apt-get install util-linux), or run the browser server as an unprivileged user.',
-    });
-  }
+  // Fails at once, with its own advice, where setpriv is missing.
+  const script = owner ? launcherScript(chromium, owner) : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'fathom-browser-'));
   try {
     // The browser uid may pass through (not list) the folder to reach its own home and downloads.
@@ -69,9 +64,9 @@ export function prepareLaunch(chromium: string, options: { uid: number; headless
     const downloadsPath = own('downloads');
     const tmp = own('tmp');
     let executablePath = chromium;
-    if (owner && setpriv) {
+    if (script) {
       executablePath = join(dir, 'launch');
-      writeFileSync(executablePath, launcherScript(chromium, setpriv, owner), { mode: 0o755 });
+      writeFileSync(executablePath, script, { mode: 0o755 });
     }
     const env: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, TMPDIR: tmp, LANG: 'C.UTF-8' };
     const passed = options.headless ? ['TZ'] : ['TZ', ...DISPLAY_VARIABLES];

@@ -4,7 +4,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync,
 import { release as osRelease, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FathomError, findProgram } from '@fathom/core';
+import { asUser, FathomError, findProgram } from '@fathom/core';
 import type { ErrorCode, Logger } from '@fathom/core';
 import { Cgroup } from './cgroup.js';
 import { FIRST_INPUT_FD, KernelProcess, MAX_ANSWER_BYTES } from './kernel-process.js';
@@ -171,10 +171,7 @@ function countsProcessesPerNamespace(release = osRelease()): boolean {
 
 /** How bwrap is started: as the sandbox's own unprivileged host user when the server is root. */
 function launcher(bwrap: string, identity: Identity | undefined, command: string[]): string[] {
-  const drop = identity
-    ? [findProgram('setpriv') ?? '/usr/bin/setpriv', `--reuid=${identity.uid}`, `--regid=${identity.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs']
-    : [];
-  return [...drop, bwrap, '--args', String(FIRST_INPUT_FD), '--', ...command];
+  return [...(identity ? asUser(identity.uid, identity.gid) : []), bwrap, '--args', String(FIRST_INPUT_FD), '--', ...command];
 }
 
 /** A fresh unprivileged host identity for a sandbox when the server is root; undefined otherwise (the server's own). */
@@ -217,8 +214,13 @@ export async function bwrapProblem(python: string, firstUid = 2_000_000_000): Pr
   const bwrap = findProgram('bwrap');
   if (!bwrap) return 'bwrap not found (install bubblewrap: apt-get install bubblewrap)';
   const identity = identityFor(firstUid);
-  if (identity && !findProgram('setpriv')) return 'setpriv not found (install util-linux): it drops a root server\'s rights for the sandbox';
-  const argv = [...launcher(bwrap, identity, []).slice(0, -3), '--unshare-all', '--unshare-user', '--die-with-parent', '--ro-bind', '/', '/', '/bin/true'];
+  let drop: string[];
+  try {
+    drop = identity ? asUser(identity.uid, identity.gid) : [];
+  } catch (error) {
+    return (error as Error).message;
+  }
+  const argv = [...drop, bwrap, '--unshare-all', '--unshare-user', '--die-with-parent', '--ro-bind', '/', '/', '/bin/true'];
   return new Promise((resolve) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: {} });
     let stderr = '';
