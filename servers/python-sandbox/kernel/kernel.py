@@ -11,6 +11,7 @@ it has read everything the cell printed.
 
 import ast
 import base64
+import collections
 import datetime
 import errno
 import io
@@ -247,9 +248,9 @@ def list_entries(path, recursive, limit):
     if not stat.S_ISDIR(info.st_mode):
         return {"entries": [entry_of(path, info)], "more": 0}
     entries, more, walked = [], 0, 0
-    queue = [path]
+    queue = collections.deque([path])
     while queue and walked < MAX_WALKED:
-        folder = queue.pop(0)
+        folder = queue.popleft()
         try:
             names = sorted(os.listdir(folder))
         except OSError:

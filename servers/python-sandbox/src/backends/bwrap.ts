@@ -43,7 +43,9 @@ export interface BwrapOptions {
   logger: Logger;
 }
 
-const KERNEL_SOURCE = fileURLToPath(new URL('../../kernel/kernel.py', import.meta.url));
+/** What every kernel start passes to bwrap, read and built once. */
+const KERNEL_BYTES = readFileSync(fileURLToPath(new URL('../../kernel/kernel.py', import.meta.url)));
+const SECCOMP_FILTER = seccompFilter();
 const KERNEL_INSIDE = '/opt/fathom/kernel.py';
 const SANDBOX_UID = 1000;
 const STARTUP_TIMEOUT_MS = 15_000;
@@ -100,7 +102,7 @@ export function bwrapCommand(options: BwrapCommandOptions): { args: string[]; co
     // or where the kernel counts processes per user namespace (Linux 5.14 and later).
     ...(options.ownUid || countsProcessesPerNamespace() ? { nproc: limits.maxProcesses } : {}),
   };
-  const filter = seccompFilter();
+  const filter = SECCOMP_FILTER;
   const args = [
     '--unshare-all',
     '--unshare-user',
@@ -127,7 +129,7 @@ export function bwrapCommand(options: BwrapCommandOptions): { args: string[]; co
   args.push(
     '--ro-bind-data', fd(Buffer.from(PASSWD)), '/etc/passwd',
     '--ro-bind-data', fd(Buffer.from(GROUP)), '/etc/group',
-    '--ro-bind-data', fd(readFileSync(KERNEL_SOURCE)), KERNEL_INSIDE,
+    '--ro-bind-data', fd(KERNEL_BYTES), KERNEL_INSIDE,
     '--proc', '/proc',
     '--remount-ro', '/proc',
     '--dev', '/dev',
@@ -314,7 +316,7 @@ export class BwrapBackend implements SandboxBackend {
     const user = process.getuid?.() === 0 ? 'an unprivileged host uid of its own (the server is root)' : "the server's own unprivileged uid";
     const quota =
       this.volumes.kind === 'loop' ? `a ${limits.diskMb} MB loop-mounted workspace (a hard quota)` : `a ${limits.diskMb} MB workspace quota checked during calls (${this.volumes.reason})`;
-    const filter = seccompFilter() ? `a seccomp filter (${refusedSyscalls().length} calls refused)` : 'no seccomp filter on this architecture (nested namespaces disabled)';
+    const filter = SECCOMP_FILTER ? `a seccomp filter (${refusedSyscalls().length} calls refused)` : 'no seccomp filter on this architecture (nested namespaces disabled)';
     return `bubblewrap: every namespace unshared, no network, read-only system and /proc, own /home/user, /tmp and /dev/shm; runs as ${user}; ${filter}; ${limitsText}; ${quota}; per-process CPU time, file size and open-file limits`;
   }
 
@@ -329,7 +331,9 @@ export class BwrapBackend implements SandboxBackend {
       volume = await createVolume({ dir: join(this.workspacesDir, id), image: join(dir, 'workspace.img') }, limits.diskMb, identity, this.volumes);
     } catch (error) {
       rmSync(dir, { recursive: true, force: true });
-      throw new FathomError('unavailable', `The sandbox workspace could not be made: ${(error as Error).message.split('\n')[0]}`);
+      throw new FathomError('unavailable', `The sandbox workspace could not be made: ${(error as Error).message.split('\n')[0]}`, {
+        hint: 'Check the free space where the state folder is (--state-dir), and run `fathom doctor`.',
+      });
     }
     const cgroup = this.cgroups ? Cgroup.create(`${process.pid}-${id}`, { memoryBytes: limits.memoryMb * 1024 * 1024, maxProcesses: limits.maxProcesses }) : undefined;
     const sandbox = new BwrapSandbox(id, dir, { cgroup, identity, volume, bwrap: this.bwrap, options: this.options, fontlist: () => this.fontlist });
