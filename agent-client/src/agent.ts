@@ -4,6 +4,8 @@ import { FathomError } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import { defaultAgentConfig, loadAgentConfig, modelSettings, serverEnvironment } from './config.js';
 import type { AgentConfig } from './config.js';
+import { resolveHarness } from './harness.js';
+import type { Harness } from './harness.js';
 import { ModelClient } from './llm.js';
 import type { LoopEvent, LoopResult } from './loop.js';
 import { runMirothinker, runOpenAITools } from './loop.js';
@@ -21,8 +23,12 @@ export interface TaskOptions {
   /** Extra Fathom servers for the default config. */
   extras?: ('browser' | 'files')[];
   protocol: Protocol;
-  maxTurns: number;
-  keep: number;
+  /** One of MiroThinker's agent configs; default: agent.config in the config file, else chosen from the model name. */
+  agentConfig?: string;
+  /** Over the agent config's turn limit. */
+  maxTurns?: number;
+  /** Over the agent config's tool-result retention. */
+  keep?: number;
   date?: string;
   tracePath?: string;
   toolTimeoutMs?: number;
@@ -31,6 +37,8 @@ export interface TaskOptions {
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   onEvent?: (event: LoopEvent) => void;
+  /** Called once the agent config in force is known (the live view says it). */
+  onHarness?: (harness: Harness) => void;
   onServerEvent?: (event: { type: string; server: string; detail: string }) => void;
 }
 
@@ -48,6 +56,17 @@ export async function readAttachment(path: string): Promise<{ name: string; text
   return { name: basename(path), text: renderMarkdown(document) };
 }
 
+/** The agent config a task runs under: the option, else the config file's agent.config, else the model's own. */
+export function taskHarness(options: Pick<TaskOptions, 'agentConfig' | 'maxTurns' | 'keep'>, config: AgentConfig, model: string): Harness {
+  const name = options.agentConfig ?? config.agent?.config;
+  return resolveHarness({
+    model,
+    ...(name ? { name, nameFrom: options.agentConfig ? '--agent-config' : 'agent.config in the config file' } : {}),
+    ...(options.maxTurns !== undefined ? { maxTurns: options.maxTurns } : {}),
+    ...(options.keep !== undefined ? { keep: options.keep } : {}),
+  });
+}
+
 /** One task from start to answer: servers connected in parallel and kept for the whole task. */
 export async function runTask(options: TaskOptions): Promise<LoopResult> {
   const config = agentConfig(options);
@@ -60,6 +79,8 @@ export async function runTask(options: TaskOptions): Promise<LoopResult> {
   });
   const trace = options.tracePath ? TraceWriter.open(options.tracePath) : undefined;
   const model = new ModelClient(settings, { logger: options.logger });
+  const harness = taskHarness(options, config, settings.model);
+  options.onHarness?.(harness);
   try {
     const run = options.protocol === 'openai-tools' ? runOpenAITools : runMirothinker;
     return await run({
@@ -70,8 +91,9 @@ export async function runTask(options: TaskOptions): Promise<LoopResult> {
       connections,
       logger: options.logger,
       ...(trace ? { trace } : {}),
-      maxTurns: options.maxTurns,
-      keep: options.keep,
+      maxTurns: harness.maxTurns,
+      keep: harness.keep,
+      harness,
       ...(options.date ? { date: options.date } : {}),
       ...(options.toolTimeoutMs ? { toolTimeoutMs: options.toolTimeoutMs } : {}),
       ...(options.signal ? { signal: options.signal } : {}),

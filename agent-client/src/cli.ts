@@ -2,13 +2,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { FathomError, createLogger, errorMessage, isFathomError } from '@fathom/core';
 import { Command, InvalidArgumentError } from 'commander';
-import { agentConfig, runTask } from './agent.js';
-import { serverEnvironment } from './config.js';
+import { agentConfig, runTask, taskHarness } from './agent.js';
+import { modelSettingSources, serverEnvironment } from './config.js';
+import { agentConfigNames, describeHarness, renderHarness } from './harness.js';
 import type { Protocol } from './agent.js';
 import { progressLine, readTasks, runEval } from './eval.js';
 import type { LoopEvent } from './loop.js';
 import { Connections } from './mcp.js';
-import { renderSystemPrompt } from './protocol/index.js';
+import { localDate, renderSystemPrompt } from './protocol/index.js';
 import { readTrace, renderTrace } from './trace.js';
 
 const say = (text: string) => process.stderr.write(text + '\n');
@@ -45,11 +46,47 @@ export function describeEvent(event: LoopEvent, started: number): string | undef
     }
     case 'rollback':
       return `  rolled back: ${event.reason}`;
+    case 'model_retry':
+      return `  model call failed, asking again: ${event.reason}`;
+    case 'attempt':
+      return `attempt ${event.attempt} of ${event.of}  ${at}`;
+    case 'attempt_end':
+      return `attempt ${event.attempt} of ${event.of} ended: ${event.ended}${event.answer !== undefined ? ` → ${event.answer}` : event.failureSummary ? '; its failure summary goes to the next attempt' : ''}`;
     case 'summary':
       return `summary (${event.reason})  ${at}`;
     case 'answer':
       return undefined;
   }
+}
+
+interface AgentCommandOptions {
+  file?: string;
+  config?: string;
+  extras?: ('browser' | 'files')[];
+  protocol: Protocol;
+  agentConfig?: string;
+  model?: string;
+  baseUrl?: string;
+  maxTurns?: number;
+  keep?: number;
+  date?: string;
+  trace?: string;
+  printSystemPrompt?: boolean;
+  printAgentConfig?: boolean;
+}
+
+function agentConfigName(value: string): string {
+  if (!agentConfigNames().includes(value)) throw new InvalidArgumentError(`one of ${agentConfigNames().join(', ')}`);
+  return value;
+}
+
+/** The environment with --model and --base-url over FATHOM_MODEL and FATHOM_MODEL_BASE_URL. */
+function modelEnv(options: { model?: string; baseUrl?: string }): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...(options.model ? { FATHOM_MODEL: options.model } : {}),
+    ...(options.baseUrl ? { FATHOM_MODEL_BASE_URL: options.baseUrl } : {}),
+  };
 }
 
 export function buildAgentProgram(fathomBin: string): Command {
@@ -64,17 +101,29 @@ export function buildAgentProgram(fathomBin: string): Command {
     .option('--config <path>', 'agent config (mcpServers shape); default: Fathom servers in the mirothinker profile')
     .option('--extras <names>', 'also start Fathom servers: browser,files', extras)
     .option('--protocol <protocol>', 'mirothinker or openai-tools', protocol, 'mirothinker' as Protocol)
-    .option('--max-turns <n>', 'turn limit', count, 600)
-    .option('--keep <k>', 'tool results kept in full (-1: all)', count, 5)
+    .option('--agent-config <name>', `MiroThinker agent config (default: from the model name): ${agentConfigNames().join(', ')}`, agentConfigName)
+    .option('--model <id>', 'the model id the endpoint serves (over FATHOM_MODEL)')
+    .option('--base-url <url>', 'the OpenAI-compatible endpoint, ending in /v1 (over FATHOM_MODEL_BASE_URL)')
+    .option('--max-turns <n>', "turn limit per attempt (default: the agent config's)", count)
+    .option('--keep <k>', "tool results kept in full, -1 for all (default: the agent config's)", count)
     .option('--date <YYYY-MM-DD>', 'date in the system prompt (default: today)')
     .option('--trace <path>', 'trace file (default: ./fathom-traces/<time>.jsonl)')
     .option('--print-system-prompt', 'print the system prompt for the configured servers and exit')
-    .action(async (task: string | undefined, options: { file?: string; config?: string; extras?: ('browser' | 'files')[]; protocol: Protocol; maxTurns: number; keep: number; date?: string; trace?: string; printSystemPrompt?: boolean }) => {
+    .option('--print-agent-config', 'print the settings in force, and where each comes from, and exit')
+    .action(async (task: string | undefined, options: AgentCommandOptions) => {
+      const env = modelEnv(options);
+      if (options.printAgentConfig) {
+        const config = agentConfig({ fathomBin, env, ...(options.config ? { configPath: options.config } : {}), ...(options.extras ? { extras: options.extras } : {}) });
+        const harness = taskHarness(options, config, env.FATHOM_MODEL || config.model?.model || '');
+        process.stdout.write(renderHarness(harness, modelSettingSources(config, env, options.config ?? 'the agent config')) + '\n');
+        return;
+      }
       if (options.printSystemPrompt) {
-        const config = agentConfig({ fathomBin, ...(options.config ? { configPath: options.config } : {}), ...(options.extras ? { extras: options.extras } : {}) });
+        const config = agentConfig({ fathomBin, env, ...(options.config ? { configPath: options.config } : {}), ...(options.extras ? { extras: options.extras } : {}) });
+        const harness = taskHarness(options, config, env.FATHOM_MODEL || config.model?.model || '');
         const connections = await Connections.open(config.mcpServers, { logger, env: serverEnvironment(process.env) });
         try {
-          process.stdout.write(renderSystemPrompt(connections.servers(), { date: options.date ?? new Date().toISOString().slice(0, 10) }) + '\n');
+          process.stdout.write(renderSystemPrompt(connections.servers(), { date: options.date ?? localDate(), hiddenTools: harness.hiddenTools }) + '\n');
         } finally {
           await connections.close();
         }
@@ -95,13 +144,16 @@ export function buildAgentProgram(fathomBin: string): Command {
         ...(options.config ? { configPath: options.config } : {}),
         ...(options.extras ? { extras: options.extras } : {}),
         protocol: options.protocol,
-        maxTurns: options.maxTurns,
-        keep: options.keep,
+        ...(options.agentConfig ? { agentConfig: options.agentConfig } : {}),
+        ...(options.maxTurns !== undefined ? { maxTurns: options.maxTurns } : {}),
+        ...(options.keep !== undefined ? { keep: options.keep } : {}),
         ...(options.date ? { date: options.date } : {}),
         tracePath,
         fathomBin,
         logger,
+        env,
         signal: controller.signal,
+        onHarness: (harness) => say(describeHarness(harness)),
         onEvent: (event) => {
           const line = describeEvent(event, started);
           if (line) say(line);
@@ -135,9 +187,10 @@ export function buildAgentProgram(fathomBin: string): Command {
     .option('--time-limit <minutes>', 'per task', Number, 30)
     .option('--config <path>', 'agent config (mcpServers shape)')
     .option('--protocol <protocol>', 'mirothinker or openai-tools', protocol, 'mirothinker' as Protocol)
-    .option('--max-turns <n>', 'turn limit', count, 600)
-    .option('--keep <k>', 'tool results kept in full', count, 5)
-    .action(async (file: string, options: { out: string; concurrency: number; runs: number; timeLimit: number; config?: string; protocol: Protocol; maxTurns: number; keep: number }) => {
+    .option('--agent-config <name>', `MiroThinker agent config (default: from the model name): ${agentConfigNames().join(', ')}`, agentConfigName)
+    .option('--max-turns <n>', "turn limit per attempt (default: the agent config's)", count)
+    .option('--keep <k>', "tool results kept in full, -1 for all (default: the agent config's)", count)
+    .action(async (file: string, options: { out: string; concurrency: number; runs: number; timeLimit: number; config?: string; protocol: Protocol; agentConfig?: string; maxTurns?: number; keep?: number }) => {
       const tasks = readTasks(file);
       const controller = new AbortController();
       process.once('SIGINT', () => {
@@ -162,8 +215,9 @@ export function buildAgentProgram(fathomBin: string): Command {
             ...(task.file ? { file: resolve(dirname(file), task.file) } : {}),
             ...(options.config ? { configPath: options.config } : {}),
             protocol: options.protocol,
-            maxTurns: options.maxTurns,
-            keep: options.keep,
+            ...(options.agentConfig ? { agentConfig: options.agentConfig } : {}),
+            ...(options.maxTurns !== undefined ? { maxTurns: options.maxTurns } : {}),
+            ...(options.keep !== undefined ? { keep: options.keep } : {}),
             tracePath: context.tracePath,
             fathomBin,
             logger,

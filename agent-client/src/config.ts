@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { FathomError, errorMessage } from '@fathom/core';
+import { FathomError, errorMessage, mirothinkerHarness } from '@fathom/core';
 import type { ModelSettings } from './types.js';
 
 const toolFilterSchema = z.strictObject({
@@ -47,6 +47,12 @@ const modelConfigSchema = z.strictObject({
 const fileSchema = z.object({
   mcpServers: z.record(z.string().min(1), z.record(z.string(), z.unknown())),
   model: z.unknown().optional(),
+  agent: z.unknown().optional(),
+});
+
+const agentSectionSchema = z.strictObject({
+  /** One of MiroThinker's agent config names. */
+  config: z.string().min(1).optional(),
 });
 
 export type StdioServerEntry = z.infer<typeof stdioEntrySchema>;
@@ -58,6 +64,7 @@ export interface AgentConfig {
   /** In the order the file lists them. */
   mcpServers: Record<string, ServerEntry>;
   model?: ModelConfig;
+  agent?: z.infer<typeof agentSectionSchema>;
 }
 
 export function isHttpEntry(entry: ServerEntry): entry is HttpServerEntry {
@@ -116,8 +123,10 @@ export function parseAgentConfig(json: unknown, file: string, env: NodeJS.Proces
   }
   const model = modelConfigSchema.optional().safeParse(top.data.model);
   if (!model.success) problems.push(...issueLines(model.error.issues, ['model']));
+  const agent = agentSectionSchema.optional().safeParse(top.data.agent);
+  if (!agent.success) problems.push(...issueLines(agent.error.issues, ['agent']));
   if (problems.length) throw invalid(file, problems);
-  return { mcpServers, ...(model.data ? { model: model.data } : {}) };
+  return { mcpServers, ...(model.data ? { model: model.data } : {}), ...(agent.data ? { agent: agent.data } : {}) };
 }
 
 function isHttpUrl(value: string): boolean {
@@ -205,13 +214,9 @@ export function serverEnvironment(env: NodeJS.ProcessEnv = process.env): Record<
   return picked;
 }
 
-/** MIROTHINKER.md §3. */
+/** Sampling and length from MiroThinker's llm config (conf/llm/qwen-3.yaml); its client's time limit and attempts. */
 export const MODEL_DEFAULTS = {
-  temperature: 1.0,
-  topP: 0.95,
-  maxTokens: 16_384,
-  repetitionPenalty: 1.05,
-  contextTokens: 262_144,
+  ...mirothinkerHarness().llm,
   timeoutSeconds: 600,
   retries: 10,
 } as const;
@@ -248,4 +253,25 @@ export function modelSettings(config: AgentConfig | undefined, env: NodeJS.Proce
     timeoutMs: (file.timeoutSeconds ?? MODEL_DEFAULTS.timeoutSeconds) * 1000,
     retries: file.retries ?? MODEL_DEFAULTS.retries,
   };
+}
+
+/** Each sampling and length setting in force and where it came from, for --print-agent-config. */
+export function modelSettingSources(config: AgentConfig | undefined, env: NodeJS.ProcessEnv = process.env, file = 'the agent config'): { name: string; value: string | number; from: string }[] {
+  const model = config?.model ?? {};
+  const llm = 'MiroThinker conf/llm/qwen-3.yaml';
+  const row = (name: string, key: keyof typeof model, fallback: number | undefined, fallbackFrom: string) => {
+    const value = model[key];
+    return { name, value: value ?? fallback ?? '', from: value !== undefined ? `model.${key} in ${file}` : fallbackFrom };
+  };
+  const named = env.FATHOM_MODEL ? { value: env.FATHOM_MODEL, from: 'FATHOM_MODEL' } : model.model ? { value: model.model, from: `model.model in ${file}` } : { value: '(not set)', from: 'set FATHOM_MODEL or --model' };
+  return [
+    { name: 'model', ...named },
+    row('temperature', 'temperature', MODEL_DEFAULTS.temperature, llm),
+    row('top_p', 'topP', MODEL_DEFAULTS.topP, llm),
+    row('max_tokens', 'maxTokens', MODEL_DEFAULTS.maxTokens, llm),
+    row('repetition_penalty', 'repetitionPenalty', MODEL_DEFAULTS.repetitionPenalty, llm),
+    row('context tokens', 'contextTokens', MODEL_DEFAULTS.contextTokens, `${llm} (max_context_length)`),
+    row('request time limit (s)', 'timeoutSeconds', MODEL_DEFAULTS.timeoutSeconds, 'Fathom default'),
+    row('request attempts', 'retries', MODEL_DEFAULTS.retries, "MiroThinker's LLM client"),
+  ];
 }

@@ -114,6 +114,8 @@ export class ModelClient {
       stream: true,
       stream_options: { include_usage: true },
       ...(tools ? { tools } : {}),
+      // A last assistant message is a prefix to continue (MiroThinker's failure summary), as SGLang and vLLM read it.
+      ...(messages.at(-1)?.role === 'assistant' ? { continue_final_message: true, add_generation_prompt: false } : {}),
     });
   }
 

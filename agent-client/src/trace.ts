@@ -4,6 +4,9 @@ import { FathomError } from '@fathom/core';
 
 export const TRACE_EVENT_TYPES = [
   'start',
+  'attempt',
+  'attempt_end',
+  'model_retry',
   'request',
   'response',
   'tool_call',
@@ -20,7 +23,10 @@ export type TraceEventType = (typeof TRACE_EVENT_TYPES)[number];
 
 /**
  * What the agent hands to `TraceWriter.write`. The fields the timeline reads, by type:
- * - start: task, model, protocol
+ * - start: task, model, protocol, attempts
+ * - attempt: attempt, of, task (the task as this attempt's first message carries it)
+ * - attempt_end: attempt, of, ended, answer, failureSummary, summaryText
+ * - model_retry: reason (a failed model call; the turn is asked again)
  * - request: messages, estimate (prompt tokens)
  * - response: content (`<think>` included), reasoning, finishReason, usage, attempts, ms
  * - tool_call: call ({ server, tool, arguments }) or server, tool, arguments
@@ -191,6 +197,19 @@ function renderEvent(event: TraceEvent, row: Row): void {
       if (task) row(undefined, 'task', oneLine(task), 'bold');
       return;
     }
+    case 'attempt':
+      row(event, 'attempt', `attempt ${num(event.attempt) ?? '?'} of ${num(event.of) ?? '?'}`, 'bold');
+      return;
+    case 'attempt_end': {
+      const ended = `attempt ${num(event.attempt) ?? '?'} of ${num(event.of) ?? '?'} ended: ${str(event.ended) ?? '?'}`;
+      row(event, 'attempt', str(event.answer) !== undefined ? `${ended} → ${str(event.answer)}` : ended, 'bold');
+      const summary = str(event.summaryText);
+      if (summary) row(undefined, 'carried', oneLine(summary), 'cyan');
+      return;
+    }
+    case 'model_retry':
+      row(event, 'retry', `model call failed, turn asked again: ${oneLine(str(event.reason) ?? '')}`, 'red');
+      return;
     case 'request': {
       const messages = num(event.messages);
       const estimate = num(event.estimate);

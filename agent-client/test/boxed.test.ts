@@ -15,9 +15,10 @@ describe('lastBoxed', () => {
     expect(lastBoxed('first \\boxed{1}, then \\boxed{2}')).toBe('2');
   });
 
-  it('ignores an unbalanced one', () => {
-    expect(lastBoxed('\\boxed{1} and later \\boxed{2')).toBe('1');
-    expect(lastBoxed('\\boxed{oops')).toBeUndefined();
+  it('reads an unclosed last one to the end of the text, as MiroThinker does', () => {
+    expect(lastBoxed('\\boxed{1} and later \\boxed{Paris')).toBe('Paris');
+    expect(lastBoxed('The answer is \\boxed{Paris')).toBe('Paris');
+    expect(lastBoxed('\\boxed{\\frac{1}{2')).toBe('\\frac{1}{2');
   });
 
   it('skips escaped braces and whitespace before the brace, and trims the answer', () => {
@@ -30,7 +31,11 @@ describe('lastBoxed', () => {
     expect(lastBoxed('no box here')).toBeUndefined();
   });
 
-  it.each(['', '  ', '?', '...', 'unknown', ' Unknown ', 'UNKNOWN', '…', '？'])('treats %j as no answer', (answer) => {
+  it.each(['', '  ', '?', '...', 'unknown', '…', '？'])('treats %j as no answer', (answer) => {
     expect(lastBoxed(`\\boxed{${answer}}`)).toBeUndefined();
+  });
+
+  it.each(['Unknown', 'UNKNOWN', ' unknown '])('keeps %j as an answer: only the exact lowercase word is blank', (answer) => {
+    expect(lastBoxed(`\\boxed{${answer}}`)).toBe(answer.trim());
   });
 });

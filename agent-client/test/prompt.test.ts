@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { mirothinkerPrompts, mirothinkerServers } from '@fathom/core';
 import { describe, expect, it } from 'vitest';
-import { fileSection, firstUserMessage, pyStrip, renderSystemPrompt } from '../src/protocol/index.js';
+import { fileSection, fillTemplate, firstUserMessage, localDate, pyStrip, renderSystemPrompt } from '../src/protocol/index.js';
 import type { ServerTools } from '../src/types.js';
 
 const SUFFIX = mirothinkerPrompts().first_user_suffix as string;
@@ -35,9 +35,29 @@ describe('renderSystemPrompt', () => {
     expect(renderSystemPrompt(defaultServers(), { date: '2026-01-15' })).not.toContain('download_file_from_sandbox_to_local');
     const shown = renderSystemPrompt(defaultServers(), { date: '2026-01-15', hiddenTools: [] });
     expect(shown).toContain('### Tool name: download_file_from_sandbox_to_local\n');
-    const hidden = renderSystemPrompt(defaultServers(), { date: '2026-01-15', hiddenTools: ['google_search'] });
+    const hidden = renderSystemPrompt(defaultServers(), { date: '2026-01-15', hiddenTools: [['search_and_scrape_webpage', 'google_search']] });
     expect(hidden).not.toContain('### Tool name: google_search');
     expect(hidden).toContain('## Server name: search_and_scrape_webpage\n');
+    const otherServer = renderSystemPrompt(defaultServers(), { date: '2026-01-15', hiddenTools: [['tool-python', 'google_search']] });
+    expect(otherServer).toContain('### Tool name: google_search\n');
+  });
+
+  it('fills templates without reading $ patterns in the values', () => {
+    expect(fillTemplate('Task: {task} ({task})', { task: 'Solve $$x^2$$ and $& and $1' })).toBe('Task: Solve $$x^2$$ and $& and $1 (Solve $$x^2$$ and $& and $1)');
+    expect(fillTemplate('{task} {other}', { task: '{other}' })).toBe('{other} {other}');
+  });
+
+  it('dates the prompt with the local date, as date.today() does', () => {
+    const zone = process.env.TZ;
+    process.env.TZ = 'Asia/Shanghai';
+    try {
+      const early = new Date(Date.UTC(2026, 0, 14, 16, 30));
+      expect(early.toISOString().slice(0, 10)).toBe('2026-01-14');
+      expect(localDate(early)).toBe('2026-01-15');
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
   });
 
   it('writes the date, starts with the head and ends with the main objective', () => {

@@ -1,31 +1,32 @@
-/** Answers the model writes when it has none; they count as no answer. */
-const NO_ANSWER = new Set(['', '?', '??', '???', '？', '…', '……', '...', 'unknown']);
+/** Answers MiroThinker's output formatter treats as none, compared before trimming. */
+const NO_ANSWER = new Set(['?', '??', '???', '？', '……', '…', '...', 'unknown']);
 
-/** Index of the `}` closing the `{` at `open`, skipping escaped braces; -1 when it never closes. */
-function closingBrace(text: string, open: number): number {
-  let depth = 0;
-  for (let index = open; index < text.length; index++) {
-    const char = text[index];
-    if (char === '\\') index++;
-    else if (char === '{') depth++;
-    else if (char === '}' && --depth === 0) return index;
-  }
-  return -1;
-}
+const BOXED = /\\boxed(?![\p{L}\p{N}_])/gu;
 
-/** The content of the last balanced `\boxed{...}` (nested braces allowed), or undefined. */
+/**
+ * The content of the last `\boxed{...}` (nested and escaped braces allowed), as MiroThinker's
+ * output formatter reads it: an unclosed last one runs to the end of the text; undefined when
+ * there is none or it is blank.
+ */
 export function lastBoxed(text: string): string | undefined {
-  const boxed = /\\boxed(?![\p{L}\p{N}_])/gu;
   let last: string | undefined;
-  while (boxed.exec(text)) {
-    let open = boxed.lastIndex;
+  BOXED.lastIndex = 0;
+  for (let match = BOXED.exec(text); match; match = BOXED.exec(text)) {
+    let open = BOXED.lastIndex;
     while (open < text.length && /\s/.test(text[open]!)) open++;
     if (text[open] !== '{') continue;
-    const close = closingBrace(text, open);
-    if (close === -1) continue;
-    last = text.slice(open + 1, close);
-    boxed.lastIndex = close + 1;
+    let depth = 0;
+    let index = open;
+    for (; index < text.length; index++) {
+      const char = text[index];
+      if (char === '\\') index++;
+      else if (char === '{') depth++;
+      else if (char === '}' && --depth === 0) break;
+    }
+    last = text.slice(open + 1, Math.min(index, text.length));
+    BOXED.lastIndex = Math.min(index + 1, text.length);
+    if (index >= text.length) break;
   }
-  const answer = last?.trim();
-  return answer === undefined || NO_ANSWER.has(answer.toLowerCase()) ? undefined : answer;
+  if (last === undefined || NO_ANSWER.has(last)) return undefined;
+  return last.trim() || undefined;
 }

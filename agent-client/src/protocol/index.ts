@@ -5,3 +5,4 @@ export * from './results.js';
 export * from './retention.js';
 export * from './rollback.js';
 export * from './tokens.js';
+export * from './tolerance.js';

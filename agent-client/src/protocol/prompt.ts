@@ -6,12 +6,16 @@ import { cutChars } from './results.js';
 export const LEADING_SERVERS = ['tool-python', 'search_and_scrape_webpage', 'jina_scrape_llm_summary'];
 
 /** MiroThinker's tool blacklist (since December 2025). */
-export const DEFAULT_HIDDEN_TOOLS = ['download_file_from_sandbox_to_local'];
+export const DEFAULT_HIDDEN_TOOLS: [string, string][] = [
+  ['search_and_scrape_webpage', 'sogou_search'],
+  ['tool-python', 'download_file_from_sandbox_to_local'],
+];
 
 export interface SystemPromptOptions {
   /** YYYY-MM-DD */
   date: string;
-  hiddenTools?: string[];
+  /** [server, tool] pairs left out (MiroThinker's tool_blacklist); default: its blacklist. */
+  hiddenTools?: [string, string][];
 }
 
 export interface Attachment {
@@ -34,18 +38,32 @@ export function pyStrip(text: string): string {
   return text.replace(PY_STRIP, '');
 }
 
+/**
+ * A prompt template with its `{name}` slots filled. A function replacement, so that `$$` or `$&`
+ * in a task (LaTeX) is kept as written; slots without a value are left as they are.
+ */
+export function fillTemplate(template: string, values: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (slot, name: string) => (Object.hasOwn(values, name) ? String(values[name]) : slot));
+}
+
+/** The machine's local date, YYYY-MM-DD, as Python's date.today() gives it. */
+export function localDate(now = new Date()): string {
+  const pad = (value: number) => String(value).padStart(2, '0');
+  return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
+}
+
 function orderServers(servers: ServerTools[]): ServerTools[] {
   const leading = LEADING_SERVERS.flatMap((name) => servers.filter((entry) => entry.server === name));
   return [...leading, ...servers.filter((entry) => !LEADING_SERVERS.includes(entry.server))];
 }
 
 export function renderSystemPrompt(servers: ServerTools[], options: SystemPromptOptions): string {
-  const hidden = new Set(options.hiddenTools ?? DEFAULT_HIDDEN_TOOLS);
-  let text = prompt('system_head').replaceAll('{date}', () => options.date);
+  const hidden = new Set((options.hiddenTools ?? DEFAULT_HIDDEN_TOOLS).map(([server, tool]) => `${server}/${tool}`));
+  let text = fillTemplate(prompt('system_head'), { date: options.date });
   for (const server of orderServers(servers)) {
     text += `\n## Server name: ${server.server}\n`;
     for (const tool of server.tools) {
-      if (hidden.has(tool.name)) continue;
+      if (hidden.has(`${server.server}/${tool.name}`)) continue;
       // An MCP tool may come without a description; Python prints that as None.
       const description = (tool.description as string | undefined) ?? 'None';
       text += `### Tool name: ${tool.name}\nDescription: ${description}\nInput JSON schema: ${pyRepr(tool.inputSchema)}\n`;

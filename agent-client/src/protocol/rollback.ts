@@ -46,13 +46,14 @@ function repeatedCall(calls: ToolCall[], history: RunHistory): string | undefine
  * a turn without tool calls, as in MiroThinker's orchestrator; a call repeated within the turn
  * counts as repeated.
  */
-export function rollbackReason(turn: TurnToCheck, history: RunHistory): string | undefined {
+export function rollbackReason(turn: TurnToCheck, history: RunHistory, options: { allowRepeats?: boolean } = {}): string | undefined {
   if (turn.malformed) return 'MCP tags present but no well-formed tool call could be parsed';
   if (turn.calls.length === 0) {
     const refusal = (mirothinkerPrompts().refusal_keywords as string[]).find((keyword) => turn.text.includes(keyword));
     return refusal === undefined ? undefined : `refusal phrase: ${refusal}`;
   }
-  return repeatedCall(turn.calls, history);
+  // At the rollback limit MiroThinker lets a repeated query run rather than end the attempt.
+  return options.allowRepeats ? undefined : repeatedCall(turn.calls, history);
 }
 
 /**
