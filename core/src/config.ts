@@ -73,6 +73,20 @@ export function baseType(schema: z.ZodType): string {
   return current.def.type;
 }
 
+const TRUE_WORDS = ['true', '1', 'yes', 'on'];
+const FALSE_WORDS = ['false', '0', 'no', 'off'];
+
+/** `true`, `yes`, `on`, `1` and their opposites, in any case; undefined for anything else. */
+export function booleanWord(raw: string): boolean | undefined {
+  const word = raw.trim().toLowerCase();
+  return TRUE_WORDS.includes(word) ? true : FALSE_WORDS.includes(word) ? false : undefined;
+}
+
+/** The ways to write a boolean option, for help and errors. */
+export function booleanForms(flag: string): string {
+  return `--${flag}, --${flag} true|false, --${flag}=true|false or --no-${flag}`;
+}
+
 /** Environment and flags are strings: read them as the key's type. */
 function fromString(type: string, raw: string | boolean): unknown {
   if (typeof raw === 'boolean') return raw;
@@ -84,11 +98,7 @@ function fromString(type: string, raw: string | boolean): unknown {
       return raw.trim() === '' || Number.isNaN(number) ? raw : number;
     }
     case 'boolean':
-      return ['true', '1', 'yes', 'on'].includes(raw.toLowerCase())
-        ? true
-        : ['false', '0', 'no', 'off'].includes(raw.toLowerCase())
-          ? false
-          : raw;
+      return booleanWord(raw) ?? raw;
     case 'array':
       return raw.split(',').map((item) => item.trim()).filter(Boolean);
     case 'object':
@@ -213,14 +223,18 @@ function accepted(schema: z.ZodType): string | undefined {
 function describeKey(schema: ConfigSchema, key: string): string | undefined {
   const field = schema.shape[key] as z.ZodType | undefined;
   if (!field) return undefined;
-  return `"${key}" accepts: ${accepted(field)}${field.description ? ` (${field.description})` : ''}.`;
+  const forms = baseType(field) === 'boolean' ? `true or false (${booleanForms(flagName(key))})` : accepted(field);
+  return `"${key}" accepts: ${forms}${field.description ? ` (${field.description})` : ''}.`;
 }
 
 /** The lines of a server's `--help`: every key as a flag, its environment name and its meaning. */
 export function describeConfig(schema: ConfigSchema, envAliases: Record<string, readonly string[]> = {}): string[] {
   return Object.entries(schema.shape).map(([key, field]) => {
     const names = [envName(key), ...(envAliases[key] ?? [])].join(', ');
-    const type = accepted(field as z.ZodType);
-    return `  --${flagName(key)} <${type}>`.padEnd(44) + `${(field as z.ZodType).description ?? ''} [${names}]`;
+    const flag = flagName(key);
+    const boolean = baseType(field as z.ZodType) === 'boolean';
+    const term = boolean ? `--${flag} [true|false]` : `--${flag} <${accepted(field as z.ZodType)}>`;
+    const description = `${(field as z.ZodType).description ?? ''}${boolean ? `; --no-${flag} for false` : ''}`;
+    return `  ${term}`.padEnd(44) + `${description} [${names}]`;
   });
 }

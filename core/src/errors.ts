@@ -45,6 +45,13 @@ export function isFathomError(error: unknown, code?: ErrorCode): error is Fathom
   return error instanceof FathomError && (code === undefined || error.code === code);
 }
 
+/** An error as one line, its hint after the message: what a terminal or an MCP host's log shows at start-up. */
+export function errorLine(error: unknown): string {
+  const message = errorMessage(error);
+  const hint = isFathomError(error) ? error.hint?.replace(/\s*\n\s*/g, ' ') : undefined;
+  return hint ? `${message.replace(/\.$/, '')}. ${hint}` : message;
+}
+
 export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);

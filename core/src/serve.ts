@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { killChildren } from './children.js';
 import type { ConfigSchema } from './config.js';
-import { baseType, describeConfig, flagName, loadConfig } from './config.js';
+import { baseType, booleanForms, booleanWord, describeConfig, flagName, loadConfig } from './config.js';
 import type { BaseConfig } from './config.js';
-import { FathomError, errorMessage, isFathomError } from './errors.js';
+import { FathomError, errorLine, errorMessage } from './errors.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { startHttpHost } from './http.js';
@@ -104,7 +104,10 @@ export function packageVersion(packageJsonUrl: URL): string {
   return (JSON.parse(readFileSync(packageJsonUrl, 'utf8')) as { version: string }).version;
 }
 
-/** `--key value`, `--key=value`, `--flag`, `--no-flag`; booleans never take the next word. */
+/**
+ * `--key value`, `--key=value`; a boolean also as `--flag`, `--flag true|false` and `--no-flag`.
+ * A boolean takes the next word only when it is a boolean word (true, false, yes, no, on, off, 1, 0).
+ */
 export function parseFlags(argv: readonly string[], schema: ConfigSchema): Record<string, string | boolean> {
   const booleans = new Set(
     Object.entries(schema.shape)
@@ -118,10 +121,25 @@ export function parseFlags(argv: readonly string[], schema: ConfigSchema): Recor
       throw new FathomError('invalid_config', `Unexpected argument "${arg}"`, { hint: 'Options look like --port 8933; see --help.' });
     }
     const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-    if (inline !== undefined) flags[name] = inline;
-    else if (booleans.has(name)) flags[name] = true;
-    else if (name.startsWith('no-') && booleans.has(name.slice(3))) flags[name.slice(3)] = false;
-    else {
+    const negated = name.startsWith('no-') && booleans.has(name.slice(3)) ? name.slice(3) : undefined;
+    if (negated !== undefined) {
+      if (inline !== undefined) {
+        throw new FathomError('invalid_config', `Option --${name} takes no value (got "${inline}")`, { hint: `Write ${booleanForms(negated)}.` });
+      }
+      flags[negated] = false;
+    } else if (inline !== undefined) flags[name] = inline;
+    else if (booleans.has(name)) {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) flags[name] = true;
+      else {
+        const value = booleanWord(next);
+        if (value === undefined) {
+          throw new FathomError('invalid_config', `Option --${name} takes true or false (got "${next}")`, { hint: `Write ${booleanForms(name)}.` });
+        }
+        flags[name] = value;
+        i++;
+      }
+    } else {
       const value = argv[i + 1];
       if (value === undefined || value.startsWith('--')) {
         throw new FathomError('invalid_config', `Option --${name} needs a value`, { hint: 'See --help for the options.' });
@@ -229,8 +247,7 @@ export function runMain(definition: ServerDefinition, argv: readonly string[] = 
     return;
   }
   serve(definition, argv).catch((error: unknown) => {
-    const message = isFathomError(error) ? error.toText() : errorMessage(error);
-    process.stderr.write(`fathom ${definition.name}: ${message}\n`);
+    process.stderr.write(`fathom ${definition.name}: ${errorLine(error)}\n`);
     process.exit(2);
   });
 }

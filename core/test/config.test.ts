@@ -250,9 +250,21 @@ describe('parseFlags', () => {
     ).toEqual({ port: '8080', host: '0.0.0.0', verbose: true, 'allow-private-network': false, token: 'a=b' });
   });
 
-  it('never lets a boolean flag take the next word', () => {
+  it('lets a boolean flag take the next word only when it is true or false', () => {
     expect(parseFlags(['--verbose', '--max-results', '3'], schema)).toEqual({ verbose: true, 'max-results': '3' });
-    expect(() => parseFlags(['--verbose', 'yes'], schema)).toThrow('Unexpected argument "yes"');
+    expect(parseFlags(['--verbose', 'false', '--allow-private-network', 'true'], schema)).toEqual({ verbose: false, 'allow-private-network': true });
+    expect(parseFlags(['--verbose', 'No', '--allow-private-network', '1'], schema)).toEqual({ verbose: false, 'allow-private-network': true });
+    const error = configError(() => parseFlags(['--verbose', 'maybe'], schema));
+    expect(error.message).toBe('Option --verbose takes true or false (got "maybe")');
+    expect(error.hint).toBe('Write --verbose, --verbose true|false, --verbose=true|false or --no-verbose.');
+    expect(configError(() => parseFlags(['--no-verbose=true'], schema)).message).toBe('Option --no-verbose takes no value (got "true")');
+  });
+
+  it('names the forms a boolean takes when its value is bad', () => {
+    const error = configError(() => load(workdir(), { argv: ['--verbose=maybe'] }));
+    expect(error.message).toContain('option --verbose');
+    expect(error.hint).toContain('--verbose true|false');
+    expect(error.hint).toContain('--no-verbose');
   });
 
   it('keeps an empty inline value', () => {
@@ -280,7 +292,7 @@ describe('describeConfig', () => {
     expect(line('transport')).toMatch(/--transport <stdio \| http>.*How clients connect.*\[FATHOM_TRANSPORT\]/);
     expect(line('serper-api-key')).toContain('[FATHOM_SERPER_API_KEY, SERPER_API_KEY]');
     expect(line('max-results')).toMatch(/<number>.*Most results per search/);
-    expect(line('verbose')).toContain('<boolean>');
+    expect(line('verbose')).toMatch(/--verbose \[true\|false\].*--no-verbose for false/);
     expect(line('engines')).toContain('<array>');
   });
 });

@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, Help, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config.js';
-import { errorMessage, isFathomError } from '../errors.js';
+import { errorLine, errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 import { runMain } from '../serve.js';
 import { connectStdio, renderResult } from './call.js';
 import { renderChecks, runChecks } from './doctor.js';
+import { addBooleanOption, booleanOptionTerm, normalizeBooleanArgs } from './options.js';
 import { hostConfig, serveAll } from './serve-all.js';
 import { SERVER_NAMES, isServerName, loadDefinition } from './servers.js';
 import type { ServerName } from './servers.js';
@@ -58,12 +59,15 @@ async function listTools(name: ServerName, profile: string) {
   return tools;
 }
 
+export { addBooleanOption, booleanOptionTerm, normalizeBooleanArgs } from './options.js';
+
 export function buildProgram(): Command {
   const program = new Command('fathom')
     .description('Fathom: MCP tool servers for research agents (search, browser, files, python-sandbox).')
     .version(version, '-v, --version')
     .showHelpAfterError()
     .enablePositionalOptions()
+    .configureHelp({ optionTerm: (option) => booleanOptionTerm(option) ?? Help.prototype.optionTerm.call(new Help(), option) })
     .exitOverride();
 
   for (const name of SERVER_NAMES) {
@@ -126,12 +130,12 @@ export function buildProgram(): Command {
       process.once('SIGTERM', stop);
     });
 
-  program
+  const tools = program
     .command('tools')
     .description('list the tools of one server, or of all, with their descriptions')
     .argument('[server]', SERVER_NAMES.join(' | '), serverName)
-    .option('--profile <profile>', 'default or mirothinker', 'default')
-    .option('--json', 'print the tools/list result as JSON')
+    .option('--profile <profile>', 'default or mirothinker', 'default');
+  addBooleanOption(tools, '--json', 'print the tools/list result as JSON')
     .action(async (server: ServerName | undefined, options: { profile: string; json?: boolean }) => {
       const names = server ? [server] : [...SERVER_NAMES];
       const all: Record<string, unknown> = {};
@@ -151,14 +155,14 @@ export function buildProgram(): Command {
       if (options.json) out(JSON.stringify(server ? all[server] : all, null, 2));
     });
 
-  program
+  const call = program
     .command('call')
     .description('start a server over stdio, call one tool through an MCP client, print the result (exit 0 ok, 1 tool error, 2 usage or protocol error)')
     .argument('<server>', SERVER_NAMES.join(' | '), serverName)
     .argument('<tool>', 'tool name (see: fathom tools <server>)')
     .argument('[arguments]', 'the tool arguments as a JSON object', '{}')
-    .option('--json', 'print the structured content as JSON')
-    .option('--profile <profile>', 'default or mirothinker', 'default')
+    .option('--profile <profile>', 'default or mirothinker', 'default');
+  addBooleanOption(call, '--json', 'print the structured content as JSON')
     .allowExcessArguments()
     .addHelpText('after', '\nServer options go after "--", e.g.: fathom call files list_files \'{"glob":"*.pdf"}\' -- --roots ~/papers')
     .action(async (server: ServerName, tool: string, rawArgs: string, options: { json?: boolean; profile: string }, command: Command) => {
@@ -188,10 +192,10 @@ export function buildProgram(): Command {
       }
     });
 
-  program
+  const doctor = program
     .command('doctor')
-    .description('list the system parts Fathom uses, present or missing, with the command that fixes each')
-    .option('--json', 'print the checks as JSON')
+    .description('list the system parts Fathom uses, present or missing, with the command that fixes each');
+  addBooleanOption(doctor, '--json', 'print the checks as JSON')
     .action(async (options: { json?: boolean }) => {
       const checks = await runChecks();
       out(options.json ? JSON.stringify(checks, null, 2) : renderChecks(checks));
@@ -203,13 +207,14 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[] = process.argv): Promise<void> {
   try {
-    await buildProgram().parseAsync(argv);
+    const program = buildProgram();
+    await program.parseAsync(normalizeBooleanArgs(program, argv));
   } catch (error) {
     if (error instanceof CommanderError) {
       process.exitCode = error.exitCode === 0 ? 0 : 2;
       return;
     }
-    say(`fathom: ${isFathomError(error) ? error.toText() : errorMessage(error)}`);
+    say(`fathom: ${errorLine(error)}`);
     process.exitCode = 2;
   }
 }
