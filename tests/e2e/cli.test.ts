@@ -119,6 +119,52 @@ describe('fathom CLI', () => {
       if (serve.child.exitCode === null) serve.child.kill('SIGKILL');
     }
   }, 60_000);
+
+  it("serve keeps each server's port whatever --servers runs, and takes each server's profile from the config file", async () => {
+    const base = await freePorts(4);
+    const dir = mkdtempSync(join(tmpdir(), 'fathom-serve-'));
+    const config = join(dir, 'fathom.config.json');
+    writeFileSync(config, JSON.stringify({ servers: { 'python-sandbox': { profile: 'mirothinker', warmPool: 0 } } }));
+    const serve = spawnNode([FATHOM_BIN, 'serve', '--base-port', String(base), '--servers', 'files,python-sandbox', '--config', config]);
+    try {
+      await waitFor(() => serve.stdout().trim().endsWith('}') && serve.stderr().includes('Ctrl+C'), 30_000, 'fathom serve');
+      const printed = JSON.parse(serve.stdout()) as { mcpServers: Record<string, { url: string }> };
+      expect(printed.mcpServers).toEqual({
+        'fathom-files': { type: 'http', url: `http://127.0.0.1:${base + 2}/mcp` },
+        'tool-python': { type: 'http', url: `http://127.0.0.1:${base + 3}/mcp/tool-python` },
+      });
+      expect(await healthy(base)).toBe(false);
+      const health = (await (await fetch(`http://127.0.0.1:${base + 3}/healthz`)).json()) as { server: string };
+      expect(health.server).toBe('python-sandbox');
+      const stdio = JSON.parse(serve.stderr().split('Over stdio (the host starts each server itself):')[1]!.split('Press Ctrl+C')[0]!) as {
+        mcpServers: Record<string, { args: string[] }>;
+      };
+      expect(stdio.mcpServers['tool-python']!.args).toEqual([FATHOM_BIN, 'python-sandbox', '--profile', 'mirothinker', '--config', config, '--endpoint', 'tool-python']);
+    } finally {
+      serve.child.kill('SIGTERM');
+      await serve.exited;
+    }
+  }, 60_000);
+
+  it('serve refuses FATHOM_PORT and a port in the config file with a sentence saying what to do', async () => {
+    const viaEnv = await fathom(['serve', '--servers', 'files'], { FATHOM_PORT: '9000' });
+    expect(viaEnv.code).toBe(2);
+    expect(viaEnv.stderr).toContain('FATHOM_PORT sets the port of one server run alone');
+    expect(viaEnv.stderr).toContain('--base-port');
+    const dir = mkdtempSync(join(tmpdir(), 'fathom-serve-'));
+    writeFileSync(join(dir, 'fathom.config.json'), JSON.stringify({ port: 9000 }));
+    const viaFile = await fathom(['serve', '--servers', 'files', '--config', join(dir, 'fathom.config.json')]);
+    expect(viaFile.code).toBe(2);
+    expect(viaFile.stderr).toContain(`"port" in ${join(dir, 'fathom.config.json')} sets the port of one server run alone`);
+  });
+
+  it("each server's default port is its port under fathom serve with the default base port", async () => {
+    const { BASE_PORT, serverPort } = await import('../../core/src/cli/servers.js');
+    for (const name of SERVERS) {
+      const { definition } = (await import(`@fathom/${name}`)) as { definition: { defaultPort: number } };
+      expect(serverPort(name, BASE_PORT)).toBe(definition.defaultPort);
+    }
+  });
 });
 
 async function childPids(parent: number): Promise<number[]> {

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { Command, CommanderError, Help, InvalidArgumentError } from 'commander';
-import { loadConfig } from '../config.js';
+import { CONFIG_FILE, loadConfig } from '../config.js';
+import type { BaseConfig } from '../config.js';
 import { errorLine, errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 import { runMain } from '../serve.js';
@@ -11,7 +13,8 @@ import { connectStdio, renderResult } from './call.js';
 import { renderChecks, runChecks } from './doctor.js';
 import { addBooleanOption, booleanOptionTerm, normalizeBooleanArgs } from './options.js';
 import { hostConfig, serveAll } from './serve-all.js';
-import { SERVER_NAMES, isServerName, loadDefinition } from './servers.js';
+import type { ServeSettings } from './serve-all.js';
+import { BASE_PORT, SERVER_NAMES, isServerName, loadDefinition } from './servers.js';
 import type { ServerName } from './servers.js';
 
 const rootDir = fileURLToPath(new URL('../../../', import.meta.url));
@@ -61,6 +64,34 @@ async function listTools(name: ServerName, profile: string) {
 
 export { addBooleanOption, booleanOptionTerm, normalizeBooleanArgs } from './options.js';
 
+interface ServeCommandOptions {
+  host: string;
+  basePort: number;
+  profile?: string;
+  config?: string;
+  servers: ServerName[];
+}
+
+/** What `fathom serve` runs: each server's profile and tool groups as its configuration gives them. */
+async function serveSettings(options: ServeCommandOptions) {
+  const config = options.config === undefined ? undefined : resolve(options.config);
+  const servers: ServeSettings['settings'] = {};
+  for (const name of options.servers) {
+    const definition = await loadDefinition(name);
+    const flags = { ...(options.profile ? { profile: options.profile } : {}), ...(config ? { config } : {}) };
+    const resolved = loadConfig(definition.configSchema, { server: name, flags, ...(definition.envAliases ? { envAliases: definition.envAliases } : {}) }) as BaseConfig;
+    if (resolved.port !== undefined) {
+      const where = process.env.FATHOM_PORT ? 'FATHOM_PORT' : `"port" in ${config ?? CONFIG_FILE}`;
+      throw new UsageError(
+        `${where} sets the port of one server run alone, and fathom serve gives each server its own: ` +
+          `search on --base-port (${BASE_PORT} unless given), ${SERVER_NAMES.slice(1).join(', ')} on the next ones. Remove ${where}, and pass --base-port to move them all.`,
+      );
+    }
+    servers[name] = { profile: resolved.profile, endpoints: definition.endpoints?.(resolved) ?? [] };
+  }
+  return { servers: options.servers, host: options.host, basePort: options.basePort, fathomBin, settings: servers, ...(config ? { config } : {}) };
+}
+
 export function buildProgram(): Command {
   const program = new Command('fathom')
     .description('Fathom: MCP tool servers for research agents (search, browser, files, python-sandbox).')
@@ -104,19 +135,17 @@ export function buildProgram(): Command {
 
   program
     .command('serve')
-    .description('run all servers over HTTP on consecutive ports and print the mcpServers JSON for MCP hosts')
+    .description(
+      'run the servers over HTTP, each as its own process on its own port, and print the mcpServers JSON for MCP hosts. ' +
+        "Each server's own options (roots, egress allow list, profile) come from the servers section of fathom.config.json",
+    )
     .option('--host <host>', 'interface to bind', '127.0.0.1')
-    .option('--base-port <port>', 'port of the first server', port, 8931)
-    .option('--profile <profile>', 'default or mirothinker', 'default')
+    .option('--base-port <port>', `port of search; ${SERVER_NAMES.slice(1).join(', ')} take the next ones, whichever --servers run`, port, BASE_PORT)
+    .option('--profile <profile>', "default or mirothinker for every server (default: each server's in fathom.config.json, else default)")
+    .option('--config <path>', 'the config file the servers read (default: ./fathom.config.json)')
     .option('--servers <names>', `comma-separated subset of ${SERVER_NAMES.join(',')}`, serverNames, [...SERVER_NAMES])
-    .action(async (options: { host: string; basePort: number; profile: string; servers: ServerName[] }) => {
-      const endpoints: Partial<Record<ServerName, string[]>> = {};
-      for (const name of options.servers) {
-        const definition = await loadDefinition(name);
-        const config = loadConfig(definition.configSchema, { server: name, flags: { profile: options.profile }, ...(definition.envAliases ? { envAliases: definition.envAliases } : {}) });
-        endpoints[name] = definition.endpoints?.(config) ?? [];
-      }
-      const settings = { ...options, fathomBin, endpoints };
+    .action(async (options: ServeCommandOptions) => {
+      const settings = await serveSettings(options);
       const running = await serveAll({ ...settings, say });
       const snippets = hostConfig(settings, process.env.FATHOM_TOKEN);
       say(`Fathom is serving ${options.servers.length} MCP servers. Paste one of these into your MCP host's config:`);

@@ -1,15 +1,26 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { killChildren, trackChild } from '../children.js';
-import { mainScript } from './servers.js';
+import { mainScript, serverPort } from './servers.js';
 import type { ServerName } from './servers.js';
 
-export interface ServeAllOptions {
+/** One server as `fathom serve` runs it: its profile and tool groups, from its configuration. */
+export interface ServedServer {
+  profile: string;
+  endpoints: string[];
+}
+
+export interface ServeSettings {
   servers: readonly ServerName[];
   host: string;
   basePort: number;
-  profile: string;
   fathomBin: string;
+  /** Handed to every server as --config. */
+  config?: string;
+  settings: Partial<Record<ServerName, ServedServer>>;
+}
+
+export interface ServeAllOptions extends ServeSettings {
   /** Lines for the person at the terminal (stderr). */
   say(line: string): void;
 }
@@ -41,43 +52,41 @@ async function waitHealthy(url: string, child: Child, timeoutMs: number): Promis
  * The mcpServers entries for a host: one per server, or, where a server's profile names its tool
  * groups (the server names a model knows, such as tool-python), one per group.
  */
-export function hostConfig(
-  options: Pick<ServeAllOptions, 'servers' | 'host' | 'basePort' | 'profile' | 'fathomBin'> & { endpoints?: Partial<Record<ServerName, string[]>> },
-  token?: string,
-) {
+export function hostConfig(options: ServeSettings, token?: string) {
   const shownHost = options.host === '0.0.0.0' ? '127.0.0.1' : options.host;
   const http: Record<string, unknown> = {};
   const stdio: Record<string, unknown> = {};
-  options.servers.forEach((name, index) => {
-    const groups = options.endpoints?.[name] ?? [];
-    const entries = groups.length ? groups.map((group) => ({ key: group, path: `/mcp/${group}`, args: ['--endpoint', group] })) : [{ key: `fathom-${name}`, path: '/mcp', args: [] }];
+  for (const name of options.servers) {
+    const { profile = 'default', endpoints = [] } = options.settings[name] ?? {};
+    const entries = endpoints.length ? endpoints.map((group) => ({ key: group, path: `/mcp/${group}`, args: ['--endpoint', group] })) : [{ key: `fathom-${name}`, path: '/mcp', args: [] }];
     for (const entry of entries) {
       http[entry.key] = {
         type: 'http',
-        url: `http://${shownHost}:${options.basePort + index}${entry.path}`,
+        url: `http://${shownHost}:${serverPort(name, options.basePort)}${entry.path}`,
         ...(token ? { headers: { Authorization: `Bearer ${token}` } } : {}),
       };
       stdio[entry.key] = {
         command: 'node',
-        args: [options.fathomBin, name, ...(options.profile === 'default' ? [] : ['--profile', options.profile]), ...entry.args],
+        args: [options.fathomBin, name, ...(profile === 'default' ? [] : ['--profile', profile]), ...(options.config ? ['--config', options.config] : []), ...entry.args],
       };
     }
-  });
+  }
   return { http: { mcpServers: http }, stdio: { mcpServers: stdio } };
 }
 
 /**
- * Runs every server as its own child process over HTTP on consecutive ports, restarts one that
+ * Runs every server as its own child process over HTTP on its own port, restarts one that
  * dies (with backoff), and resolves once all answer /healthz. Rejects if one never comes up.
  */
 export async function serveAll(options: ServeAllOptions): Promise<{ stop(): Promise<void> }> {
   let stopping = false;
-  const children: Child[] = options.servers.map((name, index) => ({ name, port: options.basePort + index, restarts: 0, healthy: false }));
+  const children: Child[] = options.servers.map((name) => ({ name, port: serverPort(name, options.basePort), restarts: 0, healthy: false }));
 
   const start = (child: Child) => {
+    const { profile = 'default' } = options.settings[child.name] ?? {};
     const proc = spawn(
       process.execPath,
-      [mainScript(child.name), '--transport', 'http', '--host', options.host, '--port', String(child.port), '--profile', options.profile],
+      [mainScript(child.name), '--transport', 'http', '--host', options.host, '--port', String(child.port), '--profile', profile, ...(options.config ? ['--config', options.config] : [])],
       { stdio: ['pipe', 2, 2], env: { ...process.env, FATHOM_EXIT_WITH_PARENT: '1' } },
     );
     child.process = trackChild(proc);

@@ -1,8 +1,16 @@
 import type { ServerDefinition } from '../serve.js';
 
-/** The servers the CLI knows, in the order `fathom serve` gives them ports. */
+/** The servers the CLI knows, in the order of their ports. */
 export const SERVER_NAMES = ['search', 'browser', 'files', 'python-sandbox'] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
+
+/** The port of search; each server's default port is this plus its place in SERVER_NAMES. */
+export const BASE_PORT = 8931;
+
+/** A server's port under `fathom serve`: the same whichever servers run with it. */
+export function serverPort(name: ServerName, basePort: number): number {
+  return basePort + SERVER_NAMES.indexOf(name);
+}
 
 export function isServerName(name: string): name is ServerName {
   return (SERVER_NAMES as readonly string[]).includes(name);
