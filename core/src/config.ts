@@ -227,14 +227,14 @@ function describeKey(schema: ConfigSchema, key: string): string | undefined {
   return `"${key}" accepts: ${forms}${field.description ? ` (${field.description})` : ''}.`;
 }
 
-/** The lines of a server's `--help`: every key as a flag, its environment name and its meaning. */
-export function describeConfig(schema: ConfigSchema, envAliases: Record<string, readonly string[]> = {}): string[] {
+/** The rows of a server's `--help`: every key as a flag with its meaning and environment names. */
+export function describeConfig(schema: ConfigSchema, envAliases: Record<string, readonly string[]> = {}): [term: string, description: string][] {
   return Object.entries(schema.shape).map(([key, field]) => {
-    const names = [envName(key), ...(envAliases[key] ?? [])].join(', ');
+    const names = [...new Set([envName(key), ...(envAliases[key] ?? [])])].join(', ');
     const flag = flagName(key);
     const boolean = baseType(field as z.ZodType) === 'boolean';
     const term = boolean ? `--${flag} [true|false]` : `--${flag} <${accepted(field as z.ZodType)}>`;
     const description = `${(field as z.ZodType).description ?? ''}${boolean ? `; --no-${flag} for false` : ''}`;
-    return `  ${term}`.padEnd(44) + `${description} [${names}]`;
+    return [term, `${description} [${names}]`];
   });
 }

@@ -6,6 +6,7 @@ import type { ConfigSchema } from './config.js';
 import { baseType, booleanForms, booleanWord, describeConfig, flagName, loadConfig } from './config.js';
 import type { BaseConfig } from './config.js';
 import { FathomError, errorLine, errorMessage } from './errors.js';
+import { helpColumns } from './help.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { startHttpHost } from './http.js';
@@ -151,6 +152,11 @@ export function parseFlags(argv: readonly string[], schema: ConfigSchema): Recor
   return flags;
 }
 
+/** The terminal's width, or 100 columns when the help goes to a pipe or file. */
+function helpWidth(): number {
+  return process.stdout.isTTY && process.stdout.columns ? Math.max(60, process.stdout.columns) : 100;
+}
+
 export function serverHelp(definition: ServerDefinition): string {
   return [
     `fathom ${definition.name}: ${definition.description}`,
@@ -158,9 +164,14 @@ export function serverHelp(definition: ServerDefinition): string {
     `Usage: fathom ${definition.name} [options]`,
     '',
     'Options (each also read from fathom.config.json and the environment variable shown):',
-    '  --config <path>                           Config file (default ./fathom.config.json) [FATHOM_CONFIG]',
-    ...describeConfig(definition.configSchema, definition.envAliases),
-    '  --help                                    Show this help',
+    helpColumns(
+      [
+        ['--config <path>', 'Config file (default ./fathom.config.json) [FATHOM_CONFIG]'],
+        ...describeConfig(definition.configSchema, definition.envAliases),
+        ['--help', 'Show this help'],
+      ],
+      helpWidth(),
+    ),
   ].join('\n');
 }
 

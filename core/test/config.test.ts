@@ -286,7 +286,7 @@ describe('parseFlags', () => {
 
 describe('describeConfig', () => {
   it('lists every key as a flag with its type, meaning and environment names', () => {
-    const lines = describeConfig(schema, envAliases);
+    const lines = describeConfig(schema, envAliases).map(([term, description]) => `  ${term}  ${description}`);
     expect(lines).toHaveLength(Object.keys(schema.shape).length);
     const line = (flag: string) => lines.find((l) => l.trimStart().startsWith(`--${flag} `));
     expect(line('transport')).toMatch(/--transport <stdio \| http>.*How clients connect.*\[FATHOM_TRANSPORT\]/);

@@ -1,9 +1,10 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { findChromium } from '@fathom/core';
 import { FATHOM_BIN, ROOT, SERVERS, freePorts, healthy, processAlive, spawnNode, waitFor } from '../helpers.js';
 
 async function fathom(args: string[], env: NodeJS.ProcessEnv = {}) {
@@ -24,12 +25,29 @@ describe('fathom CLI', () => {
     expect(serverHelp.stdout).toContain('FATHOM_ROOTS');
   });
 
+  it('server help keeps terms and descriptions apart: a long term puts its description on the next line', async () => {
+    for (const name of SERVERS) {
+      const { stdout } = await fathom([name, '--help']);
+      const lines = stdout.split('\n');
+      for (const [index, line] of lines.entries()) {
+        const term = /^ {2}(--[\w-]+(?: <[^>]*>| \[true\|false\])?)(.*)$/.exec(line);
+        if (!term) continue;
+        const rest = term[2]!;
+        // Either the term stands alone and its description is indented below, or two spaces part them.
+        if (rest === '') expect(lines[index + 1]).toMatch(/^ {20,}\S/);
+        else expect(rest).toMatch(/^ {2,}\S/);
+        expect(line.length).toBeLessThanOrEqual(100);
+      }
+      expect(stdout).toMatch(/\n {2}--log-level <debug \| info \| warn \| error \| silent>\n {20,}stderr log level \[FATHOM_LOG_LEVEL\]\n/);
+    }
+  });
+
   it('lists tools with their descriptions', async () => {
     const { code, stdout } = await fathom(['tools', 'files']);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/files \(default profile\): 6 tools/);
-    expect(stdout).toContain('read_document(source, pages, sheet, cursor, max_chars, main_content)');
-    expect(stdout).toContain('list_files(path, glob, max_entries)');
+    expect(stdout).toMatch(/files \(default profile\): 6 tools; arguments marked \? are optional/);
+    expect(stdout).toContain('read_document(source, pages?, sheet?, cursor?, max_chars?, main_content?)');
+    expect(stdout).toContain('list_files(path?, glob?, max_entries?)');
     const json = await fathom(['tools', '--json']);
     expect(Object.keys(JSON.parse(json.stdout) as object)).toEqual([...SERVERS]);
   });
@@ -68,6 +86,29 @@ describe('fathom CLI', () => {
     expect(badServerOption.code).toBe(2);
     expect(badServerOption.stderr).toContain('Unknown option --bogus');
   });
+
+  it('call --save writes image content to files and prints their paths', async () => {
+    if (!findChromium() && !process.env.CI) {
+      console.log('Skipping call --save: Chromium not found (apt-get install chromium)');
+      return;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'fathom-save-'));
+    const server = ['--', '--output-dir', join(dir, 'output')];
+    const shots = join(dir, 'shots');
+    const text = await fathom(['call', 'browser', 'browser_screenshot', '{}', '--save', shots, ...server]);
+    expect(text.code).toBe(0);
+    const first = join(shots, 'browser_screenshot-1.png');
+    expect(text.stdout).toMatch(new RegExp(`^\\[image image/png, \\d+ bytes, saved to ${first}\\]$`, 'm'));
+    expect(readFileSync(first).subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+
+    // A second call keeps the first file and says where the new one went, on stderr beside --json.
+    const json = await fathom(['call', 'browser', 'browser_screenshot', '{}', '--save', shots, '--json', ...server]);
+    expect(json.code).toBe(0);
+    const second = join(shots, 'browser_screenshot-2.png');
+    expect(json.stderr).toContain(`saved ${second}`);
+    expect(JSON.parse(json.stdout)).toHaveProperty('content');
+    expect(readdirSync(shots).sort()).toEqual(['browser_screenshot-1.png', 'browser_screenshot-2.png']);
+  }, 60_000);
 
   it('doctor lists every system part with a fix for what is missing', async () => {
     const { code, stdout } = await fathom(['doctor', '--json']);

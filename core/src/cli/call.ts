@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -30,18 +32,58 @@ export async function connectStdio(name: ServerName, serverArgs: string[] = []):
   return { client, stderr: () => stderr, close: () => client.close() };
 }
 
-export function renderResult(result: CallToolResult, json: boolean): string {
+const EXTENSIONS: Record<string, string> = {
+  'image/jpeg': 'jpg',
+  'image/svg+xml': 'svg',
+  'image/x-icon': 'ico',
+  'audio/mpeg': 'mp3',
+  'audio/x-wav': 'wav',
+};
+
+function extension(mimeType: string): string {
+  return EXTENSIONS[mimeType] ?? (/^[a-z]+\/([a-z0-9.+-]+)$/i.exec(mimeType)?.[1]?.replace(/^x-/, '').replace(/\+.*$/, '') || 'bin');
+}
+
+/**
+ * Writes each image and audio block of a result into `dir` (made if missing) as
+ * `<tool>-<n>.<ext>`, never over a file already there. Returns the paths by block index.
+ */
+export async function saveBinaryContent(result: CallToolResult, dir: string, tool: string): Promise<Map<number, string>> {
+  const saved = new Map<number, string>();
+  const blocks = result.content.flatMap((block, index) => (block.type === 'image' || block.type === 'audio' ? [{ block, index }] : []));
+  if (blocks.length === 0) return saved;
+  await mkdir(dir, { recursive: true });
+  let n = 0;
+  for (const { block, index } of blocks) {
+    const data = Buffer.from(block.data, 'base64');
+    for (;;) {
+      const path = resolve(dir, `${tool.replace(/[^\w.-]/g, '_')}-${++n}.${extension(block.mimeType)}`);
+      try {
+        await writeFile(path, data, { flag: 'wx' });
+        saved.set(index, path);
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    }
+  }
+  return saved;
+}
+
+export function renderResult(result: CallToolResult, json: boolean, saved: ReadonlyMap<number, string> = new Map()): string {
   if (json) {
     return JSON.stringify(result.structuredContent ?? { content: result.content, isError: result.isError ?? false }, null, 2);
   }
   return result.content
-    .map((block) => {
+    .map((block, index) => {
       switch (block.type) {
         case 'text':
           return block.text;
         case 'image':
-        case 'audio':
-          return `[${block.type} ${block.mimeType}, ${Math.round((block.data.length * 3) / 4)} bytes]`;
+        case 'audio': {
+          const path = saved.get(index);
+          return `[${block.type} ${block.mimeType}, ${Buffer.byteLength(block.data, 'base64')} bytes${path ? `, saved to ${path}` : ''}]`;
+        }
         case 'resource':
           return 'text' in block.resource ? block.resource.text : `[resource ${block.resource.uri}]`;
         case 'resource_link':

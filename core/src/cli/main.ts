@@ -9,7 +9,8 @@ import type { BaseConfig } from '../config.js';
 import { errorLine, errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 import { runMain } from '../serve.js';
-import { connectStdio, renderResult } from './call.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { connectStdio, renderResult, saveBinaryContent } from './call.js';
 import { renderChecks, runChecks } from './doctor.js';
 import { addBooleanOption, booleanOptionTerm, normalizeBooleanArgs } from './options.js';
 import { hostConfig, serveAll } from './serve-all.js';
@@ -174,9 +175,12 @@ export function buildProgram(): Command {
           all[name] = tools;
           continue;
         }
-        out(`${name} (${options.profile} profile): ${tools.length} tool${tools.length === 1 ? '' : 's'}`);
+        out(`${name} (${options.profile} profile): ${tools.length} tool${tools.length === 1 ? '' : 's'}; arguments marked ? are optional`);
         for (const tool of tools) {
-          const params = Object.keys((tool.inputSchema.properties ?? {}) as object).join(', ');
+          const required = tool.inputSchema.required ?? [];
+          const params = Object.keys((tool.inputSchema.properties ?? {}) as object)
+            .map((param) => (required.includes(param) ? param : `${param}?`))
+            .join(', ');
           out(`  ${tool.name}(${params})`);
           out(`    ${(tool.description ?? '').trim().split('\n')[0]}`);
         }
@@ -191,10 +195,11 @@ export function buildProgram(): Command {
     .argument('<tool>', 'tool name (see: fathom tools <server>)')
     .argument('[arguments]', 'the tool arguments as a JSON object', '{}')
     .option('--profile <profile>', 'default or mirothinker', 'default');
+  call.option('--save <dir>', 'write image and audio content to files in this folder and print their paths');
   addBooleanOption(call, '--json', 'print the structured content as JSON')
     .allowExcessArguments()
     .addHelpText('after', '\nServer options go after "--", e.g.: fathom call files list_files \'{"glob":"*.pdf"}\' -- --roots ~/papers')
-    .action(async (server: ServerName, tool: string, rawArgs: string, options: { json?: boolean; profile: string }, command: Command) => {
+    .action(async (server: ServerName, tool: string, rawArgs: string, options: { json?: boolean; profile: string; save?: string }, command: Command) => {
       let args: unknown;
       try {
         args = JSON.parse(rawArgs);
@@ -207,8 +212,11 @@ export function buildProgram(): Command {
         throw new UsageError(`The ${server} server did not start: ${errorMessage(error)}`);
       });
       try {
-        const result = await connection.client.callTool({ name: tool, arguments: args as Record<string, unknown> });
-        const rendered = renderResult(result as Parameters<typeof renderResult>[0], options.json ?? false);
+        const result = (await connection.client.callTool({ name: tool, arguments: args as Record<string, unknown> })) as CallToolResult;
+        const saved = options.save ? await saveBinaryContent(result, options.save, tool) : new Map<number, string>();
+        // With --json the paths go to stderr: stdout stays one JSON document.
+        if (options.json) for (const path of saved.values()) say(`saved ${path}`);
+        const rendered = renderResult(result, options.json ?? false, saved);
         if (result.isError) {
           say(rendered);
           process.exitCode = 1;
