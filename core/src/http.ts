@@ -261,7 +261,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     }
     if (path === '/healthz' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: 'ok', server: options.name, version: options.version, sessions: sessions.size }));
+      res.end(JSON.stringify({ status: 'ok', server: options.name, version: options.version, pid: process.pid, sessions: sessions.size }));
       return;
     }
     const others = (options.endpoints ?? []).map((name) => `/mcp/${name}`);

@@ -1,11 +1,12 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findChromium } from '@fathom/core';
-import { FATHOM_BIN, ROOT, SERVERS, freePorts, healthy, processAlive, spawnNode, waitFor } from '../helpers.js';
+import { FATHOM_BIN, ROOT, SERVERS, freePorts, healthy, processAlive, serverMain, spawnNode, waitFor } from '../helpers.js';
 
 async function fathom(args: string[], env: NodeJS.ProcessEnv = {}) {
   const run = spawnNode([FATHOM_BIN, ...args], env);
@@ -184,6 +185,29 @@ describe('fathom CLI', () => {
     } finally {
       serve.child.kill('SIGTERM');
       await serve.exited;
+    }
+  }, 60_000);
+
+  it('serve fails, naming the port, when another process holds one of its ports, even another Fathom server', async () => {
+    const base = await freePorts(4);
+    const other = spawnNode([serverMain('files'), '--transport', 'http', '--port', String(base + 2)]);
+    const squatter = createNetServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => squatter.listen(base + 3, '127.0.0.1', resolve));
+    try {
+      await waitFor(() => healthy(base + 2), 15_000, 'the other files server');
+      const run = await fathom(['serve', '--base-port', String(base), '--servers', 'files,python-sandbox'], { FATHOM_WARM_POOL: '0' });
+      expect(run.code).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).not.toContain('Fathom is serving');
+      expect(run.stderr).toContain(`files did not start: port ${base + 2} is taken by another process (another fathom files server, pid ${other.child.pid})`);
+      expect(run.stderr).toContain(`python-sandbox did not start: port ${base + 3} is taken by another process`);
+      expect(run.stderr).toMatch(/Pick another --base-port \(\d+ and the next 3 are free\), or stop that process/);
+      // The other server is left alone.
+      expect(await healthy(base + 2)).toBe(true);
+    } finally {
+      other.child.kill('SIGTERM');
+      squatter.close();
+      await other.exited;
     }
   }, 60_000);
 

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { killChildren, trackChild } from '../children.js';
-import { mainScript, serverPort } from './servers.js';
+import { SERVER_NAMES, mainScript, serverPort } from './servers.js';
 import type { ServerName } from './servers.js';
 
 /** One server as `fathom serve` runs it: its profile and tool groups, from its configuration. */
@@ -33,19 +34,55 @@ interface Child {
   healthy: boolean;
 }
 
-async function waitHealthy(url: string, child: Child, timeoutMs: number): Promise<boolean> {
+/** What /healthz says of the server answering on a port. */
+interface Health {
+  server?: unknown;
+  pid?: unknown;
+}
+
+/** Whether anything accepts connections on the port. */
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (answer: boolean) => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(1000);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
+  });
+}
+
+/**
+ * Waits until the child itself answers /healthz: the right server name and the child's pid, so a
+ * server another process runs on the port is never taken for it. Resolves undefined once it
+ * does, or with what went wrong.
+ */
+async function waitHealthy(host: string, child: Child, timeoutMs: number): Promise<string | undefined> {
   const deadline = Date.now() + timeoutMs;
+  const taken = (what: string) => `port ${child.port} is taken by another process (${what})`;
   while (Date.now() < deadline) {
-    if (child.process?.exitCode !== null && child.process?.exitCode !== undefined) return false;
+    const proc = child.process;
+    if (proc?.exitCode !== null && proc?.exitCode !== undefined) {
+      return (await listening(host, child.port)) ? taken('something is listening there') : `it exited with code ${proc.exitCode}; see its log above`;
+    }
+    let answer: Response | undefined;
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      if (response.ok) return true;
+      answer = await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${child.port}/healthz`, { signal: AbortSignal.timeout(1000) });
     } catch {
       // not listening yet
     }
+    if (answer) {
+      const health = (await answer.json().catch(() => ({}))) as Health;
+      if (answer.ok && health.server === child.name && health.pid === proc?.pid) return undefined;
+      if (health.server !== undefined && health.pid !== undefined) return taken(`another fathom ${String(health.server)} server, pid ${String(health.pid)}`);
+      return taken(`it answers HTTP ${answer.status}, not as the ${child.name} server started`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return false;
+  return `it did not answer on port ${child.port} within ${timeoutMs / 1000} s; see its log above`;
 }
 
 /**
@@ -80,6 +117,7 @@ export function hostConfig(options: ServeSettings, token?: string) {
  */
 export async function serveAll(options: ServeAllOptions): Promise<{ stop(): Promise<void> }> {
   let stopping = false;
+  const probeHost = options.host === '0.0.0.0' ? '127.0.0.1' : options.host === '::' ? '::1' : options.host;
   const children: Child[] = options.servers.map((name) => ({ name, port: serverPort(name, options.basePort), restarts: 0, healthy: false }));
 
   const start = (child: Child) => {
@@ -99,9 +137,9 @@ export async function serveAll(options: ServeAllOptions): Promise<{ stop(): Prom
       setTimeout(() => {
         if (stopping) return;
         start(child);
-        void waitHealthy(`http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${child.port}/healthz`, child, 20_000).then((ok) => {
-          child.healthy = ok;
-          options.say(ok ? `${child.name} is back on port ${child.port}` : `${child.name} did not come back; see its log above`);
+        void waitHealthy(probeHost, child, 20_000).then((problem) => {
+          child.healthy = problem === undefined;
+          options.say(problem === undefined ? `${child.name} is back on port ${child.port}` : `${child.name} did not come back: ${problem}`);
         });
       }, delay).unref();
     });
@@ -113,16 +151,23 @@ export async function serveAll(options: ServeAllOptions): Promise<{ stop(): Prom
   };
 
   for (const child of children) start(child);
-  const probeHost = options.host === '0.0.0.0' ? '127.0.0.1' : options.host;
-  const results = await Promise.all(children.map((child) => waitHealthy(`http://${probeHost}:${child.port}/healthz`, child, 30_000)));
-  results.forEach((ok, index) => (children[index]!.healthy = ok));
-  const failed = children.filter((child) => !child.healthy);
+  const problems = await Promise.all(children.map((child) => waitHealthy(probeHost, child, 30_000)));
+  problems.forEach((problem, index) => (children[index]!.healthy = problem === undefined));
+  const failed = children.flatMap((child, index) => (problems[index] === undefined ? [] : [`${child.name} did not start: ${problems[index]!}`]));
   if (failed.length > 0) {
     await stop();
-    throw new Error(
-      `${failed.map((child) => `${child.name} (port ${child.port})`).join(', ')} did not start; see the log above ` +
-        `(a port in use? choose others with --base-port)`,
-    );
+    const portTaken = problems.some((problem) => problem?.startsWith('port '));
+    const free = portTaken ? await freeBasePort(probeHost, options.basePort) : undefined;
+    throw new Error(`${failed.join('; ')}${portTaken ? `. Pick another --base-port${free ? ` (${free} and the next ${SERVER_NAMES.length - 1} are free)` : ''}, or stop that process` : ''}`);
   }
   return { stop };
+}
+
+/** A base port from which every server's port is free, found by trying the next hundreds. */
+async function freeBasePort(host: string, from: number): Promise<number | undefined> {
+  for (let base = Math.ceil((from + 1) / 100) * 100 + 31; base + SERVER_NAMES.length <= 65535 && base < from + 2000; base += 100) {
+    const taken = await Promise.all(SERVER_NAMES.map((name) => listening(host, serverPort(name, base))));
+    if (!taken.includes(true)) return base;
+  }
+  return undefined;
 }
