@@ -36,7 +36,7 @@ const facts = site.articles.slice(0, PAGES).map((article) => article.fact);
 const servers = {
   fathom: {
     label: 'Fathom browser server',
-    command: (port) => [join(root, 'servers/browser/dist/main.js'), '--log-level', 'warn', '--allow-hosts', '127.0.0.1', '--output-dir', join(work, 'fathom'), ...(port ? ['--transport', 'http', '--port', String(port), '--max-contexts', '32'] : [])],
+    command: (port) => [join(root, 'servers/browser/dist/main.js'), '--log-level', 'warn', '--egress-allow', '127.0.0.1', '--output-dir', join(work, 'fathom'), ...(port ? ['--transport', 'http', '--port', String(port), '--max-contexts', '32'] : [])],
   },
   playwright: {
     label: '@playwright/mcp 0.0.83',

@@ -32,7 +32,7 @@ const median = (values) => percentile(values, 50);
 async function connect(flags) {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [join(root, 'servers/search/dist/main.js'), '--log-level', 'warn', '--allow-hosts', '127.0.0.1', ...flags],
+    args: [join(root, 'servers/search/dist/main.js'), '--log-level', 'warn', '--egress-allow', '127.0.0.1', ...flags],
     stderr: 'inherit',
   });
   const client = new Client({ name: 'bench', version: '0' });

@@ -13,7 +13,10 @@ export const baseConfigSchema = z.object({
   profile: z.enum(['default', 'mirothinker']).default('default').describe('Tool set: Fathom tools, or the ones MiroThinker was trained on'),
   endpoint: z.string().min(1).optional().describe("Serve only one named group of the profile's tools (over HTTP each group is also at /mcp/<name>)"),
   token: z.string().min(1).optional().describe('Bearer token HTTP clients must send (env FATHOM_TOKEN)'),
-  allowedHosts: z.array(z.string()).default([]).describe('Extra Host header values accepted over HTTP (comma-separated)'),
+  allowedHosts: z
+    .array(z.string())
+    .default([])
+    .describe('Extra Host header values accepted over HTTP, the DNS-rebinding guard (comma-separated; for outbound requests see --egress-allow)'),
   allowedOrigins: z.array(z.string()).default([]).describe('Extra Origin values accepted over HTTP (comma-separated)'),
   maxBodyBytes: z.number().int().positive().default(4 * 1024 * 1024).describe('Largest HTTP request body accepted'),
   headersTimeoutSeconds: z.number().positive().default(20).describe('Longest time an HTTP client may take to send the headers of a request'),
@@ -28,7 +31,10 @@ export const baseConfigSchema = z.object({
   cachePath: z.string().default(join(homedir(), '.cache', 'fathom', 'cache.sqlite')).describe('Shared cache file'),
   cacheMode: z.enum(['normal', 'record', 'replay', 'off']).default('normal').describe('Cache mode; record/replay repeat a run exactly'),
   allowPrivateNetwork: z.boolean().default(false).describe('Let outbound requests reach loopback and private addresses'),
-  allowHosts: z.array(z.string()).default([]).describe('Hosts, IPs or CIDRs outbound requests may reach even if private'),
+  egressAllow: z
+    .array(z.string())
+    .default([])
+    .describe('Hosts, IPs or CIDRs outbound requests may reach even if private (comma-separated; formerly --allow-hosts)'),
   roots: z
     .array(z.string())
     .default(() => [process.cwd()])
@@ -52,6 +58,18 @@ export interface LoadConfigOptions {
   cwd?: string;
   /** Extra environment names per key, e.g. `{ serperApiKey: ['SERPER_API_KEY'] }`. */
   envAliases?: Record<string, readonly string[]>;
+  /** Where a deprecation warning goes (default: one line on stderr, once per process). */
+  warn?: (line: string) => void;
+}
+
+/** Keys that were renamed: the old name still works, with a warning. */
+export const RENAMED_KEYS: Readonly<Record<string, string>> = { allowHosts: 'egressAllow' };
+
+const warned = new Set<string>();
+function warnOnce(line: string): void {
+  if (warned.has(line)) return;
+  warned.add(line);
+  process.stderr.write(`fathom: ${line}\n`);
 }
 
 export const CONFIG_FILE = 'fathom.config.json';
@@ -141,6 +159,14 @@ export function loadConfig<S extends ConfigSchema>(schema: S, options: LoadConfi
   const keys = Object.keys(shape);
   const values: Record<string, unknown> = {};
   const sources: Record<string, string> = {};
+  const warn = options.warn ?? warnOnce;
+  /** The current name of a key written under its old one, with the warning that says so. */
+  const current = (key: string, oldName: string, newName: string): string => {
+    const renamed = RENAMED_KEYS[key];
+    if (renamed === undefined || !keys.includes(renamed)) return key;
+    warn(`${oldName} is deprecated: it is now ${newName} (outbound requests; --allowed-hosts is the HTTP Host header check)`);
+    return renamed;
+  };
 
   const configPath = typeof flags.config === 'string' ? flags.config : env.FATHOM_CONFIG;
   delete flags.config;
@@ -153,7 +179,8 @@ export function loadConfig<S extends ConfigSchema>(schema: S, options: LoadConfi
   if (existsSync(filePath)) {
     const { servers, ...shared } = readFile(filePath);
     const baseKeys = Object.keys(baseConfigSchema.shape);
-    for (const [key, value] of Object.entries(shared)) {
+    for (const [written, value] of Object.entries(shared)) {
+      const key = written in RENAMED_KEYS ? current(written, `"${written}" in ${filePath}`, `"${RENAMED_KEYS[written]}"`) : written;
       if (!baseKeys.includes(key)) {
         throw new FathomError('invalid_config', `Unknown key "${key}" at the top of ${filePath}`, {
           hint: `Top-level keys apply to every server: ${baseKeys.join(', ')}. Put a server's own keys under "servers": { "${options.server}": { … } }.`,
@@ -167,7 +194,8 @@ export function loadConfig<S extends ConfigSchema>(schema: S, options: LoadConfi
       if (typeof section !== 'object' || section === null) {
         throw new FathomError('invalid_config', `"servers.${options.server}" in ${filePath} must be an object`);
       }
-      for (const [key, value] of Object.entries(section)) {
+      for (const [written, value] of Object.entries(section)) {
+        const key = written in RENAMED_KEYS ? current(written, `"servers.${options.server}.${written}" in ${filePath}`, `"${RENAMED_KEYS[written]}"`) : written;
         if (!keys.includes(key)) {
           throw new FathomError('invalid_config', `Unknown key "servers.${options.server}.${key}" in ${filePath}`, {
             hint: `Known keys: ${keys.join(', ')}.`,
@@ -179,10 +207,13 @@ export function loadConfig<S extends ConfigSchema>(schema: S, options: LoadConfi
     }
   }
 
+  const oldNames = (key: string) => Object.keys(RENAMED_KEYS).filter((old) => RENAMED_KEYS[old] === key);
   for (const key of keys) {
-    for (const name of [envName(key), ...(options.envAliases?.[key] ?? [])]) {
+    const deprecated = oldNames(key).map(envName);
+    for (const name of [envName(key), ...(options.envAliases?.[key] ?? []), ...deprecated]) {
       const raw = env[name];
       if (raw === undefined || raw === '') continue;
+      if (deprecated.includes(name)) current(oldNames(key)[deprecated.indexOf(name)]!, name, envName(key));
       values[key] = fromString(baseType(shape[key] as z.ZodType), raw);
       sources[key] = `environment variable ${name}`;
       break;
@@ -190,7 +221,8 @@ export function loadConfig<S extends ConfigSchema>(schema: S, options: LoadConfi
   }
 
   for (const [name, raw] of Object.entries(flags)) {
-    const key = keys.find((candidate) => flagName(candidate) === name || candidate === name);
+    const old = Object.keys(RENAMED_KEYS).find((candidate) => flagName(candidate) === name || candidate === name);
+    const key = old ? current(old, `--${name}`, `--${flagName(RENAMED_KEYS[old]!)}`) : keys.find((candidate) => flagName(candidate) === name || candidate === name);
     if (!key) {
       throw new FathomError('invalid_config', `Unknown option --${name}`, {
         hint: `Known options: ${keys.map((k) => '--' + flagName(k)).join(', ')}.`,

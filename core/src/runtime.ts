@@ -8,7 +8,7 @@ import type { Logger } from './log.js';
 export function httpClientFor(config: BaseConfig, logger: Logger, options: NetOptions = {}): HttpClient {
   return new HttpClient({
     allowPrivateNetwork: config.allowPrivateNetwork,
-    allowHosts: config.allowHosts,
+    allowHosts: config.egressAllow,
     logger,
     ...options,
   });

@@ -194,6 +194,12 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
     ...(definition.envAliases ? { envAliases: definition.envAliases } : {}),
   }) as z.infer<S> & BaseConfig;
   const logger = createLogger(`fathom.${definition.name}`, { level: config.logLevel });
+  if (config.transport === 'stdio' && config.allowedHosts.length > 0) {
+    process.stderr.write(
+      `fathom ${definition.name}: --allowed-hosts is the HTTP Host header check and does nothing over stdio; ` +
+        `to let outbound requests reach ${config.allowedHosts.join(', ')}, use --egress-allow\n`,
+    );
+  }
   const create = async (endpoint = config.endpoint) => definition.createServer(config, logger, endpoint);
 
   process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: errorMessage(reason) }));

@@ -164,6 +164,42 @@ describe('string coercion', () => {
   });
 });
 
+describe('renamed keys', () => {
+  it('reads the egress allow list as --egress-allow, FATHOM_EGRESS_ALLOW and egressAllow, with no warning', () => {
+    const warnings: string[] = [];
+    const warn = (line: string) => warnings.push(line);
+    expect(load(workdir(), { argv: ['--egress-allow', '10.0.0.0/8,db.internal'], warn }).egressAllow).toEqual(['10.0.0.0/8', 'db.internal']);
+    expect(load(workdir(), { env: { FATHOM_EGRESS_ALLOW: '127.0.0.1' }, warn }).egressAllow).toEqual(['127.0.0.1']);
+    expect(load(workdir({ servers: { search: { egressAllow: ['10.1.2.3'] } } }), { warn }).egressAllow).toEqual(['10.1.2.3']);
+    expect(warnings).toEqual([]);
+  });
+
+  it('still reads --allow-hosts, FATHOM_ALLOW_HOSTS and allowHosts, each with a one-line deprecation warning', () => {
+    const warnings: string[] = [];
+    const warn = (line: string) => warnings.push(line);
+    expect(load(workdir(), { argv: ['--allow-hosts', '127.0.0.1'], warn }).egressAllow).toEqual(['127.0.0.1']);
+    expect(warnings).toEqual(['--allow-hosts is deprecated: it is now --egress-allow (outbound requests; --allowed-hosts is the HTTP Host header check)']);
+    expect(load(workdir(), { argv: ['--allow-hosts=10.0.0.1'], warn }).egressAllow).toEqual(['10.0.0.1']);
+
+    warnings.length = 0;
+    expect(load(workdir(), { env: { FATHOM_ALLOW_HOSTS: '10.0.0.2' }, warn }).egressAllow).toEqual(['10.0.0.2']);
+    expect(warnings).toEqual(['FATHOM_ALLOW_HOSTS is deprecated: it is now FATHOM_EGRESS_ALLOW (outbound requests; --allowed-hosts is the HTTP Host header check)']);
+    // The new name wins, and then the old one is not read at all.
+    warnings.length = 0;
+    expect(load(workdir(), { env: { FATHOM_ALLOW_HOSTS: 'old', FATHOM_EGRESS_ALLOW: 'new' }, warn }).egressAllow).toEqual(['new']);
+    expect(warnings).toEqual([]);
+
+    const cwd = workdir({ allowHosts: ['10.0.0.3'], servers: { search: { allowHosts: ['10.0.0.4'] } } });
+    expect(load(cwd, { warn }).egressAllow).toEqual(['10.0.0.4']);
+    expect(warnings).toEqual([
+      `"allowHosts" in ${join(cwd, 'fathom.config.json')} is deprecated: it is now "egressAllow" (outbound requests; --allowed-hosts is the HTTP Host header check)`,
+      `"servers.search.allowHosts" in ${join(cwd, 'fathom.config.json')} is deprecated: it is now "egressAllow" (outbound requests; --allowed-hosts is the HTTP Host header check)`,
+    ]);
+    expect(load(workdir(), {}).egressAllow).toEqual([]);
+    expect('allowHosts' in load(workdir(), { argv: ['--allow-hosts', 'x'], warn })).toBe(false);
+  });
+});
+
 describe('loadConfig errors', () => {
   it('names the key, the environment variable and the accepted values for a bad enum', () => {
     const error = configError(() => load(workdir(), { env: { FATHOM_TRANSPORT: 'tcp' } }));

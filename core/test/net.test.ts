@@ -95,7 +95,7 @@ describe('SSRF guard', () => {
     const error = await failure(client().request(`http://localhost:${server.port}/x`));
     expect(error.code).toBe('blocked_address');
     expect(error.message).toMatch(new RegExp(`^Refused to fetch http://localhost:${server.port}/x: it resolves to .*, a loopback address$`));
-    expect(error.hint).toContain('FATHOM_ALLOW_HOSTS=localhost');
+    expect(error.hint).toContain('FATHOM_EGRESS_ALLOW=localhost');
     expect(server.connections).toBe(0);
   });
 

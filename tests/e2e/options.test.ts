@@ -1,5 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
@@ -108,5 +110,52 @@ describe('boolean options', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe('fathom: Option --json takes true or false (got "maybe"). Write --json, --json true|false, --json=true|false or --no-json.');
     expect((await fathom(['tools', '--help'])).stdout).toContain('--json [true|false]');
+  });
+});
+
+describe('the egress allow list', () => {
+  async function page() {
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('loopback page text'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/page.txt`, close: () => server.close() };
+  }
+
+  it('is --egress-allow; --allow-hosts still works with one deprecation line; --allowed-hosts over stdio says what it is', async () => {
+    const site = await page();
+    try {
+      // As an MCP host runs it: the server over stdio, its stderr kept apart.
+      const call = async (serverArgs: string[]) => {
+        const transport = new StdioClientTransport({
+          command: process.execPath,
+          args: [serverMain('files'), ...serverArgs],
+          env: { ...getDefaultEnvironment(), FATHOM_CACHE_PATH: TEST_CACHE, FATHOM_LOG_LEVEL: 'error' },
+          stderr: 'pipe',
+        });
+        let stderr = '';
+        transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        const client = new Client({ name: 'e2e', version: '1' });
+        await client.connect(transport);
+        const result = (await client.callTool({ name: 'read_document', arguments: { source: site.url } })) as { isError?: boolean; content: { text?: string }[] };
+        await client.close();
+        return { isError: result.isError ?? false, text: result.content.map((block) => block.text ?? '').join('\n'), stderr };
+      };
+      const allowed = await call(['--egress-allow', '127.0.0.1']);
+      expect(allowed).toMatchObject({ isError: false, stderr: '' });
+      expect(allowed.text).toContain('loopback page text');
+
+      const old = await call(['--allow-hosts', '127.0.0.1']);
+      expect(old.isError).toBe(false);
+      expect(old.text).toContain('loopback page text');
+      expect(old.stderr).toBe('fathom: --allow-hosts is deprecated: it is now --egress-allow (outbound requests; --allowed-hosts is the HTTP Host header check)\n');
+
+      const confused = await call(['--allowed-hosts', '127.0.0.1']);
+      expect(confused.isError).toBe(true);
+      expect(confused.text).toContain('FATHOM_EGRESS_ALLOW=127.0.0.1');
+      expect(confused.stderr).toBe(
+        'fathom files: --allowed-hosts is the HTTP Host header check and does nothing over stdio; to let outbound requests reach 127.0.0.1, use --egress-allow\n',
+      );
+    } finally {
+      site.close();
+    }
   });
 });

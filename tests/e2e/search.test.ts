@@ -27,7 +27,7 @@ async function client(url: string): Promise<Client> {
 describe('search server process, mirothinker profile', () => {
   it('serves both trained server names from one process, and the whole set at /mcp', async () => {
     const flags = Object.entries(fakes.flags).flatMap(([key, value]) => [`--${key}`, value]);
-    const server = await startHttpServer('search', ['--profile', 'mirothinker', '--allow-hosts', '127.0.0.1', '--cache-mode', 'off', ...flags]);
+    const server = await startHttpServer('search', ['--profile', 'mirothinker', '--egress-allow', '127.0.0.1', '--cache-mode', 'off', ...flags]);
     try {
       const base = server.url;
       const search = await client(`${base}/search_and_scrape_webpage`);

@@ -25,7 +25,7 @@ export function blockedAddressError(target: string, refusal: Refusal, cause?: un
   return new FathomError('blocked_address', `Refused to fetch ${target}: ${reason}`, {
     hint:
       'Fathom only fetches public addresses. An operator can allow this with ' +
-      `FATHOM_ALLOW_PRIVATE_NETWORK=true or FATHOM_ALLOW_HOSTS=${refusal.host}`,
+      `FATHOM_ALLOW_PRIVATE_NETWORK=true or FATHOM_EGRESS_ALLOW=${refusal.host}`,
     details: { ...refusal },
     cause,
   });

@@ -632,7 +632,7 @@ export class BrowserManager {
     this.config = options.config;
     this.logger = options.logger;
     this.ttlMs = options.ttlMs ?? options.config.contextTtlSeconds * 1000;
-    this.guard = new AddressGuard(options.config.allowPrivateNetwork, options.config.allowHosts);
+    this.guard = new AddressGuard(options.config.allowPrivateNetwork, options.config.egressAllow);
     this.sweeper = setInterval(() => void this.sweep(), Math.max(250, Math.min(30_000, this.ttlMs / 4))).unref();
     this.matcher = new WorkerPool({ size: 1, maxHeapMb: 256, logger: options.logger });
   }

@@ -57,7 +57,7 @@ describe.skipIf(!hasChromium)('BrowserManager', () => {
   const configFor = (flags: Record<string, string> = {}) =>
     loadConfig(configSchema, {
       server: 'browser',
-      flags: { 'allow-hosts': '127.0.0.1', 'output-dir': output, 'max-download-mb': '1', 'navigation-timeout-seconds': '3', 'max-contexts': '4', ...flags },
+      flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'max-download-mb': '1', 'navigation-timeout-seconds': '3', 'max-contexts': '4', ...flags },
       env: {},
       cwd: output,
     });

@@ -49,7 +49,7 @@ const refOf = (text: string, label: string) => new RegExp(`${label.replace(/[.*+
 beforeAll(async () => {
   site = await startBrowserSite();
   output = mkdtempSync(join(tmpdir(), 'fathom-browser-out-'));
-  const config = loadConfig(configSchema, { server: 'browser', flags: { 'allow-hosts': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off' }, env: {}, cwd: tmpdir() });
+  const config = loadConfig(configSchema, { server: 'browser', flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off' }, env: {}, cwd: tmpdir() });
   connection = await connectInMemory(await createBrowserServer(config));
 });
 
@@ -182,7 +182,7 @@ describeChromium('browser server tools (Chromium)', () => {
 
 describeChromium('browser server sessions (Chromium)', () => {
   it('offers browser_evaluate only when enabled', async () => {
-    const config = loadConfig(configSchema, { server: 'browser', flags: { 'allow-hosts': '127.0.0.1', 'output-dir': output, 'enable-evaluate': 'true' }, env: {}, cwd: tmpdir() });
+    const config = loadConfig(configSchema, { server: 'browser', flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'enable-evaluate': 'true' }, env: {}, cwd: tmpdir() });
     const withEvaluate = await connectInMemory(await createBrowserServer(config));
     const { tools } = await withEvaluate.client.listTools();
     expect(tools.map((tool) => tool.name)).toContain('browser_evaluate');

@@ -212,7 +212,7 @@ describe('sources', () => {
       expect(blocked.text).toMatch(/private|loopback|Refused/i);
       await refused.close();
 
-      const allowed = await connect({ 'allow-hosts': '127.0.0.1' });
+      const allowed = await connect({ 'egress-allow': '127.0.0.1' });
       const read = await call(allowed, 'read_document', { source: url });
       expect(read.isError).toBe(false);
       expect(read.text).toContain('Remote page');

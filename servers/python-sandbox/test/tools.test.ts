@@ -41,7 +41,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
   webBase = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
   // The test's own web server is on loopback: allow exactly that host.
-  connection = await connect(sandboxConfig(dirs, { 'allow-hosts': '127.0.0.1', 'max-output-chars': '2000' }));
+  connection = await connect(sandboxConfig(dirs, { 'egress-allow': '127.0.0.1', 'max-output-chars': '2000' }));
 });
 
 afterAll(async () => {

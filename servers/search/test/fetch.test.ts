@@ -35,7 +35,7 @@ afterAll(async () => {
 function makeFetcher(flags: Record<string, string | boolean> = {}) {
   const config = loadConfig(configSchema, {
     server: 'search',
-    flags: { 'allow-hosts': '127.0.0.1', 'cache-mode': 'off', ...flags },
+    flags: { 'egress-allow': '127.0.0.1', 'cache-mode': 'off', ...flags },
     env: {},
     cwd: workDir,
   });
@@ -426,7 +426,7 @@ describe('Jina Reader', () => {
   it('still refuses private targets, without asking Jina', async () => {
     const jina = await startFakeJina(() => ({ status: 200, body: 'secret' }));
     // No allowed hosts: localhost resolves to 127.0.0.1, which the other tests allow.
-    const { fetcher: viaJina } = makeFetcher({ 'jina-api-key': 'jina-test-key', 'jina-base-url': jina.url, 'allow-hosts': '' });
+    const { fetcher: viaJina } = makeFetcher({ 'jina-api-key': 'jina-test-key', 'jina-base-url': jina.url, 'egress-allow': '' });
     for (const url of ['http://10.0.0.1/admin', 'http://localhost:8080/', 'http://169.254.169.254/latest/meta-data/']) {
       expect((await failure(viaJina.fetch(url))).code).toBe('blocked_address');
     }

@@ -21,7 +21,7 @@ let model: Awaited<ReturnType<typeof startExtractionModel>>;
 function config(flags: Record<string, string> = {}): Config {
   return loadConfig(configSchema, {
     server: 'search',
-    flags: { ...fakes.flags, 'allow-hosts': '127.0.0.1', 'cache-mode': 'off', ...flags },
+    flags: { ...fakes.flags, 'egress-allow': '127.0.0.1', 'cache-mode': 'off', ...flags },
     env: {},
     cwd: tmpdir(),
   });

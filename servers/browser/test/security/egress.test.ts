@@ -34,7 +34,7 @@ describeChromium('pages cannot reach private addresses', () => {
     const loopbackUrl = `http://127.0.0.2:${(loopback.address() as AddressInfo).port}/`;
     const metadata = await session.call('browser_navigate', { url: 'http://169.254.169.254/latest/meta-data/' });
     expect(metadata.isError).toBe(true);
-    expect(metadata.text).toContain('FATHOM_ALLOW_HOSTS');
+    expect(metadata.text).toContain('FATHOM_EGRESS_ALLOW');
     for (const url of ['file:///etc/passwd', 'chrome://version', loopbackUrl, `${privateSite.origin}/`]) {
       expect((await session.call('browser_navigate', { url })).isError, url).toBe(true);
     }

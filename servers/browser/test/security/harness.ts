@@ -57,7 +57,7 @@ export async function startBrowser(flags: Record<string, string> = {}, env: Reco
   try {
     config = loadConfig(configSchema, {
       server: 'browser',
-      flags: { 'allow-hosts': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off', ...flags },
+      flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off', ...flags },
       env,
       cwd: output,
     });

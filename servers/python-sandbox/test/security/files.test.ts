@@ -31,7 +31,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
   webBase = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
   connection = await connect(
-    sandboxConfig(dirs, { 'allow-hosts': '127.0.0.1', 'disk-mb': '20', 'max-file-mb': '16', 'max-exports': '3', 'max-export-mb': '2' }),
+    sandboxConfig(dirs, { 'egress-allow': '127.0.0.1', 'disk-mb': '20', 'max-file-mb': '16', 'max-exports': '3', 'max-export-mb': '2' }),
   );
   witness = await newSession(connection);
   await run(witness, 'open("mine.txt", "w").write("witness data")');

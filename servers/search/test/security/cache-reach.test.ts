@@ -17,7 +17,7 @@ afterAll(async () => {
 
 describe('two search servers sharing one cache file', () => {
   it('a strict server refuses a loopback page a permissive one cached, as if it were not cached', async () => {
-    const permissive = await client({ ...shared, 'allow-hosts': '127.0.0.1' });
+    const permissive = await client({ ...shared, 'egress-allow': '127.0.0.1' });
     const strict = await client(shared);
     const uncached = await client({});
     const article = site.articles[2]!;

@@ -66,10 +66,10 @@ describe('two search servers sharing one index (beside one cache file)', () => {
     const folder = noteFolder('notes');
     // No provider is configured and DuckDuckGo answers 404 here, so the default chain ends at the local index.
     const chain = { 'duckduckgo-url': `${site.url}/no-search` };
-    const permissive = await client({ ...shared, 'allow-hosts': '127.0.0.1', 'local-folders': folder });
+    const permissive = await client({ ...shared, 'egress-allow': '127.0.0.1', 'local-folders': folder });
     const strict = await client({ ...shared, ...chain });
-    const samePolicy = await client({ ...shared, 'allow-hosts': '127.0.0.0/8' });
-    const otherRange = await client({ ...shared, 'allow-hosts': '10.0.0.0/8' });
+    const samePolicy = await client({ ...shared, 'egress-allow': '127.0.0.0/8' });
+    const otherRange = await client({ ...shared, 'egress-allow': '10.0.0.0/8' });
     const mirothinker = await client({ ...shared, ...chain, profile: 'mirothinker' });
     const article = site.articles[4]!;
     const url = `${site.url}${article.path}`;
@@ -113,7 +113,7 @@ describe('two search servers sharing one index (beside one cache file)', () => {
 
   it('a page read through Jina Reader is listed by the addresses its target was checked at', async () => {
     const shared = { 'cache-mode': 'normal', 'cache-path': join(dir, 'jina', 'cache.sqlite'), ...jina.flags };
-    const permissive = await client({ ...shared, 'allow-hosts': '127.0.0.1' });
+    const permissive = await client({ ...shared, 'egress-allow': '127.0.0.1' });
     const strict = await client(shared);
     const url = `${site.url}/articles/12.html`;
 
@@ -138,7 +138,7 @@ describe('two search servers sharing one index (beside one cache file)', () => {
     ]);
     const shared = { 'cache-mode': 'normal', 'cache-path': join(cacheFolder, 'cache.sqlite') };
     const strict = await client(shared);
-    const allowingHost = await client({ ...shared, 'allow-hosts': '127.0.0.1' });
+    const allowingHost = await client({ ...shared, 'egress-allow': '127.0.0.1' });
     const open = await client({ ...shared, 'allow-private-network': 'true' });
 
     expect((await search(strict, 'marrowfat', 'local')).urls).toEqual([]);

@@ -49,7 +49,7 @@ describeName('Jina Reader and host names that resolve to private addresses', () 
     expect(site.requests.length).toBe(before);
 
     // The witness: a name the operator allows still goes through Jina.
-    const allowing = await searchClient({ ...jina.flags, 'allow-hosts': name });
+    const allowing = await searchClient({ ...jina.flags, 'egress-allow': name });
     const page = await allowing.fetch(url);
     expect(page.isError).toBe(false);
     expect(page.text).toContain(`Jina read ${url}`);

@@ -44,7 +44,7 @@ describe('robots.txt patterns that used to block the search server', () => {
   beforeAll(async () => {
     hostile = await site('User-agent: *\nDisallow: /*a*a*a*a*a*a*a*a*a*ab\n');
     plain = await site('User-agent: *\nDisallow: /private/\n');
-    server = await startHttpServer('search', ['--allow-hosts', '127.0.0.1', '--cache-mode', 'off']);
+    server = await startHttpServer('search', ['--egress-allow', '127.0.0.1', '--cache-mode', 'off']);
   }, 60_000);
 
   afterAll(async () => {

@@ -17,7 +17,7 @@ afterAll(async () => {
 
 describe('robots.txt rules in a cache shared by two search servers', () => {
   it('a strict server does not read the rules of a loopback robots.txt a permissive one cached', async () => {
-    const permissive = await client({ ...shared, 'allow-hosts': '127.0.0.1' });
+    const permissive = await client({ ...shared, 'egress-allow': '127.0.0.1' });
     const strict = await client(shared);
     const uncached = await client({ robots: 'true' });
     const disallowed = `${site.url}/private/secret.html`;
@@ -39,7 +39,7 @@ describe('robots.txt rules in a cache shared by two search servers', () => {
     // The witness: the permissive servers still read the stored rules, which the strict one left in place.
     const byRobots = `${disallowed} is disallowed by robots.txt\n`;
     expect((await permissive.fetch(disallowed)).text).toContain(byRobots);
-    const another = await client({ ...shared, 'allow-hosts': '127.0.0.1' });
+    const another = await client({ ...shared, 'egress-allow': '127.0.0.1' });
     expect((await another.fetch(disallowed)).text).toContain(byRobots);
     expect(robotsFetches()).toBe(1);
   });

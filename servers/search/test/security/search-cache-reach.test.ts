@@ -62,7 +62,7 @@ afterAll(async () => {
 describe('search results in a cache file shared by two search servers', () => {
   it('a server configured with another SearXNG does not get the results a permissive one cached from its own', async () => {
     const shared = { 'cache-mode': 'normal', 'cache-path': join(dir, 'servers', 'cache.sqlite'), 'search-providers': 'searxng' };
-    const permissive = await client({ ...shared, 'searxng-url': intranet.baseUrls.searxngUrl, 'allow-hosts': '127.0.0.1' });
+    const permissive = await client({ ...shared, 'searxng-url': intranet.baseUrls.searxngUrl, 'egress-allow': '127.0.0.1' });
     const elsewhere = await client({ ...shared, 'searxng-url': other.baseUrls.searxngUrl });
     intranet.script('searxng', intranetAnswer);
 
@@ -88,10 +88,10 @@ describe('search results in a cache file shared by two search servers', () => {
 
   it('a server whose provider client reaches the same SearXNG shares its entries: its live search meets the same endpoint', async () => {
     // Provider endpoints are the operator's choice, reached wherever they are (runtime.ts): a
-    // server without allow-hosts asks a loopback SearXNG itself, so the entry is its answer too.
+    // server without egress-allow asks a loopback SearXNG itself, so the entry is its answer too.
     const flags = { 'search-providers': 'searxng', 'searxng-url': intranet.baseUrls.searxngUrl };
     const shared = { ...flags, 'cache-mode': 'normal', 'cache-path': join(dir, 'same', 'cache.sqlite') };
-    const permissive = await client({ ...shared, 'allow-hosts': '127.0.0.1' });
+    const permissive = await client({ ...shared, 'egress-allow': '127.0.0.1' });
     const strict = await client(shared);
     const uncached = await client(flags);
 
