@@ -13,7 +13,9 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { connectStdio, renderResult, saveBinaryContent } from './call.js';
 import { renderChecks, runChecks } from './doctor.js';
 import { addBooleanOption, booleanOptionTerm, normalizeBooleanArgs } from './options.js';
-import { hostConfig, serveAll } from './serve-all.js';
+import { HOSTS, HostConfigError, hostConfig, printedConfig } from './host-config.js';
+import type { HostName, HostTransport } from './host-config.js';
+import { serveAll } from './serve-all.js';
 import type { ServeSettings } from './serve-all.js';
 import { BASE_PORT, SERVER_NAMES, isServerName, loadDefinition } from './servers.js';
 import type { ServerName } from './servers.js';
@@ -35,6 +37,16 @@ class UsageError extends Error {}
 
 function serverName(value: string): ServerName {
   if (!isServerName(value)) throw new InvalidArgumentError(`choose one of ${SERVER_NAMES.join(', ')}`);
+  return value;
+}
+
+function hostName(value: string): HostName {
+  if (!(HOSTS as readonly string[]).includes(value)) throw new InvalidArgumentError(`choose one of ${HOSTS.join(', ')}`);
+  return value as HostName;
+}
+
+function transport(value: string): HostTransport {
+  if (value !== 'stdio' && value !== 'http') throw new InvalidArgumentError('choose stdio or http');
   return value;
 }
 
@@ -71,6 +83,8 @@ interface ServeCommandOptions {
   profile?: string;
   config?: string;
   servers: ServerName[];
+  printConfig?: HostName;
+  transport?: HostTransport;
 }
 
 /** What `fathom serve` runs: each server's profile and tool groups as its configuration gives them. */
@@ -90,7 +104,15 @@ async function serveSettings(options: ServeCommandOptions) {
     }
     servers[name] = { profile: resolved.profile, endpoints: definition.endpoints?.(resolved) ?? [] };
   }
-  return { servers: options.servers, host: options.host, basePort: options.basePort, fathomBin, settings: servers, ...(config ? { config } : {}) };
+  return {
+    servers: options.servers,
+    host: options.host,
+    basePort: options.basePort,
+    fathomBin,
+    settings: servers,
+    ...(config ? { config } : {}),
+    ...(options.profile ? { profile: options.profile } : {}),
+  };
 }
 
 export function buildProgram(): Command {
@@ -145,8 +167,24 @@ export function buildProgram(): Command {
     .option('--profile <profile>', "default or mirothinker for every server (default: each server's in fathom.config.json, else default)")
     .option('--config <path>', 'the config file the servers read (default: ./fathom.config.json)')
     .option('--servers <names>', `comma-separated subset of ${SERVER_NAMES.join(',')}`, serverNames, [...SERVER_NAMES])
+    .option('--print-config <host>', `print the configuration to paste into ${HOSTS.join(' | ')} (where it goes on stderr), and exit`, hostName)
+    .option('--transport <transport>', 'with --print-config: stdio (the host starts each server; default) or http (the servers fathom serve runs)', transport)
     .action(async (options: ServeCommandOptions) => {
+      if (options.transport && !options.printConfig) throw new UsageError('--transport goes with --print-config; fathom serve itself always serves over HTTP.');
       const settings = await serveSettings(options);
+      if (options.printConfig) {
+        const printed = (() => {
+          try {
+            return printedConfig(options.printConfig, options.transport ?? 'stdio', settings, process.env.FATHOM_TOKEN);
+          } catch (error) {
+            if (error instanceof HostConfigError) throw new UsageError(error.message);
+            throw error;
+          }
+        })();
+        for (const note of printed.notes) say(note);
+        out(JSON.stringify(printed.config, null, 2));
+        return;
+      }
       const running = await serveAll({ ...settings, say });
       const snippets = hostConfig(settings, process.env.FATHOM_TOKEN);
       say(`Fathom is serving ${options.servers.length} MCP servers. Paste one of these into your MCP host's config:`);

@@ -18,6 +18,8 @@ export interface ServeSettings {
   fathomBin: string;
   /** Handed to every server as --config. */
   config?: string;
+  /** The --profile given for every server, if one was. */
+  profile?: string;
   settings: Partial<Record<ServerName, ServedServer>>;
 }
 
@@ -83,32 +85,6 @@ async function waitHealthy(host: string, child: Child, timeoutMs: number): Promi
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return `it did not answer on port ${child.port} within ${timeoutMs / 1000} s; see its log above`;
-}
-
-/**
- * The mcpServers entries for a host: one per server, or, where a server's profile names its tool
- * groups (the server names a model knows, such as tool-python), one per group.
- */
-export function hostConfig(options: ServeSettings, token?: string) {
-  const shownHost = options.host === '0.0.0.0' ? '127.0.0.1' : options.host;
-  const http: Record<string, unknown> = {};
-  const stdio: Record<string, unknown> = {};
-  for (const name of options.servers) {
-    const { profile = 'default', endpoints = [] } = options.settings[name] ?? {};
-    const entries = endpoints.length ? endpoints.map((group) => ({ key: group, path: `/mcp/${group}`, args: ['--endpoint', group] })) : [{ key: `fathom-${name}`, path: '/mcp', args: [] }];
-    for (const entry of entries) {
-      http[entry.key] = {
-        type: 'http',
-        url: `http://${shownHost}:${serverPort(name, options.basePort)}${entry.path}`,
-        ...(token ? { headers: { Authorization: `Bearer ${token}` } } : {}),
-      };
-      stdio[entry.key] = {
-        command: 'node',
-        args: [options.fathomBin, name, ...(profile === 'default' ? [] : ['--profile', profile]), ...(options.config ? ['--config', options.config] : []), ...entry.args],
-      };
-    }
-  }
-  return { http: { mcpServers: http }, stdio: { mcpServers: stdio } };
 }
 
 /**
