@@ -1,4 +1,5 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { execFileSync } from 'node:child_process';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
@@ -110,6 +111,12 @@ describe('fathom CLI', () => {
     expect(JSON.parse(json.stdout)).toHaveProperty('content');
     expect(readdirSync(shots).sort()).toEqual(['browser_screenshot-1.png', 'browser_screenshot-2.png']);
   }, 60_000);
+
+  it('git ignores the folders Fathom writes into the working directory', () => {
+    const paths = ['fathom-output/export.csv', 'fathom-traces/run.jsonl', 'fathom-eval/results.jsonl'];
+    const ignored = execFileSync('git', ['check-ignore', '--no-index', ...paths], { cwd: ROOT, encoding: 'utf8' });
+    expect(ignored.trim().split('\n')).toEqual(paths);
+  });
 
   it('doctor lists every system part with a fix for what is missing', async () => {
     const { code, stdout } = await fathom(['doctor', '--json']);
