@@ -1,11 +1,11 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { execFileSync } from 'node:child_process';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { findChromium } from '@fathom/core';
 import { FATHOM_BIN, ROOT, SERVERS, freePorts, healthy, processAlive, serverMain, spawnNode, waitFor } from '../helpers.js';
 
@@ -13,6 +13,17 @@ async function fathom(args: string[], env: NodeJS.ProcessEnv = {}) {
   const run = spawnNode([FATHOM_BIN, ...args], env);
   const { code } = await run.exited;
   return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 describe('fathom CLI', () => {
@@ -55,7 +66,7 @@ describe('fathom CLI', () => {
   });
 
   it('calls a tool over stdio: exit 0 on success, 1 on a tool error, 2 on usage errors', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'fathom-cli-'));
+    const dir = tempDir('fathom-cli-');
     writeFileSync(join(dir, 'notes.txt'), 'hello');
     writeFileSync(join(dir, 'data.csv'), 'a,b');
 
@@ -94,7 +105,7 @@ describe('fathom CLI', () => {
       console.log('Skipping call --save: Chromium not found (apt-get install chromium)');
       return;
     }
-    const dir = mkdtempSync(join(tmpdir(), 'fathom-save-'));
+    const dir = tempDir('fathom-save-');
     const server = ['--', '--output-dir', join(dir, 'output')];
     const shots = join(dir, 'shots');
     const text = await fathom(['call', 'browser', 'browser_screenshot', '{}', '--save', shots, ...server]);
@@ -171,7 +182,7 @@ describe('fathom CLI', () => {
 
   it("serve keeps each server's port whatever --servers runs, and takes each server's profile from the config file", async () => {
     const base = await freePorts(4);
-    const dir = mkdtempSync(join(tmpdir(), 'fathom-serve-'));
+    const dir = tempDir('fathom-serve-');
     const config = join(dir, 'fathom.config.json');
     writeFileSync(config, JSON.stringify({ servers: { 'python-sandbox': { profile: 'mirothinker', warmPool: 0 } } }));
     const serve = spawnNode([FATHOM_BIN, 'serve', '--base-port', String(base), '--servers', 'files,python-sandbox', '--config', config]);
@@ -223,7 +234,7 @@ describe('fathom CLI', () => {
     expect(viaEnv.code).toBe(2);
     expect(viaEnv.stderr).toContain('FATHOM_PORT sets the port of one server run alone');
     expect(viaEnv.stderr).toContain('--base-port');
-    const dir = mkdtempSync(join(tmpdir(), 'fathom-serve-'));
+    const dir = tempDir('fathom-serve-');
     writeFileSync(join(dir, 'fathom.config.json'), JSON.stringify({ port: 9000 }));
     const viaFile = await fathom(['serve', '--servers', 'files', '--config', join(dir, 'fathom.config.json')]);
     expect(viaFile.code).toBe(2);
