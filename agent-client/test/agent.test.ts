@@ -29,7 +29,7 @@ const lastUser = (request: ModelRequest) => messagesOf(request).filter((message)
 const isSummary = (request: ModelRequest) => lastUser(request).startsWith('Summarize the above conversation');
 
 function searchArgs(endpoint: string): string[] {
-  return ['search', '--profile', 'mirothinker', '--endpoint', endpoint, '--allow-hosts', '127.0.0.1', '--cache-mode', 'off', '--search-providers', 'serper', ...Object.entries(fakes.flags).flatMap(([key, value]) => [`--${key}`, value])];
+  return ['search', '--profile', 'mirothinker', '--endpoint', endpoint, '--egress-allow', '127.0.0.1', '--cache-mode', 'off', '--search-providers', 'serper', ...Object.entries(fakes.flags).flatMap(([key, value]) => [`--${key}`, value])];
 }
 
 /** Fathom's servers over stdio under the names MiroThinker knows. */

@@ -32,7 +32,7 @@ const suffix = prompts.first_user_suffix!;
 
 function configFile(modelSection: Record<string, unknown> = {}): string {
   const env = { FATHOM_CACHE_PATH: TEST_CACHE, FATHOM_LOG_LEVEL: 'warn' };
-  const args = ['search', '--profile', 'mirothinker', '--endpoint', 'search_and_scrape_webpage', '--allow-hosts', '127.0.0.1', '--cache-mode', 'off', '--search-providers', 'serper'];
+  const args = ['search', '--profile', 'mirothinker', '--endpoint', 'search_and_scrape_webpage', '--egress-allow', '127.0.0.1', '--cache-mode', 'off', '--search-providers', 'serper'];
   const flags = Object.entries(fakes.flags).flatMap(([key, value]) => [`--${key}`, value]);
   const path = join(work, `config-${Date.now()}-${Math.random()}.json`);
   writeFileSync(path, JSON.stringify({ mcpServers: { search_and_scrape_webpage: { command: process.execPath, args: [FATHOM_BIN, ...args, ...flags], env } }, model: modelSection }));
