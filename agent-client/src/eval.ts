@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { FathomError, errorMessage } from '@fathom/core';
+import { CHART_FILE, interactionBuckets, renderScalingChart } from './chart.js';
+import type { Bucket } from './chart.js';
 import { judgeAnswer, scoreAnswer } from './score.js';
 import type { JudgeSettings } from './score.js';
 import { formatMs } from './trace.js';
@@ -9,9 +11,11 @@ import { formatMs } from './trace.js';
 export interface EvalTask {
   task_id: string;
   question: string;
-  /** An attached file; a relative path in a tasks file is resolved against that file's folder. */
+  /** An attached file, as an absolute path (readTasks resolves a relative one). */
   file?: string;
   answer?: string;
+  /** GAIA's difficulty level, as the task line gives it. */
+  level?: string;
 }
 
 export interface TaskResult {
@@ -22,6 +26,8 @@ export interface TaskResult {
   ms: number;
   error?: string;
   stop?: string;
+  /** Attempts the run made (MiroThinker's context management). */
+  attempts?: number;
 }
 
 export interface RunContext {
@@ -31,24 +37,34 @@ export interface RunContext {
 
 export type RunTask = (task: EvalTask, run: number, context: RunContext) => Promise<TaskResult>;
 
-/** Why a run did not produce a usable answer. */
-export type FailureKind = 'time limit' | 'crash' | 'error' | 'no answer';
+/**
+ * How a run ended. `error`: it could not run to its end for a reason outside the model's work (the
+ * model endpoint unreachable or failing after its retries, a server that did not start, a crash);
+ * such a run is not scored, and a resume runs it again. The other two are finished runs.
+ */
+export type RunStatus = 'answered' | 'no_answer' | 'error';
+
+/** Why a run did not give an answer: the first two are errors, the last two finished runs. */
+export type FailureKind = 'crash' | 'model error' | 'time limit' | 'no answer';
 
 /** One line of results.jsonl. */
 export interface ResultLine {
   task_id: string;
   run: number;
+  status: RunStatus;
   answer: string | null;
   truth: string | null;
-  /** GAIA exact match; null when the task has no answer to compare with. */
+  /** GAIA exact match; null when the task has no answer to compare with, or the run ended in error. */
   correct: boolean | null;
   /** The LLM judge's verdict (an exact match counts without asking); absent when none was had. */
   judged?: boolean;
   judge_reason?: string;
+  level?: string;
   turns: number;
   tool_calls: number;
   tokens: number;
   ms: number;
+  attempts?: number;
   error?: string;
   failure?: FailureKind;
   stop?: string;
@@ -64,7 +80,12 @@ export interface EvalProgress {
   running: number;
   scored: number;
   correct: number;
+  /** Finished runs without an answer. */
   failures: number;
+  /** Runs that ended in error (run again on resume). */
+  errors: number;
+  /** Runs not needed: their task was answered correctly by an earlier run (--early-stop). */
+  skipped: number;
   elapsedMs: number;
   etaMs?: number;
   last?: ResultLine;
@@ -78,6 +99,8 @@ export interface EvalOptions {
   timeLimitMs: number;
   runTask: RunTask;
   judge?: JudgeSettings;
+  /** A task's further runs are not made once one is correct (judged, else exact), as MiroThinker's pass@k does. */
+  earlyStop?: boolean;
   onProgress?: (progress: EvalProgress) => void;
   /** Stops starting new runs; running ones go on to their end and are recorded. */
   signal?: AbortSignal;
@@ -90,9 +113,22 @@ export interface EvalOptions {
 export const RESULTS_FILE = 'results.jsonl';
 export const SUMMARY_FILE = 'summary.md';
 
-/** Reads a tasks file, one JSON task a line; every problem is listed, with its line number, before anything runs. */
-export function readTasks(path: string): EvalTask[] {
+export interface ReadTasksOptions {
+  /** The folder attached files are found in (default: the tasks file's own folder). */
+  filesDir?: string;
+}
+
+/**
+ * Reads a tasks file, one JSON task a line; every problem is listed, with its line number, before
+ * anything runs. Besides Fathom's own keys it reads MiroThinker's (task_question, ground_truth,
+ * file_name, metadata.Level) and GAIA's (Question, Final answer, file_name, Level).
+ */
+export function readTasks(path: string, options: ReadTasksOptions = {}): EvalTask[] {
   if (!existsSync(path)) throw new FathomError('not_found', `No tasks file at ${path}`);
+  const filesDir = resolve(options.filesDir ?? dirname(path));
+  if (options.filesDir !== undefined && !isDirectory(filesDir)) {
+    throw new FathomError('not_found', `No folder at ${filesDir} (--files)`, { hint: 'Give the folder that holds the files the tasks name.' });
+  }
   const problems: string[] = [];
   const tasks: EvalTask[] = [];
   const firstLine = new Map<string, number>();
@@ -112,17 +148,37 @@ export function readTasks(path: string): EvalTask[] {
         return;
       }
       firstLine.set(checked.task_id, line);
-      if (checked.file !== undefined && !isAbsolute(checked.file)) checked.file = resolve(dirname(path), checked.file);
+      if (checked.file !== undefined) {
+        if (!isAbsolute(checked.file)) checked.file = resolve(filesDir, checked.file);
+        if (!existsSync(checked.file)) problems.push(`line ${line}: the attached file ${checked.file} does not exist`);
+      }
       tasks.push(checked);
     });
   if (!problems.length && !tasks.length) problems.push('no tasks');
   if (problems.length) {
+    const missing = problems.some((problem) => problem.includes('does not exist'));
     throw new FathomError('invalid_argument', `${path}: ${problems.length} problem${problems.length > 1 ? 's' : ''}\n${problems.join('\n')}`, {
-      hint: 'Each line must be a JSON object with a unique string task_id and a string question; file and answer are optional strings.',
+      hint:
+        'Each line must be a JSON object with a unique string task_id and a string question (or task_question); file (or file_name), answer (or ground_truth) and level are optional.' +
+        (missing ? ` Attached files are looked for in ${filesDir}; give --files DIR if they are elsewhere.` : ''),
       details: { problems },
     });
   }
   return tasks;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** The first of `keys` that the record has (not null). */
+function pick(record: Record<string, unknown>, keys: string[]): unknown {
+  for (const key of keys) if (record[key] !== undefined && record[key] !== null) return record[key];
+  return undefined;
 }
 
 function checkTask(text: string): EvalTask | string {
@@ -134,19 +190,26 @@ function checkTask(text: string): EvalTask | string {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
   const record = value as Record<string, unknown>;
+  const metadata = typeof record.metadata === 'object' && record.metadata !== null ? (record.metadata as Record<string, unknown>) : {};
   const wrong: string[] = [];
   const taskId = typeof record.task_id === 'number' ? String(record.task_id) : record.task_id;
+  const question = pick(record, ['question', 'task_question', 'Question']);
+  const file = pick(record, ['file', 'file_name']);
+  const rawAnswer = pick(record, ['answer', 'ground_truth', 'Final answer']);
+  const answer = typeof rawAnswer === 'number' ? String(rawAnswer) : rawAnswer;
+  const rawLevel = pick(record, ['level', 'Level']) ?? pick(metadata, ['level', 'Level']);
   if (typeof taskId !== 'string' || !taskId.trim()) wrong.push(record.task_id === undefined ? 'missing task_id' : 'task_id is not a non-empty string');
-  if (typeof record.question !== 'string' || !record.question.trim()) wrong.push(record.question === undefined ? 'missing question' : 'question is not a non-empty string');
-  if (record.file !== undefined && record.file !== null && typeof record.file !== 'string') wrong.push('file is not a string');
-  const answer = typeof record.answer === 'number' ? String(record.answer) : record.answer;
-  if (answer !== undefined && answer !== null && typeof answer !== 'string') wrong.push('answer is not a string');
+  if (typeof question !== 'string' || !question.trim()) wrong.push(question === undefined ? 'missing question' : 'question is not a non-empty string');
+  if (file !== undefined && typeof file !== 'string') wrong.push('file is not a string');
+  if (answer !== undefined && typeof answer !== 'string') wrong.push('answer is not a string');
+  if (rawLevel !== undefined && typeof rawLevel !== 'string' && typeof rawLevel !== 'number') wrong.push('level is not a string or a number');
   if (wrong.length) return wrong.join('; ');
   return {
     task_id: taskId as string,
-    question: record.question as string,
-    ...(typeof record.file === 'string' && record.file ? { file: record.file } : {}),
+    question: question as string,
+    ...(typeof file === 'string' && file ? { file } : {}),
     ...(typeof answer === 'string' ? { answer } : {}),
+    ...(rawLevel !== undefined && String(rawLevel) !== '' ? { level: String(rawLevel) } : {}),
   };
 }
 
@@ -165,9 +228,17 @@ export function readResults(path: string): ResultLine[] {
     if (typeof value.task_id !== 'string' || typeof value.run !== 'number') {
       throw new FathomError('invalid_argument', `${path}, line ${index + 1}: not a result (task_id and run expected)`);
     }
-    lines.push(value as ResultLine);
+    lines.push({ ...value, status: statusOf(value) } as ResultLine);
   });
   return lines;
+}
+
+/** A line's status; lines written before there was one say it by their failure kind. */
+function statusOf(line: Partial<ResultLine>): RunStatus {
+  if (line.status === 'answered' || line.status === 'no_answer' || line.status === 'error') return line.status;
+  const failure = line.failure as string | undefined;
+  if (failure === 'crash' || failure === 'error' || failure === 'model error') return 'error';
+  return typeof line.answer === 'string' && line.answer.trim() ? 'answered' : 'no_answer';
 }
 
 function completeLines(text: string): string {
@@ -191,7 +262,33 @@ export function tracePathFor(taskId: string, run: number): string {
 
 const key = (taskId: string, run: number) => `${run}\u0000${taskId}`;
 
-/** Runs every (task, run) not already in results.jsonl, `concurrency` at a time, then writes summary.md. */
+/** Whether a run counts as correct: the judge's verdict when there is one, else the exact match. */
+export function isCorrect(line: ResultLine): boolean {
+  return line.status !== 'error' && (line.judged ?? line.correct) === true;
+}
+
+/**
+ * results.jsonl with one line per run: the last line written for a run wins, and runs that ended
+ * in error and are about to run again are left out. Rewritten (through a temporary file) only
+ * when that changes it.
+ */
+function compactResults(path: string, rerun: (line: ResultLine) => boolean): Map<string, ResultLine> {
+  const lines = readResults(path);
+  const latest = new Map<string, ResultLine>();
+  for (const line of lines) latest.set(key(line.task_id, line.run), line);
+  for (const [id, line] of latest) if (line.status === 'error' && rerun(line)) latest.delete(id);
+  if (latest.size !== lines.length) {
+    const temporary = `${path}.tmp`;
+    writeFileSync(temporary, [...latest.values()].map((line) => JSON.stringify(line) + '\n').join(''));
+    renameSync(temporary, path);
+  }
+  return latest;
+}
+
+/**
+ * Runs every (task, run) not finished in results.jsonl, `concurrency` at a time, then writes
+ * summary.md and the interaction-scaling chart. Runs that ended in error before are run again.
+ */
 export async function runEval(options: EvalOptions): Promise<EvalReport> {
   if (!Number.isInteger(options.runs) || options.runs < 1) throw new FathomError('invalid_argument', 'runs must be a positive integer');
   if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new FathomError('invalid_argument', 'concurrency must be a positive integer');
@@ -204,59 +301,113 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
   const resultsPath = join(options.outDir, RESULTS_FILE);
   mkdirSync(join(options.outDir, 'traces'), { recursive: true });
   dropPartialLine(resultsPath);
-  const finished = new Map<string, ResultLine>();
-  for (const line of readResults(resultsPath)) finished.set(key(line.task_id, line.run), line);
+  const finished = compactResults(resultsPath, (line) => ids.has(line.task_id) && line.run <= options.runs);
 
-  const jobs: Array<{ task: EvalTask; run: number }> = [];
-  for (let run = 1; run <= options.runs; run++) {
-    for (const task of options.tasks) if (!finished.has(key(task.task_id, run))) jobs.push({ task, run });
-  }
   const started = Date.now();
   const total = options.tasks.length * options.runs;
-  const resumed = total - jobs.length;
-  let running = 0;
+  const resumed = currentLines(finished, options.tasks, options.runs).length;
+  const inFlight = new Set<string>();
   let fresh = 0;
   const progress = (last?: ResultLine): EvalProgress => {
     const lines = currentLines(finished, options.tasks, options.runs);
-    const scored = lines.filter((line) => line.correct !== null);
-    const done = lines.length;
+    const done = lines.filter((line) => line.status !== 'error');
+    const scored = done.filter((line) => line.correct !== null);
+    const skipped = options.earlyStop ? skippedRuns(finished, options.tasks, options.runs) : 0;
     const elapsedMs = Date.now() - started;
+    const left = total - lines.length - skipped;
     return {
-      done,
+      done: lines.length + skipped,
       total,
       resumed,
-      running,
+      running: inFlight.size,
       scored: scored.length,
-      correct: scored.filter((line) => line.correct).length,
-      failures: lines.filter((line) => line.failure).length,
+      correct: scored.filter(isCorrect).length,
+      failures: done.filter((line) => line.status === 'no_answer').length,
+      errors: lines.length - done.length,
+      skipped,
       elapsedMs,
-      ...(fresh > 0 && done < total ? { etaMs: (elapsedMs / fresh) * (total - done) } : {}),
+      ...(fresh > 0 && left > 0 ? { etaMs: (elapsedMs / fresh) * left } : {}),
       ...(last ? { last } : {}),
     };
   };
   options.onProgress?.(progress());
 
   const stopped = () => options.signal?.aborted === true || options.cancelRunning?.aborted === true;
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs.length && !stopped()) {
-      const job = jobs[next++]!;
-      running++;
-      const line = await runJob(job.task, job.run, options);
-      running--;
-      if (!line) continue;
+  const running = new Set<Promise<void>>();
+  const launch = (job: { task: EvalTask; run: number }) => {
+    const id = key(job.task.task_id, job.run);
+    inFlight.add(id);
+    const work = runJob(job.task, job.run, options).then((line) => {
+      inFlight.delete(id);
+      if (!line) return;
       appendFileSync(resultsPath, JSON.stringify(line) + '\n');
-      finished.set(key(line.task_id, line.run), line);
+      finished.set(id, line);
       fresh++;
       options.onProgress?.(progress(line));
-    }
+    });
+    const tracked: Promise<void> = work.finally(() => running.delete(tracked));
+    running.add(tracked);
   };
-  await Promise.all(Array.from({ length: Math.min(options.concurrency, jobs.length) }, worker));
+  while (!stopped()) {
+    while (running.size < options.concurrency && !stopped()) {
+      const job = nextJob(options, finished, inFlight);
+      if (!job) break;
+      launch(job);
+    }
+    if (!running.size) break;
+    await Promise.race(running);
+  }
+  await Promise.all(running);
 
-  const summary = summarize(currentLines(finished, options.tasks, options.runs), options.tasks, options.runs, options.judge);
+  const summary = summarize(currentLines(finished, options.tasks, options.runs), options.tasks, options.runs, options.judge, options.earlyStop);
+  writeFileSync(join(options.outDir, CHART_FILE), renderScalingChart(summary.scaling, { judged: summary.judged !== undefined }));
   const markdown = renderSummary(summary);
   writeFileSync(join(options.outDir, SUMMARY_FILE), markdown);
   return { ...summary, markdown };
+}
+
+/**
+ * The next run to start: runs in order of run number, then task. With early stop a task's runs go
+ * one after another, and none starts once one of them was correct.
+ */
+function nextJob(options: EvalOptions, finished: Map<string, ResultLine>, inFlight: Set<string>): { task: EvalTask; run: number } | undefined {
+  for (let run = 1; run <= options.runs; run++) {
+    for (const task of options.tasks) {
+      const id = key(task.task_id, run);
+      if (finished.has(id) || inFlight.has(id)) continue;
+      if (options.earlyStop && !earlierRunsAllow(task, run, finished)) continue;
+      return { task, run };
+    }
+  }
+  return undefined;
+}
+
+/** Early stop: run `run` may start once every earlier run of the task has ended and none was correct. */
+function earlierRunsAllow(task: EvalTask, run: number, finished: Map<string, ResultLine>): boolean {
+  for (let earlier = 1; earlier < run; earlier++) {
+    const line = finished.get(key(task.task_id, earlier));
+    if (!line || isCorrect(line)) return false;
+  }
+  return true;
+}
+
+/** Runs early stop made unnecessary: those after a task's first correct run that were not made. */
+function skippedRuns(finished: Map<string, ResultLine>, tasks: EvalTask[], runs: number): number {
+  let skipped = 0;
+  for (const task of tasks) {
+    const first = firstCorrectRun(task.task_id, finished, runs);
+    if (first === undefined) continue;
+    for (let run = first + 1; run <= runs; run++) if (!finished.has(key(task.task_id, run))) skipped++;
+  }
+  return skipped;
+}
+
+function firstCorrectRun(taskId: string, finished: Map<string, ResultLine>, runs: number): number | undefined {
+  for (let run = 1; run <= runs; run++) {
+    const line = finished.get(key(taskId, run));
+    if (line && isCorrect(line)) return run;
+  }
+  return undefined;
 }
 
 function currentLines(finished: Map<string, ResultLine>, tasks: EvalTask[], runs: number): ResultLine[] {
@@ -315,27 +466,33 @@ async function runJob(task: EvalTask, run: number, options: EvalOptions): Promis
   } else if ('thrown' in settled) {
     error = errorMessage(settled.thrown);
     failure = 'crash';
-  } else if (error) failure = 'error';
-  else if (result.answer === undefined || !result.answer.trim()) failure = 'no answer';
+  } else if (error || result.stop === 'model_error') {
+    error ??= 'the model failed';
+    failure = 'model error';
+  } else if (result.answer === undefined || !result.answer.trim()) failure = 'no answer';
+  const status: RunStatus = failure === 'crash' || failure === 'model error' ? 'error' : failure ? 'no_answer' : 'answered';
 
   const truth = task.answer ?? null;
-  const correct = truth === null ? null : scoreAnswer(result.answer, truth);
+  const correct = truth === null || status === 'error' ? null : scoreAnswer(result.answer, truth);
   const line: ResultLine = {
     task_id: task.task_id,
     run,
+    status,
     answer: result.answer ?? null,
     truth,
     correct,
+    ...(task.level !== undefined ? { level: task.level } : {}),
     turns: result.turns,
     tool_calls: result.toolCalls,
     tokens: result.tokens,
     ms: result.ms || ms,
+    ...(result.attempts !== undefined ? { attempts: result.attempts } : {}),
     ...(error ? { error } : {}),
     ...(failure ? { failure } : {}),
     ...(result.stop ? { stop: result.stop } : {}),
     trace,
   };
-  if (options.judge && truth !== null) {
+  if (options.judge && truth !== null && status !== 'error') {
     const verdict = correct ? { correct: true } : await judgeAnswer(task.question, result.answer, truth, options.judge, options.cancelRunning);
     if (verdict.correct !== undefined) line.judged = verdict.correct;
     if ('reason' in verdict && verdict.reason) line.judge_reason = verdict.reason;
@@ -377,24 +534,46 @@ export interface Rate {
   accuracy: number;
 }
 
+export interface LevelSummary {
+  level: string;
+  tasks: number;
+  exact: Rate;
+  judged?: Rate;
+  /** pass@k at k = runs. */
+  passAtK: number;
+}
+
 export interface EvalSummary {
   tasks: number;
   runs: number;
   /** tasks × runs */
   total: number;
+  /** Runs that ended, with or without an answer (not in error). */
   finished: number;
+  /** Runs that ended in error: not scored, run again on resume. */
+  errors: number;
+  /** Runs early stop made unnecessary. */
+  skipped: number;
+  earlyStop: boolean;
   /** Finished runs of tasks that have an answer. */
   scored: number;
   exact: Rate;
   /** With a judge: its verdicts; a run it could not judge counts as wrong and is counted in `undecided`. */
   judged?: Rate & { model: string; undecided: number };
-  /** pass@k for k = 1..runs (unbiased estimator over each task's finished runs), exact match. */
+  /**
+   * pass@k for k = 1..runs, exact match: the unbiased estimator over each task's finished runs, or
+   * with early stop the share of tasks answered correctly within their first k runs.
+   */
   passAtK: Record<number, number>;
   judgedPassAtK?: Record<number, number>;
-  /** Per run, over runs that did not crash. */
+  /** By GAIA level, when the tasks carry one. */
+  levels: LevelSummary[];
+  /** Per run, over finished runs. */
   stats: { runs: number; turns: Stat; toolCalls: Stat; tokens: Stat; ms: Stat };
   failures: Partial<Record<FailureKind, number>>;
-  perTask: Array<{ task_id: string; truth: string | null; runs: Array<ResultLine | undefined> }>;
+  /** Accuracy (judged, else exact) against tool calls and turns per run. */
+  scaling: { toolCalls: Bucket[]; turns: Bucket[] };
+  perTask: Array<{ task_id: string; truth: string | null; level?: string; runs: Array<ResultLine | undefined> }>;
 }
 
 /** What runEval returns: the summary and the summary.md text. */
@@ -402,53 +581,85 @@ export interface EvalReport extends EvalSummary {
   markdown: string;
 }
 
-export function summarize(lines: ResultLine[], tasks: EvalTask[], runs: number, judge?: JudgeSettings): EvalSummary {
+export function summarize(lines: ResultLine[], tasks: EvalTask[], runs: number, judge?: JudgeSettings, earlyStop = false): EvalSummary {
+  const done = lines.filter((line) => line.status !== 'error');
   const byTask = new Map<string, ResultLine[]>();
-  for (const line of lines) byTask.set(line.task_id, [...(byTask.get(line.task_id) ?? []), line]);
-  const scored = lines.filter((line) => line.correct !== null);
+  for (const line of done) byTask.set(line.task_id, [...(byTask.get(line.task_id) ?? []), line]);
+  const scored = done.filter((line) => line.correct !== null);
   const rate = (correct: number, of: number): Rate => ({ correct, of, accuracy: of ? correct / of : 0 });
-  const ran = lines.filter((line) => line.failure !== 'crash');
-  const stat = (pick: (line: ResultLine) => number): Stat => statOf(ran.map(pick));
+  const stat = (pick: (line: ResultLine) => number): Stat => statOf(done.map(pick));
   const failures: Partial<Record<FailureKind, number>> = {};
   for (const line of lines) if (line.failure) failures[line.failure] = (failures[line.failure] ?? 0) + 1;
-  const passes = (isCorrect: (line: ResultLine) => boolean) => {
+  const passes = (taskIds: string[], correctOf: (line: ResultLine) => boolean) => {
     const out: Record<number, number> = {};
     for (let k = 1; k <= runs; k++) {
-      const values = [...byTask.values()]
-        .map((taskLines) => taskLines.filter((line) => line.correct !== null))
-        .filter((taskLines) => taskLines.length >= k)
-        .map((taskLines) => passAtK(taskLines.length, taskLines.filter(isCorrect).length, k));
+      const values = taskIds.flatMap((id) => {
+        const taskLines = (byTask.get(id) ?? []).filter((line) => line.correct !== null).sort((a, b) => a.run - b.run);
+        if (earlyStop) {
+          const first = taskLines.find(correctOf);
+          if (first && first.run <= k) return [1];
+          return taskLines.filter((line) => line.run <= k).length >= k ? [0] : [];
+        }
+        return taskLines.length >= k ? [passAtK(taskLines.length, taskLines.filter(correctOf).length, k)] : [];
+      });
       out[k] = values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0;
     }
     return out;
   };
+  const allIds = tasks.map((task) => task.task_id);
+  const judgedCorrect = (line: ResultLine) => line.judged === true;
+  const exactCorrect = (line: ResultLine) => line.correct === true;
+  const finishedMap = new Map(lines.map((line) => [key(line.task_id, line.run), line]));
+  const skipped = earlyStop ? skippedRuns(finishedMap, tasks, runs) : 0;
+  const levelNames = [...new Set(tasks.flatMap((task) => (task.level !== undefined ? [task.level] : [])))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const levels = levelNames.map((level): LevelSummary => {
+    const levelIds = tasks.filter((task) => task.level === level).map((task) => task.task_id);
+    const levelScored = scored.filter((line) => levelIds.includes(line.task_id));
+    return {
+      level,
+      tasks: levelIds.length,
+      exact: rate(levelScored.filter(exactCorrect).length, levelScored.length),
+      ...(judge ? { judged: rate(levelScored.filter(judgedCorrect).length, levelScored.length) } : {}),
+      passAtK: passes(levelIds, judge ? judgedCorrect : exactCorrect)[runs] ?? 0,
+    };
+  });
+  const scalingCorrect = judge ? judgedCorrect : exactCorrect;
   return {
     tasks: tasks.length,
     runs,
     total: tasks.length * runs,
-    finished: lines.length,
+    finished: done.length,
+    errors: lines.length - done.length,
+    skipped,
+    earlyStop,
     scored: scored.length,
-    exact: rate(scored.filter((line) => line.correct).length, scored.length),
+    exact: rate(scored.filter(exactCorrect).length, scored.length),
     ...(judge
       ? {
-          judged: { ...rate(scored.filter((line) => line.judged).length, scored.length), model: judge.model, undecided: scored.filter((line) => line.judged === undefined).length },
-          judgedPassAtK: passes((line) => line.judged === true),
+          judged: { ...rate(scored.filter(judgedCorrect).length, scored.length), model: judge.model, undecided: scored.filter((line) => line.judged === undefined).length },
+          judgedPassAtK: passes(allIds, judgedCorrect),
         }
       : {}),
-    passAtK: passes((line) => line.correct === true),
+    passAtK: passes(allIds, exactCorrect),
+    levels,
     stats: {
-      runs: ran.length,
+      runs: done.length,
       turns: stat((line) => line.turns),
       toolCalls: stat((line) => line.tool_calls),
       tokens: stat((line) => line.tokens),
       ms: stat((line) => line.ms),
     },
     failures,
+    scaling: {
+      toolCalls: interactionBuckets(scored.map((line) => ({ value: line.tool_calls, correct: scalingCorrect(line) }))),
+      turns: interactionBuckets(scored.map((line) => ({ value: line.turns, correct: scalingCorrect(line) }))),
+    },
     perTask: tasks.map((task) => {
-      const taskLines = byTask.get(task.task_id) ?? [];
+      const taskLines = lines.filter((line) => line.task_id === task.task_id);
       return {
         task_id: task.task_id,
         truth: task.answer ?? null,
+        ...(task.level !== undefined ? { level: task.level } : {}),
         runs: Array.from({ length: runs }, (_, index) => taskLines.find((line) => line.run === index + 1)),
       };
     }),
@@ -476,8 +687,16 @@ const decimal = (value: number) => (Number.isInteger(value) ? value.toLocaleStri
 
 export function renderSummary(summary: EvalSummary): string {
   const out: string[] = ['# Eval summary', ''];
-  const complete = summary.finished === summary.total ? 'all finished' : `${summary.finished} finished`;
+  const parts = [`${summary.finished} finished`];
+  if (summary.errors) parts.push(`${summary.errors} ended in error`);
+  if (summary.skipped) parts.push(`${summary.skipped} not needed (early stop)`);
+  const notRun = summary.total - summary.finished - summary.errors - summary.skipped;
+  if (notRun) parts.push(`${notRun} not run yet`);
+  const complete = summary.finished + summary.skipped === summary.total ? `all finished${summary.skipped ? `, ${summary.skipped} not needed (early stop)` : ''}` : parts.join(', ');
   out.push(`- Runs: ${summary.tasks} tasks × ${summary.runs} run${summary.runs > 1 ? 's' : ''} = ${summary.total} (${complete})`);
+  if (summary.errors) {
+    out.push(`- Errors: ${summary.errors} run${summary.errors > 1 ? 's' : ''} could not run to their end (model endpoint, servers or a crash; see the Errors table). They are not scored; run the same command again to run them.`);
+  }
   out.push(`- Exact match: ${summary.exact.correct}/${summary.exact.of} = ${percent(summary.exact.accuracy)}`);
   if (summary.judged) {
     const undecided = summary.judged.undecided ? ` (${summary.judged.undecided} undecided)` : '';
@@ -487,34 +706,54 @@ export function renderSummary(summary: EvalSummary): string {
     Object.entries(passes)
       .map(([k, value]) => `pass@${k} ${percent(value)}`)
       .join(' · ');
-  out.push(`- Exact ${passLine(summary.passAtK)}`);
-  if (summary.judgedPassAtK) out.push(`- Judged ${passLine(summary.judgedPassAtK)}`);
-  out.push('', `Per run (${summary.stats.runs} runs that did not crash):`, '', '| | mean | median |', '|---|---:|---:|');
+  const how = summary.earlyStop ? ' (early stop: a task counts from its first correct run on)' : '';
+  out.push(`- Exact ${passLine(summary.passAtK)}${how}`);
+  if (summary.judgedPassAtK) out.push(`- Judged ${passLine(summary.judgedPassAtK)}${how}`);
+  if (summary.levels.length) {
+    const judged = summary.levels.some((level) => level.judged);
+    out.push('', '## By level', '', `| level | tasks | exact |${judged ? ' judged |' : ''} pass@${summary.runs} |`, `|---|---:|---:|${judged ? '---:|' : ''}---:|`);
+    for (const level of summary.levels) {
+      const judgedCell = judged ? ` ${level.judged ? `${level.judged.correct}/${level.judged.of} = ${percent(level.judged.accuracy)}` : ''} |` : '';
+      out.push(`| ${cell(level.level)} | ${level.tasks} | ${level.exact.correct}/${level.exact.of} = ${percent(level.exact.accuracy)} |${judgedCell} ${percent(level.passAtK)} |`);
+    }
+  }
+  out.push('', `Per run (${summary.stats.runs} finished runs):`, '', '| | mean | median |', '|---|---:|---:|');
   const { turns, toolCalls, tokens, ms } = summary.stats;
   out.push(`| turns | ${decimal(turns.mean)} | ${decimal(turns.median)} |`);
   out.push(`| tool calls | ${decimal(toolCalls.mean)} | ${decimal(toolCalls.median)} |`);
   out.push(`| tokens | ${decimal(Math.round(tokens.mean))} | ${decimal(Math.round(tokens.median))} |`);
   out.push(`| time | ${formatMs(ms.mean)} | ${formatMs(ms.median)} |`);
-  out.push('', '## Failures', '');
+  out.push('', '## Interaction scaling', '');
+  out.push(`Accuracy (${summary.judged ? 'judged' : 'exact match'}) of the scored runs by how many tool calls and turns each made.`, '');
+  out.push(`![Accuracy against tool calls and turns per run](${CHART_FILE})`, '');
+  out.push('| tool calls | runs | correct | accuracy |', '|---|---:|---:|---:|');
+  for (const bucket of summary.scaling.toolCalls) out.push(`| ${bucket.label} | ${bucket.runs} | ${bucket.correct} | ${percent(bucket.accuracy)} |`);
+  out.push('', '| turns | runs | correct | accuracy |', '|---|---:|---:|---:|');
+  for (const bucket of summary.scaling.turns) out.push(`| ${bucket.label} | ${bucket.runs} | ${bucket.correct} | ${percent(bucket.accuracy)} |`);
+  out.push('', '## Errors and failures', '');
   const failures = Object.entries(summary.failures);
   if (failures.length) {
-    out.push('| kind | runs |', '|---|---:|', ...failures.map(([kind, count]) => `| ${kind} | ${count} |`));
+    const kind = (name: string) => (name === 'crash' || name === 'model error' ? 'error (run again on resume)' : 'finished, no answer');
+    out.push('| kind | runs | counted as |', '|---|---:|---|', ...failures.map(([name, count]) => `| ${name} | ${count} | ${kind(name)} |`));
   } else out.push('None.');
   out.push('', '## Tasks', '');
   const runHeads = Array.from({ length: summary.runs }, (_, index) => `run ${index + 1}`);
-  out.push(`| task | truth | ${runHeads.join(' | ')} |`, `|---|---|${runHeads.map(() => '---').join('|')}|`);
+  const withLevel = summary.perTask.some((task) => task.level !== undefined);
+  out.push(`| task |${withLevel ? ' level |' : ''} truth | ${runHeads.join(' | ')} |`, `|---|${withLevel ? '---|' : ''}---|${runHeads.map(() => '---').join('|')}|`);
   for (const task of summary.perTask) {
-    out.push(`| ${cell(task.task_id)} | ${cell(task.truth ?? '')} | ${task.runs.map(runCell).join(' | ')} |`);
+    out.push(`| ${cell(task.task_id)} |${withLevel ? ` ${cell(task.level ?? '')} |` : ''} ${cell(task.truth ?? '')} | ${task.runs.map(runCell).join(' | ')} |`);
   }
+  out.push('', 'A run cell: ✓ exact match, ≈ judged correct, ✗ wrong, ⚠ ended in error; then the answer, and the tool calls and turns it took.');
   return out.join('\n') + '\n';
 }
 
 function runCell(line: ResultLine | undefined): string {
   if (!line) return '';
+  if (line.status === 'error') return cell(`⚠ ${line.error ?? 'error'}`);
   const mark = line.correct === null ? '' : line.correct ? '✓ ' : line.judged ? '≈ ' : '✗ ';
   const answer = line.answer ?? '—';
-  const error = line.error ? ` (${line.error})` : '';
-  return cell(`${mark}${answer}${error}`);
+  const failure = line.failure ? ` (${line.failure})` : '';
+  return `${cell(`${mark}${answer}${failure}`)} · ${line.tool_calls} calls, ${line.turns} turns`;
 }
 
 function cell(text: string): string {
@@ -522,17 +761,44 @@ function cell(text: string): string {
   return flat.length > 60 ? flat.slice(0, 59) + '…' : flat;
 }
 
-/** `[████████░░░░░░░░] 12/103  acc 58.3%  fail 2  12m 03s  eta 1h 02m` */
+/** `[████████░░░░░░░░] 12/103  acc 58.3%  no answer 2  err 1  12m 03s  eta 1h 02m` */
 export function progressLine(progress: EvalProgress, barWidth = 20): string {
   const filled = progress.total ? Math.floor((progress.done / progress.total) * barWidth) : barWidth;
   const bar = '█'.repeat(filled) + '░'.repeat(barWidth - filled);
+  return [`[${bar}] ${progress.done}/${progress.total}`, ...progressFacts(progress)].join('  ');
+}
+
+function progressFacts(progress: EvalProgress): string[] {
   const accuracy = progress.scored ? percent(progress.correct / progress.scored) : '—';
   return [
-    `[${bar}] ${progress.done}/${progress.total}`,
     `acc ${accuracy}`,
-    `fail ${progress.failures}`,
+    `no answer ${progress.failures}`,
+    `err ${progress.errors}`,
     ...(progress.running ? [`running ${progress.running}`] : []),
     formatMs(progress.elapsedMs),
     `eta ${progress.etaMs === undefined ? '—' : formatMs(progress.etaMs)}`,
-  ].join('  ');
+  ];
+}
+
+/**
+ * One plain line per finished run, for a log file or a pipe:
+ * `12/103  t7 run 1: correct "42" (5 turns, 4 tool calls, 12.3s)  acc 58.3%  no answer 2  err 1  12m 03s  eta 1h 02m`
+ */
+export function progressRecord(progress: EvalProgress): string | undefined {
+  const line = progress.last;
+  if (!line) return undefined;
+  const verdict =
+    line.status === 'error'
+      ? `error: ${oneLine(line.error ?? 'unknown')}`
+      : `${line.correct === null ? 'answered' : isCorrect(line) ? 'correct' : 'wrong'} ${line.answer === null ? '(no answer)' : JSON.stringify(cut(line.answer, 60))}`;
+  const facts = `(${line.turns} turns, ${line.tool_calls} tool calls, ${formatMs(line.ms)})`;
+  return [`${progress.done}/${progress.total}  ${line.task_id} run ${line.run}: ${verdict} ${facts}`, ...progressFacts(progress)].join('  ');
+}
+
+function oneLine(text: string): string {
+  return cut(text.replace(/\s+/g, ' ').trim(), 200);
+}
+
+function cut(text: string, width: number): string {
+  return text.length <= width ? text : text.slice(0, width - 1) + '…';
 }

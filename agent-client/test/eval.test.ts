@@ -1,11 +1,11 @@
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FathomError, isFathomError } from '@fathom/core';
-import { passAtK, progressLine, readResults, readTasks, runEval, summarize, tracePathFor } from '../src/eval.js';
+import { passAtK, progressLine, progressRecord, readResults, readTasks, runEval, summarize, tracePathFor } from '../src/eval.js';
 import type { EvalOptions, EvalTask, ResultLine, RunTask, TaskResult } from '../src/eval.js';
 import { TraceWriter, readTrace } from '../src/trace.js';
 
@@ -86,18 +86,18 @@ describe('runEval', () => {
     expect(existsSync(join(dir, 'summary.md'))).toBe(true);
   });
 
-  it('records a run that throws and goes on', async () => {
+  it('records a run that throws as an error, not a wrong answer, and goes on', async () => {
     const { runTask } = fakeRunner(async (task, run, signal) => {
-      if (task.task_id === 't2') throw new FathomError('upstream', 'model server down');
+      if (task.task_id === 't2') throw new FathomError('unavailable', 'tool-python did not start');
       return rightAnswer(task, run, signal);
     });
     const summary = await runEval(options({ tasks: tasks(3), runTask }));
     const lines = results();
     expect(lines).toHaveLength(3);
     const failed = lines.find((line) => line.task_id === 't2')!;
-    expect(failed).toMatchObject({ error: 'model server down', failure: 'crash', answer: null, correct: false, turns: 0 });
+    expect(failed).toMatchObject({ status: 'error', error: 'tool-python did not start', failure: 'crash', answer: null, correct: null, turns: 0 });
     expect(summary.failures).toEqual({ crash: 1 });
-    expect(summary.exact.correct).toBe(2);
+    expect(summary).toMatchObject({ errors: 1, finished: 2, exact: { correct: 2, of: 2 } });
   });
 
   it('aborts a run at the time limit and records it, partial result kept', async () => {
@@ -113,20 +113,61 @@ describe('runEval', () => {
     const summary = await runEval(options({ tasks: tasks(3), runTask, timeLimitMs: 100, graceMs: 100, concurrency: 3 }));
     expect(Date.now() - started).toBeLessThan(8000);
     const byId = new Map(results().map((line) => [line.task_id, line]));
-    expect(byId.get('t1')).toMatchObject({ error: 'time limit', failure: 'time limit', turns: 7, tool_calls: 6, stop: 'cancelled' });
-    expect(byId.get('t2')).toMatchObject({ error: 'time limit', failure: 'time limit', turns: 0 });
+    expect(byId.get('t1')).toMatchObject({ status: 'no_answer', correct: false, error: 'time limit', failure: 'time limit', turns: 7, tool_calls: 6, stop: 'cancelled' });
+    expect(byId.get('t2')).toMatchObject({ status: 'no_answer', error: 'time limit', failure: 'time limit', turns: 0 });
     expect(byId.get('t3')).toMatchObject({ correct: true });
     expect(byId.get('t3')!.error).toBeUndefined();
     expect(summary.failures).toEqual({ 'time limit': 2 });
   });
 
-  it('records a returned error and a missing answer as failures of their kind', async () => {
+  it('records a model failure as an error and a missing answer as a finished run without one', async () => {
     const { runTask } = fakeRunner(async (task) => {
-      if (task.task_id === 't1') return { turns: 1, toolCalls: 0, tokens: 10, ms: 1, error: 'context full', stop: 'context_full' };
-      return { turns: 2, toolCalls: 1, tokens: 20, ms: 1 };
+      if (task.task_id === 't1') return { turns: 1, toolCalls: 0, tokens: 10, ms: 1, error: 'The model endpoint did not answer after 10 attempts', stop: 'model_error' };
+      return { turns: 2, toolCalls: 1, tokens: 20, ms: 1, stop: 'answered' };
     });
     const summary = await runEval(options({ tasks: tasks(2), runTask }));
-    expect(summary.failures).toEqual({ error: 1, 'no answer': 1 });
+    expect(summary.failures).toEqual({ 'model error': 1, 'no answer': 1 });
+    const byId = new Map(results().map((line) => [line.task_id, line]));
+    expect(byId.get('t1')).toMatchObject({ status: 'error', correct: null, failure: 'model error' });
+    expect(byId.get('t2')).toMatchObject({ status: 'no_answer', correct: false, failure: 'no answer' });
+    expect(summary).toMatchObject({ errors: 1, finished: 1, exact: { correct: 0, of: 1 } });
+  });
+
+  it('runs again on resume what ended in error, once, and keeps one line per run', async () => {
+    const first = fakeRunner(async (task, run, signal) => {
+      if (task.task_id === 't1') throw new Error('runner crashed');
+      if (task.task_id === 't2') return { turns: 1, toolCalls: 0, tokens: 1, ms: 1, stop: 'model_error', error: 'model unreachable' };
+      if (task.task_id === 't3') return { turns: 4, toolCalls: 3, tokens: 1, ms: 1, stop: 'answered' };
+      return answerWith(() => 'wrong')(task, run, signal);
+    });
+    const before = await runEval(options({ tasks: tasks(4), runTask: first.runTask }));
+    expect(before).toMatchObject({ errors: 2, finished: 2, exact: { correct: 0, of: 2 } });
+    expect(readFileSync(join(dir, 'summary.md'), 'utf8')).toContain('- Errors: 2 runs could not run to their end');
+
+    const second = fakeRunner(rightAnswer);
+    const seen: number[] = [];
+    const after = await runEval(options({ tasks: tasks(4), runTask: second.runTask, onProgress: (progress) => seen.push(progress.errors) }));
+    // Only the two errors run again: the finished wrong answer (t4) and the finished run without an answer (t3) stay.
+    expect(second.state.calls.sort()).toEqual(['t1#1', 't2#1']);
+    expect(seen[0]).toBe(0);
+    const lines = results();
+    expect(keys(lines)).toEqual(['t1#1', 't2#1', 't3#1', 't4#1']);
+    expect(lines.map((line) => line.status).sort()).toEqual(['answered', 'answered', 'answered', 'no_answer']);
+    expect(after).toMatchObject({ errors: 0, finished: 4, exact: { correct: 2, of: 4 } });
+    expect(after.failures).toEqual({ 'no answer': 1 });
+
+    const third = fakeRunner(rightAnswer);
+    await runEval(options({ tasks: tasks(4), runTask: third.runTask }));
+    expect(third.state.calls).toEqual([]);
+  });
+
+  it('reads results written before runs had a status: crashes and errors are errors', async () => {
+    const old = (task_id: string, extra: object) => JSON.stringify({ task_id, run: 1, answer: null, truth: '1', correct: false, turns: 0, tool_calls: 0, tokens: 0, ms: 1, trace: 'x', ...extra });
+    writeFileSync(join(dir, 'results.jsonl'), [old('t1', { failure: 'crash', error: 'boom' }), old('t2', { failure: 'error', error: 'model' }), old('t3', { failure: 'no answer' }), ''].join('\n'));
+    expect(results().map((line) => line.status)).toEqual(['error', 'error', 'no_answer']);
+    const { runTask, state } = fakeRunner(rightAnswer);
+    await runEval(options({ tasks: tasks(3), runTask }));
+    expect(state.calls.sort()).toEqual(['t1#1', 't2#1']);
   });
 
   it('resumes: stopped after some runs, a second eval runs only the missing ones', async () => {
@@ -205,26 +246,29 @@ describe('runEval', () => {
       return { ...(answer !== undefined ? { answer } : {}), turns: run * 2, toolCalls: run, tokens: 100 * run, ms: 1000 * run };
     });
     const summary = await runEval(options({ tasks: tasks(4), runs: 2, runTask }));
-    expect(summary.exact).toEqual({ correct: 4, of: 8, accuracy: 0.5 });
-    expect(summary.passAtK[1]).toBeCloseTo(0.5);
-    expect(summary.passAtK[2]).toBeCloseTo(0.75);
+    // The crash is not scored: 7 finished runs.
+    expect(summary.exact).toEqual({ correct: 4, of: 7, accuracy: 4 / 7 });
+    expect(summary.passAtK[1]).toBeCloseTo((1 + 0.5 + 0 + 1) / 4);
+    expect(summary.passAtK[2]).toBeCloseTo(2 / 3);
     expect(summary.stats.runs).toBe(7);
     expect(summary.stats.turns).toEqual({ mean: (2 * 4 + 4 * 3) / 7, median: 2 });
     expect(summary.failures).toEqual({ crash: 1 });
+    expect(summary.errors).toBe(1);
     expect(summary.judged).toBeUndefined();
 
     const markdown = readFileSync(join(dir, 'summary.md'), 'utf8');
     expect(summary.markdown).toBe(markdown);
-    expect(markdown).toContain('- Runs: 4 tasks × 2 runs = 8 (all finished)');
-    expect(markdown).toContain('- Exact match: 4/8 = 50.0%');
-    expect(markdown).toContain('- Exact pass@1 50.0% · pass@2 75.0%');
+    expect(markdown).toContain('- Runs: 4 tasks × 2 runs = 8 (7 finished, 1 ended in error)');
+    expect(markdown).toContain('- Exact match: 4/7 = 57.1%');
+    expect(markdown).toContain('- Exact pass@1 62.5% · pass@2 66.7%');
     expect(markdown).toContain('| turns | 2.9 | 2 |');
     expect(markdown).toContain('| tool calls | 1.4 | 1 |');
     expect(markdown).toContain('| tokens | 143 | 100 |');
     expect(markdown).toContain('| time | 1.4s | 1.0s |');
-    expect(markdown).toContain('| crash | 1 |');
-    expect(markdown).toContain('| t2 | 2 | ✓ 2 | ✗ two |');
-    expect(markdown).toContain('| t4 | 4 | ✓ 4 | ✗ — (crashed \\| badly) |');
+    expect(markdown).toContain('| crash | 1 | error (run again on resume) |');
+    expect(markdown).toContain('| t2 | 2 | ✓ 2 · 1 calls, 2 turns | ✗ two · 2 calls, 4 turns |');
+    expect(markdown).toContain('| t4 | 4 | ✓ 4 · 1 calls, 2 turns | ⚠ crashed \\| badly |');
+    expect(markdown).toContain('![Accuracy against tool calls and turns per run](interaction-scaling.svg)');
     expect(markdown).not.toContain('Judged');
   });
 
@@ -259,10 +303,57 @@ describe('runEval', () => {
       const markdown = readFileSync(join(dir, 'summary.md'), 'utf8');
       expect(markdown).toContain('- Judged by judge-model: 2/5 = 40.0% (1 undecided)');
       expect(markdown).toContain('- Judged pass@1 40.0%');
-      expect(markdown).toContain('| t2 | 2 | ≈ two |');
+      expect(markdown).toContain('| t2 | 2 | ≈ two · 2 calls, 3 turns |');
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+
+  it("early stop: a task's runs go one after another and stop at the first correct one; pass@k counts from it", async () => {
+    // t1 right at once, t2 at its second run, t3 never, t4 errors at its first run and is right after.
+    const right: Record<string, number> = { t1: 1, t2: 2, t3: 99, t4: 2 };
+    const order: string[] = [];
+    const { runTask, state } = fakeRunner(async (task, run, signal) => {
+      order.push(`${task.task_id}#${run}`);
+      if (task.task_id === 't4' && run === 1) return { turns: 1, toolCalls: 0, tokens: 0, ms: 1, stop: 'model_error', error: 'model down' };
+      return answerWith(() => (run >= right[task.task_id]! ? task.answer : 'wrong'))(task, run, signal);
+    });
+    const summary = await runEval(options({ tasks: tasks(4), runs: 3, runTask, concurrency: 4, earlyStop: true }));
+    expect(state.calls.sort()).toEqual(['t1#1', 't2#1', 't2#2', 't3#1', 't3#2', 't3#3', 't4#1', 't4#2'].sort());
+    // Never two runs of one task at once.
+    for (const id of ['t2', 't3', 't4']) {
+      const runs = order.filter((call) => call.startsWith(`${id}#`));
+      expect(runs).toEqual(runs.map((_, index) => `${id}#${index + 1}`));
+    }
+    expect(summary).toMatchObject({ skipped: 4, errors: 1, earlyStop: true });
+    expect(summary.passAtK[1]).toBeCloseTo(1 / 3);
+    expect(summary.passAtK[2]).toBeCloseTo(3 / 4);
+    expect(summary.passAtK[3]).toBeCloseTo(3 / 4);
+    const markdown = readFileSync(join(dir, 'summary.md'), 'utf8');
+    expect(markdown).toContain('4 not needed (early stop)');
+    expect(markdown).toContain('(early stop: a task counts from its first correct run on)');
+
+    // A resume runs only the run that ended in error: every other task is answered or has had its runs.
+    const again = fakeRunner(rightAnswer);
+    const resumed = await runEval(options({ tasks: tasks(4), runs: 3, runTask: again.runTask, earlyStop: true }));
+    expect(again.state.calls).toEqual(['t4#1']);
+    expect(resumed).toMatchObject({ errors: 0, skipped: 4 });
+    expect(resumed.passAtK[1]).toBeCloseTo(2 / 4);
+  });
+
+  it('reports accuracy by GAIA level when tasks carry one', async () => {
+    const levelled = tasks(5).map((task, index) => ({ ...task, level: String((index % 2) + 1) }));
+    const { runTask } = fakeRunner(answerWith((task) => (task.task_id === 't3' ? 'no' : task.answer)));
+    const summary = await runEval(options({ tasks: levelled, runTask }));
+    expect(summary.levels).toEqual([
+      { level: '1', tasks: 3, exact: { correct: 2, of: 3, accuracy: 2 / 3 }, passAtK: 2 / 3 },
+      { level: '2', tasks: 2, exact: { correct: 2, of: 2, accuracy: 1 }, passAtK: 1 },
+    ]);
+    const markdown = readFileSync(join(dir, 'summary.md'), 'utf8');
+    expect(markdown).toContain('| level | tasks | exact | pass@1 |');
+    expect(markdown).toContain('| 1 | 3 | 2/3 = 66.7% | 66.7% |');
+    expect(markdown).toContain('| 2 | 2 | 2/2 = 100.0% | 100.0% |');
+    expect(results().find((line) => line.task_id === 't2')).toMatchObject({ level: '2' });
   });
 
   it('runs with no time limit when it is Infinity', async () => {
@@ -283,11 +374,50 @@ describe('runEval', () => {
 describe('readTasks', () => {
   it('reads one task a line, resolving a relative file against the tasks file', () => {
     const path = join(dir, 'tasks.jsonl');
+    mkdirSync(join(dir, 'files'));
+    writeFileSync(join(dir, 'files', 'a.pdf'), '%PDF-1.4');
     writeFileSync(path, ['{"task_id":"a","question":"Q1","answer":"x","file":"files/a.pdf"}', '', '{"task_id":7,"question":"Q2","answer":42,"file":null}', ''].join('\n'));
     expect(readTasks(path)).toEqual([
       { task_id: 'a', question: 'Q1', answer: 'x', file: join(dir, 'files/a.pdf') },
       { task_id: '7', question: 'Q2', answer: '42' },
     ]);
+  });
+
+  it("reads GAIA's and MiroThinker's keys: file_name, Level, task_question, ground_truth, metadata.Level", () => {
+    const path = join(dir, 'metadata.jsonl');
+    writeFileSync(join(dir, 'sheet.xlsx'), 'x');
+    writeFileSync(
+      path,
+      [
+        '{"task_id":"g1","Question":"Q1","Final answer":"17","file_name":"sheet.xlsx","Level":2}',
+        '{"task_id":"g2","Question":"Q2","Final answer":"x","file_name":"","Level":"1"}',
+        '{"task_id":"m1","task_question":"Q3","ground_truth":"y","metadata":{"Level":3}}',
+      ].join('\n'),
+    );
+    expect(readTasks(path)).toEqual([
+      { task_id: 'g1', question: 'Q1', answer: '17', file: join(dir, 'sheet.xlsx'), level: '2' },
+      { task_id: 'g2', question: 'Q2', answer: 'x', level: '1' },
+      { task_id: 'm1', question: 'Q3', answer: 'y', level: '3' },
+    ]);
+  });
+
+  it('finds attached files in --files DIR, and lists the missing ones before anything runs', () => {
+    const files = join(dir, 'attachments');
+    mkdirSync(files);
+    writeFileSync(join(files, 'a.csv'), 'x,y\n');
+    const path = join(dir, 'tasks.jsonl');
+    writeFileSync(path, ['{"task_id":"a","question":"Q","file_name":"a.csv"}', '{"task_id":"b","question":"Q","file_name":"b.csv"}'].join('\n'));
+    try {
+      readTasks(path, { filesDir: files });
+      expect.unreachable();
+    } catch (error) {
+      expect(isFathomError(error, 'invalid_argument')).toBe(true);
+      expect((error as Error).message).toContain(`line 2: the attached file ${join(files, 'b.csv')} does not exist`);
+      expect((error as FathomError).hint).toContain('--files DIR');
+    }
+    writeFileSync(join(files, 'b.csv'), 'x\n');
+    expect(readTasks(path, { filesDir: files }).map((task) => task.file)).toEqual([join(files, 'a.csv'), join(files, 'b.csv')]);
+    expect(() => readTasks(path, { filesDir: join(dir, 'nowhere') })).toThrow(/No folder at .*nowhere \(--files\)/);
   });
 
   it('lists every problem with its line number, and runs nothing', () => {
@@ -337,7 +467,7 @@ describe('helpers', () => {
   });
 
   it('pass@k counts a task only when it has k finished runs', () => {
-    const line = (task_id: string, run: number, correct: boolean): ResultLine => ({ task_id, run, correct, answer: 'a', truth: 'a', turns: 1, tool_calls: 1, tokens: 1, ms: 1, trace: '' });
+    const line = (task_id: string, run: number, correct: boolean): ResultLine => ({ task_id, run, status: 'answered', correct, answer: 'a', truth: 'a', turns: 1, tool_calls: 1, tokens: 1, ms: 1, trace: '' });
     const summary = summarize([line('a', 1, true), line('a', 2, false), line('b', 1, false)], [{ task_id: 'a', question: 'q' }, { task_id: 'b', question: 'q' }], 2);
     expect(summary.passAtK[1]).toBeCloseTo(0.25);
     expect(summary.passAtK[2]).toBe(1);
@@ -351,9 +481,20 @@ describe('helpers', () => {
     expect(slash).not.toBe(tracePathFor('a:b', 1));
   });
 
-  it('progressLine shows the bar, counts, accuracy, failures, elapsed and ETA', () => {
-    const line = progressLine({ done: 5, total: 20, resumed: 0, running: 2, scored: 4, correct: 3, failures: 1, elapsedMs: 65_000, etaMs: 195_000 }, 10);
-    expect(line).toBe('[██░░░░░░░░] 5/20  acc 75.0%  fail 1  running 2  1m 05s  eta 3m 15s');
-    expect(progressLine({ done: 0, total: 3, resumed: 0, running: 0, scored: 0, correct: 0, failures: 0, elapsedMs: 0 }, 4)).toBe('[░░░░] 0/3  acc —  fail 0  0ms  eta —');
+  it('progressLine shows the bar, counts, accuracy, runs without an answer, errors, elapsed and ETA', () => {
+    const base = { resumed: 0, skipped: 0, errors: 0 };
+    const line = progressLine({ ...base, done: 5, total: 20, running: 2, scored: 4, correct: 3, failures: 1, errors: 1, elapsedMs: 65_000, etaMs: 195_000 }, 10);
+    expect(line).toBe('[██░░░░░░░░] 5/20  acc 75.0%  no answer 1  err 1  running 2  1m 05s  eta 3m 15s');
+    expect(progressLine({ ...base, done: 0, total: 3, running: 0, scored: 0, correct: 0, failures: 0, elapsedMs: 0 }, 4)).toBe('[░░░░] 0/3  acc —  no answer 0  err 0  0ms  eta —');
+  });
+
+  it('progressRecord is one plain line per finished run, none before the first', () => {
+    const base = { resumed: 0, skipped: 0, running: 0, total: 3, scored: 1, correct: 1, failures: 0, errors: 0, elapsedMs: 2000 };
+    expect(progressRecord({ ...base, done: 0 })).toBeUndefined();
+    const last: ResultLine = { task_id: 't1', run: 1, status: 'answered', answer: '42', truth: '42', correct: true, turns: 5, tool_calls: 4, tokens: 9, ms: 12_300, trace: 'x' };
+    expect(progressRecord({ ...base, done: 1, last })).toBe('1/3  t1 run 1: correct "42" (5 turns, 4 tool calls, 12.3s)  acc 100.0%  no answer 0  err 0  2.0s  eta —');
+    const failed: ResultLine = { ...last, status: 'error', answer: null, correct: null, error: 'The model endpoint\ncannot be reached' };
+    expect(progressRecord({ ...base, done: 2, errors: 1, last: failed })).toMatch(/^2\/3 {2}t1 run 1: error: The model endpoint cannot be reached \(5 turns/);
+    expect(progressRecord({ ...base, done: 2, errors: 1, last: failed })).not.toContain('\r');
   });
 });
