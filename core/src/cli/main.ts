@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { Command, CommanderError, Help, InvalidArgumentError } from 'commander';
@@ -12,6 +11,7 @@ import { runMain } from '../serve.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { connectStdio, renderResult, saveBinaryContent } from './call.js';
 import { renderChecks, runChecks } from './doctor.js';
+import { packageRoot } from './package-root.js';
 import { addBooleanOption, booleanOptionTerm, normalizeBooleanArgs } from './options.js';
 import { HOSTS, HostConfigError, hostConfig, printedConfig } from './host-config.js';
 import type { HostName, HostTransport } from './host-config.js';
@@ -20,7 +20,7 @@ import type { ServeSettings } from './serve-all.js';
 import { BASE_PORT, SERVER_NAMES, isServerName, loadDefinition } from './servers.js';
 import type { ServerName } from './servers.js';
 
-const rootDir = fileURLToPath(new URL('../../../', import.meta.url));
+const rootDir = packageRoot();
 const version = (JSON.parse(readFileSync(`${rootDir}package.json`, 'utf8')) as { version: string }).version;
 const fathomBin = `${rootDir}bin/fathom.js`;
 
