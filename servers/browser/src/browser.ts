@@ -80,6 +80,8 @@ const isPlaywrightTimeout = (error: unknown) => error instanceof Error && error.
 
 interface SessionOptions {
   id: string;
+  /** What the session's downloads folder is called. */
+  name: string;
   context: BrowserContext;
   config: Config;
   logger: Logger;
@@ -92,6 +94,7 @@ interface SessionOptions {
 /** One MCP session's isolated browser: its own cookies, storage, tabs and downloads. */
 export class BrowserSession {
   readonly id: string;
+  readonly name: string;
   readonly context: BrowserContext;
   readonly tabs: Page[] = [];
   readonly downloads: SavedDownload[] = [];
@@ -122,6 +125,7 @@ export class BrowserSession {
 
   private constructor(options: SessionOptions) {
     this.id = options.id;
+    this.name = options.name;
     this.context = options.context;
     this.config = options.config;
     this.logger = options.logger;
@@ -580,7 +584,7 @@ export class BrowserSession {
       const source = await finished;
       const copy = this.copying.then(async () => {
         const limit = Math.min(fileLimit, sessionLeft());
-        const dir = join(this.config.outputDir, 'browser', safeFileName(this.id));
+        const dir = join(this.config.outputDir, 'browser', safeFileName(this.name));
         try {
           const saved = await copyOut(source, dir, name, this.owner, limit);
           this.downloadBytes += saved.bytes;
@@ -641,7 +645,8 @@ export class BrowserManager {
     return this.sessions.size + this.opening.size;
   }
 
-  async session(id: string): Promise<BrowserSession> {
+  /** The session `id`, opened on first use; `name` names its downloads folder. */
+  async session(id: string, name = id): Promise<BrowserSession> {
     const existing = this.sessions.get(id);
     if (existing && !existing.closed) {
       existing.touch();
@@ -655,12 +660,13 @@ export class BrowserManager {
         hint: 'Close a browser session or wait for idle ones to expire; an operator can raise FATHOM_MAX_CONTEXTS.',
       });
     }
-    const opening = this.openSession(id).finally(() => this.opening.delete(id));
+    const opening = this.openSession(id, name).finally(() => this.opening.delete(id));
     this.opening.set(id, opening);
     return opening;
   }
 
   async closeSession(id: string): Promise<void> {
+    await this.opening.get(id)?.catch(() => undefined);
     const session = this.sessions.get(id);
     this.sessions.delete(id);
     this.lostSessions.delete(id);
@@ -681,7 +687,7 @@ export class BrowserManager {
     await this.matcher.close();
   }
 
-  private async openSession(id: string): Promise<BrowserSession> {
+  private async openSession(id: string, name: string): Promise<BrowserSession> {
     const { browser, watcher, launch } = await this.browser();
     const context = await browser.newContext({
       viewport: { width: this.config.viewportWidth, height: this.config.viewportHeight },
@@ -692,6 +698,7 @@ export class BrowserManager {
     try {
       const session = await BrowserSession.open({
         id,
+        name,
         context,
         config: this.config,
         logger: this.logger,

@@ -1,5 +1,5 @@
 import { continuationNote, cutToBudget, defineTool, FathomError, runtimeRegistry } from '@fathom/core';
-import type { Logger, Tool, ToolContext } from '@fathom/core';
+import type { InstanceScope, Logger, Tool, ToolContext } from '@fathom/core';
 import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
 import type { Page } from 'playwright-core';
 import { z } from 'zod';
@@ -42,9 +42,19 @@ function budgeted(text: string, maxChars: number, cursor?: string): string {
   return [slice.text, continuationNote(slice)].filter(Boolean).join('\n\n');
 }
 
-export function toolsFor(config: Config, logger: Logger): Tool[] {
+/** The tools of one server instance (an MCP session over HTTP, a client over stdio): its browser context is its own and closes with it. */
+export function toolsFor(config: Config, logger: Logger, instance: InstanceScope): Tool[] {
   const manager = registry.get(config, logger);
-  const sessionOf = (context: ToolContext) => manager.session(context.sessionId ?? 'stdio');
+  let closed = false;
+  const sessionOf = (context: ToolContext) => {
+    if (closed) throw new FathomError('cancelled', 'The MCP session was closed', { hint: 'Connect again.' });
+    // The downloads folder is named after the MCP session where there is one.
+    return manager.session(instance.id, context.sessionId ?? instance.id);
+  };
+  instance.onClose(() => {
+    closed = true;
+    return manager.closeSession(instance.id);
+  });
 
   /** A fresh view of the current tab, cut to the budget; remembered for the next diff. */
   async function fullView(session: BrowserSession, mode: Mode, maxChars: number, cursor?: string): Promise<string> {
