@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, findChromium, isFathomError, loadConfig } from '@fathom/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BrowserManager } from '../src/browser.js';
 import { safeFileName } from '../src/downloads.js';
 import type { BrowserSession } from '../src/browser.js';
@@ -106,6 +106,18 @@ describe.skipIf(!hasChromium)('BrowserManager', () => {
     manager = new BrowserManager({ config: configFor(), logger: createLogger('test', { level: 'silent' }) });
   });
 
+  /** The sessions a test opened, closed after it: no test sees another's tabs, cookies or late navigations. */
+  const opened = new Set<string>();
+  const open = (id: string) => {
+    opened.add(id);
+    return manager.session(id);
+  };
+
+  afterEach(async () => {
+    await Promise.all([...opened].map((id) => manager.closeSession(id)));
+    opened.clear();
+  });
+
   afterAll(async () => {
     await manager?.close();
     for (const res of hanging) res.destroy();
@@ -124,7 +136,7 @@ describe.skipIf(!hasChromium)('BrowserManager', () => {
   }
 
   it('navigates and reports title and status', async () => {
-    const session = await manager.session('a');
+    const session = await open('a');
     const result = await session.navigate(`${site.origin}/`);
     expect(result).toEqual({ url: `${site.origin}/`, title: 'Home', status: 200 });
     const missing = await session.navigate(`${site.origin}/nowhere`);
@@ -132,28 +144,25 @@ describe.skipIf(!hasChromium)('BrowserManager', () => {
   });
 
   it('keeps sessions isolated', async () => {
-    const a = await manager.session('a');
-    const b = await manager.session('b');
+    const a = await open('a');
+    const b = await open('b');
     await a.navigate(`${site.origin}/cookie`);
     expect((await a.context.cookies()).map((cookie) => cookie.name)).toEqual(['visited']);
     expect(await b.context.cookies()).toEqual([]);
-    expect(await manager.session('a')).toBe(a);
+    expect(await open('a')).toBe(a);
   });
 
   it('caps the number of sessions', async () => {
-    await manager.session('c');
-    await manager.session('d');
-    const error = await refusal(manager.session('e'));
+    for (const id of ['c1', 'c2', 'c3', 'c4']) await open(id);
+    const error = await refusal(open('c5'));
     expect(error.code).toBe('rate_limited');
     expect(error.hint).toBeTruthy();
-    await manager.closeSession('c');
-    await manager.closeSession('d');
-    await manager.session('e');
-    await manager.closeSession('e');
+    await manager.closeSession('c1');
+    await open('c5');
   });
 
   it('dismisses dialogs and reports them', async () => {
-    const session = await manager.session('a');
+    const session = await open('a');
     session.takeEvents();
     const result = await session.navigate(`${site.origin}/dialog`);
     expect(result.title).toBe('Dialog');
@@ -162,7 +171,7 @@ describe.skipIf(!hasChromium)('BrowserManager', () => {
   });
 
   it('turns a popup into a new current tab', async () => {
-    const session = await manager.session('a');
+    const session = await open('a');
     session.takeEvents();
     await session.navigate(`${site.origin}/popup`);
     const opener = session.current;
@@ -179,7 +188,7 @@ describe.skipIf(!hasChromium)('BrowserManager', () => {
   });
 
   it('opens, selects and closes tabs', async () => {
-    const session = await manager.session('tabs');
+    const session = await open('tabs');
     const result = await session.newTab(`${site.origin}/`);
     expect(result.title).toBe('Home');
     expect(session.tabs.length).toBe(2);
@@ -189,11 +198,10 @@ describe.skipIf(!hasChromium)('BrowserManager', () => {
     await session.closeTab(0);
     expect(session.tabs.length).toBe(1);
     expect(session.current.url()).toBe('about:blank');
-    await manager.closeSession('tabs');
   });
 
   it('saves downloads to the output folder and cancels oversized ones', async () => {
-    const session = await manager.session('dl');
+    const session = await open('dl');
     await session.navigate(`${site.origin}/downloads`);
     await session.current.click('#small');
     await until(() => session.downloads.length === 1);
@@ -219,23 +227,21 @@ describe.skipIf(!hasChromium)('BrowserManager', () => {
     expect(session.downloads.length).toBe(2);
     expect(existsSync(join(output, 'browser', 'dl', 'bomb.bin'))).toBe(false);
     events = [];
-    await manager.closeSession('dl');
   });
 
   it('times out a page that never loads, and the session goes on', async () => {
-    const session = await manager.session('slow');
+    const session = await open('slow');
     const started = Date.now();
     const error = await refusal(session.navigate(`${site.origin}/hang`));
     expect(error.code).toBe('timeout');
     expect(error.message).toContain('did not finish loading');
     expect(Date.now() - started).toBeLessThan(8000);
     expect((await session.navigate(`${site.origin}/`)).title).toBe('Home');
-    await manager.closeSession('slow');
   });
 
   it('replaces a crashed tab and keeps other sessions alive', async () => {
-    const session = await manager.session('crash');
-    const other = await manager.session('a');
+    const session = await open('crash');
+    const other = await open('a');
     await other.navigate(`${site.origin}/`);
     await session.navigate(`${site.origin}/`);
     const page = session.current;
@@ -246,26 +252,24 @@ describe.skipIf(!hasChromium)('BrowserManager', () => {
     expect(session.takeEvents().some((event) => event.includes('crashed'))).toBe(true);
     expect((await session.navigate(`${site.origin}/`)).title).toBe('Home');
     expect(await other.current.title()).toBe('Home');
-    await manager.closeSession('crash');
   });
 
   it('relaunches a killed browser and says the session lost its pages', async () => {
-    const session = await manager.session('a');
+    const session = await open('a');
     await session.navigate(`${site.origin}/cookie`);
     const pids = chromiumChildren();
     expect(pids.length).toBeGreaterThan(0);
     for (const pid of pids) process.kill(pid, 'SIGKILL');
     await until(() => session.closed);
-    const again = await manager.session('a');
+    const again = await open('a');
     expect(again).not.toBe(session);
     expect(again.lost).toMatch(/lost/);
     expect(again.takeLost()).toMatch(/lost/);
     expect(again.lost).toBeUndefined();
     expect(await again.context.cookies()).toEqual([]);
     expect((await again.navigate(`${site.origin}/`)).title).toBe('Home');
-    const fresh = await manager.session('never-used-before');
+    const fresh = await open('never-used-before');
     expect(fresh.lost).toBeUndefined();
-    await manager.closeSession('never-used-before');
   });
 
   it('closes idle sessions', async () => {

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { findChromium, loadConfig } from '@fathom/core';
 import { connectInMemory, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startBrowserSite } from '../../../tests/fixtures/browser-site.js';
 import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
 import { configSchema } from '../src/config.js';
+import type { Config } from '../src/config.js';
 import { createServer as createBrowserServer } from '../src/server.js';
 import { closeRuntime } from '../src/tools.js';
 
@@ -35,8 +36,10 @@ const TOOLS = [
 ];
 
 let site: BrowserSite;
-let connection: InMemoryConnection;
 let output: string;
+let config: Config;
+/** Each test's own MCP session, so its own browser context: no test sees another's tabs, cookies or late navigations. */
+let connection: InMemoryConnection;
 
 async function call(name: string, args: Record<string, unknown> = {}, on = connection) {
   const result = await on.client.callTool({ name, arguments: args }, undefined, { timeout: 120_000 });
@@ -49,12 +52,18 @@ const refOf = (text: string, label: string) => new RegExp(`${label.replace(/[.*+
 beforeAll(async () => {
   site = await startBrowserSite();
   output = mkdtempSync(join(tmpdir(), 'fathom-browser-out-'));
-  const config = loadConfig(configSchema, { server: 'browser', flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off' }, env: {}, cwd: tmpdir() });
+  config = loadConfig(configSchema, { server: 'browser', flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off' }, env: {}, cwd: tmpdir() });
+});
+
+beforeEach(async () => {
   connection = await connectInMemory(await createBrowserServer(config));
 });
 
-afterAll(async () => {
+afterEach(async () => {
   await connection?.close();
+});
+
+afterAll(async () => {
   await closeRuntime();
   await site?.close();
   if (output) rmSync(output, { recursive: true, force: true });
@@ -182,8 +191,8 @@ describeChromium('browser server tools (Chromium)', () => {
 
 describeChromium('browser server sessions (Chromium)', () => {
   it('offers browser_evaluate only when enabled', async () => {
-    const config = loadConfig(configSchema, { server: 'browser', flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'enable-evaluate': 'true' }, env: {}, cwd: tmpdir() });
-    const withEvaluate = await connectInMemory(await createBrowserServer(config));
+    const evaluating = loadConfig(configSchema, { server: 'browser', flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'enable-evaluate': 'true' }, env: {}, cwd: tmpdir() });
+    const withEvaluate = await connectInMemory(await createBrowserServer(evaluating));
     const { tools } = await withEvaluate.client.listTools();
     expect(tools.map((tool) => tool.name)).toContain('browser_evaluate');
     await call('browser_navigate', { url: `${site.url}/static.html` }, withEvaluate);

@@ -5,7 +5,7 @@ import { createLogger, findChromium, loadConfig } from '@fathom/core';
 import { textOf } from '@fathom/core/testing';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { describe, expect } from 'vitest';
+import { describe, expect, onTestFinished } from 'vitest';
 import { startBrowserSite } from '../../../../tests/fixtures/browser-site.js';
 import type { BrowserSite } from '../../../../tests/fixtures/browser-site.js';
 import { configSchema } from '../../src/config.js';
@@ -44,6 +44,7 @@ export interface Browser {
   site: BrowserSite;
   /** Pages that attack the server, one way each. */
   hostile: RecordingServer;
+  /** A new session (its own browser context), closed when the test that opened it ends. */
   session(name: string): Promise<Session>;
   /** A session that reads an ordinary page: the check that an attack on another session left it alone. */
   expectWitnessWorks(session: Session): Promise<void>;
@@ -76,6 +77,7 @@ export async function startBrowser(flags: Record<string, string> = {}, env: Reco
     const client = new Client({ name: `security-${name}`, version: '0.0.0' });
     await instance.server.connect(serverSide);
     await client.connect(clientSide);
+    let closing: Promise<void> | undefined;
     const opened: Session = {
       async call(tool, args = {}) {
         const result = await client.callTool({ name: tool, arguments: args }, undefined, { timeout: CALL_TIMEOUT_MS });
@@ -86,12 +88,13 @@ export async function startBrowser(flags: Record<string, string> = {}, env: Reco
           images: content.filter((block) => block.type === 'image').map((block) => block.mimeType ?? ''),
         };
       },
-      async close() {
-        await client.close();
-        await instance.close();
+      close() {
+        closing ??= client.close().then(() => instance.close());
+        return closing;
       },
     };
     sessions.push(opened);
+    onTestFinished(() => opened.close());
     return opened;
   }
 
