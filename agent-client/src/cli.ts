@@ -2,14 +2,16 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { FathomError, createLogger, errorMessage, isFathomError } from '@fathom/core';
 import { Command, InvalidArgumentError } from 'commander';
-import { agentConfig, runTask, taskHarness } from './agent.js';
+import { agentConfig, resolveModel, runTask, taskHarness } from './agent.js';
 import { modelSettingSources, serverEnvironment } from './config.js';
 import { agentConfigNames, describeHarness, renderHarness } from './harness.js';
 import type { Protocol } from './agent.js';
-import { progressLine, readTasks, runEval } from './eval.js';
+import { SUMMARY_FILE, progressLine, progressRecord, readTasks, runEval } from './eval.js';
+import { CHART_FILE } from './chart.js';
 import type { LoopEvent } from './loop.js';
 import { Connections } from './mcp.js';
 import { localDate, renderSystemPrompt } from './protocol/index.js';
+import { SharedServers } from './servers.js';
 import { readTrace, renderTrace } from './trace.js';
 
 const say = (text: string) => process.stderr.write(text + '\n');
@@ -73,6 +75,23 @@ interface AgentCommandOptions {
   trace?: string;
   printSystemPrompt?: boolean;
   printAgentConfig?: boolean;
+}
+
+interface EvalCommandOptions {
+  out: string;
+  concurrency: number;
+  runs: number;
+  earlyStop?: boolean;
+  files?: string;
+  timeLimit: number;
+  config?: string;
+  protocol: Protocol;
+  agentConfig?: string;
+  model?: string;
+  baseUrl?: string;
+  maxTurns?: number;
+  keep?: number;
+  processPerTask?: boolean;
 }
 
 function agentConfigName(value: string): string {
@@ -173,25 +192,44 @@ export function buildAgentProgram(fathomBin: string): Command {
     .command('trace')
     .description('render a trace file as a readable timeline')
     .argument('<file>', 'a trace written by fathom agent or fathom eval')
-    .action((file: string) => {
-      process.stdout.write(renderTrace(readTrace(file), { color: Boolean(process.stdout.isTTY), width: process.stdout.columns ?? 100 }) + '\n');
+    .option('--full', 'whole arguments, results and thinking, over as many lines as they take')
+    .action((file: string, options: { full?: boolean }) => {
+      process.stdout.write(renderTrace(readTrace(file), { color: Boolean(process.stdout.isTTY), width: process.stdout.columns ?? 100, ...(options.full ? { full: true } : {}) }) + '\n');
     });
 
   program
     .command('eval')
-    .description('run a benchmark file (JSONL: task_id, question, file?, answer?), resumable, and score it')
+    .description('run a benchmark file (JSONL: task_id, question, file or file_name?, answer?, level?), resumable, and score it')
     .argument('<tasks>', 'tasks file')
     .option('--out <dir>', 'results folder (resumes what is already there)', 'fathom-eval')
     .option('--concurrency <n>', 'tasks at once', count, 2)
     .option('--runs <k>', 'runs per task (pass@k)', count, 1)
+    .option('--early-stop', "stop a task's further runs once one is correct (judged, else exact match), as MiroThinker's pass@k does")
+    .option('--files <dir>', "folder of the tasks' attached files (default: the tasks file's folder)")
     .option('--time-limit <minutes>', 'per task', Number, 30)
     .option('--config <path>', 'agent config (mcpServers shape)')
     .option('--protocol <protocol>', 'mirothinker or openai-tools', protocol, 'mirothinker' as Protocol)
     .option('--agent-config <name>', `MiroThinker agent config (default: from the model name): ${agentConfigNames().join(', ')}`, agentConfigName)
+    .option('--model <id>', 'the model id the endpoint serves (over FATHOM_MODEL; default: the only one it serves)')
+    .option('--base-url <url>', 'the OpenAI-compatible endpoint, ending in /v1 (over FATHOM_MODEL_BASE_URL)')
     .option('--max-turns <n>', "turn limit per attempt (default: the agent config's)", count)
     .option('--keep <k>', "tool results kept in full, -1 for all (default: the agent config's)", count)
-    .action(async (file: string, options: { out: string; concurrency: number; runs: number; timeLimit: number; config?: string; protocol: Protocol; agentConfig?: string; maxTurns?: number; keep?: number }) => {
-      const tasks = readTasks(file);
+    .option('--process-per-task', "start each task's own server processes instead of sharing one set over HTTP")
+    .action(async (file: string, options: EvalCommandOptions) => {
+      if (options.concurrency < 1) throw new FathomError('invalid_argument', `--concurrency must be at least 1 (got ${options.concurrency})`);
+      if (options.runs < 1) throw new FathomError('invalid_argument', `--runs must be at least 1 (got ${options.runs})`);
+      const tasks = readTasks(file, options.files ? { filesDir: options.files } : {});
+      const config = agentConfig({ fathomBin, env: modelEnv(options), ...(options.config ? { configPath: options.config } : {}) });
+      const model = await resolveModel(config, modelEnv(options));
+      if (model.note) say(model.note);
+      const env = model.env;
+      say(describeHarness(taskHarness(options, config, model.model)));
+      const { concurrency } = options;
+      const serverEvent = (event: { type: string; server: string; detail: string }) => say(`  ${event.server}: ${event.type} (${event.detail})`);
+      const shared = options.processPerTask
+        ? undefined
+        : await SharedServers.start(config.mcpServers, { fathomBin, logger, env: serverEnvironment(env), concurrency, onEvent: serverEvent });
+      for (const server of shared?.processes() ?? []) say(`${server.names.join(', ')}: one ${server.server} process for every task (pid ${server.pid ?? '?'}, port ${server.port ?? '?'})`);
       const controller = new AbortController();
       process.once('SIGINT', () => {
         say('\nstopping after the running tasks; finished results are kept (run again to resume)');
@@ -200,48 +238,71 @@ export function buildAgentProgram(fathomBin: string): Command {
       const judge = process.env.FATHOM_JUDGE_BASE_URL && process.env.FATHOM_JUDGE_MODEL
         ? { baseUrl: process.env.FATHOM_JUDGE_BASE_URL, model: process.env.FATHOM_JUDGE_MODEL, ...(process.env.FATHOM_JUDGE_API_KEY ? { apiKey: process.env.FATHOM_JUDGE_API_KEY } : {}) }
         : undefined;
-      const summary = await runEval({
-        tasks,
-        runs: options.runs,
-        concurrency: options.concurrency,
-        outDir: resolve(options.out),
-        timeLimitMs: options.timeLimit * 60_000,
-        signal: controller.signal,
-        ...(judge ? { judge } : {}),
-        onProgress: (progress) => process.stderr.write(`\r${progressLine(progress)}`),
-        runTask: async (task, _run, context) => {
-          const result = await runTask({
-            task: task.question,
-            ...(task.file ? { file: resolve(dirname(file), task.file) } : {}),
-            ...(options.config ? { configPath: options.config } : {}),
-            protocol: options.protocol,
-            ...(options.agentConfig ? { agentConfig: options.agentConfig } : {}),
-            ...(options.maxTurns !== undefined ? { maxTurns: options.maxTurns } : {}),
-            ...(options.keep !== undefined ? { keep: options.keep } : {}),
-            tracePath: context.tracePath,
-            fathomBin,
-            logger,
-            signal: context.signal,
-          });
-          return {
-            ...(result.answer !== undefined ? { answer: result.answer } : {}),
-            turns: result.turns,
-            toolCalls: result.toolCalls,
-            tokens: result.tokens,
-            ms: result.ms,
-            stop: result.stop,
-            ...(result.error ? { error: result.error } : {}),
-          };
-        },
-      });
-      say('');
-      process.stdout.write(`${summary.markdown ?? ''}\n`);
+      // On a terminal the progress bar is redrawn in place; in a log or a pipe each finished run is a line.
+      const terminal = Boolean(process.stderr.isTTY);
+      const outDir = resolve(options.out);
+      let summary;
+      try {
+        summary = await runEval({
+          tasks,
+          runs: options.runs,
+          concurrency,
+          outDir,
+          timeLimitMs: options.timeLimit * 60_000,
+          signal: controller.signal,
+          ...(options.earlyStop ? { earlyStop: true } : {}),
+          ...(judge ? { judge } : {}),
+          onProgress: (progress) => {
+            if (terminal) process.stderr.write(`\r${progressLine(progress)}`);
+            else {
+              const line = progressRecord(progress);
+              if (line) say(line);
+            }
+          },
+          runTask: async (task, _run, context) => {
+            const result = await runTask({
+              task: task.question,
+              ...(task.file ? { file: task.file } : {}),
+              ...(options.config ? { configPath: options.config } : {}),
+              ...(shared ? { servers: shared.mcpServers } : {}),
+              protocol: options.protocol,
+              ...(options.agentConfig ? { agentConfig: options.agentConfig } : {}),
+              ...(options.maxTurns !== undefined ? { maxTurns: options.maxTurns } : {}),
+              ...(options.keep !== undefined ? { keep: options.keep } : {}),
+              tracePath: context.tracePath,
+              fathomBin,
+              logger,
+              env,
+              signal: context.signal,
+            });
+            return {
+              ...(result.answer !== undefined ? { answer: result.answer } : {}),
+              turns: result.turns,
+              toolCalls: result.toolCalls,
+              tokens: result.tokens,
+              ms: result.ms,
+              stop: result.stop,
+              attempts: result.attempts.length,
+              ...(result.error ? { error: result.error } : {}),
+            };
+          },
+        });
+      } finally {
+        await shared?.close();
+      }
+      if (terminal) say('');
+      process.stdout.write(`${summary.markdown}\n`);
+      say(`summary: ${join(outDir, SUMMARY_FILE)}; chart: ${join(outDir, CHART_FILE)}`);
+      if (summary.errors) {
+        say(`${summary.errors} run${summary.errors > 1 ? 's' : ''} ended in error and ${summary.errors > 1 ? 'are' : 'is'} not scored: run the same command again to run ${summary.errors > 1 ? 'them' : 'it'}`);
+        process.exitCode = 1;
+      }
     });
 
   return program;
 }
 
-/** `fathom agent|trace|eval ...`: exit 0 on success, 1 when a task failed, 2 on a usage or set-up error. */
+/** `fathom agent|trace|eval ...`: exit 0 on success, 1 when a task failed (eval: a run ended in error), 2 on a usage or set-up error. */
 export async function runAgentCli(argv: string[], fathomBin: string): Promise<void> {
   try {
     await buildAgentProgram(fathomBin).parseAsync(argv, { from: 'user' });

@@ -36,7 +36,7 @@ const CALL_TIMEOUT_MS = 1_200_000;
 const MAX_RECONNECTS = 1;
 
 /** The last lines a stdio server wrote to stderr, for error messages. */
-class StderrTail {
+export class StderrTail {
   private lines: string[] = [];
   private partial = '';
 

@@ -1,6 +1,11 @@
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync, appendFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FathomError } from '@fathom/core';
+import { ModelClient } from './llm.js';
+import type { CompleteOptions, ModelClientOptions } from './llm.js';
+import type { LoopEvent } from './loop.js';
+import type { ChatMessage, Completion, ModelSettings } from './types.js';
 
 export const TRACE_EVENT_TYPES = [
   'start',
@@ -8,6 +13,7 @@ export const TRACE_EVENT_TYPES = [
   'attempt_end',
   'model_retry',
   'request',
+  'prompt',
   'response',
   'tool_call',
   'tool_result',
@@ -28,6 +34,9 @@ export type TraceEventType = (typeof TRACE_EVENT_TYPES)[number];
  * - attempt_end: attempt, of, ended, answer, failureSummary, summaryText
  * - model_retry: reason (a failed model call; the turn is asked again)
  * - request: messages, estimate (prompt tokens)
+ * - prompt: the messages the request sent, as `same` (how many lead the previous prompt's list too),
+ *   `then` (the hashes of the rest) and `added` (each message not seen earlier in the trace, by
+ *   hash); `tools` and `toolsHash` likewise. `promptsOf` rebuilds every request from them.
  * - response: content (`<think>` included), reasoning, finishReason, usage, attempts, ms
  * - tool_call: call ({ server, tool, arguments }) or server, tool, arguments
  * - tool_result: server, tool, text, chars, isError, ms
@@ -126,6 +135,8 @@ export interface RenderOptions {
   color?: boolean;
   /** Line width in characters (default 100). */
   width?: number;
+  /** Whole arguments, results, thinking and texts, over as many lines as they take, instead of one cut line each. */
+  full?: boolean;
 }
 
 type Paint = 'dim' | 'bold' | 'cyan' | 'yellow' | 'green' | 'red' | 'magenta' | 'blue';
@@ -149,9 +160,12 @@ export function renderTrace(events: readonly TraceEvent[], options: RenderOption
   const bodyWidth = width - TIME_WIDTH - LABEL_WIDTH - 2;
   const paint = (text: string, style: Paint) => (options.color ? `${ANSI[style]}${text}${RESET}` : text);
   const out: string[] = [];
+  const indent = ' '.repeat(TIME_WIDTH + 2 + LABEL_WIDTH);
   const row = (event: TraceEvent | undefined, label: string, body: string, style: Paint) => {
     const time = event ? formatMs(event.t).padStart(TIME_WIDTH) : ' '.repeat(TIME_WIDTH);
-    out.push(`${paint(time, 'dim')}  ${paint(label.padEnd(LABEL_WIDTH), style)}${cut(body, bodyWidth)}`);
+    const [first = '', ...rest] = options.full ? body.replace(/\s+$/, '').split('\n') : [cut(body, bodyWidth)];
+    out.push(`${paint(time, 'dim')}  ${paint(label.padEnd(LABEL_WIDTH), style)}${first}`);
+    for (const line of rest) out.push(line ? indent + line : '');
   };
   const heading = (title: string) => out.push(paint(rule(title, width), 'cyan'));
   let turn: number | undefined;
@@ -164,7 +178,7 @@ export function renderTrace(events: readonly TraceEvent[], options: RenderOption
       turn = event.turn;
       heading(`turn ${turn}`);
     }
-    renderEvent(event, row);
+    renderEvent(event, row, options.full === true);
   }
   const totals = totalsOf(events);
   heading('totals');
@@ -186,7 +200,8 @@ export function renderTrace(events: readonly TraceEvent[], options: RenderOption
 
 type Row = (event: TraceEvent | undefined, label: string, body: string, style: Paint) => void;
 
-function renderEvent(event: TraceEvent, row: Row): void {
+function renderEvent(event: TraceEvent, row: Row, full: boolean): void {
+  const flat = (text: string) => (full ? text : oneLine(text));
   switch (event.type) {
     case 'start': {
       const taskId = str(event.task_id);
@@ -194,7 +209,7 @@ function renderEvent(event: TraceEvent, row: Row): void {
       const parts = [taskId && `task ${taskId}`, model && `model ${model}`, str(event.protocol)];
       row(event, 'start', parts.filter(Boolean).join(' · ') || event.at, 'bold');
       const task = str(event.task) ?? str(event.question);
-      if (task) row(undefined, 'task', oneLine(task), 'bold');
+      if (task) row(undefined, 'task', flat(task), 'bold');
       return;
     }
     case 'attempt':
@@ -204,11 +219,11 @@ function renderEvent(event: TraceEvent, row: Row): void {
       const ended = `attempt ${num(event.attempt) ?? '?'} of ${num(event.of) ?? '?'} ended: ${str(event.ended) ?? '?'}`;
       row(event, 'attempt', str(event.answer) !== undefined ? `${ended} → ${str(event.answer)}` : ended, 'bold');
       const summary = str(event.summaryText);
-      if (summary) row(undefined, 'carried', oneLine(summary), 'cyan');
+      if (summary) row(undefined, 'carried', flat(summary), 'cyan');
       return;
     }
     case 'model_retry':
-      row(event, 'retry', `model call failed, turn asked again: ${oneLine(str(event.reason) ?? '')}`, 'red');
+      row(event, 'retry', `model call failed, turn asked again: ${flat(str(event.reason) ?? '')}`, 'red');
       return;
     case 'request': {
       const messages = num(event.messages);
@@ -217,19 +232,25 @@ function renderEvent(event: TraceEvent, row: Row): void {
       row(event, 'request', parts.filter(Boolean).join(' · '), 'dim');
       return;
     }
+    case 'prompt':
+      return;
     case 'response':
-      return renderResponse(event, row);
+      return renderResponse(event, row, flat);
     case 'tool_call': {
       const call = (event.call ?? event) as Record<string, unknown>;
-      row(event, 'call', shortCall(str(call.server) ?? '?', str(call.tool) ?? '?', call.arguments), 'yellow');
+      const server = str(call.server) ?? '?';
+      const tool = str(call.tool) ?? '?';
+      row(event, 'call', full ? fullCall(server, tool, call.arguments) : shortCall(server, tool, call.arguments), 'yellow');
       return;
     }
     case 'tool_result': {
       const text = str(event.text) ?? '';
       const ms = num(event.ms);
-      const facts = [formatChars(num(event.chars) ?? text.length), ...(ms !== undefined ? [formatMs(ms)] : [])].join(' · ');
+      const chars = num(event.chars) ?? text.length;
+      const facts = [formatChars(chars), ...(ms !== undefined ? [formatMs(ms)] : [])].join(' · ');
       const failed = event.isError === true || event.is_error === true;
-      row(event, failed ? 'error' : 'result', `${facts}  ${oneLine(text)}`, failed ? 'red' : 'green');
+      const kept = chars > text.length ? `\n[the trace keeps the first ${text.length.toLocaleString('en-US')} of ${chars.toLocaleString('en-US')} characters]` : '';
+      row(event, failed ? 'error' : 'result', full ? `${facts}\n${text}${kept}` : `${facts}  ${oneLine(text)}`, failed ? 'red' : 'green');
       return;
     }
     case 'rollback':
@@ -249,10 +270,10 @@ function renderEvent(event: TraceEvent, row: Row): void {
       row(event, 'answer', str(event.answer) ?? '(none)', 'green');
       return;
     case 'error':
-      row(event, 'error', oneLine(str(event.error) ?? str(event.message) ?? ''), 'red');
+      row(event, 'error', flat(str(event.error) ?? str(event.message) ?? ''), 'red');
       return;
     case 'event':
-      row(event, 'event', oneLine(str(event.message) ?? str(event.name) ?? ''), 'blue');
+      row(event, 'event', flat(str(event.message) ?? str(event.name) ?? ''), 'blue');
       return;
     case 'end':
       row(event, 'end', str(event.stop) ?? '', 'dim');
@@ -260,7 +281,7 @@ function renderEvent(event: TraceEvent, row: Row): void {
   }
 }
 
-function renderResponse(event: TraceEvent, row: Row): void {
+function renderResponse(event: TraceEvent, row: Row, flat: (text: string) => string): void {
   const content = str(event.content) ?? '';
   const thinking = str(event.reasoning) ?? /<think>([\s\S]*?)(?:<\/think>|$)/.exec(content)?.[1];
   const said = content
@@ -277,8 +298,8 @@ function renderResponse(event: TraceEvent, row: Row): void {
     finish && finish !== 'stop' && `finish: ${finish}`,
   ].filter(Boolean);
   if (facts.length) row(event, 'response', facts.join(' · '), 'dim');
-  if (thinking?.trim()) row(facts.length ? undefined : event, 'think', oneLine(thinking), 'dim');
-  if (said.trim()) row(undefined, 'says', oneLine(said), 'bold');
+  if (thinking?.trim()) row(facts.length ? undefined : event, 'think', flat(thinking.trim()), 'dim');
+  if (said.trim()) row(undefined, 'says', flat(said.trim()), 'bold');
 }
 
 interface Totals {
@@ -315,6 +336,16 @@ export function shortCall(server: string, tool: string, args: unknown, valueWidt
   return [`${server}/${tool}`, ...shown].join(' ');
 }
 
+/** `server/tool` and then each argument whole: strings as written (over their own lines), other values as JSON. */
+export function fullCall(server: string, tool: string, args: unknown): string {
+  const entries = args && typeof args === 'object' ? Object.entries(args as Record<string, unknown>) : [];
+  const shown = entries.map(([key, value]) => {
+    const text = typeof value === 'string' ? value : (JSON.stringify(value, null, 2) ?? String(value));
+    return text.includes('\n') ? `${key}:\n${text.replace(/^/gm, '  ')}` : `${key}: ${text}`;
+  });
+  return [`${server}/${tool}`, ...shown].join('\n');
+}
+
 function rule(title: string, width: number): string {
   const head = `── ${title} `;
   return head + '─'.repeat(Math.max(0, width - head.length));
@@ -347,4 +378,122 @@ export function formatMs(ms: number): string {
   const seconds = Math.round(ms / 1000);
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, '0')}s`;
   return `${Math.floor(seconds / 3600)}h ${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+const hashOf = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+
+/**
+ * The `prompt` events of a trace: each request's messages, written so that a message is stored
+ * once however many requests send it (retention rewrites old results, so the list is not always
+ * the previous one plus new messages).
+ */
+export class PromptLog {
+  private previous: string[] = [];
+  private readonly seen = new Set<string>();
+
+  entry(messages: readonly ChatMessage[], tools?: readonly object[]): TraceInput {
+    const hashes = messages.map(hashOf);
+    let same = 0;
+    while (same < hashes.length && same < this.previous.length && hashes[same] === this.previous[same]) same++;
+    const added: { hash: string; message: ChatMessage }[] = [];
+    hashes.forEach((hash, index) => {
+      if (this.seen.has(hash)) return;
+      this.seen.add(hash);
+      added.push({ hash, message: messages[index]! });
+    });
+    this.previous = hashes;
+    const toolsHash = tools ? hashOf(tools) : undefined;
+    const newTools = toolsHash !== undefined && !this.seen.has(toolsHash);
+    if (toolsHash !== undefined) this.seen.add(toolsHash);
+    return { type: 'prompt', same, then: hashes.slice(same), added, ...(toolsHash ? { toolsHash } : {}), ...(newTools ? { tools } : {}) };
+  }
+}
+
+export interface ReplayedPrompt {
+  messages: ChatMessage[];
+  tools?: object[];
+}
+
+/** Every request of a trace as it was sent, rebuilt from its `prompt` events. */
+export function promptsOf(events: readonly TraceEvent[]): ReplayedPrompt[] {
+  const store = new Map<string, unknown>();
+  let previous: string[] = [];
+  const prompts: ReplayedPrompt[] = [];
+  for (const event of events) {
+    if (event.type !== 'prompt') continue;
+    for (const { hash, message } of (event.added as { hash: string; message: ChatMessage }[] | undefined) ?? []) store.set(hash, message);
+    if (typeof event.toolsHash === 'string' && Array.isArray(event.tools)) store.set(event.toolsHash, event.tools);
+    const same = num(event.same) ?? 0;
+    const incomplete = (what: string) => new FathomError('invalid_argument', `The trace's prompt at ${formatMs(event.t)} refers to ${what}`, { hint: 'The trace is incomplete: it was cut or edited.' });
+    if (same > previous.length) throw incomplete(`${same} messages of a prompt it never stored`);
+    const hashes = [...previous.slice(0, same), ...((event.then as string[] | undefined) ?? [])];
+    const messages = hashes.map((hash) => {
+      const message = store.get(hash);
+      if (!message) throw incomplete(`a message it never stored (${hash})`);
+      return message as ChatMessage;
+    });
+    const tools = typeof event.toolsHash === 'string' ? (store.get(event.toolsHash) as object[] | undefined) : undefined;
+    prompts.push({ messages, ...(tools ? { tools } : {}) });
+    previous = hashes;
+  }
+  return prompts;
+}
+
+/** What the model answered, as the live view's verbose mode shows it. */
+export interface ResponseEvent {
+  type: 'response';
+  content: string;
+  reasoning?: string;
+}
+
+export interface ObservedModelOptions extends ModelClientOptions {
+  /** Each request's messages go to the trace as `prompt` events. */
+  trace?: TraceWriter;
+  onResponse?: (event: ResponseEvent) => void;
+}
+
+/** The model client that also records what each request sent, and reports each answer. */
+export class ObservedModelClient extends ModelClient {
+  private readonly log = new PromptLog();
+
+  constructor(
+    settings: ModelSettings,
+    private readonly observe: ObservedModelOptions,
+  ) {
+    super(settings, observe);
+  }
+
+  override async complete(messages: ChatMessage[], options: CompleteOptions = {}): Promise<Completion> {
+    this.observe.trace?.write(this.log.entry(messages, options.tools));
+    const completion = await super.complete(messages, options);
+    this.observe.onResponse?.({ type: 'response', content: completion.content, ...(completion.reasoning ? { reasoning: completion.reasoning } : {}) });
+    return completion;
+  }
+}
+
+const RESULT_HEAD_LINES = 6;
+const RESULT_HEAD_CHARS = 160;
+
+/**
+ * The extra lines `fathom agent --verbose` prints for an event: the model's thinking and what it
+ * said (for a response), the head of the result (for a tool call); nothing for other events.
+ */
+export function verboseLines(event: LoopEvent | ResponseEvent): string[] {
+  if (event.type === 'response') {
+    const thinking = event.reasoning ?? /<think>([\s\S]*?)(?:<\/think>|$)/.exec(event.content)?.[1];
+    const said = event.content.replace(/<think>[\s\S]*?(?:<\/think>|$)/, '').replace(/<use_mcp_tool>[\s\S]*?(?:<\/use_mcp_tool>|$)/g, '').trim();
+    return [...block('  think │ ', '        │ ', thinking?.trim() ?? ''), ...block('  says  │ ', '        │ ', said)];
+  }
+  if (event.type !== 'tool') return [];
+  const text = event.outcome.text;
+  const lines = text.split('\n');
+  const head = lines.slice(0, RESULT_HEAD_LINES).map((line) => cut(line, RESULT_HEAD_CHARS));
+  const more = lines.length > RESULT_HEAD_LINES ? [`… ${lines.length - RESULT_HEAD_LINES} more lines, ${text.length.toLocaleString('en-US')} chars in all`] : [];
+  return block('    ⎿ ', '      ', [...head, ...more].join('\n'));
+}
+
+/** Each line of `text` after `first` (the first line) or `rest`; nothing for empty text. */
+function block(first: string, rest: string, text: string): string[] {
+  if (!text) return [];
+  return text.split('\n').map((line, index) => (index === 0 ? first : rest) + line);
 }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isFathomError } from '@fathom/core';
-import { TraceWriter, formatMs, readTrace, renderTrace, shortCall } from '../src/trace.js';
+import { PromptLog, TraceWriter, formatMs, fullCall, promptsOf, readTrace, renderTrace, shortCall, verboseLines } from '../src/trace.js';
+import type { ChatMessage } from '../src/types.js';
 import type { TraceEvent } from '../src/trace.js';
 
 let dir: string;
@@ -171,6 +172,74 @@ describe('renderTrace', () => {
     expect(text).toMatch(/think\s+Look it up first\./);
     expect(text).toMatch(/error\s+20 chars {2}Unknown tool: x/);
     expect(text).toMatch(/error\s+model unavailable/);
+  });
+});
+
+describe('renderTrace --full', () => {
+  it('prints whole arguments, results, thinking and texts, over their own lines', () => {
+    const events = sampleTrace();
+    const long = 'row '.repeat(5000);
+    events.splice(5, 0, { t: 2701, at: events[0]!.at, type: 'tool_result', turn: 1, server: 's', tool: 't', isError: false, chars: 45_000, text: long });
+    const text = renderTrace(events, { width: 80, full: true });
+    expect(text).toContain('think     I should compute this with Python.\n                    Then check it.');
+    expect(text).toContain('call      tool-python/run_python_code\n                    code_block:\n                      print(1+1)\n                      x = 1\n');
+    expect(text).toContain('                    sandbox_id: sb1');
+    expect(text).toContain(long.trimEnd());
+    expect(text).toContain('[the trace keeps the first 20,000 of 45,000 characters]');
+    expect(text).toContain("Execution(Results: [], Logs: Logs(stdout: ['2\\n'], stderr: []), Error: None)");
+    // Without --full the same trace stays one cut line per row.
+    expect(renderTrace(events, { width: 80 })).not.toContain(long.trimEnd());
+  });
+
+  it('fullCall writes JSON for values that are not strings', () => {
+    expect(fullCall('s', 't', { q: 'x', num: 3, list: [1, 2] })).toBe('s/t\nq: x\nnum: 3\nlist:\n  [\n    1,\n    2\n  ]');
+  });
+});
+
+describe('prompts in the trace', () => {
+  it('stores each message once and rebuilds every request exactly, retention rewrites included', () => {
+    const log = new PromptLog();
+    const system: ChatMessage = { role: 'system', content: 'sys' };
+    const task: ChatMessage = { role: 'user', content: 'task' };
+    const call = (n: number): ChatMessage => ({ role: 'assistant', content: `call ${n}` });
+    const result = (n: number): ChatMessage => ({ role: 'user', content: `result ${n} `.repeat(100) });
+    const omitted: ChatMessage = { role: 'user', content: 'Tool result is omitted to save tokens.' };
+    const requests: ChatMessage[][] = [
+      [system, task],
+      [system, task, call(1), result(1)],
+      [system, task, call(1), result(1), call(2), result(2)],
+      [system, task, call(1), omitted, call(2), result(2), call(3), result(3)],
+      [system, task, call(1), omitted, call(2), omitted, call(3), result(3), { role: 'assistant', content: 'prefix' }],
+    ];
+    const tools = [{ type: 'function', function: { name: 'f' } }];
+    const events = requests.map((messages, index): TraceEvent => ({ t: index, at: 'x', ...log.entry(messages, index === 0 ? undefined : tools) }));
+    expect(promptsOf(events)).toEqual(requests.map((messages, index) => ({ messages, ...(index === 0 ? {} : { tools }) })));
+    // Each distinct message is written once; later prompts refer to it by hash.
+    const stored = events.flatMap((event) => (event.added as { message: ChatMessage }[]).map((entry) => entry.message.content));
+    expect(stored.filter((content) => content.startsWith('result 1'))).toHaveLength(1);
+    expect(events[2]).toMatchObject({ same: 4 });
+    expect(events[3]).toMatchObject({ same: 3 });
+    expect(events.filter((event) => event.tools)).toHaveLength(1);
+    // A trace cut before a message was stored says so.
+    expect(() => promptsOf(events.slice(1))).toThrow(/never stored/);
+  });
+});
+
+describe('verboseLines', () => {
+  it("shows a response's thinking and what it said, and the head of a tool result", () => {
+    expect(verboseLines({ type: 'response', content: '<think>\nFirst search.\nThen read.\n</think>\n\nI will search.\n<use_mcp_tool>x</use_mcp_tool>' })).toEqual([
+      '  think │ First search.',
+      '        │ Then read.',
+      '  says  │ I will search.',
+    ]);
+    expect(verboseLines({ type: 'response', content: 'Done.', reasoning: 'Reasoned apart.' })).toEqual(['  think │ Reasoned apart.', '  says  │ Done.']);
+    const text = Array.from({ length: 10 }, (_, index) => `line ${index} ${'x'.repeat(index === 1 ? 300 : 0)}`).join('\n');
+    const lines = verboseLines({ type: 'tool', turn: 1, call: { server: 's', tool: 't', arguments: {} }, outcome: { call: { server: 's', tool: 't', arguments: {} }, text, isError: false, ms: 5 } });
+    expect(lines).toHaveLength(7);
+    expect(lines[0]).toBe('    ⎿ line 0 ');
+    expect(lines[1]!.length).toBeLessThanOrEqual(6 + 160);
+    expect(lines[6]).toBe(`      … 4 more lines, ${text.length} chars in all`);
+    expect(verboseLines({ type: 'turn', turn: 2, tokens: 0 })).toEqual([]);
   });
 });
 
