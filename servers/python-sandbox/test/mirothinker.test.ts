@@ -109,6 +109,20 @@ describeBwrap('python-sandbox mirothinker profile (bwrap)', () => {
     );
   });
 
+  it('runs code for a made-up id statelessly, in a sandbox closed after the run, with MiroThinker\'s stateless error', async () => {
+    expect(await text('run_python_code', { sandbox_id: 'default', code_block: 'kept = 5\nkept' })).toBe(
+      'Execution(Results: [Result(5)], Logs: Logs(stdout: [], stderr: []), Error: None)',
+    );
+    const again = await text('run_python_code', { sandbox_id: 'default', code_block: 'kept' });
+    expect(again).toContain("Error: ExecutionError(name='NameError', value=\"name 'kept' is not defined\"");
+    const single = await connect(sandboxConfig(dirs, { profile: 'mirothinker', 'max-live-sessions': '1', 'warm-pool': '0' }));
+    expect((await call(single, 'create_sandbox', {})).text).toMatch(/^Sandbox created with sandbox_id: /);
+    expect((await call(single, 'run_python_code', { sandbox_id: '', code_block: '1' })).text).toBe(
+      '[ERROR]: Failed to run code in stateless mode. Exception type: rate_limited, Details: All 1 sandboxes this server allows are in use',
+    );
+    await single.close();
+  });
+
   it('uploads, downloads and copies files with the trained result strings', async () => {
     const id = await createSandbox();
     expect(await text('upload_file_from_local_to_sandbox', { sandbox_id: id, local_file_path: join(dirs.roots, 'input.txt') })).toBe(

@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { defineTool, errorMessage, FathomError, mirothinkerTool } from '@fathom/core';
 import type { Tool, ToolContext } from '@fathom/core';
 import { z } from 'zod';
-import type { Sandbox } from '../backends/types.js';
+import type { CellOutput, Sandbox } from '../backends/types.js';
 import { WORKSPACE } from '../backends/types.js';
 import { commandFailure, commandResultRepr, executionRepr, KEEP_BYTES, MIROTHINKER_MAX_ERROR, shlexQuote, truncateResult } from '../format.js';
 import type { SandboxRuntime } from '../runtime.js';
@@ -22,6 +22,8 @@ const INVALID_SANDBOX_IDS = new Set([
 const invalidId = (id: string) => `[ERROR]: '${id}' is not a valid sandbox_id. Please create a real sandbox first using the create_sandbox tool.`;
 const notConnected = (id: string) => `[ERROR]: Failed to connect to sandbox ${id}. Make sure the sandbox is created and the sandbox_id is correct.`;
 const short = (error: unknown) => errorMessage(error).slice(0, MIROTHINKER_MAX_ERROR);
+/** Stands where MiroThinker prints the Python exception's class name. */
+const exceptionType = (error: unknown) => (error instanceof FathomError ? error.code : 'Exception');
 
 /** A tool advertised exactly as MiroThinker saw it, validated by `input` behind that schema. */
 function trained<I extends z.ZodObject<z.ZodRawShape>>(name: string, input: I, handle: (args: z.infer<I>, context: ToolContext) => Promise<string>, readOnly = false): Tool {
@@ -73,28 +75,38 @@ export function mirothinkerTools(runtime: SandboxRuntime, owner: string): Tool[]
         if (result.exitCode !== 0) return commandFailure('CommandExitException', `Command exited with code ${result.exitCode} and error:\n${result.stderr.text}`);
         return truncateResult(commandResultRepr(result));
       } catch (error) {
-        return commandFailure(error instanceof FathomError ? error.code : 'Exception', short(error));
+        return commandFailure(exceptionType(error), short(error));
       }
     }),
   );
 
   const runPythonCode = trained('run_python_code', z.object({ code_block: z.string(), sandbox_id: z.string() }), async ({ code_block, sandbox_id }, context) => {
+    const reply = (cell: CellOutput) => {
+      const text = truncateResult(executionRepr(cell));
+      return cell.notice ? `${text}\n\n[NOTE]: ${cell.notice}` : text;
+    };
     const run = async (sandbox: Sandbox) => {
       try {
-        const cell = await sandbox.runPython(code_block, runOptions(context.signal));
-        const text = truncateResult(executionRepr(cell));
-        return cell.notice ? `${text}\n\n[NOTE]: ${cell.notice}` : text;
+        return reply(await sandbox.runPython(code_block, runOptions(context.signal)));
       } catch (error) {
-        return `[ERROR]: Failed to run code in sandbox ${sandbox.id} after 3 attempts. Exception type: ${error instanceof FathomError ? error.code : 'Exception'}, Details: ${short(error)}`;
+        return `[ERROR]: Failed to run code in sandbox ${sandbox.id} after 3 attempts. Exception type: ${exceptionType(error)}, Details: ${short(error)}`;
       }
     };
-    // An invented id runs statelessly in a fresh sandbox, as MiroThinker's newer server does.
+    // An invented id runs statelessly in a fresh sandbox that is closed after the run, as
+    // MiroThinker's newer server does: no note in the output, one error text for every failure.
     if (!sandbox_id || INVALID_SANDBOX_IDS.has(sandbox_id)) {
+      const stateless = (error: unknown) => `[ERROR]: Failed to run code in stateless mode. Exception type: ${exceptionType(error)}, Details: ${short(error)}`;
       const sessions = await runtime.sessions();
       const session = await sessions.create(owner).catch((error: unknown) => error as Error);
-      if (session instanceof Error) return `[ERROR]: Failed to create sandbox after 5 attempts: ${short(session)}, please retry later.`;
+      if (session instanceof Error) return stateless(session);
       try {
-        return await sessions.use(session.id, owner, run);
+        return await sessions.use(session.id, owner, async (sandbox) => {
+          try {
+            return reply(await sandbox.runPython(code_block, runOptions(context.signal)));
+          } catch (error) {
+            return stateless(error);
+          }
+        });
       } finally {
         await sessions.closeSession(session.id, owner);
       }
