@@ -37,6 +37,20 @@ function header(session: BrowserSession, page: Page, extra: string[] = []): stri
   return lines.join('\n');
 }
 
+const NO_PAGE = 'No page is open: call browser_navigate first.';
+const isBlank = (page: Page) => page.url() === 'about:blank';
+
+/** The current tab's page, for a tool that reads or acts on it: a blank tab has nothing to read or act on. */
+async function openPage(session: BrowserSession): Promise<Page> {
+  const page = await session.page();
+  if (isBlank(page)) {
+    throw new FathomError('not_found', NO_PAGE, {
+      hint: session.tabs.length > 1 ? 'Or switch to a tab that has a page (browser_tabs list shows them).' : undefined,
+    });
+  }
+  return page;
+}
+
 function budgeted(text: string, maxChars: number, cursor?: string): string {
   const slice = cutToBudget(text, { maxChars, ...(cursor ? { cursor } : {}) });
   return [slice.text, continuationNote(slice)].filter(Boolean).join('\n\n');
@@ -123,7 +137,7 @@ export function toolsFor(config: Config, logger: Logger, instance: InstanceScope
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handle({ mode, max_chars, cursor }, context) {
       const session = await sessionOf(context);
-      const page = session.current;
+      const page = await openPage(session);
       const title = await session.read(page, () => page.title());
       const body = await fullView(session, mode, max_chars, cursor);
       return `${header(session, page, [`Title: ${title}`])}\n\n${body}`;
@@ -147,7 +161,7 @@ export function toolsFor(config: Config, logger: Logger, instance: InstanceScope
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
       async handle(args, context) {
         const session = await sessionOf(context);
-        const page = session.current;
+        const page = await openPage(session);
         const input = args as z.infer<z.ZodObject<I>>;
         const done = (await session.read(page, () => run(page, input), { limitMs: session.actionLimitMs(extraMs(input)), retry: false })) ?? `${title}: done.`;
         await page.waitForLoadState('domcontentloaded', { timeout: 5000 }).catch(() => undefined);
@@ -240,7 +254,7 @@ export function toolsFor(config: Config, logger: Logger, instance: InstanceScope
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handle({ query, regex }, context) {
       const session = await sessionOf(context);
-      const page = session.current;
+      const page = await openPage(session);
       const { matches, total } = await findInPage(page, query, { regex, limit: 20, matcher: manager.matcher }, (script) => session.read(page, () => page.evaluate(script)));
       if (!total) return `No match for ${regex ? '/' + query + '/' : `"${query}"`} on ${session.current.url()}.`;
       const shown = matches.map((match, index) => `${index + 1}. ${match.text}${match.ref ? ` [ref=${match.ref}]` : ''}`).join('\n');
@@ -256,7 +270,8 @@ export function toolsFor(config: Config, logger: Logger, instance: InstanceScope
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handle({ ref, full_page }, context) {
       const session = await sessionOf(context);
-      const page = session.current;
+      // A blank tab still gives an image (a host may only want to see that the browser runs); its caption says no page is open.
+      const page = ref ? await openPage(session) : await session.page();
       const image = await session.read(
         page,
         async () => (ref ? (await resolveRef(page, ref)).screenshot({ type: 'png' }) : page.screenshot({ type: 'png', fullPage: full_page })),
@@ -269,7 +284,10 @@ export function toolsFor(config: Config, logger: Logger, instance: InstanceScope
       }
       const content: ContentBlock[] = [
         { type: 'image', data: image.toString('base64'), mimeType: 'image/png' },
-        { type: 'text', text: `Screenshot of ${page.url()}${ref ? ` (${ref})` : full_page ? ' (full page)' : ''}` },
+        {
+          type: 'text',
+          text: isBlank(page) ? `Screenshot of a blank tab. ${NO_PAGE}` : `Screenshot of ${page.url()}${ref ? ` (${ref})` : full_page ? ' (full page)' : ''}`,
+        },
       ];
       return { content };
     },
@@ -323,7 +341,7 @@ export function toolsFor(config: Config, logger: Logger, instance: InstanceScope
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     async handle({ expression }, context) {
       const session = await sessionOf(context);
-      const page = session.current;
+      const page = await openPage(session);
       const value: unknown = await session.read(page, () => page.evaluate(expression), { retry: false });
       return budgeted(JSON.stringify(value, null, 2) ?? 'undefined', 20_000);
     },

@@ -126,6 +126,28 @@ describeChromium('browser server tools (Chromium)', () => {
     expect(clicked.text).toContain(`${site.url}/second.html`);
   });
 
+  it('says that no page is open until browser_navigate opens one', async () => {
+    for (const [tool, args] of [
+      ['browser_snapshot', {}],
+      ['browser_click', { ref: 'm1' }],
+      ['browser_type', { ref: 'm1', text: 'x' }],
+      ['browser_find', { query: 'x' }],
+      ['browser_wait_for', { time_s: 1 }],
+      ['browser_screenshot', { ref: 'm1' }],
+    ] as const) {
+      const answer = await call(tool, args);
+      expect(answer.isError, tool).toBe(true);
+      expect(answer.text, tool).toBe('No page is open: call browser_navigate first.');
+    }
+    const blankShot = await call('browser_screenshot');
+    expect(blankShot.images).toEqual(['image/png']);
+    expect(blankShot.text).toBe('Screenshot of a blank tab. No page is open: call browser_navigate first.');
+    expect((await call('browser_navigate', { url: `${site.url}/static.html` })).isError).toBe(false);
+    await call('browser_tabs', { action: 'new' });
+    const blank = await call('browser_snapshot');
+    expect(blank.text).toBe('No page is open: call browser_navigate first.\nOr switch to a tab that has a page (browser_tabs list shows them).');
+  });
+
   it('says to take a new snapshot when a ref is stale or unknown', async () => {
     await call('browser_navigate', { url: `${site.url}/static.html` });
     const stale = await call('browser_click', { ref: 'm9999' });
