@@ -76,7 +76,7 @@ function withTimeLimit<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, limit]).finally(() => clearTimeout(timer));
 }
 
-const isPlaywrightTimeout = (error: unknown) => error instanceof Error && error.name === 'TimeoutError';
+export const isPlaywrightTimeout = (error: unknown) => error instanceof Error && error.name === 'TimeoutError';
 
 interface SessionOptions {
   id: string;

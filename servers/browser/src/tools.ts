@@ -3,7 +3,7 @@ import type { InstanceScope, Logger, Tool, ToolContext } from '@fathom/core';
 import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
 import type { Page } from 'playwright-core';
 import { z } from 'zod';
-import { BrowserManager } from './browser.js';
+import { BrowserManager, isPlaywrightTimeout } from './browser.js';
 import type { BrowserSession } from './browser.js';
 import type { Config } from './config.js';
 import { ariaView, diffViews, findInPage, markdownView, resolveRef } from './snapshot.js';
@@ -227,23 +227,36 @@ export function toolsFor(config: Config, logger: Logger, instance: InstanceScope
   const waitFor = action(
     'browser_wait_for',
     'Wait',
-    'Wait until some text appears, until some text is gone, or for a number of seconds (at most 30).',
+    'Wait until some text appears, until some text is gone, or for a number of seconds (at most 30). With text or gone, time_s is the ' +
+      `longest wait (default ${config.actionTimeoutSeconds} s). Answers with the time it waited.`,
     { text: z.string().min(1).optional(), gone: z.string().min(1).optional(), time_s: z.number().min(0).max(30).optional() },
     async (page, { text, gone, time_s }) => {
       if (!text && !gone && time_s === undefined) throw new FathomError('invalid_argument', 'Give text, gone or time_s', { hint: 'e.g. {"text": "Results"}' });
-      const limit = config.actionTimeoutSeconds * 1000;
-      try {
-        if (text) await page.getByText(text).first().waitFor({ state: 'visible', timeout: limit });
-        if (gone) await page.getByText(gone).first().waitFor({ state: 'hidden', timeout: limit });
-      } catch {
-        throw new FathomError('timeout', `Waited ${config.actionTimeoutSeconds} s and ${text ? `"${text}" did not appear` : `"${gone}" did not go away`}`, {
-          hint: 'Take a snapshot to see the page as it is.',
-        });
+      const started = performance.now();
+      const waited = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
+      if (!text && !gone) {
+        await page.waitForTimeout((time_s ?? 0) * 1000);
+        return `Waited ${waited()}.`;
       }
-      if (time_s) await page.waitForTimeout(time_s * 1000);
-      return text ? `"${text}" appeared.` : gone ? `"${gone}" is gone.` : `Waited ${time_s} s.`;
+      // Playwright reads a timeout of 0 as none at all.
+      const deadline = started + Math.max(1, (time_s ?? config.actionTimeoutSeconds) * 1000);
+      const left = () => Math.max(1, deadline - performance.now());
+      const until = async (what: string, state: 'visible' | 'hidden', failed: string) => {
+        try {
+          await page.getByText(what).first().waitFor({ state, timeout: left() });
+        } catch (error) {
+          if (!isPlaywrightTimeout(error)) throw error;
+          throw new FathomError('timeout', `Waited ${waited()} and "${what}" ${failed}.`, {
+            hint: 'Take a snapshot to see the page as it is, or wait longer (time_s, at most 30).',
+          });
+        }
+      };
+      if (text) await until(text, 'visible', 'did not appear');
+      if (gone) await until(gone, 'hidden', 'did not go away');
+      const done = text && gone ? `"${text}" appeared and "${gone}" is gone` : text ? `"${text}" appeared` : `"${gone}" is gone`;
+      return `${done} after ${waited()}.`;
     },
-    ({ time_s, text, gone }) => (time_s ?? 0) * 1000 + (text && gone ? config.actionTimeoutSeconds * 1000 : 0),
+    ({ time_s }) => (time_s ?? 0) * 1000,
   );
 
   const find = defineTool({

@@ -98,12 +98,31 @@ describeChromium('browser server tools (Chromium)', () => {
   it('reads pages built by JavaScript and shows what an action changed', async () => {
     await call('browser_navigate', { url: `${site.url}/js.html` });
     const waited = await call('browser_wait_for', { text: 'Built by script' });
-    expect(waited.text).toContain('"Built by script" appeared.');
+    expect(waited.text).toMatch(/^"Built by script" appeared after \d+\.\d s\./);
     const view = await call('browser_snapshot');
     expect(view.text).toContain('Rendered value: 4096.');
     const button = refOf(view.text, 'Show more');
     const after = await call('browser_click', { ref: button });
     expect(after.text).toContain('Extra paragraph appeared.');
+  });
+
+  it('waits for as long as it was asked and says how long it waited', async () => {
+    await call('browser_navigate', { url: `${site.url}/static.html` });
+    const measured = (text: string) => Number(/Waited (\d+\.\d) s/.exec(text)?.[1]);
+    let started = Date.now();
+    const pause = await call('browser_wait_for', { time_s: 2 });
+    expect(pause.text).toMatch(/^Waited \d+\.\d s\./);
+    expect(measured(pause.text)).toBeGreaterThanOrEqual(2);
+    expect(measured(pause.text)).toBeLessThanOrEqual((Date.now() - started) / 1000);
+    started = Date.now();
+    const missing = await call('browser_wait_for', { text: 'never on this page', time_s: 2 });
+    expect(missing.isError).toBe(true);
+    expect(missing.text).toMatch(/^Waited \d+\.\d s and "never on this page" did not appear\./);
+    expect(measured(missing.text)).toBeGreaterThanOrEqual(2);
+    expect(measured(missing.text)).toBeLessThan(config.actionTimeoutSeconds);
+    expect(measured(missing.text)).toBeLessThanOrEqual((Date.now() - started) / 1000);
+    const present = await call('browser_wait_for', { text: 'Harbour records', time_s: 5 });
+    expect(present.text).toMatch(/^"Harbour records" appeared after \d+\.\d s\./);
   });
 
   it('fills and submits a form: type, select, check, press', async () => {
