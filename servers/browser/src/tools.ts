@@ -22,8 +22,8 @@ const fullField = z.boolean().default(false).describe('Return the whole page vie
 /** The page as the agent reads it; every in-page step under the session's time limit. */
 async function view(session: BrowserSession, page: Page, mode: Mode): Promise<string> {
   if (mode === 'aria') return session.read(page, () => ariaView(page));
-  const { title, markdown } = await markdownView(page, (script) => session.read(page, () => page.evaluate(script)));
-  return title && !markdown.startsWith('# ') ? `# ${title}\n\n${markdown}` : markdown;
+  // The page's title is in the answer's header (Title: ...), not repeated here as a heading.
+  return (await markdownView(page, (script) => session.read(page, () => page.evaluate(script)))).markdown;
 }
 
 /** Lines that open every answer: where the page is, and what happened that the agent did not ask for. */

@@ -95,6 +95,17 @@ describeChromium('browser server tools (Chromium)', () => {
     expect(reload.text).toContain('Title: Second page');
   });
 
+  it("shows the page's title once, in the header, and its heading once", async () => {
+    const page = await call('browser_navigate', { url: `${site.url}/heading.html` });
+    expect(page.text.match(/Tide tables/g)).toHaveLength(2);
+    expect(page.text).toContain('Title: Tide tables');
+    expect(page.text.match(/^# Tide tables$/gm)).toHaveLength(1);
+    const view = await call('browser_snapshot');
+    expect(view.text.match(/^# Tide tables$/gm)).toHaveLength(1);
+    const titleOnly = await call('browser_navigate', { url: `${site.url}/static.html` });
+    expect(titleOnly.text.match(/Static page/g)).toEqual(['Static page']);
+  });
+
   it('reads pages built by JavaScript and shows what an action changed', async () => {
     await call('browser_navigate', { url: `${site.url}/js.html` });
     const waited = await call('browser_wait_for', { text: 'Built by script' });
