@@ -6,6 +6,7 @@ const EXTENSIONS: Record<string, DocumentType> = {
   pptx: 'pptx', html: 'html', htm: 'html', xhtml: 'html', epub: 'epub', ipynb: 'ipynb', json: 'json', geojson: 'json',
   jsonl: 'jsonl', ndjson: 'jsonl', yaml: 'yaml', yml: 'yaml', xml: 'xml', rss: 'feed', atom: 'feed', txt: 'text', log: 'text',
   md: 'markdown', markdown: 'markdown', rst: 'text', zip: 'zip', eml: 'eml', msg: 'msg',
+  tar: 'tar', gz: 'gzip', gzip: 'gzip', tgz: 'gzip', taz: 'gzip', bz2: 'bzip2', bz: 'bzip2', tbz: 'bzip2', tbz2: 'bzip2', tb2: 'bzip2', xz: 'xz', txz: 'xz',
   png: 'image', jpg: 'image', jpeg: 'image', gif: 'image', webp: 'image', tif: 'image', tiff: 'image', bmp: 'image', heic: 'image',
   mp3: 'audio', wav: 'audio', flac: 'audio', ogg: 'audio', oga: 'audio', opus: 'audio', m4a: 'audio', aac: 'audio', wma: 'audio',
 };
@@ -41,6 +42,11 @@ const MIME: Record<string, DocumentType> = {
   'text/markdown': 'markdown',
   'text/plain': 'text',
   'application/zip': 'zip',
+  'application/x-tar': 'tar',
+  'application/gzip': 'gzip',
+  'application/x-gzip': 'gzip',
+  'application/x-bzip2': 'bzip2',
+  'application/x-xz': 'xz',
   'message/rfc822': 'eml',
   'application/vnd.ms-outlook': 'msg',
 };
@@ -66,6 +72,10 @@ export const MIME_OF: Record<DocumentType, string> = {
   markdown: 'text/markdown',
   code: 'text/plain',
   zip: 'application/zip',
+  tar: 'application/x-tar',
+  gzip: 'application/gzip',
+  bzip2: 'application/x-bzip2',
+  xz: 'application/x-xz',
   eml: 'message/rfc822',
   msg: 'application/vnd.ms-outlook',
   image: 'image/*',
@@ -158,10 +168,16 @@ export async function detectType(bytes: Uint8Array, name?: string, mimeType?: st
   const mime = mimeType?.split(';')[0]?.trim().toLowerCase();
   const byMime = mime ? (MIME[mime] ?? (mime.startsWith('image/') ? 'image' : mime.startsWith('audio/') ? 'audio' : undefined)) : undefined;
 
+  // Before the PDF check, which looks for "%PDF-" anywhere in the first KB: a first member's data starts at byte 512.
+  if (ascii(bytes, 257, 262) === 'ustar') return 'tar';
   if (startsWith(bytes, [0x25, 0x50, 0x44, 0x46])) return 'pdf';
   if (bytes.length > 4 && ascii(bytes, 0, 1024).includes('%PDF-')) return 'pdf';
   if (startsWith(bytes, [0x50, 0x4b, 0x03, 0x04]) || startsWith(bytes, [0x50, 0x4b, 0x05, 0x06])) return zipKind(bytes, byName ?? byMime);
   if (startsWith(bytes, [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])) return oleKind(bytes, byName, byMime);
+  if (startsWith(bytes, [0x1f, 0x8b, 0x08])) return 'gzip';
+  // "BZh", the block size, then the magic of a first block or of the end of an empty stream.
+  if (ascii(bytes, 0, 3) === 'BZh' && ['1AY&SY', '\u0017rE8P\u0090'].includes(ascii(bytes, 4, 10)) && /[1-9]/.test(ascii(bytes, 3, 4))) return 'bzip2';
+  if (startsWith(bytes, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) return 'xz';
   if (
     startsWith(bytes, [0x89, 0x50, 0x4e, 0x47]) ||
     startsWith(bytes, [0xff, 0xd8, 0xff]) ||

@@ -5,6 +5,9 @@ import { convert, renderMarkdown } from './index.js';
 import { binaryShare } from './text.js';
 import type { ConvertInput, ConvertOptions, Table } from './types.js';
 
+/** Archive members and compressed files below this size are not held to the compression-ratio limit (text compresses well). */
+export const RATIO_FLOOR = 1024 * 1024;
+
 export interface NestedResult {
   markdown: string;
   tables: Table[];
@@ -39,6 +42,12 @@ export async function convertNested(input: ConvertInput & { name: string }, opti
     const reason = error instanceof FathomError ? error.message : `could not convert it (${error instanceof Error ? error.message : String(error)})`;
     return { markdown: `*Not converted: ${reason}*`, tables: [], notes: [] };
   }
+}
+
+/** An archive member, converted with no more than what is left of the archive's expansion budget. */
+export async function convertMember(bytes: Uint8Array, path: string, options: ConvertOptions, remaining: number): Promise<NestedResult> {
+  const limits = { ...options.limits, maxBytes: remaining + bytes.length };
+  return convertNested({ bytes, name: path }, { ...options, limits });
 }
 
 /** A part's markdown under its `## name` heading, dropping a converter's own heading for the same file. */

@@ -19,6 +19,10 @@ export const DOCUMENT_TYPES = [
   'markdown',
   'code',
   'zip',
+  'tar',
+  'gzip',
+  'bzip2',
+  'xz',
   'eml',
   'msg',
   'image',
@@ -85,10 +89,11 @@ export interface ConvertInput {
 }
 
 export interface ConvertLimits {
-  /** Largest input, and largest total a ZIP may expand to. */
+  /** Largest input, and largest total an archive or a compressed file may expand to. */
   maxBytes: number;
-  /** Most expanded/compressed size ratio of a ZIP member before it is refused as a bomb. */
+  /** Most expanded/compressed size ratio of a ZIP member or a compressed file before it is refused as a bomb. */
   maxZipRatio: number;
+  /** Most members of a ZIP or TAR archive. */
   maxZipMembers: number;
   /** How deep archives inside archives are opened. */
   maxNesting: number;

@@ -1,8 +1,7 @@
 import { inflateRawSync } from 'node:zlib';
 import { FathomError } from '@fathom/core';
 import iconv from 'iconv-lite';
-import { convertNested, underHeading } from './nested.js';
-import type { NestedResult } from './nested.js';
+import { convertMember, RATIO_FLOOR, underHeading } from './nested.js';
 import { gfmTable } from './markdown.js';
 import type { ConvertedDocument, ConvertOptions, Converter, Section } from './types.js';
 
@@ -17,8 +16,6 @@ interface Entry {
   modified: string;
 }
 
-/** Members below this size are not held to the compression-ratio limit (text compresses well). */
-const RATIO_FLOOR = 1024 * 1024;
 const HINT = 'The archive expands beyond the safety limits; extract the members you need and convert them one by one.';
 
 function corrupt(problem: string): FathomError {
@@ -166,12 +163,6 @@ function unreadable(entry: Entry): string | undefined {
   if (entry.flags & 1 || entry.method === 99) return 'encrypted member: not read';
   if (entry.method !== 0 && entry.method !== 8) return `compressed with ${METHODS[entry.method] ?? `method ${entry.method}`}, which is not supported: not read`;
   return undefined;
-}
-
-async function convertMember(bytes: Uint8Array, path: string, options: ConvertOptions, remaining: number): Promise<NestedResult> {
-  // A nested archive may only spend what is left of this archive's budget.
-  const limits = { ...options.limits, maxBytes: remaining + bytes.length };
-  return convertNested({ bytes, name: path }, { ...options, limits });
 }
 
 export const converter: Converter = {

@@ -11,7 +11,7 @@ export const readDocument = (runtime: FilesRuntime) =>
     title: 'Read a document',
     description:
       'Read any document as markdown: PDF, Word, Excel/ODS/CSV, PowerPoint, HTML, EPUB, notebooks, JSON/YAML/XML, ' +
-      'RSS/Atom, e-mail, ZIP archives, images (size, EXIF, text by OCR) and audio (tags, transcript when configured). ' +
+      'RSS/Atom, e-mail, ZIP and TAR archives, gzip/bzip2/xz files, images (size, EXIF, text by OCR) and audio (tags, transcript when configured). ' +
       'PDF pages are marked <!-- page N -->, sheets and slides are ## headings. Long documents come in parts: ' +
       'when the result ends with a cursor, call again with that cursor to continue. Use pages/sheet to read only part.',
     input: z.object({
