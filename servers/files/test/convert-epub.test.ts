@@ -44,7 +44,12 @@ const EPUB3_OPF = `<?xml version="1.0" encoding="UTF-8"?>
   <metadata xmlns:dc="http://purl.org/dc/elements/1.1/">
     <dc:identifier id="id">urn:uuid:1234</dc:identifier>
     <dc:title>The Voyage</dc:title>
-    <dc:creator>Jane Writer</dc:creator>
+    <dc:creator id="author">Jane Writer</dc:creator>
+    <meta refines="#author" property="role" scheme="marc:relators">aut</meta>
+    <dc:creator id="translator">Tom Tongue</dc:creator>
+    <meta refines="#translator" property="role" scheme="marc:relators">trl</meta>
+    <dc:publisher>Harbour Press</dc:publisher>
+    <dc:description>&lt;p&gt;A voyage across the &lt;em&gt;northern&lt;/em&gt; sea.&lt;/p&gt;&lt;p&gt;Second paragraph.&lt;/p&gt;</dc:description>
     <dc:date>2021-05-04</dc:date>
     <dc:language>en</dc:language>
     <meta property="dcterms:modified">2022-01-01T00:00:00Z</meta>
@@ -80,6 +85,9 @@ const EPUB2_OPF = `<?xml version="1.0" encoding="UTF-8"?>
     <dc:title>Old Tales</dc:title>
     <dc:creator opf:role="aut">Ann Author</dc:creator>
     <dc:creator opf:role="aut">Bob Author</dc:creator>
+    <dc:creator opf:role="edt">Eve Editor</dc:creator>
+    <dc:description>Tales told
+      of old.</dc:description>
     <dc:date opf:event="modification">2010-02-02</dc:date>
     <dc:date opf:event="publication">1999</dc:date>
     <dc:language>fr</dc:language>
@@ -131,8 +139,15 @@ describe('EPUB 3', () => {
       created: '2021-05-04',
       modified: '2022-01-01T00:00:00Z',
       outline: ['Chapter 1: The Beginning', 'Chapter 2: At Sea', 'Appendix'],
-      properties: { language: 'en', chapters: 3, epubVersion: '3.0' },
+      properties: { language: 'en', publisher: 'Harbour Press', chapters: 3, epubVersion: '3.0' },
     });
+  });
+
+  it("puts the book's title page first: title, authors, publisher, date and description", () => {
+    expect(document.sections[0]!.markdown).toMatch(
+      /^# The Voyage\n\n- Authors: Jane Writer, Tom Tongue \(translator\)\n- Publisher: Harbour Press\n- Published: 2021-05-04\n\nA voyage across the \*northern\* sea\.\n\nSecond paragraph\.\n\n# The Beginning\n/,
+    );
+    expect(document.sections[1]!.markdown).not.toContain('Harbour Press');
   });
 
   it('gives one chapter section per spine item, linear ones first', () => {
@@ -145,7 +160,7 @@ describe('EPUB 3', () => {
 
   it('keeps a heading the chapter has and adds one where it has none', () => {
     const [one, two, appendix] = document.sections;
-    expect(one!.markdown.startsWith('# The Beginning')).toBe(true);
+    expect(one!.markdown).toMatch(/\n\n# The Beginning\n/);
     expect(one!.markdown).toContain('It was a *dark* and stormy night.');
     expect(one!.markdown).toContain('After the anchor the story goes on.');
     expect(two!.markdown.startsWith('## Chapter 2: At Sea\n\nNo heading here, only prose about the sea.')).toBe(true);
@@ -196,7 +211,9 @@ describe('EPUB 2', () => {
 
   it('names chapters from the NCX, then the first heading, then the file name', () => {
     expect(document.sections.map((section) => section.name)).toEqual(['First Tale', 'Second & Last Tale', 'Late Heading']);
-    expect(document.sections[0]!.markdown).toBe('## Tale One\n\nOnce upon a time.');
+    expect(document.sections[0]!.markdown).toBe(
+      '# Old Tales\n\n- Authors: Ann Author, Bob Author, Eve Editor (editor)\n- Published: 1999\n\nTales told of old.\n\n## Tale One\n\nOnce upon a time.',
+    );
     expect(document.sections[1]!.markdown).toBe('## Second & Last Tale\n\nPlain text with no heading.');
     expect(document.sections[2]!.markdown.startsWith('## Late Heading\n\nUntitled **bonus** pages.')).toBe(true);
   });

@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { FathomError } from '@fathom/core';
 import JSZip from 'jszip';
 import { parseHTML } from 'linkedom';
-import { cleanText, descendants, element, elements, parseXml, xmlText } from './data.js';
+import { cleanText, descendants, element, elements, localName, parseXml, textOf, xmlText } from './data.js';
 import type { XmlElement } from './data.js';
 import { htmlToMarkdown } from './html.js';
 import type { ConvertedDocument, Converter, Section } from './types.js';
@@ -145,6 +145,33 @@ function uncompressedSize(zip: JSZip): number {
   );
 }
 
+const ROLES: Record<string, string> = { edt: 'editor', trl: 'translator', ill: 'illustrator', aui: 'foreword', aft: 'afterword', ctb: 'contributor' };
+
+/** A creator and its role when the book names one (OPF 2 attribute or EPUB 3 refinement); author when it does not. */
+function creatorOf(creator: XmlElement, metadata: XmlElement): { name: string; role: string } | undefined {
+  const name = cleanText(creator);
+  if (!name) return undefined;
+  const id = creator.attributes.id;
+  const refined = id ? descendants(metadata, 'meta').find((meta) => meta.attributes.refines === `#${id}` && meta.attributes.property === 'role') : undefined;
+  const code = (Object.entries(creator.attributes).find(([key]) => localName(key) === 'role')?.[1] ?? cleanText(refined) ?? 'aut').toLowerCase();
+  return { name, role: code === 'aut' ? '' : (ROLES[code] ?? code) };
+}
+
+/** The book's title page in markdown: title, authors, publisher, date, then the description (often HTML in the OPF). */
+function titlePage(book: { title?: string; authors: string[]; publisher?: string; published?: string; description?: string }): string {
+  const facts = [
+    book.authors.length ? `- ${book.authors.length === 1 ? 'Author' : 'Authors'}: ${book.authors.join(', ')}` : '',
+    book.publisher ? `- Publisher: ${book.publisher}` : '',
+    book.published ? `- Published: ${book.published}` : '',
+  ].filter(Boolean);
+  const description =
+    book.description &&
+    (/<[a-z][^>]*>/i.test(book.description)
+      ? htmlToMarkdown(book.description, { mainContent: false }).markdown
+      : book.description.split(/\n\s*\n/).map((part) => part.replace(/\s+/g, ' ').trim()).join('\n\n'));
+  return [book.title ? `# ${book.title}` : '', facts.join('\n'), description ?? ''].filter(Boolean).join('\n\n');
+}
+
 export const converter: Converter = {
   types: ['epub'],
   async convert(input, _type, options): Promise<ConvertedDocument> {
@@ -225,9 +252,21 @@ export const converter: Converter = {
     const published = dates.find((date) => Object.values(date.attributes).includes('publication')) ?? dates[0];
     const modified = descendants(metadata, 'meta').find((meta) => meta.attributes.property === 'dcterms:modified');
     const title = cleanText(descendants(metadata, 'title')[0]);
-    const author = descendants(metadata, 'creator').map(cleanText).filter(Boolean).join(', ');
+    const creators = descendants(metadata, 'creator')
+      .map((creator) => creatorOf(creator, metadata))
+      .filter((creator) => creator !== undefined);
+    const author = creators.filter((creator) => !creator.role).map((creator) => creator.name).join(', ');
     const language = cleanText(descendants(metadata, 'language')[0]);
     const publisher = cleanText(descendants(metadata, 'publisher')[0]);
+    const description = textOf(descendants(metadata, 'description')[0]).trim();
+    const header = titlePage({
+      ...(title ? { title } : {}),
+      authors: creators.map((creator) => (creator.role ? `${creator.name} (${creator.role})` : creator.name)),
+      ...(publisher ? { publisher } : {}),
+      ...(published && cleanText(published) ? { published: cleanText(published)! } : {}),
+      ...(description ? { description } : {}),
+    });
+    if (header && sections[0]) sections[0].markdown = `${header}\n\n${sections[0].markdown}`;
     return {
       info: {
         type: 'epub',
