@@ -353,6 +353,7 @@ const FIND_SCRIPT = String.raw`(() => {
   ${IN_PAGE_HELPERS}
   const BLOCK = new Set(['P', 'DIV', 'LI', 'UL', 'OL', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'TR', 'TD', 'TH', 'TABLE', 'SECTION',
     'ARTICLE', 'MAIN', 'HEADER', 'FOOTER', 'NAV', 'ASIDE', 'BLOCKQUOTE', 'PRE', 'BR', 'HR', 'DT', 'DD', 'FIGURE', 'FIGCAPTION', 'FORM', 'LABEL', 'BUTTON', 'OPTION']);
+  const CELL = new Set(['TD', 'TH']);
   // Pieces and a running length: testing the end of a growing string would flatten it every time.
   const pieces = [];
   const textAt = { length: 0, last: ' ' };
@@ -366,6 +367,8 @@ const FIND_SCRIPT = String.raw`(() => {
     textAt.last = collapsed[collapsed.length - 1];
   };
   const owners = [];
+  // [start, end] of each block's text, parents before children: the element a match is shown in.
+  const blocks = [];
   const walk = (node, owner) => {
     if (node.nodeType === 3) {
       const start = textAt.length;
@@ -380,6 +383,8 @@ const FIND_SCRIPT = String.raw`(() => {
     if (!isShownElement(el)) return;
     const block = BLOCK.has(el.tagName);
     if (block) add(' ');
+    // A table cell alone says little: a match in one is shown with its row.
+    const shown = block && !CELL.has(el.tagName) ? blocks.push([textAt.length, textAt.length]) - 1 : -1;
     let own = owner;
     if (isInteractive(el)) {
       anchors.push([textAt.length, refOf(el)]);
@@ -392,10 +397,11 @@ const FIND_SCRIPT = String.raw`(() => {
       }
     }
     for (const child of childrenOf(el)) walk(child, own);
+    if (shown >= 0) blocks[shown][1] = textAt.length;
     if (block) add(' ');
   };
   if (document.body) walk(document.body, null);
-  return { text: pieces.join(''), owners, anchors };
+  return { text: pieces.join(''), owners, anchors, blocks };
 })()`;
 
 interface PageText {
@@ -404,6 +410,8 @@ interface PageText {
   owners: [number, number, string][];
   /** [offset, ref]: where each interactive element begins, in order. */
   anchors: [number, string][];
+  /** [start, end]: the text of each block element (paragraph, list item, table row, ...), parents before children. */
+  blocks: [number, number][];
 }
 
 export interface FindOptions {
@@ -417,20 +425,32 @@ export interface FindOptions {
   matcher: WorkerPool;
 }
 
-const FIND_CONTEXT = 150;
+/** Most characters of context a match is shown with. */
+const FIND_CONTEXT = 300;
 const FIND_NEAR = 200;
 const FIND_CAP = 10_000;
 const FIND_TIME_LIMIT_MS = 3000;
 
-/** About `FIND_CONTEXT` characters of `text` around [start, end), with ellipses where cut. */
-function snippetAround(text: string, start: number, end: number): string {
+/** The innermost block element whose text holds [start, end): [its start, its end], or the whole text. */
+function blockAround(page: PageText, start: number, end: number): [number, number] {
+  let found: [number, number] = [0, page.text.length];
+  for (const block of page.blocks) {
+    if (block[0] > start) break;
+    if (block[1] >= end) found = block;
+  }
+  return found;
+}
+
+/** The text of the element a match is in, cut to about `FIND_CONTEXT` characters around [start, end), with ellipses where cut. */
+function snippetAround(page: PageText, start: number, end: number): string {
+  const [first, last] = blockAround(page, start, end);
   const room = Math.max(0, FIND_CONTEXT - (end - start));
-  let from = Math.max(0, start - Math.floor(room / 2));
-  const to = Math.min(text.length, end + (room - (start - from)));
-  from = Math.max(0, Math.min(from, to - FIND_CONTEXT));
-  let snippet = text.slice(from, to).trim();
-  if (from > 0) snippet = '…' + snippet;
-  if (to < text.length) snippet += '…';
+  let from = Math.max(first, start - Math.floor(room / 2));
+  const to = Math.min(last, end + (room - (start - from)));
+  from = Math.max(first, Math.min(from, to - FIND_CONTEXT));
+  let snippet = page.text.slice(from, to).trim();
+  if (from > first) snippet = '…' + snippet;
+  if (to < last) snippet += '…';
   return snippet;
 }
 
@@ -448,8 +468,9 @@ function refNear(page: PageText, start: number, end: number): string | undefined
 }
 
 /**
- * Where `query` occurs in the page's visible text (case-insensitive), each match with about 150
- * characters around it and the ref of the element it sits in or the next one after it. The page
+ * Where `query` occurs in the page's visible text (case-insensitive), each match with the text of
+ * the element it is in (at most about 300 characters around it) and the ref of the element it sits
+ * in or the next one after it. The page
  * only hands over its text; the pattern runs in the server, within a time limit.
  */
 export async function findInPage(
@@ -476,7 +497,7 @@ export async function findInPage(
   );
   const matches = ranges.map(([start, end]) => {
     const ref = refNear(pageText, start, end);
-    const text = snippetAround(pageText.text, start, end);
+    const text = snippetAround(pageText, start, end);
     return ref ? { text, ref } : { text };
   });
   return { matches, total };

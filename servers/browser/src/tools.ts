@@ -262,7 +262,9 @@ export function toolsFor(config: Config, logger: Logger, instance: InstanceScope
   const find = defineTool({
     name: 'browser_find',
     title: 'Find on the page',
-    description: 'Find text (or a regex) on the page: each match with its surrounding text and the ref of the element it belongs to.',
+    description:
+      'Find text (or a regex) on the page: each match with the text of the element it is in (a paragraph, list item, table row; ' +
+      'cut to about 300 characters around the match) and the ref of the element it belongs to.',
     input: z.object({ query: z.string().min(1).max(500), regex: z.boolean().default(false) }),
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handle({ query, regex }, context) {

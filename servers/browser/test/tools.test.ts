@@ -185,6 +185,19 @@ describeChromium('browser server tools (Chromium)', () => {
     expect(stale.text).toContain('take a new snapshot');
   });
 
+  it("finds text with the text of the element it is in as context, cut around the match when long", async () => {
+    await call('browser_navigate', { url: `${site.url}/find.html` });
+    const gamma = await call('browser_find', { query: 'Gamma' });
+    expect(gamma.text).toMatch(/^1 match:\n1\. Gamma is the third letter\.( \[|$)/);
+    const epsilon = await call('browser_find', { query: 'Epsilon' });
+    const context = /^1\. (.*?)( \[ref=.*)?$/m.exec(epsilon.text)?.[1] ?? '';
+    expect(context).toMatch(/^….*Epsilon sits in the middle of a long paragraph\..*…$/);
+    expect(context.length).toBeLessThanOrEqual(302);
+    expect(context).not.toContain('Gamma');
+    const zeta = await call('browser_find', { query: 'Zeta' });
+    expect(zeta.text).toMatch(/^1 match:\n1\. Zeta 6( \[|$)/);
+  });
+
   it('finds text with its context, hovers, scrolls, presses keys and takes screenshots', async () => {
     await call('browser_navigate', { url: `${site.url}/static.html` });
     const found = await call('browser_find', { query: '312 ships' });
