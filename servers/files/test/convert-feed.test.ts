@@ -121,11 +121,12 @@ describe('RSS 2.0', () => {
       ['item', 3, 'Item 3'],
     ]);
     const [storm, podcast, untitled] = document.sections;
-    expect(storm!.markdown.startsWith('## Storm warning\n\nTue, 02 Jan 2024 09:00:00 GMT · Harbour Master · https://tide.example/storm\n\n### Gale force')).toBe(true);
+    expect(storm!.markdown.startsWith('# Tide & Time\n\nNews from the harbour\n\nhttps://tide.example/\n\n## Storm warning\n\nTue, 02 Jan 2024 09:00:00 GMT · Harbour Master · https://tide.example/storm\n\n### Gale force')).toBe(true);
     expect(storm!.markdown).toContain('Winds of **90 km/h** expected. [Secure boats](https://tide.example/boats).');
     expect(storm!.markdown).not.toContain('Short teaser');
     expect(storm!.markdown).toContain('Categories: weather');
     expect(storm!.tables).toEqual([{ location: 'item 1, table 1', header: ['Day', 'Wind'], rows: [['Mon', '90']] }]);
+    expect(podcast!.markdown.startsWith('## Podcast: episode 7\n\n')).toBe(true);
     expect(podcast!.markdown).toContain('Tom & Jerry *sail* — again.');
     expect(podcast!.markdown).toContain('Enclosures:\n- [ep 7.mp3](https://cdn.tide.example/ep%207.mp3) (audio/mpeg, 12.0 MB)');
     expect(untitled!.markdown).toBe('## Item 3\n\nAn item with no title.');
@@ -153,7 +154,8 @@ describe('Atom', () => {
     });
     const [first, second, third] = document.sections;
     expect(first!.name).toBe('First post');
-    expect(first!.markdown).toContain('## First post\n\n2024-02-28T08:00:00Z · Nora · https://notes.example/first');
+    expect(first!.markdown.startsWith('# Atom Notes\n\nNotes & thoughts\n\nhttps://notes.example/\n\n## First post\n\n2024-02-28T08:00:00Z · Nora · https://notes.example/first')).toBe(true);
+    expect(second!.markdown.startsWith('## Second')).toBe(true);
     expect(first!.markdown).toContain('Hello **world**\u00a0and a [link](https://notes.example/more).');
     expect(first!.markdown).toContain('Next line & more.');
     expect(first!.markdown).toContain('- one\n- two');
@@ -170,7 +172,7 @@ describe('RSS 1.0', () => {
     const document = await convert({ bytes: encode(RSS1), name: 'old.rdf', mimeType: 'application/rss+xml' });
     expect(document.info).toMatchObject({ title: 'Old School', modified: '2003-12-13T18:30:02Z', properties: { format: 'RSS 1.0', items: 2 } });
     expect(document.sections.map((section) => section.markdown)).toEqual([
-      '## Alpha\n\n2003-12-13T18:30:02Z · Olga · https://old.example/a\n\nFirst **one**.',
+      '# Old School\n\nAn RSS 1.0 channel\n\nhttps://old.example/\n\n## Alpha\n\n2003-12-13T18:30:02Z · Olga · https://old.example/a\n\nFirst **one**.',
       '## Beta\n\nhttps://old.example/b\n\nSecond one.',
     ]);
   });

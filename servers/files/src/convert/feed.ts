@@ -177,10 +177,9 @@ export const converter: Converter = {
     const author = atom ? cleanText(element(element(channel, 'author'), 'name')) : cleanText(element(channel, 'managingEditor') ?? element(channel, 'creator'));
 
     const sections = items.map((item, i) => itemSection(item, i + 1, atom, base));
-    if (sections.length === 0) {
-      const intro = [`# ${title ?? 'Feed'}`, description, link, '(The feed has no items.)'].filter(Boolean).join('\n\n');
-      sections.push({ kind: 'body', index: 1, name: 'body', markdown: intro });
-    }
+    const heading = [`# ${title ?? 'Feed'}`, description, link].filter(Boolean).join('\n\n');
+    if (sections[0]) sections[0].markdown = `${heading}\n\n${sections[0].markdown}`;
+    else sections.push({ kind: 'body', index: 1, name: 'body', markdown: `${heading}\n\n(The feed has no items.)` });
     const info: DocumentInfo = {
       type: 'feed',
       mimeType: atom ? 'application/atom+xml' : 'application/rss+xml',
