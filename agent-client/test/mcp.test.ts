@@ -124,7 +124,7 @@ describe('Connections.open', () => {
     });
     const [pythonTools, searchTools] = connections.servers();
     const runPython = pythonTools!.tools.find((tool) => tool.name === 'run_python_code')!;
-    expect(Object.keys(runPython.inputSchema)).toEqual(['properties', 'required', 'title', 'type']);
+    expect(Object.keys(runPython.inputSchema)).toEqual(['properties', 'required', 'type']);
     expect(Object.keys(runPython.inputSchema.properties as object)).toEqual(['code_block', 'sandbox_id']);
     expect(Object.keys((runPython.inputSchema.properties as Record<string, object>).code_block!)).toEqual(['title', 'type']);
     for (const tool of pythonTools!.tools) {

@@ -9,11 +9,15 @@ export interface MirothinkerTool {
   name: string;
   description: string;
   inputSchema: Record<string, unknown>;
+  /** Listed by servers that advertise one (fastmcp does for tool-python). */
+  outputSchema?: Record<string, unknown>;
 }
 
 export interface MirothinkerServer {
   server: string;
   tools: MirothinkerTool[];
+  /** The tools whose listing differed at an earlier release, by release name (e.g. v1.0). */
+  releases?: Record<string, { commit: string; tools: MirothinkerTool[] }>;
 }
 
 const PROTOCOL_DIR = new URL('../protocol/', import.meta.url);
@@ -26,10 +30,10 @@ export function mirothinkerServers(): MirothinkerServer[] {
   return tools;
 }
 
-export function mirothinkerTool(server: string, name: string): MirothinkerTool {
-  const tool = mirothinkerServers()
-    .find((entry) => entry.server === server)
-    ?.tools.find((entry) => entry.name === name);
+/** A tool as the latest code lists it, or as `release` did where that listing differed. */
+export function mirothinkerTool(server: string, name: string, release?: string): MirothinkerTool {
+  const entry = mirothinkerServers().find((candidate) => candidate.server === server);
+  const tool = (release ? entry?.releases?.[release]?.tools.find((candidate) => candidate.name === name) : undefined) ?? entry?.tools.find((candidate) => candidate.name === name);
   if (!tool) throw new Error(`No MiroThinker tool ${server}/${name}`);
   return tool;
 }

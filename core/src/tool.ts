@@ -52,6 +52,8 @@ export interface ToolSpec<I extends ObjectSchema, O extends ObjectSchema | undef
    * must reproduce a schema a model was trained on, byte for byte; `input` still validates.
    */
   advertisedInputSchema?: Record<string, unknown>;
+  /** Likewise the output schema, for a tool with no `output`; its replies then carry `structured` matching it. */
+  advertisedOutputSchema?: Record<string, unknown>;
   handle(args: z.infer<I>, context: ToolContext): Promise<ToolReply<OutputOf<O>>>;
 }
 
@@ -90,7 +92,7 @@ export function defineTool<I extends ObjectSchema, O extends ObjectSchema | unde
     input: spec.input,
     output: spec.output,
     inputSchema: spec.advertisedInputSchema ?? jsonSchemaOf(spec.input, 'input'),
-    outputSchema: spec.output ? jsonSchemaOf(spec.output, 'output') : undefined,
+    outputSchema: spec.output ? jsonSchemaOf(spec.output, 'output') : spec.advertisedOutputSchema,
     handle: spec.handle as Tool['handle'],
   };
 }

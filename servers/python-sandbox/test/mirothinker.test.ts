@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { rawToolList } from '@fathom/core/testing';
+import { rawToolList, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Config } from '../src/config.js';
@@ -13,13 +13,16 @@ interface TrainedTool {
   name: string;
   description: string;
   inputSchema: Record<string, unknown>;
+  outputSchema: Record<string, unknown>;
 }
 
-const trained = (
+const toolPython = (
   JSON.parse(readFileSync(new URL('../../../core/protocol/mirothinker-tools.json', import.meta.url), 'utf8')) as {
-    servers: { server: string; tools: TrainedTool[] }[];
+    servers: { server: string; tools: TrainedTool[]; releases: Record<string, { tools: TrainedTool[] }> }[];
   }
-).servers.find((server) => server.server === 'tool-python')!.tools;
+).servers.find((server) => server.server === 'tool-python')!;
+const trained = toolPython.tools;
+const listed = (tools: TrainedTool[]) => tools.map(({ name, description, inputSchema, outputSchema }) => ({ name, description, inputSchema, outputSchema }));
 
 let dirs: TestDirs;
 let connection: InMemoryConnection;
@@ -52,11 +55,48 @@ afterAll(async () => {
 describeBwrap('python-sandbox mirothinker profile (bwrap)', () => {
   it('advertises exactly the trained tools: names, descriptions and schemas in their key order', async () => {
     const { tools } = await connection.client.listTools();
-    expect(tools.map(({ name, description, inputSchema }) => ({ name, description, inputSchema }))).toEqual(trained);
+    expect(listed(tools as TrainedTool[])).toEqual(trained);
     const wire = await rawToolList(await createServer(config));
-    expect(wire.map((tool) => JSON.stringify({ name: tool.name, description: tool.description, inputSchema: tool.inputSchema }))).toEqual(
+    expect(wire.map((tool) => JSON.stringify({ name: tool.name, description: tool.description, inputSchema: tool.inputSchema, outputSchema: tool.outputSchema }))).toEqual(
       trained.map((tool) => JSON.stringify(tool)),
     );
+  });
+
+  it('lists the tools as fastmcp 2.10.1 does: dedented docstrings, no schema title, the wrapped str output', async () => {
+    const { tools } = await connection.client.listTools();
+    for (const tool of tools) {
+      expect(tool.description).not.toMatch(/^\s|\s$|\n {4}Args:/);
+      expect(tool.inputSchema).not.toHaveProperty('title');
+      expect(tool.inputSchema).not.toHaveProperty('additionalProperties');
+      expect(tool.outputSchema).toEqual({
+        properties: { result: { title: 'Result', type: 'string' } },
+        required: ['result'],
+        title: '_WrappedResult',
+        type: 'object',
+        'x-fastmcp-wrap-result': true,
+      });
+    }
+    expect(tools.find((tool) => tool.name === 'create_sandbox')!.description).toBe(
+      'Create a linux sandbox.\n\nArgs:\n    timeout: Time in seconds before the sandbox is automatically shutdown. The default is 600 seconds.\n\n' +
+        'Returns:\n    The sandbox_id of the newly created sandbox. You should use this sandbox_id to run other tools in the sandbox.',
+    );
+    const created = await connection.client.callTool({ name: 'create_sandbox', arguments: {} });
+    expect(created.structuredContent).toEqual({ result: textOf(created) });
+  });
+
+  it('serves the v1.0 release when asked: its create_sandbox schema, and made-up ids refused', async () => {
+    const old = await connect(sandboxConfig(dirs, { profile: 'mirothinker', 'mirothinker-release': 'v1.0', 'warm-pool': '0' }));
+    const { tools } = await old.client.listTools();
+    const v1 = toolPython.releases['v1.0']!.tools;
+    expect(v1.map((tool) => tool.name)).toEqual(['create_sandbox']);
+    expect(v1[0]!.inputSchema).toEqual({ properties: { timeout: { default: 600, title: 'Timeout' } }, type: 'object' });
+    expect(listed(tools as TrainedTool[])).toEqual(
+      trained.filter((tool) => tool.name !== 'download_file_from_sandbox_to_local').map((tool) => v1.find((changed) => changed.name === tool.name) ?? tool),
+    );
+    expect((await call(old, 'run_python_code', { sandbox_id: 'default', code_block: '1' })).text).toBe(
+      "[ERROR]: 'default' is not a valid sandbox_id. Please create a real sandbox first using the create_sandbox tool.",
+    );
+    await old.close();
   });
 
   it('hides download_file_from_sandbox_to_local unless enabled', async () => {

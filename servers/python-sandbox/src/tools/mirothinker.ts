@@ -25,23 +25,31 @@ const short = (error: unknown) => errorMessage(error).slice(0, MIROTHINKER_MAX_E
 /** Stands where MiroThinker prints the Python exception's class name. */
 const exceptionType = (error: unknown) => (error instanceof FathomError ? error.code : 'Exception');
 
-/** A tool advertised exactly as MiroThinker saw it, validated by `input` behind that schema. */
-function trained<I extends z.ZodObject<z.ZodRawShape>>(name: string, input: I, handle: (args: z.infer<I>, context: ToolContext) => Promise<string>, readOnly = false): Tool {
-  const original = mirothinkerTool(MIROTHINKER_SERVER, name);
-  return defineTool({
-    name,
-    title: name,
-    description: original.description,
-    input,
-    advertisedInputSchema: original.inputSchema,
-    annotations: { readOnlyHint: readOnly, destructiveHint: false, idempotentHint: false, openWorldHint: name.includes('internet') },
-    handle,
-  });
-}
-
-/** `python_mcp_server.py` of MiroThinker, with its result strings, on Fathom's sandboxes. */
+/**
+ * `python_mcp_server.py` of MiroThinker, with its result strings, on Fathom's sandboxes. Each tool is
+ * listed as fastmcp lists it there (description, input and output schema, from the protocol data),
+ * validated by a zod schema behind it, and answers fastmcp's structuredContent {"result": text} too.
+ */
 export function mirothinkerTools(runtime: SandboxRuntime, owner: string): Tool[] {
   const { config } = runtime;
+  const v1_0 = config.mirothinkerRelease === 'v1.0';
+
+  function trained<I extends z.ZodObject<z.ZodRawShape>>(name: string, input: I, handle: (args: z.infer<I>, context: ToolContext) => Promise<string>, readOnly = false): Tool {
+    const original = mirothinkerTool(MIROTHINKER_SERVER, name, config.mirothinkerRelease);
+    return defineTool({
+      name,
+      title: name,
+      description: original.description,
+      input,
+      advertisedInputSchema: original.inputSchema,
+      ...(original.outputSchema ? { advertisedOutputSchema: original.outputSchema } : {}),
+      annotations: { readOnlyHint: readOnly, destructiveHint: false, idempotentHint: false, openWorldHint: name.includes('internet') },
+      handle: async (args, context) => {
+        const text = await handle(args, context);
+        return original.outputSchema ? { text, structured: { result: text } } : text;
+      },
+    });
+  }
   const runOptions = (signal: AbortSignal) => ({ timeoutMs: Math.min(config.callTimeoutSeconds, config.maxCallTimeoutSeconds) * 1000, keepBytes: KEEP_BYTES, signal });
 
   /** Runs `work` on a live sandbox, or answers with the trained error for an invented or unknown id. */
@@ -93,8 +101,9 @@ export function mirothinkerTools(runtime: SandboxRuntime, owner: string): Tool[]
       }
     };
     // An invented id runs statelessly in a fresh sandbox that is closed after the run, as
-    // MiroThinker's newer server does: no note in the output, one error text for every failure.
-    if (!sandbox_id || INVALID_SANDBOX_IDS.has(sandbox_id)) {
+    // MiroThinker's newer server does (v1.0 refused it): no note in the output, one error text
+    // for every failure.
+    if (!v1_0 && (!sandbox_id || INVALID_SANDBOX_IDS.has(sandbox_id))) {
       const stateless = (error: unknown) => `[ERROR]: Failed to run code in stateless mode. Exception type: ${exceptionType(error)}, Details: ${short(error)}`;
       const sessions = await runtime.sessions();
       const session = await sessions.create(owner).catch((error: unknown) => error as Error);
