@@ -130,6 +130,60 @@ function absolutize(document: Document, base: string | undefined) {
   }
 }
 
+const BING = /(^|\.)bing\.com$/i;
+const GOOGLE = /(^|\.)google\.[a-z]{2,3}(\.[a-z]{2})?$/i;
+const DUCKDUCKGO = /(^|\.)duckduckgo\.com$/i;
+
+/**
+ * Where a search engine's tracking redirect leads: Bing's /ck/a?u=a1<base64url>, Google's
+ * /url?q= or ?url=, DuckDuckGo's /l/?uddg=. Only http(s) targets; a relative link counts as the
+ * engine's own when the page's address is unknown (a saved results page).
+ */
+function redirectTarget(href: string, base: string | undefined): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(href, base ?? 'https://page.invalid/');
+  } catch {
+    return undefined;
+  }
+  const hostKnown = base !== undefined || /^([a-z][a-z0-9+.-]*:)?\/\//i.test(href);
+  const from = (engine: RegExp) => !hostKnown || engine.test(url.hostname);
+  let target: string | null = null;
+  if (url.pathname === '/ck/a' && from(BING)) {
+    const encoded = url.searchParams.get('u');
+    if (encoded?.startsWith('a1')) target = Buffer.from(encoded.slice(2), 'base64url').toString('utf8');
+  } else if (url.pathname === '/url' && from(GOOGLE)) {
+    target = url.searchParams.get('q') ?? url.searchParams.get('url');
+  } else if (url.pathname === '/l/' && from(DUCKDUCKGO)) {
+    target = url.searchParams.get('uddg');
+  }
+  if (!target) return undefined;
+  try {
+    const decoded = new URL(target);
+    return decoded.protocol === 'https:' || decoded.protocol === 'http:' ? decoded.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function unwrapRedirects(document: Document, base: string | undefined) {
+  for (const link of document.querySelectorAll('a[href]')) {
+    const target = redirectTarget(link.getAttribute('href')!, base);
+    if (target) link.setAttribute('href', target);
+  }
+}
+
+const PERMALINK_CLASSES = 'a.headerlink, a.copiable-anchor, a.header-anchor, a.anchorjs-link';
+const PERMALINK_HOSTS = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'dt', 'caption'].map((tag) => `${tag} a[href^="#"]`).join(', ');
+
+/** The "¶" links Sphinx, MkDocs and texinfo put in headings to link to themselves. */
+function dropPermalinks(document: Document) {
+  document.querySelectorAll(PERMALINK_CLASSES).forEach((link) => link.remove());
+  for (const link of document.querySelectorAll(PERMALINK_HOSTS)) {
+    if (/^\s*[¶§#🔗]\s*$/u.test(link.textContent ?? '')) link.remove();
+  }
+}
+
 function tablesOf(root: ParentNode): Table[] {
   const tables: Table[] = [];
   root.querySelectorAll('table').forEach((table, index) => {
@@ -174,7 +228,9 @@ export function htmlToMarkdown(html: string, options: HtmlToMarkdownOptions = {}
   const { document } = parseHTML(html.includes('<html') ? html : `<!doctype html><html><body>${html}</body></html>`);
   const flattened = flattenDeep(document.documentElement as unknown as Element);
   const base = document.querySelector('base[href]')?.getAttribute('href') ?? undefined;
-  absolutize(document as unknown as Document, base && options.url ? new URL(base, options.url).href : (options.url ?? base));
+  const pageUrl = base && options.url ? new URL(base, options.url).href : (options.url ?? base);
+  absolutize(document as unknown as Document, pageUrl);
+  unwrapRedirects(document as unknown as Document, pageUrl);
   const pageTitle = document.querySelector('title')?.textContent?.trim() || undefined;
   const author = document.querySelector('meta[name="author"]')?.getAttribute('content') ?? undefined;
   const published =
@@ -183,6 +239,7 @@ export function htmlToMarkdown(html: string, options: HtmlToMarkdownOptions = {}
     undefined;
 
   document.querySelectorAll(NOISE).forEach((element) => element.remove());
+  dropPermalinks(document as unknown as Document);
   let contentHtml: string | undefined;
   let title = pageTitle;
   if (options.mainContent !== false) {
