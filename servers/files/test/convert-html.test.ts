@@ -1,7 +1,96 @@
 import { describe, expect, it } from 'vitest';
-import { htmlToMarkdown } from '../src/convert/index.js';
+import { convert, htmlToMarkdown } from '../src/convert/index.js';
 
+const encode = (text: string) => new TextEncoder().encode(text);
 const article = (sentences: number) => 'The tide rises twice a day along this coast, and the harbour keeps a record of it. '.repeat(sentences);
+
+/** The shape of a page makeinfo (GNU Texinfo 6.8) writes, as in libffi's manual: navigation header, rule, section heading. */
+const TEXINFO = `<!DOCTYPE html PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" "http://www.w3.org/TR/html4/loose.dtd">
+<html>
+<!-- Created by GNU Texinfo 6.8, https://www.gnu.org/software/texinfo/ -->
+<head>
+<meta http-equiv="Content-Type" content="text/html; charset=utf-8">
+<title>Simple Example (libffi: the portable foreign function interface library)</title>
+<meta name="description" content="Simple Example (libffi: the portable foreign function interface library)">
+<meta name="Generator" content="makeinfo">
+<link href="index.html" rel="start" title="Top">
+<link href="Types.html" rel="next" title="Types">
+<style type="text/css">
+<!--
+a.copiable-anchor {visibility: hidden; text-decoration: none; line-height: 0em}
+div.example {margin-left: 3.2em}
+-->
+</style>
+</head>
+<body lang="en">
+<div class="section" id="Simple-Example">
+<div class="header">
+<p>
+Next: <a href="Types.html" accesskey="n" rel="next">Types</a>, Previous: <a href="The-Basics.html" accesskey="p" rel="prev">The Basics</a>, Up: <a href="Using-libffi.html" accesskey="u" rel="up">Using libffi</a> &nbsp; [<a href="Index.html" title="Index" rel="index">Index</a>]</p>
+</div>
+<hr>
+<span id="Simple-Example-1"></span><h3 class="section">2.2 Simple Example</h3>
+
+<p>Here is a trivial example that calls <code>puts</code> a few times.
+</p>
+<div class="example">
+<pre class="example">#include &lt;stdio.h&gt;
+#include &lt;ffi.h&gt;
+
+int main()
+{
+  ffi_cif cif;
+  ffi_type *args[1];
+  void *values[1];
+  char *s;
+  ffi_arg rc;
+
+  /* Initialize the argument info vectors */
+  args[0] = &amp;ffi_type_pointer;
+  values[0] = &amp;s;
+
+  /* Initialize the cif */
+  if (ffi_prep_cif(&amp;cif, FFI_DEFAULT_ABI, 1,
+                   &amp;ffi_type_sint, args) == FFI_OK)
+    {
+      s = &quot;Hello World!&quot;;
+      ffi_call(&amp;cif, puts, &amp;rc, values);
+      /* rc now holds the result of the call to puts */
+      s = &quot;This is cool!&quot;;
+      ffi_call(&amp;cif, puts, &amp;rc, values);
+    }
+
+  return 0;
+}
+</pre></div>
+</div>
+</body>
+</html>`;
+
+describe('HTML titles and main content', () => {
+  it("keeps a texinfo page's whole title and the section heading above its content", async () => {
+    const document = await convert({ bytes: encode(TEXINFO), name: 'Simple-Example.html' });
+    expect(document.info.title).toBe('Simple Example (libffi: the portable foreign function interface library)');
+    const markdown = document.sections[0]!.markdown;
+    expect(markdown.startsWith('# Simple Example (libffi: the portable foreign function interface library)\n\n### 2.2 Simple Example\n\nHere is a trivial example that calls `puts` a few times.\n\n```\n#include <stdio.h>')).toBe(true);
+    expect(document.info.outline).toEqual(['2.2 Simple Example']);
+    expect(markdown).not.toContain('Previous:');
+  });
+
+  it('still drops the site name after a separator, and a heading that only repeats the title', () => {
+    const html = `<html><head><title>How the tide tables are made | Harbour News</title></head><body>
+      <nav><a href="/">Home</a></nav><article><h1>How the tide tables are made</h1><p>${article(8)}</p><p>${article(6)}</p></article></body></html>`;
+    const result = htmlToMarkdown(html);
+    expect(result.title).toBe('How the tide tables are made');
+    expect(result.markdown).toMatch(/^The tide rises twice a day/);
+  });
+
+  it('takes a title with a colon as written', () => {
+    const html = `<html><head><title>Harbour records: a century of tides in the north</title></head><body>
+      <main><h2>Method</h2><p>${article(8)}</p></main></body></html>`;
+    expect(htmlToMarkdown(html).title).toBe('Harbour records: a century of tides in the north');
+  });
+});
 
 describe('HTML links and headings', () => {
   const bing = (target: string) => `https://www.bing.com/ck/a?!&&p=2f0c1b9d&ptn=3&ver=2&hsh=4&fclid=1e2&u=a1${Buffer.from(target).toString('base64url')}&ntb=1`;

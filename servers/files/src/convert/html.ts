@@ -184,6 +184,47 @@ function dropPermalinks(document: Document) {
   }
 }
 
+const SEPARATOR = '\\s+[|\\-–—\\\\/>»·]\\s+';
+
+/**
+ * Readability shortens a page title at separators ("Article | Site") but also at colons, which
+ * cuts real titles apart ("Simple Example (libffi: the portable…)"): its title is kept only when
+ * a separator is what it cut at.
+ */
+function titleOf(pageTitle: string | undefined, shortened: string | undefined): string | undefined {
+  const page = pageTitle?.replace(/\s+/g, ' ').trim();
+  const short = shortened?.replace(/\s+/g, ' ').trim();
+  if (!page || !short || short === page) return short || page;
+  const at = page.indexOf(short);
+  if (at === 0 && new RegExp(`^${SEPARATOR}`).test(page.slice(short.length))) return short;
+  if (at > 0 && at + short.length === page.length && new RegExp(`${SEPARATOR}$`).test(page.slice(0, at))) return short;
+  return page;
+}
+
+const BLOCKS = 'p, pre, li, blockquote, table, dd, dt, figure';
+const squash = (text: string | null | undefined) => (text ?? '').replace(/\s+/g, ' ').trim();
+
+/**
+ * The heading that introduces the main content in the page, when Readability left it out: it
+ * keeps the best-scoring block and its scored siblings, so a section heading beside a nested
+ * block (texinfo's <h3> above <div class="example">) is lost. Walks back from the content's
+ * first block to the nearest heading, giving up at any other text on the way.
+ */
+function headingBefore(document: Document, content: Document): Element | undefined {
+  const first = [...content.querySelectorAll(BLOCKS)].find((block) => squash(block.textContent));
+  if (!first || /^H[1-6]$/.test(content.body.firstElementChild?.tagName ?? '')) return undefined;
+  const snippet = squash(first.textContent).slice(0, 80);
+  const all = [...document.body.querySelectorAll('*')];
+  const anchor = all.findIndex((element) => element.matches(BLOCKS) && squash(element.textContent).startsWith(snippet));
+  for (let i = anchor - 1; i >= 0; i--) {
+    const element = all[i]!;
+    if (element.contains(all[anchor]!)) continue;
+    if (/^H[1-6]$/.test(element.tagName)) return element;
+    if (element.matches(BLOCKS) && squash(element.textContent)) return undefined;
+  }
+  return undefined;
+}
+
 function tablesOf(root: ParentNode): Table[] {
   const tables: Table[] = [];
   root.querySelectorAll('table').forEach((table, index) => {
@@ -246,7 +287,14 @@ export function htmlToMarkdown(html: string, options: HtmlToMarkdownOptions = {}
     const article = new Readability(document.cloneNode(true) as unknown as Document, { keepClasses: false }).parse();
     if (article?.content && (article.textContent ?? '').trim().length > 200) {
       contentHtml = article.content;
-      title = article.title || pageTitle;
+      title = titleOf(pageTitle, article.title ?? undefined);
+      const { document: extracted } = parseHTML(`<!doctype html><html><body>${contentHtml}</body></html>`);
+      const heading = headingBefore(document as unknown as Document, extracted as unknown as Document);
+      const known = new Set([...extracted.querySelectorAll('h1, h2, h3, h4, h5, h6')].map((h) => squash(h.textContent).toLowerCase()));
+      const text = squash(heading?.textContent);
+      if (heading && text && !known.has(text.toLowerCase()) && text.toLowerCase() !== title?.toLowerCase()) {
+        contentHtml = heading.outerHTML + contentHtml;
+      }
     }
   }
   if (contentHtml === undefined) {
