@@ -348,7 +348,13 @@ function diffLines(a: string[], b: string[], offset: number): Op[] {
   return ops.reverse();
 }
 
-/** In-page: the visible text, whitespace collapsed, with the element (ref) each stretch of text and each interactive element belongs to. */
+/** Where the page keeps, between the two in-page steps of a find, the block elements the first one walked. */
+const FIND_BLOCKS = '__fathomFindBlocks';
+
+/**
+ * In-page: the visible text, whitespace collapsed, with the interactive element (ref) each stretch
+ * of text belongs to (a label's text belongs to its field) and the block elements it is laid out in.
+ */
 const FIND_SCRIPT = String.raw`(() => {
   ${IN_PAGE_HELPERS}
   const BLOCK = new Set(['P', 'DIV', 'LI', 'UL', 'OL', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'TR', 'TD', 'TH', 'TABLE', 'SECTION',
@@ -357,7 +363,6 @@ const FIND_SCRIPT = String.raw`(() => {
   // Pieces and a running length: testing the end of a growing string would flatten it every time.
   const pieces = [];
   const textAt = { length: 0, last: ' ' };
-  const anchors = [];
   const add = (piece) => {
     let collapsed = piece.replace(/\s+/g, ' ');
     if (collapsed[0] === ' ' && textAt.last === ' ') collapsed = collapsed.slice(1);
@@ -369,6 +374,7 @@ const FIND_SCRIPT = String.raw`(() => {
   const owners = [];
   // [start, end] of each block's text, parents before children: the element a match is shown in.
   const blocks = [];
+  const blockElements = [];
   const walk = (node, owner) => {
     if (node.nodeType === 3) {
       const start = textAt.length;
@@ -385,9 +391,9 @@ const FIND_SCRIPT = String.raw`(() => {
     if (block) add(' ');
     // A table cell alone says little: a match in one is shown with its row.
     const shown = block && !CELL.has(el.tagName) ? blocks.push([textAt.length, textAt.length]) - 1 : -1;
+    if (shown >= 0) blockElements[shown] = el;
     let own = owner;
     if (isInteractive(el)) {
-      anchors.push([textAt.length, refOf(el)]);
       if (!owner) own = el;
       if (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA') {
         const value = el.type === 'password' ? '' : (el.value || el.getAttribute('placeholder') || '');
@@ -395,23 +401,42 @@ const FIND_SCRIPT = String.raw`(() => {
         add(' ' + value + ' ');
         if (textAt.length > start) owners.push([start, textAt.length, refOf(el)]);
       }
+    } else if (!owner && el.tagName === 'LABEL' && el.control && isInteractive(el.control)) {
+      own = el.control;
     }
     for (const child of childrenOf(el)) walk(child, own);
     if (shown >= 0) blocks[shown][1] = textAt.length;
     if (block) add(' ');
   };
   if (document.body) walk(document.body, null);
-  return { text: pieces.join(''), owners, anchors, blocks };
+  globalThis[${JSON.stringify(FIND_BLOCKS)}] = blockElements;
+  return { text: pieces.join(''), owners, blocks };
+})()`;
+
+/** In-page: refs for the blocks (by index) the last FIND_SCRIPT walked; null for one gone since. */
+const blockRefsScript = (indices: number[]) => String.raw`(() => {
+  ${IN_PAGE_HELPERS}
+  const blocks = globalThis[${JSON.stringify(FIND_BLOCKS)}] || [];
+  delete globalThis[${JSON.stringify(FIND_BLOCKS)}];
+  return ${JSON.stringify(indices)}.map((index) => (blocks[index] && blocks[index].isConnected ? refOf(blocks[index]) : null));
 })()`;
 
 interface PageText {
   text: string;
   /** [start, end, ref]: text that belongs to an interactive element, in order. */
   owners: [number, number, string][];
-  /** [offset, ref]: where each interactive element begins, in order. */
-  anchors: [number, string][];
   /** [start, end]: the text of each block element (paragraph, list item, table row, ...), parents before children. */
   blocks: [number, number][];
+}
+
+/**
+ * A match: the text around it, and the ref of the element that holds it: a link, button or field
+ * (`actionable`), else the plain element (paragraph, list item, ...) its text is in.
+ */
+export interface FindMatch {
+  text: string;
+  ref?: string;
+  actionable: boolean;
 }
 
 export interface FindOptions {
@@ -427,58 +452,52 @@ export interface FindOptions {
 
 /** Most characters of context a match is shown with. */
 const FIND_CONTEXT = 300;
-const FIND_NEAR = 200;
 const FIND_CAP = 10_000;
 const FIND_TIME_LIMIT_MS = 3000;
 
-/** The innermost block element whose text holds [start, end): [its start, its end], or the whole text. */
-function blockAround(page: PageText, start: number, end: number): [number, number] {
-  let found: [number, number] = [0, page.text.length];
-  for (const block of page.blocks) {
+/** The innermost block element whose text holds [start, end): its index and [start, end], or -1 and the whole text. */
+function blockAround(page: PageText, start: number, end: number): { index: number; range: [number, number] } {
+  let found = { index: -1, range: [0, page.text.length] as [number, number] };
+  for (let index = 0; index < page.blocks.length; index++) {
+    const block = page.blocks[index]!;
     if (block[0] > start) break;
-    if (block[1] >= end) found = block;
+    if (block[1] >= end) found = { index, range: block };
   }
   return found;
 }
 
-/** The text of the element a match is in, cut to about `FIND_CONTEXT` characters around [start, end), with ellipses where cut. */
-function snippetAround(page: PageText, start: number, end: number): string {
-  const [first, last] = blockAround(page, start, end);
+/** The text of [first, last) around [start, end), cut to about `FIND_CONTEXT` characters, with ellipses where cut. */
+function snippetAround(text: string, [first, last]: [number, number], start: number, end: number): string {
   const room = Math.max(0, FIND_CONTEXT - (end - start));
   let from = Math.max(first, start - Math.floor(room / 2));
   const to = Math.min(last, end + (room - (start - from)));
   from = Math.max(first, Math.min(from, to - FIND_CONTEXT));
-  let snippet = page.text.slice(from, to).trim();
+  let snippet = text.slice(from, to).trim();
   if (from > first) snippet = '…' + snippet;
   if (to < last) snippet += '…';
   return snippet;
 }
 
-/** The ref of the element a match sits in, or of the next one soon after it. */
-function refNear(page: PageText, start: number, end: number): string | undefined {
+/** The ref of the interactive element whose text holds the start of a match. */
+function ownerOf(page: PageText, start: number): string | undefined {
   for (const [from, to, ref] of page.owners) {
     if (from <= start && start < to) return ref;
     if (from > start) break;
-  }
-  for (const [at, ref] of page.anchors) {
-    if (at >= end && at <= end + FIND_NEAR) return ref;
-    if (at > end + FIND_NEAR) break;
   }
   return undefined;
 }
 
 /**
  * Where `query` occurs in the page's visible text (case-insensitive), each match with the text of
- * the element it is in (at most about 300 characters around it) and the ref of the element it sits
- * in or the next one after it. The page
- * only hands over its text; the pattern runs in the server, within a time limit.
+ * the element it is in (at most about 300 characters around it) and the ref of the element that
+ * holds it. The page only hands over its text; the pattern runs in the server, within a time limit.
  */
 export async function findInPage(
   page: Page,
   query: string,
   options: FindOptions,
   evaluate: Evaluate = (script) => page.evaluate(script),
-): Promise<{ matches: { text: string; ref?: string }[]; total: number }> {
+): Promise<{ matches: FindMatch[]; total: number }> {
   if (!query) throw new FathomError('invalid_argument', 'The query is empty.', { hint: 'Pass the text to look for.' });
   const source = options.regex ? query : query.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\s+/g, '\\s+');
   const limit = Math.max(1, Math.min(options.limit ?? 20, 200));
@@ -495,10 +514,14 @@ export async function findInPage(
         hint: 'Search for plain text (regex: false), or use a simpler pattern without nested repetition such as (a+)+.',
       }),
   );
-  const matches = ranges.map(([start, end]) => {
-    const ref = refNear(pageText, start, end);
-    const text = snippetAround(pageText, start, end);
-    return ref ? { text, ref } : { text };
+  const found = ranges.map(([start, end]) => ({ start, end, owner: ownerOf(pageText, start), block: blockAround(pageText, start, end) }));
+  const plain = [...new Set(found.filter((match) => !match.owner && match.block.index >= 0).map((match) => match.block.index))];
+  const refs = plain.length ? ((await evaluate(blockRefsScript(plain))) as (string | null)[]) : [];
+  const blockRef = new Map(plain.map((index, at) => [index, refs[at] ?? undefined]));
+  const matches = found.map(({ start, end, owner, block }): FindMatch => {
+    const text = snippetAround(pageText.text, block.range, start, end);
+    const ref = owner ?? blockRef.get(block.index);
+    return { text, ...(ref ? { ref } : {}), actionable: owner !== undefined };
   });
   return { matches, total };
 }

@@ -7,6 +7,7 @@ import { BrowserManager, isPlaywrightTimeout } from './browser.js';
 import type { BrowserSession } from './browser.js';
 import type { Config } from './config.js';
 import { ariaView, diffViews, findInPage, markdownView, resolveRef } from './snapshot.js';
+import type { FindMatch } from './snapshot.js';
 
 const registry = runtimeRegistry((config: Config, logger: Logger) => new BrowserManager({ config, logger }));
 export const closeRuntime = registry.closeAll;
@@ -264,7 +265,8 @@ export function toolsFor(config: Config, logger: Logger, instance: InstanceScope
     title: 'Find on the page',
     description:
       'Find text (or a regex) on the page: each match with the text of the element it is in (a paragraph, list item, table row; ' +
-      'cut to about 300 characters around the match) and the ref of the element it belongs to.',
+      'cut to about 300 characters around the match) and the ref of the element that holds it: the link, button or field, ' +
+      'else the plain element, marked "plain text".',
     input: z.object({ query: z.string().min(1).max(500), regex: z.boolean().default(false) }),
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handle({ query, regex }, context) {
@@ -272,8 +274,13 @@ export function toolsFor(config: Config, logger: Logger, instance: InstanceScope
       const page = await openPage(session);
       const { matches, total } = await findInPage(page, query, { regex, limit: 20, matcher: manager.matcher }, (script) => session.read(page, () => page.evaluate(script)));
       if (!total) return `No match for ${regex ? '/' + query + '/' : `"${query}"`} on ${session.current.url()}.`;
-      const shown = matches.map((match, index) => `${index + 1}. ${match.text}${match.ref ? ` [ref=${match.ref}]` : ''}`).join('\n');
-      return `${total} match${total === 1 ? '' : 'es'}${matches.length < total ? ` (first ${matches.length})` : ''}:\n${shown}`;
+      const mark = (match: FindMatch) => (match.actionable ? ` [ref=${match.ref}]` : match.ref ? ` [ref=${match.ref}, plain text]` : ' [plain text]');
+      const shown = matches.map((match, index) => `${index + 1}. ${match.text}${mark(match)}`).join('\n');
+      const note = matches.some((match) => !match.actionable)
+        ? '\n[note] "plain text": no link, button or field holds that text. Its ref still works with browser_scroll, browser_hover, ' +
+          'browser_screenshot and browser_click (a click does something only where the page handles it); the links and fields are in browser_snapshot.'
+        : '';
+      return `${total} match${total === 1 ? '' : 'es'}${matches.length < total ? ` (first ${matches.length})` : ''}:\n${shown}${note}`;
     },
   });
 

@@ -198,6 +198,22 @@ describeChromium('browser server tools (Chromium)', () => {
     expect(zeta.text).toMatch(/^1 match:\n1\. Zeta 6( \[|$)/);
   });
 
+  it('points a match at the element that holds its text, and says when that is plain text', async () => {
+    const page = await call('browser_navigate', { url: `${site.url}/find.html` });
+    const field = /\[input type=text name=filter[^\n]*\[ref=(m\d+)\]/.exec(page.text)?.[1];
+    expect(field).toBeDefined();
+    const credit = await call('browser_find', { query: 'Rendered by' });
+    const ref = /^1\. Rendered by the fixture server\. \[ref=(m\d+), plain text\]$/m.exec(credit.text)?.[1];
+    expect(ref, credit.text).toBeDefined();
+    expect(ref).not.toBe(field);
+    expect(credit.text).toContain('[note] "plain text": no link, button or field holds that text.');
+    const clicked = await call('browser_click', { ref });
+    expect(clicked.text).toContain('Credit clicked.');
+    const label = await call('browser_find', { query: 'Filter' });
+    expect(label.text).toMatch(new RegExp(`^1\\. Filter Letter \\[ref=${field}\\]$`, 'm'));
+    expect(label.text).not.toContain('plain text');
+  });
+
   it('finds text with its context, hovers, scrolls, presses keys and takes screenshots', async () => {
     await call('browser_navigate', { url: `${site.url}/static.html` });
     const found = await call('browser_find', { query: '312 ships' });
