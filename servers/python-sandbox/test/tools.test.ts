@@ -92,6 +92,19 @@ describeBwrap('python-sandbox default tools (bwrap)', () => {
     expect(plot.structured?.figures).toBe(1);
   });
 
+  it("has the packages of E2B's code-interpreter image that setup-system.sh installs from Debian", async () => {
+    const id = await newSession(connection);
+    const fitted = await call(connection, 'python_run', {
+      session_id: id,
+      code:
+        'import requests, sklearn.linear_model as lm\n' +
+        'import bs4, openpyxl, xlrd, docx, seaborn, PIL, pytz, joblib, imageio, soundfile, xarray, nltk, aiohttp, pytest\n' +
+        '(requests.Request("GET", "https://example.org/a", params={"q": "x y"}).prepare().url, round(float(lm.LinearRegression().fit([[0], [1], [2]], [1, 3, 5]).coef_[0]), 6))',
+    });
+    expect(fitted.structured?.error).toBeUndefined();
+    expect(fitted.structured?.value).toBe("('https://example.org/a?q=x+y', 2.0)");
+  });
+
   it('reports files the code creates and reads, writes and lists files', async () => {
     const id = await newSession(connection);
     const made = await call(connection, 'python_run', { session_id: id, code: 'open("out.txt", "w").write("result: 7")' });
