@@ -15,6 +15,9 @@ interface PdfKitDocument {
   image(source: Buffer, x: number, y: number, options?: object): PdfKitDocument;
   rotate(angle: number, options?: object): PdfKitDocument;
   outline: { addItem(title: string): unknown };
+  ref(data: object): { end(): void };
+  page: { fonts: Record<string, unknown> };
+  addContent(content: string): PdfKitDocument;
   on(event: 'data', listener: (chunk: Buffer) => void): void;
   on(event: 'end', listener: () => void): void;
   end(): void;
@@ -313,6 +316,30 @@ describe('PDF converter', () => {
         '<!-- page 1 -->\n\nInvisible words from an OCR layer\nVisible words follow',
         '<!-- page 2 -->\n\nA page turned by its Rotate entry\nand its second line',
       ]);
+    }
+  });
+
+  it('keeps ©, accents, dashes and curly quotes, and reads the © TeX draws as a circle around a c', async () => {
+    const bytes = await render({ info: { Title: 'Symbols' } }, (doc) => {
+      doc.fontSize(12).text('© 2024 Café Société — “quoted words” and ‘single’ ones.', 72, 72);
+      const font = (data: object) => {
+        const ref = doc.ref(data);
+        ref.end();
+        return ref;
+      };
+      // TeX's \copyright: a circle from a symbol font whose glyphs name no characters (CMSY's
+      // "circlecopyrt"), and a "c" from the text font set inside it.
+      doc.page.fonts.FT = font({ Type: 'Font', Subtype: 'Type1', BaseFont: 'Times-Roman', Encoding: 'WinAnsiEncoding' });
+      doc.page.fonts.FC = font({ Type: 'Font', Subtype: 'Type1', BaseFont: 'Times-Roman', Encoding: { Type: 'Encoding', Differences: [13, 'circlecopyrt'] } });
+      // pdfkit's page runs top down; each text matrix turns the text upright again.
+      doc.addContent('BT /FT 12 Tf 1 0 0 -1 72 120 Tm (Copyright ) Tj ET');
+      doc.addContent('BT /FC 12 Tf 1 0 0 -1 125 120 Tm <0D> Tj ET');
+      doc.addContent('BT /FT 12 Tf 1 0 0 -1 128 120 Tm (c) Tj ET');
+      doc.addContent('BT /FT 12 Tf 1 0 0 -1 138 120 Tm (2001\\2262022 Free Software Foundation, Inc.) Tj ET');
+    });
+    for (const engine of ['auto', 'pdfjs'] as const) {
+      const markdown = assemblePdf([await extractPdf(bytes, 1, Infinity, { engine })]).sections[0]!.markdown;
+      expect(markdown, engine).toBe('<!-- page 1 -->\n\n© 2024 Café Société — “quoted words” and ‘single’ ones.\n\nCopyright © 2001–2022 Free Software Foundation, Inc.');
     }
   });
 

@@ -449,8 +449,20 @@ function fragmentsOf(line: Run[]): PdfFragment[] {
     }
     previous = run;
   }
-  for (const fragment of fragments) if (LOOSE_SPACE.test(fragment.text)) fragment.text = fragment.text.replace(/\s+/g, ' ');
+  for (const fragment of fragments) {
+    if (LOOSE_SPACE.test(fragment.text)) fragment.text = fragment.text.replace(/\s+/g, ' ');
+    if (fragment.text.includes('c')) fragment.text = texCopyright(fragment.text);
+  }
   return fragments;
+}
+
+/**
+ * TeX (and so texinfo, which most GNU manuals use) draws © as a "c" set inside a circle from a
+ * symbol font that names no characters (CMSY's "circlecopyrt"). pdf.js reads the pair as "©c";
+ * poppler, which has no character for that glyph, keeps only the "c": "Copyright c 2001".
+ */
+function texCopyright(text: string): string {
+  return text.replace(/©\s?c(?!\p{L})/gu, '©').replace(/\b(copyright) c(?= ?\d{4}\b)/giu, '$1 ©');
 }
 
 const isSpace = (character: string | undefined) => character !== undefined && /\s/.test(character);
