@@ -38,6 +38,10 @@ const MAX_EVENTS = 50;
 const MB = 1024 * 1024;
 /** Playwright's errors for a page that navigated while it was being read. */
 const NAVIGATED = /Execution context was destroyed|Cannot find context with specified id|Frame was detached/i;
+/** Where Chromium puts a tab whose navigation failed: its own error page, a moment after Playwright reports the failure. */
+const ERROR_PAGE = 'chrome-error://chromewebdata/';
+/** A tab showing nothing of its own: a new tab, or Chromium's page for a navigation that failed. */
+export const isBlankPage = (page: Page) => page.url() === 'about:blank' || page.url() === ERROR_PAGE;
 const LOST_MESSAGE =
   'The browser restarted, so the tabs, cookies and logins of this session were lost; start again from a fresh page.';
 
@@ -401,6 +405,7 @@ export class BrowserSession {
       response = await go(this.config.navigationTimeoutSeconds * 1000);
     } catch (error) {
       await this.guard().settled();
+      await this.errorPageShown(page, error);
       const failure = await this.navigationError(page, target, error);
       if (failure.code === 'blocked_address') await page.goto('about:blank').catch(() => undefined);
       throw failure;
@@ -422,6 +427,16 @@ export class BrowserSession {
     }
     const title = await this.read(page, () => page.title());
     return { url: page.url(), title, status: response?.status() ?? null };
+  }
+
+  /**
+   * Resolves once Chromium shows its error page for a navigation that failed on the network. Until
+   * then that page is a navigation still to come, which would cut short the next one.
+   */
+  private async errorPageShown(page: Page, error: unknown): Promise<void> {
+    const code = /net::(ERR_[A-Z_]+)/.exec(errorMessage(error))?.[1];
+    if (!code || code === 'ERR_ABORTED') return;
+    await page.waitForURL(ERROR_PAGE, { waitUntil: 'commit', timeout: LOAD_WAIT_MS }).catch(() => undefined);
   }
 
   private async navigationError(page: Page, target: string, error: unknown): Promise<FathomError> {

@@ -3,7 +3,7 @@ import type { InstanceScope, Logger, Tool, ToolContext } from '@fathom/core';
 import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
 import type { Page } from 'playwright-core';
 import { z } from 'zod';
-import { BrowserManager, isPlaywrightTimeout } from './browser.js';
+import { BrowserManager, isBlankPage, isPlaywrightTimeout } from './browser.js';
 import type { BrowserSession } from './browser.js';
 import type { Config } from './config.js';
 import { ariaView, diffViews, findInPage, markdownView, resolveRef } from './snapshot.js';
@@ -39,12 +39,11 @@ function header(session: BrowserSession, page: Page, extra: string[] = []): stri
 }
 
 const NO_PAGE = 'No page is open: call browser_navigate first.';
-const isBlank = (page: Page) => page.url() === 'about:blank';
 
 /** The current tab's page, for a tool that reads or acts on it: a blank tab has nothing to read or act on. */
 async function openPage(session: BrowserSession): Promise<Page> {
   const page = await session.page();
-  if (isBlank(page)) {
+  if (isBlankPage(page)) {
     throw new FathomError('not_found', NO_PAGE, {
       hint: session.tabs.length > 1 ? 'Or switch to a tab that has a page (browser_tabs list shows them).' : undefined,
     });
@@ -308,7 +307,7 @@ export function toolsFor(config: Config, logger: Logger, instance: InstanceScope
         { type: 'image', data: image.toString('base64'), mimeType: 'image/png' },
         {
           type: 'text',
-          text: isBlank(page) ? `Screenshot of a blank tab. ${NO_PAGE}` : `Screenshot of ${page.url()}${ref ? ` (${ref})` : full_page ? ' (full page)' : ''}`,
+          text: isBlankPage(page) ? `Screenshot of a blank tab. ${NO_PAGE}` : `Screenshot of ${page.url()}${ref ? ` (${ref})` : full_page ? ' (full page)' : ''}`,
         },
       ];
       return { content };

@@ -6,6 +6,7 @@ import { connectInMemory, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startBrowserSite } from '../../../tests/fixtures/browser-site.js';
+import { freePort } from '../../../tests/helpers.js';
 import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
 import { configSchema } from '../src/config.js';
 import type { Config } from '../src/config.js';
@@ -176,6 +177,17 @@ describeChromium('browser server tools (Chromium)', () => {
     await call('browser_tabs', { action: 'new' });
     const blank = await call('browser_snapshot');
     expect(blank.text).toBe('No page is open: call browser_navigate first.\nOr switch to a tab that has a page (browser_tabs list shows them).');
+  });
+
+  it('opens the next page right after one that failed on the network (Chromium shows its error page late)', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}/`;
+    for (let round = 0; round < 5; round++) {
+      expect((await call('browser_navigate', { url: closed })).isError).toBe(true);
+      expect((await call('browser_snapshot')).text).toBe('No page is open: call browser_navigate first.');
+      const next = await call('browser_navigate', { url: `${site.url}/second.html` });
+      expect(next.isError, next.text).toBe(false);
+      expect(next.text).toContain('Arrived from the static page.');
+    }
   });
 
   it('says to take a new snapshot when a ref is stale or unknown', async () => {
