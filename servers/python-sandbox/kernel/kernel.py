@@ -93,6 +93,32 @@ def describe_error(error):
     return {"name": type(error).__name__, "value": str(error), "traceback": user_traceback(error)}
 
 
+NETWORK_ERRNOS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH}
+# Connection errors of the HTTP clients the sandbox has; they wrap the socket error when there is one.
+NETWORK_ERRORS = {("requests.exceptions", "ConnectionError"), ("urllib3.exceptions", "NewConnectionError"), ("aiohttp.client_exceptions", "ClientConnectorError")}
+
+
+def is_network_failure(error):
+    """Whether the error, or one it wraps or was raised from, is a failed connection or name lookup."""
+    import socket
+
+    seen, pending = set(), [error]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        if isinstance(current, OSError) and current.errno in NETWORK_ERRNOS:
+            return True
+        if (type(current).__module__, type(current).__name__) in NETWORK_ERRORS:
+            return True
+        # urllib's URLError keeps the socket error as .reason, urllib3's MaxRetryError too.
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+    return False
+
+
 def safe_repr(value):
     try:
         text = repr(value)
@@ -171,6 +197,8 @@ class Kernel:
                     result["value"] = safe_repr(value)
         except BaseException as error:  # noqa: B036 - SystemExit and KeyboardInterrupt are cell errors too
             result["error"] = describe_error(error)
+            if is_network_failure(error):
+                result["network_failure"] = True
         result["figures"], result["figure_texts"] = open_figures()
         if track_files:
             result["files"] = changes(before, snapshot())

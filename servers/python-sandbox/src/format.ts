@@ -1,5 +1,6 @@
 import { pyStr } from '@fathom/core';
 import type { CellOutput, FileChange, ShellOutput } from './backends/types.js';
+import { WORKSPACE } from './backends/types.js';
 
 /** Bytes of each stream kept in memory per call; what is shown is cut much earlier. */
 export const KEEP_BYTES = 8 * 1024 * 1024;
@@ -21,6 +22,11 @@ export function headAndTail(text: string, maxChars: number): { text: string; cut
 
 export function describeChanges(files: FileChange[]): string {
   return files.map((file) => (file.change === 'deleted' ? `deleted ${file.path}` : `${file.change} ${file.path} (${formatBytes(file.size)})`)).join('\n');
+}
+
+/** The line after a traceback of code that tried the network, naming the tool that fetches instead. */
+export function noNetworkNote(downloadTool: string): string {
+  return `The sandbox has no network access: fetch the file with ${downloadTool} instead, then read it from ${WORKSPACE}.`;
 }
 
 // ---- MiroThinker profile: the strings E2B's Python SDK prints, which the model was trained on ----

@@ -122,6 +122,16 @@ describeBwrap('python-sandbox mirothinker profile (bwrap)', () => {
     expect(plot).toBe('Execution(Results: [Result(<Figure size 640x480 with 1 Axes>)], Logs: Logs(stdout: [], stderr: []), Error: None)');
   });
 
+  it('says after a failed connection that the sandbox has no network, naming download_file_from_internet_to_sandbox', async () => {
+    const id = await createSandbox();
+    const failed = await text('run_python_code', { sandbox_id: id, code_block: 'import requests\nrequests.get("http://127.0.0.1:9/data.csv")' });
+    expect(failed).toMatch(/^Execution\(Results: \[\], Logs: Logs\(stdout: \[\], stderr: \[\]\), Error: ExecutionError\(name='ConnectionError', .*Connection refused.*\)\)\n\n\[NOTE\]: [^\n]+$/);
+    expect(failed.split('\n\n[NOTE]: ')[1]).toBe(
+      'The sandbox has no network access: fetch the file with download_file_from_internet_to_sandbox instead, then read it from /home/user.',
+    );
+    expect(await text('run_python_code', { sandbox_id: id, code_block: 'open("missing.csv")' })).not.toContain('[NOTE]');
+  });
+
   it('cuts results at 20,000 characters', async () => {
     const id = await createSandbox();
     const long = await text('run_python_code', { sandbox_id: id, code_block: "print('x' * 30000)" });

@@ -105,6 +105,26 @@ describeBwrap('python-sandbox default tools (bwrap)', () => {
     expect(fitted.structured?.value).toBe("('https://example.org/a?q=x+y', 2.0)");
   });
 
+  it('says after a traceback of a failed connection or name lookup that the sandbox has no network, and names sandbox_download_url', async () => {
+    const id = await newSession(connection);
+    const note = '[note] The sandbox has no network access: fetch the file with sandbox_download_url instead, then read it from /home/user.';
+    for (const code of [
+      'import requests\nrequests.get("http://127.0.0.1:9/data.csv")',
+      'import urllib.request\nurllib.request.urlopen("http://127.0.0.1:9/data.csv")',
+      'import socket\nsocket.getaddrinfo("data.example", 443)',
+    ]) {
+      const failed = await call(connection, 'python_run', { session_id: id, code });
+      expect(failed.structured?.error, code).toBeDefined();
+      expect(failed.text.endsWith(`\n${note}`), code).toBe(true);
+      expect(failed.text.split(note).length, code).toBe(2);
+    }
+    for (const code of ['open("missing.csv")', 'raise ConnectionResetError("by the peer")', '1/0']) {
+      const failed = await call(connection, 'python_run', { session_id: id, code });
+      expect(failed.structured?.error, code).toBeDefined();
+      expect(failed.text, code).not.toContain('no network');
+    }
+  });
+
   it('reports files the code creates and reads, writes and lists files', async () => {
     const id = await newSession(connection);
     const made = await call(connection, 'python_run', { session_id: id, code: 'open("out.txt", "w").write("result: 7")' });

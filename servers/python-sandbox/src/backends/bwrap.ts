@@ -562,6 +562,7 @@ class BwrapSandbox implements Sandbox {
       stderr,
       ...(typeof answer?.value === 'string' ? { value: answer.value } : {}),
       ...(answer?.error ? { error: answer.error as PythonError } : {}),
+      ...(answer?.network_failure ? { networkFailure: true } : {}),
       figures: (answer?.figures as string[] | undefined) ?? [],
       figureTexts: (answer?.figure_texts as string[] | undefined) ?? [],
       files: (answer?.files as FileChange[] | undefined) ?? [],

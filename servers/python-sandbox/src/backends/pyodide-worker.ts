@@ -27,6 +27,7 @@ export type WorkerRequest =
 export interface RunResult {
   value?: string;
   error?: PythonError;
+  network_failure?: boolean;
   figures: string[];
   files: FileChange[];
   stdoutBytes: number;

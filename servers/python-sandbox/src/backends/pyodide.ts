@@ -223,6 +223,7 @@ class PyodideSandbox implements Sandbox {
         stderr: stderr.take(result.stderrBytes),
         ...(result.value !== undefined ? { value: result.value } : {}),
         ...(error ? { error } : {}),
+        ...(result.network_failure ? { networkFailure: true } : {}),
         figures: result.figures,
         files: result.files,
         timedOut: stopped !== undefined,

@@ -44,6 +44,8 @@ export interface CellOutput {
   restarted?: string;
   /** Set when the interpreter had died since the previous call, so this run started from a fresh state. */
   notice?: string;
+  /** Set when the cell's error is a failed connection or name lookup: the sandbox has no network. */
+  networkFailure?: boolean;
 }
 
 export interface ShellOutput {

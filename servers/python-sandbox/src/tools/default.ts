@@ -3,7 +3,7 @@ import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { CapturedText, CellOutput, Sandbox } from '../backends/types.js';
 import { WORKSPACE } from '../backends/types.js';
-import { describeChanges, formatBytes, headAndTail, KEEP_BYTES } from '../format.js';
+import { describeChanges, formatBytes, headAndTail, KEEP_BYTES, noNetworkNote } from '../format.js';
 import type { SandboxRuntime } from '../runtime.js';
 import type { Session } from '../sessions.js';
 import { downloadInto, exportFile, uploadInto } from '../transfer.js';
@@ -265,6 +265,7 @@ async function renderCell(sandbox: Sandbox, cell: CellOutput, call: number, maxC
   if (stderr.text) parts.push(`[stderr]\n${stderr.text.replace(/\n$/, '')}`);
   if (value !== undefined) parts.push(`[result] ${value}`);
   if (cell.error) parts.push(`[error] ${cell.error.traceback.trim() || `${cell.error.name}: ${cell.error.value}`}`);
+  if (cell.networkFailure) parts.push(`[note] ${noNetworkNote('sandbox_download_url')}`);
   if (cell.restarted) parts.push(`[error] ${cell.restarted}`);
   if (cell.files.length) parts.push(`[files]\n${describeChanges(cell.files)}`);
   if (cell.figures.length) parts.push(`[figures] ${cell.figures.length} shown as image${cell.figures.length > 1 ? 's' : ''}`);
