@@ -140,14 +140,21 @@ describe('XLSX', () => {
     expect(markdown).not.toMatch(/[A-Za-z0-9+/]{80,}/);
   });
 
-  it('shows a formula saved without a value as empty, not as 0', async () => {
+  it('shows a formula saved without its value as the formula, not as empty or 0', async () => {
     const book = XLSX.utils.book_new();
-    const sheet = XLSX.utils.aoa_to_sheet([['x', 'y'], [1, null]]);
-    sheet['B2'] = { t: 'n', f: 'A2*2' } as XLSX.CellObject;
-    XLSX.utils.book_append_sheet(book, sheet, 'Calc');
-    const result = await convert({ bytes: write(book, 'xlsx'), name: 'calc.xlsx' });
-    expect(result.sections[0]!.tables?.[0]).toMatchObject({ header: ['x', 'y'], rows: [['1', '']] });
-    expect(result.sections[0]!.markdown).toContain('| 1 |  |');
+    const scores = [71, 85, 92, 64, 78, 88, 95, 59];
+    const sheet = XLSX.utils.aoa_to_sheet([['Student', 'Score'], ...scores.map((score, i) => [`S${i + 1}`, score]), ['Average', null], ['Best', null], ['Checked', 7]]);
+    sheet['B10'] = { t: 'n', f: 'AVERAGE(B2:B9)' } as XLSX.CellObject;
+    sheet['B11'] = { t: 's', f: '"Best: "&MAX(B2:B9)' } as XLSX.CellObject;
+    sheet['B12'] = { t: 'n', v: 7, f: 'COUNTIF(B2:B9,">=60")' };
+    XLSX.utils.book_append_sheet(book, sheet, 'Scores');
+    const result = await convert({ bytes: write(book, 'xlsx'), name: 'scores.xlsx' });
+    expect(result.sections[0]!.tables?.[0]?.rows.slice(-3)).toEqual([
+      ['Average', '=AVERAGE(B2:B9)'],
+      ['Best', '="Best: "&MAX(B2:B9)'],
+      ['Checked', '7'],
+    ]);
+    expect(result.sections[0]!.markdown).toContain('| Average | =AVERAGE(B2:B9) |');
   });
 });
 

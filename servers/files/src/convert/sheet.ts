@@ -51,14 +51,15 @@ async function workbook(input: ConvertInput, type: DocumentType): Promise<Conver
   }
   if (isEncryptedOoxml(input.bytes)) throw encrypted();
   let book: XLSX.WorkBook;
+  const bytes = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
+  const read = (sheetStubs: boolean) =>
+    XLSX.read(bytes, { type: 'buffer', cellText: true, cellDates: true, cellNF: true, cellHTML: false, bookFiles: type === 'xlsx', sheetStubs });
   try {
-    book = XLSX.read(Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength), {
-      type: 'buffer',
-      cellText: true,
-      cellDates: true,
-      cellNF: true,
-      cellHTML: false,
-    });
+    book = read(false);
+    // SheetJS keeps a formula saved without its value (openpyxl and others write them) only as a
+    // stub cell, and stubs cost memory for every empty styled cell: they are read only when needed.
+    if (type === 'xlsx' && hasUncachedFormula(book)) book = read(true);
+    delete (book as { files?: unknown }).files;
   } catch (error) {
     throw readError(label, input.bytes, error);
   }
@@ -93,6 +94,16 @@ async function workbook(input: ConvertInput, type: DocumentType): Promise<Conver
 }
 
 /** A ZIP (XLSX, ODS) or an OLE container (XLS, or an encrypted XLSX); XLS may also be BIFF, HTML or XML. */
+const UNCACHED_FORMULA = /(?:<\/(?:\w+:)?f>|<(?:\w+:)?f\b[^>]*\/>)\s*(?:<(?:\w+:)?v\s*\/>|<(?:\w+:)?v>\s*<\/(?:\w+:)?v>)?\s*<\/(?:\w+:)?c>/;
+
+/** Whether a worksheet of the workbook (its XML, which `bookFiles` keeps) has a formula cell with no saved value. */
+function hasUncachedFormula(book: XLSX.WorkBook): boolean {
+  const files = (book as { files?: Record<string, { content?: Uint8Array }> }).files ?? {};
+  return Object.entries(files).some(
+    ([path, file]) => /(^|\/)xl\/worksheets\/[^/]+\.xml$/i.test(path) && file.content && UNCACHED_FORMULA.test(Buffer.from(file.content).toString('latin1')),
+  );
+}
+
 function hasWorkbookSignature(bytes: Uint8Array, type: DocumentType): boolean {
   const zip = bytes[0] === 0x50 && bytes[1] === 0x4b;
   const ole = isOle(bytes);
@@ -175,9 +186,13 @@ function sheetGrid(sheet: XLSX.WorkSheet, name: string, hidden: boolean): Grid {
   return { name, hidden, rows, firstColumn: left };
 }
 
-/** What the sheet shows: the formatted text when the file or SheetJS has it, else the raw value. */
+/**
+ * What the sheet shows: the formatted text when the file or SheetJS has it, else the raw value;
+ * a formula whose value was never saved shows as the formula, as a spreadsheet shows it before it calculates.
+ */
 function displayText(cell: XLSX.CellObject | undefined): string {
-  if (!cell || cell.t === 'z') return '';
+  if (!cell) return '';
+  if (cell.t === 'z') return cell.f ? `=${cell.f}` : '';
   if (cell.w !== undefined) return cell.w;
   if (cell.v instanceof Date) return isoDate(cell.v) ?? '';
   if (cell.v === undefined || cell.v === null) return '';
