@@ -23,6 +23,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import types
 
@@ -33,6 +34,9 @@ MAX_FIGURES_BYTES = 16 * 1024 * 1024
 MAX_LISTED_FILES = 2000
 MAX_WALKED = 100_000
 MAX_REPR_CHARS = 100_000
+# ipykernel's OutStream.flush_interval, in seconds.
+FLUSH_INTERVAL = 0.2
+MAX_CHUNKS = 10_000
 SKIPPED_DIRS = {".fathom", "__pycache__", ".cache", ".config", ".local", ".ipython"}
 THIS_FILE = os.path.abspath(__file__) if "__file__" in globals() else "<kernel>"
 
@@ -150,6 +154,73 @@ def open_figures():
     return images, texts
 
 
+class ChunkedStream:
+    """sys.stdout or sys.stderr, recording where a Jupyter kernel would have cut the output into messages.
+
+    The rule is ipykernel's (OutStream, 6.29 in E2B's code-interpreter image): writes are buffered
+    and sent as one stream message when flush() is called (print(..., flush=True) does) or
+    flush_interval after the first write since the last message, and at the end of the cell.
+    So print("a") is one message with its newline, and prints within 0.2 s of the first
+    one share it. E2B lists each message as one element of Logs.stdout. Here every write still
+    goes straight through; only the message lengths (in characters) are kept, at most MAX_CHUNKS,
+    the rest counting as one. Output that bypasses sys.stdout (a child process, sys.stdout.buffer)
+    is not seen: the host then shows the whole output as one message.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.chunks, self._open, self._started = [], 0, 0.0
+
+    def write(self, text):
+        written = self._stream.write(text)
+        if text:
+            now = time.monotonic()
+            if self._open and now - self._started >= FLUSH_INTERVAL:
+                self._send()
+            if not self._open:
+                self._started = now
+            self._open += len(text)
+        return written
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        self._send()
+        self._stream.flush()
+
+    def _send(self, last=False):
+        if self._open and (last or len(self.chunks) < MAX_CHUNKS - 1):
+            self.chunks.append(self._open)
+            self._open = 0
+
+    def take(self):
+        """The message lengths since the last take, the open message included."""
+        self._send(last=True)
+        taken = self.chunks
+        self.chunks, self._open, self._started = [], 0, 0.0
+        return taken
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def chunked_streams():
+    """sys.stdout and sys.stderr as ChunkedStreams, their records started afresh."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, ChunkedStream):
+            setattr(sys, name, ChunkedStream(stream))
+        else:
+            stream.take()
+
+
+def taken_chunks():
+    """Each stream's message lengths, or None for a stream the cell replaced."""
+    return {name: stream.take() if isinstance(stream, ChunkedStream) else None for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr))}
+
+
 class Kernel:
     def __init__(self):
         main = types.ModuleType("__main__")
@@ -187,6 +258,7 @@ class Kernel:
         """Runs one cell; returns its value, error, figures and file changes (not its output)."""
         before = snapshot() if track_files else {}
         result = {"value": None, "error": None, "figures": [], "figure_texts": [], "files": []}
+        chunked_streams()
         try:
             body, tail = self.compile_cell(code)
             self.evaluate(body)
@@ -200,6 +272,7 @@ class Kernel:
             if is_network_failure(error):
                 result["network_failure"] = True
         result["figures"], result["figure_texts"] = open_figures()
+        result["chunks"] = taken_chunks()
         if track_files:
             result["files"] = changes(before, snapshot())
         return result

@@ -1,5 +1,5 @@
 import { pyStr } from '@fathom/core';
-import type { CellOutput, FileChange, ShellOutput } from './backends/types.js';
+import type { CapturedText, CellOutput, FileChange, ShellOutput } from './backends/types.js';
 import { WORKSPACE } from './backends/types.js';
 
 /** Bytes of each stream kept in memory per call; what is shown is cut much earlier. */
@@ -38,9 +38,26 @@ export function truncateResult(result: string): string {
   return result.length > MIROTHINKER_MAX_RESULT ? result.slice(0, MIROTHINKER_MAX_RESULT) + ' [Result truncated due to length limit]' : result;
 }
 
-/** Lines with their line ends, like the stream chunks a Jupyter kernel sends for prints. */
-function chunks(text: string): string[] {
-  return text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
+/**
+ * A stream cut into the messages a Jupyter kernel sent for it (E2B lists one element per message),
+ * from the lengths the backend recorded. Text those lengths do not account for (printed by a child
+ * process past sys.stdout, or by background processes before the cell) leaves it as one message.
+ */
+function messages(captured: CapturedText): string[] {
+  if (!captured.text) return [];
+  const points = [...captured.text];
+  const lengths = captured.chunks ?? [];
+  const total = lengths.reduce((sum, length) => sum + length, 0);
+  const cut = captured.bytes > Buffer.byteLength(captured.text);
+  if (total !== points.length && !(cut && total > points.length)) return [captured.text];
+  const parts: string[] = [];
+  let at = 0;
+  for (const length of lengths) {
+    if (at >= points.length) break;
+    parts.push(points.slice(at, at + length).join(''));
+    at += length;
+  }
+  return parts;
 }
 
 /** `Execution(Results: [...], Logs: Logs(stdout: [...], stderr: [...]), Error: ...)` as E2B's SDK prints it. */
@@ -48,8 +65,8 @@ export function executionRepr(cell: CellOutput): string {
   const results: string[] = [];
   if (cell.value !== undefined) results.push(`Result(${cell.value})`);
   cell.figures.forEach((_, index) => results.push(`Result(${cell.figureTexts?.[index] ?? '<Figure>'})`));
-  const stdout = `[${chunks(cell.stdout.text).map(pyStr).join(', ')}]`;
-  const stderr = `[${chunks(cell.stderr.text).map(pyStr).join(', ')}]`;
+  const stdout = `[${messages(cell.stdout).map(pyStr).join(', ')}]`;
+  const stderr = `[${messages(cell.stderr).map(pyStr).join(', ')}]`;
   let error = cell.error;
   if (!error && cell.restarted) {
     error = { name: cell.timedOut ? 'TimeoutError' : 'KernelDiedError', value: cell.restarted, traceback: '' };

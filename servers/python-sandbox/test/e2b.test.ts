@@ -30,6 +30,7 @@ import {
   timeoutReport,
 } from '../src/backends/e2b.js';
 import type { EntryLike, ExecutionLike, RemoteLike } from '../src/backends/e2b.js';
+import { executionRepr } from '../src/format.js';
 
 const logger = createLogger('e2b-test', { level: 'silent' });
 const ESC = String.fromCharCode(27);
@@ -69,8 +70,8 @@ describe('cellOutputFrom', () => {
       1000,
     );
     expect(output).toEqual({
-      stdout: { text: 'hello\nworld\n', bytes: 12 },
-      stderr: { text: 'warn\n', bytes: 5 },
+      stdout: { text: 'hello\nworld\n', bytes: 12, chunks: [6, 6] },
+      stderr: { text: 'warn\n', bytes: 5, chunks: [5] },
       value: '42',
       error: { name: 'ValueError', value: 'bad', traceback: 'ValueError: bad' },
       figures: ['iVBORfigure1', 'iVBORfigure2'],
@@ -83,7 +84,14 @@ describe('cellOutputFrom', () => {
     const output = cellOutputFrom(execution({ results: [{ isMainResult: false, text: 'shown' }], logs: { stdout: ['x'.repeat(50)], stderr: [] } }), 10);
     expect(output).not.toHaveProperty('value');
     expect(output).not.toHaveProperty('error');
-    expect(output.stdout).toEqual({ text: 'x'.repeat(10), bytes: 50 });
+    expect(output.stdout).toEqual({ text: 'x'.repeat(10), bytes: 50, chunks: [50] });
+  });
+
+  it("prints E2B's own stream messages in the Execution repr, and the kept part of a cut one", () => {
+    const output = cellOutputFrom(execution({ logs: { stdout: ['a\nb\n', 'é\n', 'tail'], stderr: [] } }), 1000);
+    expect(executionRepr(output)).toBe("Execution(Results: [], Logs: Logs(stdout: ['a\\nb\\n', 'é\\n', 'tail'], stderr: []), Error: None)");
+    const cut = cellOutputFrom(execution({ logs: { stdout: ['abc', 'defgh'], stderr: [] } }), 5);
+    expect(executionRepr(cut)).toContain("stdout: ['abc', 'de']");
   });
 });
 

@@ -112,7 +112,7 @@ describeBwrap('python-sandbox mirothinker profile (bwrap)', () => {
       "Execution(Results: [Result(4)], Logs: Logs(stdout: ['hi\\n'], stderr: []), Error: None)",
     );
     expect(await text('run_python_code', { sandbox_id: id, code_block: 'print("a\\nb")\nimport sys\nprint("it\'s", file=sys.stderr)\nx' })).toBe(
-      `Execution(Results: [Result(2)], Logs: Logs(stdout: ['a\\n', 'b\\n'], stderr: ["it's\\n"]), Error: None)`,
+      `Execution(Results: [Result(2)], Logs: Logs(stdout: ['a\\nb\\n'], stderr: ["it's\\n"]), Error: None)`,
     );
     const failed = await text('run_python_code', { sandbox_id: id, code_block: '1/0' });
     expect(failed).toMatch(
@@ -130,6 +130,18 @@ describeBwrap('python-sandbox mirothinker profile (bwrap)', () => {
       'The sandbox has no network access: fetch the file with download_file_from_internet_to_sandbox instead, then read it from /home/user.',
     );
     expect(await text('run_python_code', { sandbox_id: id, code_block: 'open("missing.csv")' })).not.toContain('[NOTE]');
+  });
+
+  it('cuts stdout into the messages ipykernel sends: a flush or 0.2 s after the first write ends one', async () => {
+    const id = await createSandbox();
+    const stdout = async (code_block: string) => /Logs\(stdout: (\[.*?\]), stderr: /s.exec(await text('run_python_code', { sandbox_id: id, code_block }))?.[1];
+    expect(await stdout("print('a')\nprint('b')")).toBe("['a\\nb\\n']");
+    expect(await stdout('for i in range(3): print(i, flush=True)')).toBe("['0\\n', '1\\n', '2\\n']");
+    expect(await stdout("import sys, time\nprint('a', end='')\nprint('b')\ntime.sleep(0.3)\nsys.stdout.write('c\\n')\nsys.stdout.writelines(['d\\n', 'é\\n'])")).toBe(
+      "['ab\\n', 'c\\nd\\né\\n']",
+    );
+    const mixed = await stdout("import subprocess\nprint('a')\nsubprocess.run(['echo', 'child'])");
+    expect(mixed).toMatch(/^\['(a\\nchild\\n|child\\na\\n)'\]$/);
   });
 
   it('cuts results at 20,000 characters', async () => {

@@ -56,8 +56,8 @@ describe('pyodide backend: cells', () => {
 
   it('captures stdout and stderr exactly, without a trailing newline', async () => {
     const output = await env.sandbox.runPython('import sys\nprint("out", end="")\nsys.stderr.write("err\\u00e9")', RUN);
-    expect(output.stdout).toEqual({ text: 'out', bytes: 3 });
-    expect(output.stderr).toEqual({ text: 'erré', bytes: 5 });
+    expect(output.stdout).toEqual({ text: 'out', bytes: 3, chunks: [3] });
+    expect(output.stderr).toEqual({ text: 'erré', bytes: 5, chunks: [4] });
     expect(output.value).toBe('4');
   });
 
@@ -158,7 +158,7 @@ describe('pyodide backend: time limits', () => {
 
   it('does not split a character at the cut', async () => {
     const output = await env.sandbox.runPython('print("é" * 10, end="")', { ...RUN, keepBytes: 5 });
-    expect(output.stdout).toEqual({ text: 'éé', bytes: 20 });
+    expect(output.stdout).toEqual({ text: 'éé', bytes: 20, chunks: [10] });
   });
 
   it('stops a run when its signal aborts', async () => {

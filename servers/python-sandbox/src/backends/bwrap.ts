@@ -557,9 +557,10 @@ class BwrapSandbox implements Sandbox {
 
   async runPython(code: string, options: RunOptions): Promise<CellOutput> {
     const { answer, stdout, stderr, timedOut, restarted, notice } = await this.request({ op: 'run', code }, options);
+    const chunks = answer?.chunks as { stdout?: number[] | null; stderr?: number[] | null } | undefined;
     return {
-      stdout,
-      stderr,
+      stdout: chunks?.stdout ? { ...stdout, chunks: chunks.stdout } : stdout,
+      stderr: chunks?.stderr ? { ...stderr, chunks: chunks.stderr } : stderr,
       ...(typeof answer?.value === 'string' ? { value: answer.value } : {}),
       ...(answer?.error ? { error: answer.error as PythonError } : {}),
       ...(answer?.network_failure ? { networkFailure: true } : {}),

@@ -329,11 +329,16 @@ export function captured(chunks: readonly string[], keepBytes: number): Captured
   return StreamCapture.of(chunks, keepBytes);
 }
 
+/** A cell's stream as E2B sent it: one string per kernel message, whose lengths are kept. */
+function messages(chunks: readonly string[], keepBytes: number): CapturedText {
+  return { ...captured(chunks, keepBytes), chunks: chunks.map((chunk) => [...chunk].length) };
+}
+
 export function cellOutputFrom(execution: ExecutionLike, keepBytes: number): CellOutput {
   const value = execution.results.find((result) => result.isMainResult)?.text;
   return {
-    stdout: captured(execution.logs.stdout, keepBytes),
-    stderr: captured(execution.logs.stderr, keepBytes),
+    stdout: messages(execution.logs.stdout, keepBytes),
+    stderr: messages(execution.logs.stderr, keepBytes),
     ...(value !== undefined ? { value } : {}),
     ...(execution.error ? { error: pythonErrorFrom(execution.error) } : {}),
     figures: execution.results.flatMap((result) => (result.png ? [result.png] : [])),

@@ -28,6 +28,7 @@ export interface RunResult {
   value?: string;
   error?: PythonError;
   network_failure?: boolean;
+  chunks?: { stdout: number[] | null; stderr: number[] | null };
   figures: string[];
   files: FileChange[];
   stdoutBytes: number;

@@ -6,7 +6,7 @@ import type { Logger } from '@fathom/core';
 import { StreamCapture } from './capture.js';
 import { sandboxPath } from './paths.js';
 import { WORKSPACE } from './types.js';
-import type { CellOutput, FileListing, PythonError, RunOptions, Sandbox, SandboxBackend, ShellOutput } from './types.js';
+import type { CapturedText, CellOutput, FileListing, PythonError, RunOptions, Sandbox, SandboxBackend, ShellOutput } from './types.js';
 import type { ReplyError, RunResult, WorkerInput, WorkerMessage, WorkerRequest } from './pyodide-worker.js';
 
 // Tests run this module from its TypeScript source; the worker always runs the built JavaScript.
@@ -218,9 +218,10 @@ class PyodideSandbox implements Sandbox {
       }
       const result = outcome.result as RunResult;
       const error = stopped && result.error?.name === 'KeyboardInterrupt' ? stoppedError(result.error, stopped, options.timeoutMs) : result.error;
+      const withChunks = (text: CapturedText, chunks: number[] | null | undefined): CapturedText => (chunks ? { ...text, chunks } : text);
       return {
-        stdout: stdout.take(result.stdoutBytes),
-        stderr: stderr.take(result.stderrBytes),
+        stdout: withChunks(stdout.take(result.stdoutBytes), result.chunks?.stdout),
+        stderr: withChunks(stderr.take(result.stderrBytes), result.chunks?.stderr),
         ...(result.value !== undefined ? { value: result.value } : {}),
         ...(error ? { error } : {}),
         ...(result.network_failure ? { networkFailure: true } : {}),

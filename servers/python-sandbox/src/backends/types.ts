@@ -23,6 +23,11 @@ export interface CapturedText {
   text: string;
   /** Bytes the code wrote in all, kept or not. */
   bytes: number;
+  /**
+   * For a cell's output, when known: the length in characters (code points) of each stream
+   * message a Jupyter kernel would have sent, in order (see ChunkedStream in kernel/kernel.py).
+   */
+  chunks?: number[];
 }
 
 export interface CellOutput {
