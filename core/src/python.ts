@@ -52,17 +52,23 @@ export function pyRepr(value: unknown): string {
 
 /**
  * Python's `json.dumps(value, ensure_ascii=False)`: the default separators ", " and ": ", non-ASCII
- * kept as is, object keys in their order.
+ * kept as is, object keys in their order. With `indent`, `json.dumps(..., indent=indent)` (item
+ * separator "," at each line end), which is also the MCP SDK's FastMCP rendering of a dict result.
  */
-export function pyJson(value: unknown): string {
+export function pyJson(value: unknown, indent?: number, depth = 0): string {
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(pyJson).join(', ')}]`;
-  if (typeof value === 'object') {
-    return `{${Object.entries(value as Record<string, unknown>)
-      .filter(([, item]) => item !== undefined)
-      .map(([key, item]) => `${JSON.stringify(key)}: ${pyJson(item)}`)
-      .join(', ')}}`;
-  }
-  return JSON.stringify(String(value));
+  const items: string[] = Array.isArray(value)
+    ? value.map((item) => pyJson(item, indent, depth + 1))
+    : typeof value === 'object'
+      ? Object.entries(value as Record<string, unknown>)
+          .filter(([, item]) => item !== undefined)
+          .map(([key, item]) => `${JSON.stringify(key)}: ${pyJson(item, indent, depth + 1)}`)
+      : [];
+  if (!Array.isArray(value) && typeof value !== 'object') return JSON.stringify(String(value));
+  const [open, close] = Array.isArray(value) ? ['[', ']'] : ['{', '}'];
+  if (indent === undefined) return `${open}${items.join(', ')}${close}`;
+  if (!items.length) return `${open}${close}`;
+  const inner = ' '.repeat(indent * (depth + 1));
+  return `${open}\n${inner}${items.join(`,\n${inner}`)}\n${' '.repeat(indent * depth)}${close}`;
 }

@@ -31,7 +31,11 @@ export const configSchema = baseConfigSchema.extend({
   searchTtlHours: z.number().positive().default(24).describe('How long search results are reused'),
   pageTtlHours: z.number().positive().default(24).describe('How long fetched pages are reused'),
   robots: z.boolean().default(true).describe('Honour robots.txt when fetching pages'),
-  huggingfaceFilter: z.boolean().default(true).describe('Drop huggingface.co datasets and spaces from results (benchmark-leak guard)'),
+  huggingfaceFilter: z.boolean().default(true).describe("mirothinker profile: drop MiroThinker's banned result URLs (huggingface.co datasets and spaces, unifuncs) and refuse to scrape Hugging Face datasets (benchmark-leak guard)"),
+  mirothinkerRelease: z
+    .enum(['latest', 'v1.0'])
+    .default('latest')
+    .describe("mirothinker profile: results as MiroThinker's latest servers write them (compact JSON), or as its v1.0 release did (indented JSON)"),
   providerConcurrency: z.number().int().min(1).default(4).describe('Requests in flight to one provider'),
   providerMinIntervalMs: z.number().int().min(0).default(0).describe('Least time between two requests to one provider'),
   fetchTimeoutSeconds: z.number().positive().default(30).describe('Time limit of one page fetch'),

@@ -90,7 +90,9 @@ export class SearchEngine {
         if (waitMs > 0) await sleep(waitMs, signal);
         const answer = await this.ask(provider, request, signal).catch((error: unknown) => error as Error);
         if (!(answer instanceof Error)) {
-          attempts.push({ provider: provider.name, outcome: answer.cached ? 'cached' : 'answered' });
+          attempts.push({ provider: provider.name, outcome: answer.cached ? 'cached' : 'answered', ...(answer.results.length ? {} : { detail: 'no results' }) });
+          // The local index is the last resort: its empty answer after every web provider failed is no web answer at all.
+          if (provider.name === 'local' && !answer.results.length && attempts.some((attempt) => attempt.outcome === 'failed')) break;
           return { results: answer.results, provider: provider.name, attempts };
         }
         if (!isFathomError(answer) || !FALL_THROUGH.has(answer.code)) throw answer;
@@ -155,6 +157,7 @@ export class SearchEngine {
     const { config, cache, http } = this.options;
     const missing = provider.missing(config);
     if (missing) throw new FathomError('unavailable', missing);
+    if (request.serperTbs !== undefined && provider.name !== 'serper') throw new FathomError('unavailable', `takes no custom tbs filter ("${request.serperTbs}"); only Serper does`);
     // The local index changes with every page fetched: never cached.
     if (provider.name === 'local') return { results: (await this.live(provider, request, signal)).results, cached: false };
     let cached = true;

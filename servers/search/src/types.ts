@@ -25,6 +25,8 @@ export interface SearchRequest {
   location?: string;
   /** Serper only. */
   autocorrect?: boolean;
+  /** Serper only: a Google `tbs` value other than the recency ones, e.g. a custom date range. */
+  serperTbs?: string;
 }
 
 export interface SearchResult {

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { loadConfig } from '@fathom/core';
@@ -203,13 +204,17 @@ describe('search server, mirothinker profile', () => {
     const article = site.articles[4]!;
     const text = (await call(connection, 'scrape_and_extract_info', { url: `${site.url}${article.path}`, info_to_extract: `the catalogue entry ${article.code}` })).text;
     const parsed = JSON.parse(text) as Record<string, unknown>;
-    expect(Object.keys(parsed)).toEqual(['success', 'url', 'extracted_info', 'error', 'scrape_stats', 'model_used', 'tokens_used']);
+    expect(Object.keys(parsed)).toEqual(['success', 'url', 'extracted_info', 'error', 'scrape_stats', 'model_used', 'tokens_used', 'note']);
     expect(parsed).toMatchObject({ success: true, url: `${site.url}${article.path}`, error: '', model_used: 'none (BM25 passages)', tokens_used: 0 });
+    // Passages found without a model say so, so that the model does not read them as an extraction.
+    expect(parsed.note).toMatch(/^No extraction model is configured .*not an answer to it\.$/);
     expect(parsed.extracted_info).toContain(article.code);
     expect(parsed.scrape_stats).toMatchObject({ all_content_displayed: true });
     const failed = JSON.parse((await call(connection, 'scrape_and_extract_info', { url: `${site.url}/status/404`, info_to_extract: 'x' })).text) as Record<string, unknown>;
+    // MiroThinker's current failure envelope: its wording, and no model_used key.
+    expect(Object.keys(failed)).toEqual(['success', 'url', 'extracted_info', 'error', 'scrape_stats', 'tokens_used']);
     expect(failed).toMatchObject({ success: false, extracted_info: '', scrape_stats: {}, tokens_used: 0 });
-    expect(String(failed.error)).toMatch(/^Scraping failed: /);
+    expect(String(failed.error)).toMatch(/^Scraping failed \(both Jina and Python\): /);
     const leak = JSON.parse((await call(connection, 'scrape_and_extract_info', { url: 'https://huggingface.co/datasets/gaia-benchmark/GAIA', info_to_extract: 'answers' })).text) as Record<string, unknown>;
     expect(leak.error).toBe('You are trying to scrape a Hugging Face dataset for answers, please do not use the scrape tool for this purpose.');
   });
@@ -223,6 +228,60 @@ describe('search server, mirothinker profile', () => {
     expect(prompt.startsWith('You are given a piece of content and the requirement of information to extract.')).toBe(true);
     expect(prompt).toContain('INFORMATION TO EXTRACT:\nthe code\n');
     expect(prompt).toContain(article.fact);
+    // The content reaches the extractor as Jina Reader's answer gives it to MiroThinker's.
+    expect(prompt).toMatch(new RegExp(`\\nTitle: [^\\n]+\\n\\nURL Source: ${site.url}${article.path}\\n\\n(Published Time: [^\\n]+\\n\\n)?Markdown Content:\\n`));
     await withModel.close();
+  });
+
+  it('drops every result MiroThinker bans (Hugging Face datasets and spaces, unifuncs)', async () => {
+    const item = (link: string, position: number) => ({ title: `T${position}`, link, snippet: 's', position });
+    fakes.script('serper', {
+      status: 200,
+      body: {
+        organic: [item('https://unifuncs.com/answers/x', 1), item('https://huggingface.co/spaces/a/b', 2), item('https://huggingface.co/datasets/c', 3), item('https://example.org/kept', 4)],
+        searchParameters: {},
+      },
+    });
+    const parsed = JSON.parse((await call(connection, 'google_search', { q: 'banned results' })).text) as { organic: { link: string }[] };
+    expect(parsed.organic.map((entry) => entry.link)).toEqual(['https://example.org/kept']);
+  });
+
+  it('writes v1.0-era results indented, as the MCP SDK\'s FastMCP wrote a dict, byte for byte', async () => {
+    const v1 = await connect({ profile: 'mirothinker', 'mirothinker-release': 'v1.0' });
+    const text = (await call(v1, 'google_search', { q: 'indented café results', num: 2 })).text;
+    const python = execFileSync('python3', ['-c', 'import json,sys; print(json.dumps(json.loads(sys.stdin.read()), indent=2, ensure_ascii=False), end="")'], { input: text, encoding: 'utf8' });
+    expect(text).toBe(python);
+    expect(text.startsWith('{\n  "organic": [\n    {\n      "title": ')).toBe(true);
+    const empty = (await call(v1, 'google_search', { q: ' ' })).text;
+    expect(empty).toBe('{\n  "success": false,\n  "error": "Search query \'q\' is required and cannot be empty",\n  "results": []\n}');
+    await v1.close();
+  });
+
+  it('passes a custom tbs to Serper, refuses it where no provider applies it, and names a provider other than Google', async () => {
+    const range = 'cdr:1,cd_min:1/1/2020,cd_max:12/31/2020';
+    const parsed = JSON.parse((await call(connection, 'google_search', { q: 'dated results', tbs: range })).text) as { searchParameters: { tbs?: string } };
+    expect(parsed.searchParameters.tbs).toBe(range);
+    expect((fakes.requests.filter((entry) => entry.provider === 'serper').at(-1)!.body as { tbs?: string }).tbs).toBe(range);
+    const brave = await connect({ profile: 'mirothinker', 'search-providers': 'brave' });
+    const refused = JSON.parse((await call(brave, 'google_search', { q: 'dated results', tbs: range })).text) as { success: boolean; error: string };
+    expect(refused).toMatchObject({ success: false });
+    expect(refused.error).toContain(`Unsupported tbs value '${range}'`);
+    const other = JSON.parse((await call(brave, 'google_search', { q: 'which engine answered', tbs: 'qdr:w' })).text) as { searchParameters: { engine: string } };
+    expect(other.searchParameters.engine).toBe('brave');
+    await brave.close();
+  });
+
+  it('says no provider could be reached instead of an empty list, in the trained error shape', async () => {
+    const offline = await connect({ profile: 'mirothinker', 'search-providers': 'searxng', 'searxng-url': 'http://127.0.0.1:9' });
+    const parsed = JSON.parse((await call(offline, 'google_search', { q: 'anything at all' })).text) as Record<string, unknown>;
+    expect(Object.keys(parsed)).toEqual(['success', 'error', 'results']);
+    expect(parsed).toMatchObject({ success: false, results: [] });
+    expect(String(parsed.error)).toMatch(/^Unexpected error: No search provider answered: searxng: /);
+    await offline.close();
+    const web = await connect({ 'search-providers': 'searxng,local', 'searxng-url': 'http://127.0.0.1:9' });
+    const answer = await call(web, 'web_search', { query: 'anything at all' });
+    expect(answer.isError).toBe(true);
+    expect(answer.text).toMatch(/^No search provider answered: searxng: .*; local: no results/);
+    await web.close();
   });
 });

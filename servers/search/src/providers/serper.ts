@@ -33,7 +33,7 @@ function serperBody(request: SearchRequest): Record<string, unknown> {
     page: request.page,
     ...(request.region ? { gl: request.region.toLowerCase() } : {}),
     ...(request.language ? { hl: request.language.toLowerCase() } : {}),
-    ...(request.timeRange ? { tbs: TBS[request.timeRange] } : {}),
+    ...(request.serperTbs ? { tbs: request.serperTbs } : request.timeRange ? { tbs: TBS[request.timeRange] } : {}),
     ...(request.location ? { location: request.location } : {}),
     ...(request.autocorrect === undefined ? {} : { autocorrect: request.autocorrect }),
   };

@@ -1,4 +1,4 @@
-import { defineTool, errorMessage, mirothinkerTool, pyJson } from '@fathom/core';
+import { defineTool, errorMessage, mirothinkerHarness, mirothinkerTool, pyJson } from '@fathom/core';
 import type { Tool, ToolContext } from '@fathom/core';
 import { z } from 'zod';
 import type { SearchRuntime } from '../runtime.js';
@@ -13,8 +13,14 @@ export const MAX_SCRAPE_CHARS = 409_600;
 
 const TBS: Record<string, TimeRange> = { 'qdr:h': 'hour', 'qdr:d': 'day', 'qdr:w': 'week', 'qdr:m': 'month', 'qdr:y': 'year' };
 
+/** MiroThinker's scrape tool refuses these pages (benchmark-leak guard). */
 export function isHuggingfaceLeak(url: string): boolean {
   return url.includes('huggingface.co/datasets') || url.includes('huggingface.co/spaces');
+}
+
+/** MiroThinker's google_search drops results whose link contains one of its banned substrings. */
+export function isBannedResult(url: string): boolean {
+  return mirothinkerHarness().bannedUrlSubstrings.some((banned) => url.includes(banned));
 }
 
 /** Percent-escapes of non-ASCII text made readable; reserved characters stay escaped. */
@@ -48,11 +54,14 @@ function pick(source: Record<string, unknown>, keys: string[]): Record<string, u
 
 export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
   const { config } = runtime;
+  // MiroThinker's servers returned dicts that the MCP SDK's FastMCP wrote with indent=2 at v1.0;
+  // json.dumps(..., ensure_ascii=False) since its December 2025 robustness change (99406c3).
+  const json = (value: unknown) => (config.mirothinkerRelease === 'v1.0' ? pyJson(value, 2) : pyJson(value));
 
   async function search(request: SearchRequest, context: ToolContext) {
     const outcome = await runtime.engine.search(request, { signal: context.signal });
-    const kept = outcome.results.filter((result) => !(config.huggingfaceFilter && isHuggingfaceLeak(result.url)));
-    return kept.slice(0, request.num);
+    const kept = outcome.results.filter((result) => !(config.huggingfaceFilter && isBannedResult(result.url)));
+    return { results: kept.slice(0, request.num), provider: outcome.provider };
   }
 
   const googleSearch = defineTool({
@@ -73,7 +82,11 @@ export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async handle({ q, gl, hl, location, num, tbs, page, autocorrect }, context) {
       const query = q.trim();
-      if (!query) return pyJson({ success: false, error: "Search query 'q' is required and cannot be empty", results: [] });
+      if (!query) return json({ success: false, error: "Search query 'q' is required and cannot be empty", results: [] });
+      const timeRange = tbs ? TBS[tbs] : undefined;
+      if (tbs && !timeRange && !serperOnly(runtime)) {
+        return json({ success: false, error: `Unsupported tbs value '${tbs}': use qdr:h, qdr:d, qdr:w, qdr:m or qdr:y (custom ranges need the Serper provider)`, results: [] });
+      }
       const wanted = Math.max(1, Math.min(num ?? 10, 100));
       const request = (text: string): SearchRequest => ({
         query: text,
@@ -83,18 +96,19 @@ export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
         region: gl,
         includeDomains: [],
         excludeDomains: [],
-        ...(tbs && TBS[tbs] ? { timeRange: TBS[tbs] } : {}),
+        ...(timeRange ? { timeRange } : {}),
+        ...(tbs && !timeRange ? { serperTbs: tbs } : {}),
         ...(location ? { location } : {}),
         ...(autocorrect !== null && autocorrect !== undefined ? { autocorrect } : {}),
       });
       try {
         let used = query;
-        let results = await search(request(query), context);
+        let { results, provider } = await search(request(query), context);
         if (!results.length && query.includes('"')) {
           const unquoted = query.replace(/"/g, '').trim();
           if (unquoted) {
             used = unquoted;
-            results = await search(request(unquoted), context);
+            ({ results, provider } = await search(request(unquoted), context));
           }
         }
         const searchParameters = {
@@ -107,11 +121,12 @@ export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
           ...(page ? { page } : {}),
           ...(tbs ? { tbs } : {}),
           ...(autocorrect !== null && autocorrect !== undefined ? { autocorrect } : {}),
-          engine: 'google',
+          // Serper answers for Google; any other provider is named as it is.
+          engine: provider === 'serper' ? 'google' : provider,
         };
-        return pyJson({ organic: results.map((result, index) => organicItem(result, index + 1)), searchParameters });
+        return json({ organic: results.map((result, index) => organicItem(result, index + 1)), searchParameters });
       } catch (error) {
-        return pyJson({ success: false, error: `Unexpected error: ${errorMessage(error)}`, results: [] });
+        return json({ success: false, error: `Unexpected error: ${errorMessage(error)}`, results: [] });
       }
     },
   });
@@ -128,8 +143,7 @@ export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
     advertisedInputSchema: mirothinkerTool(SCRAPE_SERVER, 'scrape_and_extract_info').inputSchema,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async handle({ url, info_to_extract, custom_headers }, context) {
-      const failure = (error: string) =>
-        pyJson({ success: false, url, extracted_info: '', error, scrape_stats: {}, model_used: '', tokens_used: 0 });
+      const failure = (error: string) => json({ success: false, url, extracted_info: '', error, scrape_stats: {}, tokens_used: 0 });
       if (!url.trim()) return failure('Scraping failed: URL cannot be empty');
       if (config.huggingfaceFilter && isHuggingfaceLeak(url)) {
         return failure('You are trying to scrape a Hugging Face dataset for answers, please do not use the scrape tool for this purpose.');
@@ -137,9 +151,9 @@ export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
       let content: string;
       try {
         const page = await runtime.fetch(url.trim(), { mainContent: true, ...(custom_headers ? { headers: custom_headers } : {}), signal: context.signal });
-        content = page.markdown;
+        content = jinaReaderText(page);
       } catch (error) {
-        return failure(`Scraping failed: ${errorMessage(error)}`);
+        return failure(`Scraping failed (both Jina and Python): ${errorMessage(error)}`);
       }
       const shown = content.slice(0, MAX_SCRAPE_CHARS);
       const scrapeStats = {
@@ -149,7 +163,7 @@ export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
         all_content_displayed: content.length <= MAX_SCRAPE_CHARS,
       };
       const extraction = await runtime.extractor.extract(shown, info_to_extract, { signal: context.signal });
-      return pyJson({
+      return json({
         success: true,
         url,
         extracted_info: extraction.text,
@@ -157,11 +171,33 @@ export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
         scrape_stats: scrapeStats,
         model_used: extraction.note && extraction.method === 'passages' ? `${extraction.model}: ${extraction.note}` : extraction.model,
         tokens_used: extraction.tokensUsed,
+        ...(extraction.method === 'passages' ? { note: PASSAGES_NOTE } : {}),
       });
     },
   });
 
   return [googleSearch, scrape];
+}
+
+const PASSAGES_NOTE =
+  'No extraction model is configured (SUMMARY_LLM_BASE_URL, SUMMARY_LLM_MODEL_NAME): extracted_info holds the passages of the page that best match info_to_extract (BM25), not an answer to it.';
+
+/**
+ * The page as Jina Reader's default text answer gives it to MiroThinker's extractor: the title,
+ * URL and published-time lines, then the markdown.
+ */
+export function jinaReaderText(page: { title?: string; finalUrl: string; published?: string; markdown: string }): string {
+  return (
+    `Title: ${page.title ?? ''}\n\nURL Source: ${page.finalUrl}\n\n` +
+    (page.published ? `Published Time: ${page.published}\n\n` : '') +
+    `Markdown Content:\n${page.markdown}`
+  );
+}
+
+/** Custom tbs values (date ranges) reach only Serper, which takes Google's syntax. */
+function serperOnly(runtime: SearchRuntime): boolean {
+  const order = runtime.engine.order();
+  return order.length > 0 && order[0]!.name === 'serper';
 }
 
 /** The tools under the server names MiroThinker was trained with. */
