@@ -47,8 +47,10 @@ export interface TaskOptions {
   onServerEvent?: (event: { type: string; server: string; detail: string }) => void;
 }
 
-export function agentConfig(options: Pick<TaskOptions, 'configPath' | 'extras' | 'fathomBin' | 'env'>): AgentConfig {
-  return options.configPath ? loadAgentConfig(options.configPath, options.env) : defaultAgentConfig({ fathomBin: options.fathomBin, ...(options.extras ? { extras: options.extras } : {}) });
+/** The config file, else Fathom's servers (serving `release`'s formats, when given). */
+export function agentConfig(options: Pick<TaskOptions, 'configPath' | 'extras' | 'fathomBin' | 'env'> & { release?: string }): AgentConfig {
+  if (options.configPath) return loadAgentConfig(options.configPath, options.env);
+  return defaultAgentConfig({ fathomBin: options.fathomBin, ...(options.extras ? { extras: options.extras } : {}), ...(options.release ? { release: options.release } : {}) });
 }
 
 /** File types MiroThinker's process_input reads as they are, without a converter. */
@@ -106,8 +108,10 @@ export function taskHarness(options: Pick<TaskOptions, 'agentConfig' | 'maxTurns
 
 /** One task from start to answer: servers connected in parallel and kept for the whole task. */
 export async function runTask(options: TaskOptions): Promise<LoopResult> {
-  const config = agentConfig(options);
-  const settings = modelSettings(config, options.env ?? process.env);
+  const base = agentConfig(options);
+  const settings = modelSettings(base, options.env ?? process.env);
+  const harness = taskHarness(options, base, settings.model);
+  const config = options.configPath ? base : agentConfig({ ...options, release: harness.release });
   const attachment = options.file ? await readAttachment(options.file) : undefined;
   const connections = await Connections.open(options.servers ?? config.mcpServers, {
     logger: options.logger,
@@ -116,7 +120,6 @@ export async function runTask(options: TaskOptions): Promise<LoopResult> {
   });
   const trace = options.tracePath ? TraceWriter.open(options.tracePath) : undefined;
   const model = new ObservedModelClient(settings, { logger: options.logger, ...(trace ? { trace } : {}), ...(options.onResponse ? { onResponse: options.onResponse } : {}) });
-  const harness = taskHarness(options, config, settings.model);
   options.onHarness?.(harness);
   try {
     const run = options.protocol === 'openai-tools' ? runOpenAITools : runMirothinker;

@@ -138,8 +138,9 @@ export function buildAgentProgram(fathomBin: string): Command {
         return;
       }
       if (options.printSystemPrompt) {
-        const config = agentConfig({ fathomBin, env, ...(options.config ? { configPath: options.config } : {}), ...(options.extras ? { extras: options.extras } : {}) });
-        const harness = taskHarness(options, config, env.FATHOM_MODEL || config.model?.model || '');
+        const base = agentConfig({ fathomBin, env, ...(options.config ? { configPath: options.config } : {}), ...(options.extras ? { extras: options.extras } : {}) });
+        const harness = taskHarness(options, base, env.FATHOM_MODEL || base.model?.model || '');
+        const config = options.config ? base : agentConfig({ fathomBin, env, ...(options.extras ? { extras: options.extras } : {}), release: harness.release });
         const connections = await Connections.open(config.mcpServers, { logger, env: serverEnvironment(process.env) });
         try {
           process.stdout.write(renderSystemPrompt(connections.servers(), { date: options.date ?? localDate(), hiddenTools: harness.hiddenTools }) + '\n');
@@ -219,11 +220,13 @@ export function buildAgentProgram(fathomBin: string): Command {
       if (options.concurrency < 1) throw new FathomError('invalid_argument', `--concurrency must be at least 1 (got ${options.concurrency})`);
       if (options.runs < 1) throw new FathomError('invalid_argument', `--runs must be at least 1 (got ${options.runs})`);
       const tasks = readTasks(file, options.files ? { filesDir: options.files } : {});
-      const config = agentConfig({ fathomBin, env: modelEnv(options), ...(options.config ? { configPath: options.config } : {}) });
-      const model = await resolveModel(config, modelEnv(options));
+      const base = agentConfig({ fathomBin, env: modelEnv(options), ...(options.config ? { configPath: options.config } : {}) });
+      const model = await resolveModel(base, modelEnv(options));
       if (model.note) say(model.note);
       const env = model.env;
-      say(describeHarness(taskHarness(options, config, model.model)));
+      const harness = taskHarness(options, base, model.model);
+      say(describeHarness(harness));
+      const config = options.config ? base : agentConfig({ fathomBin, env, release: harness.release });
       const { concurrency } = options;
       const serverEvent = (event: { type: string; server: string; detail: string }) => say(`  ${event.server}: ${event.type} (${event.detail})`);
       const shared = options.processPerTask

@@ -174,10 +174,14 @@ function expandEntry<T extends ServerEntry>(entry: T, env: NodeJS.ProcessEnv, pa
 
 export type ExtraServer = 'browser' | 'files';
 
-/** Fathom's own servers over stdio, under the names MiroThinker was trained with. */
-export function defaultAgentConfig(options: { fathomBin: string; extras?: ExtraServer[] }): AgentConfig {
+/**
+ * Fathom's own servers over stdio, under the names MiroThinker was trained with; for a v1.0 agent
+ * config, serving tool listings and results as MiroThinker's v1.0 release did.
+ */
+export function defaultAgentConfig(options: { fathomBin: string; extras?: ExtraServer[]; release?: string }): AgentConfig {
   const fathom = (...args: string[]): StdioServerEntry => ({ command: process.execPath, args: [options.fathomBin, ...args], env: {} });
-  const mirothinker = (server: string, endpoint: string) => fathom(server, '--profile', 'mirothinker', '--endpoint', endpoint);
+  const era = options.release === 'v1.0' ? ['--mirothinker-release', 'v1.0'] : [];
+  const mirothinker = (server: string, endpoint: string) => fathom(server, '--profile', 'mirothinker', '--endpoint', endpoint, ...era);
   const mcpServers: Record<string, ServerEntry> = {
     'tool-python': mirothinker('python-sandbox', 'tool-python'),
     search_and_scrape_webpage: mirothinker('search', 'search_and_scrape_webpage'),

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mirothinkerHarness } from '@fathom/core';
 import { describe, expect, it } from 'vitest';
 import { FATHOM_BIN } from '../../tests/helpers.js';
@@ -86,6 +87,16 @@ describe('MiroThinker agent configs', () => {
     })();
     expect(unknown).toContain('mirothinker_1.7_keep5_max200');
   });
+});
+
+describe('the servers each agent config runs', () => {
+  const prompt = (agentConfig: string) =>
+    execFileSync(process.execPath, [FATHOM_BIN, 'agent', '--print-system-prompt', '--agent-config', agentConfig, '--date', '2026-01-15'], { encoding: 'utf8', env: { ...process.env, FATHOM_MODEL: '' } }).replace(/\n$/, '');
+
+  it('serves the v1.0 configs with MiroThinker v1.0\'s tool listing, the others with the current one', () => {
+    expect(prompt('mirothinker_v1.0')).toBe(readFileSync(new URL('./fixtures/system-prompt-v1.0-2026-01-15.txt', import.meta.url), 'utf8'));
+    expect(prompt('mirothinker_1.7_keep5_max200')).toBe(readFileSync(new URL('./fixtures/system-prompt-2026-01-15.txt', import.meta.url), 'utf8'));
+  }, 60_000);
 });
 
 describe('tool-call tolerance', () => {
