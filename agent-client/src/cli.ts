@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { FathomError, createLogger, errorMessage, isFathomError } from '@fathom/core';
+import { BooleanOption, booleanOptionTerm, normalizeBooleanArgs } from '@fathom/core/cli';
 import { Command, InvalidArgumentError } from 'commander';
 import { agentConfig, resolveModel, runTask, taskHarness } from './agent.js';
 import { modelSettingSources, serverEnvironment } from './config.js';
@@ -12,7 +13,8 @@ import type { LoopEvent } from './loop.js';
 import { Connections } from './mcp.js';
 import { localDate, renderSystemPrompt } from './protocol/index.js';
 import { SharedServers } from './servers.js';
-import { readTrace, renderTrace } from './trace.js';
+import { readTrace, renderTrace, verboseLines } from './trace.js';
+import type { ResponseEvent } from './trace.js';
 
 const say = (text: string) => process.stderr.write(text + '\n');
 
@@ -75,6 +77,7 @@ interface AgentCommandOptions {
   trace?: string;
   printSystemPrompt?: boolean;
   printAgentConfig?: boolean;
+  verbose?: boolean;
 }
 
 interface EvalCommandOptions {
@@ -110,6 +113,7 @@ function modelEnv(options: { model?: string; baseUrl?: string }): NodeJS.Process
 
 export function buildAgentProgram(fathomBin: string): Command {
   const program = new Command('fathom').exitOverride().showHelpAfterError();
+  program.configureHelp({ optionTerm: (option) => booleanOptionTerm(option) ?? option.flags });
   const logger = createLogger('fathom.agent', { level: (process.env.FATHOM_LOG_LEVEL as 'warn' | undefined) ?? 'warn' });
 
   program
@@ -127,8 +131,12 @@ export function buildAgentProgram(fathomBin: string): Command {
     .option('--keep <k>', "tool results kept in full, -1 for all (default: the agent config's)", count)
     .option('--date <YYYY-MM-DD>', 'date in the system prompt (default: today)')
     .option('--trace <path>', 'trace file (default: ./fathom-traces/<time>.jsonl)')
-    .option('--print-system-prompt', 'print the system prompt for the configured servers and exit')
-    .option('--print-agent-config', 'print the settings in force, and where each comes from, and exit')
+    .addOption(new BooleanOption('--verbose', 'show the thinking and the head of each tool result in the live view'))
+    .addOption(new BooleanOption('--verbose', '').negation())
+    .addOption(new BooleanOption('--print-system-prompt', 'print the system prompt for the configured servers and exit'))
+    .addOption(new BooleanOption('--print-system-prompt', '').negation())
+    .addOption(new BooleanOption('--print-agent-config', 'print the settings in force, and where each comes from, and exit'))
+    .addOption(new BooleanOption('--print-agent-config', '').negation())
     .action(async (task: string | undefined, options: AgentCommandOptions) => {
       const env = modelEnv(options);
       if (options.printAgentConfig) {
@@ -177,7 +185,9 @@ export function buildAgentProgram(fathomBin: string): Command {
         onEvent: (event) => {
           const line = describeEvent(event, started);
           if (line) say(line);
+          if (options.verbose) for (const detail of verboseLines(event)) say(detail);
         },
+        ...(options.verbose ? { onResponse: (event: ResponseEvent) => verboseLines(event).forEach(say) } : {}),
         onServerEvent: (event) => say(`  ${event.server}: ${event.type} (${event.detail})`),
       });
       say(`${result.turns} turns, ${result.toolCalls} tool calls, ${result.tokens.toLocaleString('en-US')} tokens, ${(result.ms / 1000).toFixed(1)} s; ended: ${result.stop}${result.error ? ` (${result.error})` : ''}`);
@@ -193,7 +203,8 @@ export function buildAgentProgram(fathomBin: string): Command {
     .command('trace')
     .description('render a trace file as a readable timeline')
     .argument('<file>', 'a trace written by fathom agent or fathom eval')
-    .option('--full', 'whole arguments, results and thinking, over as many lines as they take')
+    .addOption(new BooleanOption('--full', 'whole arguments, results and thinking, over as many lines as they take'))
+    .addOption(new BooleanOption('--full', '').negation())
     .action((file: string, options: { full?: boolean }) => {
       process.stdout.write(renderTrace(readTrace(file), { color: Boolean(process.stdout.isTTY), width: process.stdout.columns ?? 100, ...(options.full ? { full: true } : {}) }) + '\n');
     });
@@ -205,7 +216,8 @@ export function buildAgentProgram(fathomBin: string): Command {
     .option('--out <dir>', 'results folder (resumes what is already there)', 'fathom-eval')
     .option('--concurrency <n>', 'tasks at once', count, 2)
     .option('--runs <k>', 'runs per task (pass@k)', count, 1)
-    .option('--early-stop', "stop a task's further runs once one is correct (judged, else exact match), as MiroThinker's pass@k does")
+    .addOption(new BooleanOption('--early-stop', "stop a task's further runs once one is correct (judged, else exact match), as MiroThinker's pass@k does"))
+    .addOption(new BooleanOption('--early-stop', '').negation())
     .option('--files <dir>', "folder of the tasks' attached files (default: the tasks file's folder)")
     .option('--time-limit <minutes>', 'per task', Number, 30)
     .option('--config <path>', 'agent config (mcpServers shape)')
@@ -215,7 +227,8 @@ export function buildAgentProgram(fathomBin: string): Command {
     .option('--base-url <url>', 'the OpenAI-compatible endpoint, ending in /v1 (over FATHOM_MODEL_BASE_URL)')
     .option('--max-turns <n>', "turn limit per attempt (default: the agent config's)", count)
     .option('--keep <k>', "tool results kept in full, -1 for all (default: the agent config's)", count)
-    .option('--process-per-task', "start each task's own server processes instead of sharing one set over HTTP")
+    .addOption(new BooleanOption('--process-per-task', "start each task's own server processes instead of sharing one set over HTTP"))
+    .addOption(new BooleanOption('--process-per-task', '').negation())
     .action(async (file: string, options: EvalCommandOptions) => {
       if (options.concurrency < 1) throw new FathomError('invalid_argument', `--concurrency must be at least 1 (got ${options.concurrency})`);
       if (options.runs < 1) throw new FathomError('invalid_argument', `--runs must be at least 1 (got ${options.runs})`);
@@ -308,7 +321,9 @@ export function buildAgentProgram(fathomBin: string): Command {
 /** `fathom agent|trace|eval ...`: exit 0 on success, 1 when a task failed (eval: a run ended in error), 2 on a usage or set-up error. */
 export async function runAgentCli(argv: string[], fathomBin: string): Promise<void> {
   try {
-    await buildAgentProgram(fathomBin).parseAsync(argv, { from: 'user' });
+    const program = buildAgentProgram(fathomBin);
+    // --x true|false and --x=true|false read like --x and --no-x, as for every fathom command.
+    await program.parseAsync(normalizeBooleanArgs(program, ['node', 'fathom', ...argv]).slice(2), { from: 'user' });
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === 'commander.helpDisplayed' || code === 'commander.version') return;

@@ -86,6 +86,22 @@ describe('MiroThinker agent configs', () => {
       }
     })();
     expect(unknown).toContain('mirothinker_1.7_keep5_max200');
+    // Its switches take --x, --x true|false, --x=true|false and --no-x, like every fathom option.
+    for (const form of [['--print-agent-config', 'true'], ['--print-agent-config=true']]) {
+      expect(execFileSync(process.execPath, [FATHOM_BIN, 'agent', ...form, '--model', 'MiroThinker-1.7'], { encoding: 'utf8' })).toMatch(/^agent config +mirothinker_1\.7_keep5_max200/);
+    }
+    for (const form of [['--print-agent-config', 'false'], ['--print-agent-config=false'], ['--no-print-agent-config']]) {
+      const refused = (() => {
+        try {
+          execFileSync(process.execPath, [FATHOM_BIN, 'agent', ...form, '--model', 'm'], { encoding: 'utf8', stdio: 'pipe' });
+          return '';
+        } catch (error) {
+          return String((error as { stderr?: string }).stderr);
+        }
+      })();
+      expect(refused).toContain('No task given');
+    }
+    expect(execFileSync(process.execPath, [FATHOM_BIN, 'agent', '--help'], { encoding: 'utf8' })).toMatch(/--verbose \[true\|false\]/);
   });
 });
 

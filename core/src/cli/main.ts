@@ -75,7 +75,7 @@ async function listTools(name: ServerName, profile: string) {
   return tools;
 }
 
-export { addBooleanOption, booleanOptionTerm, normalizeBooleanArgs } from './options.js';
+export { BooleanOption, addBooleanOption, booleanOptionTerm, normalizeBooleanArgs } from './options.js';
 
 interface ServeCommandOptions {
   host: string;
