@@ -7,12 +7,15 @@ import { startModelServer, thinking, toolCallBlock } from '../../tests/fixtures/
 import type { ModelRequest, ModelServer, ModelTurn } from '../../tests/fixtures/model-server.js';
 import { startProviderFakes } from '../../tests/fixtures/providers.js';
 import type { ProviderFakes } from '../../tests/fixtures/providers.js';
-import { FATHOM_BIN, TEST_CACHE, freePort, spawnNode } from '../../tests/helpers.js';
+import { FATHOM_BIN, ROOT, TEST_CACHE, freePort, spawnNode, waitFor } from '../../tests/helpers.js';
 import { agentConfig, runTask } from '../src/agent.js';
 import { serverEnvironment } from '../src/config.js';
+import type { ServerEntry } from '../src/config.js';
+import { Connections } from '../src/mcp.js';
+import type { ConnectionEvent } from '../src/mcp.js';
 import { readResults, readTasks, runEval } from '../src/eval.js';
 import type { EvalTask, TaskResult } from '../src/eval.js';
-import { SharedServers } from '../src/servers.js';
+import { SharedServers, fathomServer } from '../src/servers.js';
 import { promptsOf, readTrace } from '../src/trace.js';
 
 const logger = createLogger('eval-run-test', { level: 'silent' });
@@ -31,7 +34,7 @@ function configFile(stateDir: string, model: Record<string, unknown> = {}): stri
   const env = { FATHOM_CACHE_PATH: TEST_CACHE, FATHOM_LOG_LEVEL: 'warn' };
   const search = (endpoint: string) => ({
     command: process.execPath,
-    args: [FATHOM_BIN, 'search', '--profile', 'mirothinker', '--endpoint', endpoint, '--allow-hosts', '127.0.0.1', '--cache-mode', 'off', '--search-providers', 'serper', ...Object.entries(fakes.flags).flatMap(([key, value]) => [`--${key}`, value])],
+    args: [FATHOM_BIN, 'search', '--profile', 'mirothinker', '--endpoint', endpoint, '--egress-allow', '127.0.0.1', '--cache-mode', 'off', '--search-providers', 'serper', ...Object.entries(fakes.flags).flatMap(([key, value]) => [`--${key}`, value])],
     env,
   });
   const servers = {
@@ -248,4 +251,50 @@ describe('runEval on shared servers', () => {
       await shared.close();
     }
   }, 180_000);
+});
+
+describe('SharedServers', () => {
+  it("shares only Fathom's own servers, and names one that does not start", async () => {
+    const slow: ServerEntry = { command: process.execPath, args: [join(ROOT, 'tests/fixtures/slow-server.mjs')], env: {} };
+    const remote: ServerEntry = { type: 'http', url: 'http://127.0.0.1:9/mcp', headers: {} };
+    const files: ServerEntry = { command: 'node', args: [FATHOM_BIN, 'files'], env: {} };
+    expect(fathomServer(slow, FATHOM_BIN)).toBeUndefined();
+    expect(fathomServer(remote, FATHOM_BIN)).toBeUndefined();
+    expect(fathomServer(files, FATHOM_BIN)).toBe('files');
+    expect(fathomServer({ ...files, args: [FATHOM_BIN, 'agent'] }, FATHOM_BIN)).toBeUndefined();
+    const kept = await SharedServers.start({ slow, remote }, { fathomBin: FATHOM_BIN, logger, concurrency: 2 });
+    expect(kept.mcpServers).toEqual({ slow, remote });
+    expect(kept.processes()).toEqual([]);
+    await kept.close();
+
+    const broken: ServerEntry = { command: process.execPath, args: [FATHOM_BIN, 'python-sandbox', '--profile', 'mirothinker', '--endpoint', 'tool-python', '--no-such-option', 'x'], env: {} };
+    const started = SharedServers.start({ 'tool-python': broken, slow }, { fathomBin: FATHOM_BIN, logger, concurrency: 2 });
+    await expect(started).rejects.toThrow(/The shared MCP servers did not start:\ntool-python: it exited during start-up \(code 2\); last stderr:\n.*no-such-option/);
+    await expect(started).rejects.toMatchObject({ hint: expect.stringContaining('--process-per-task') });
+  }, 60_000);
+
+  it('starts a shared server that died again on its port, and a task on it goes on', async () => {
+    const stateDir = join(work, 'sandboxes-restart');
+    const entry: ServerEntry = { command: process.execPath, args: [FATHOM_BIN, 'python-sandbox', '--profile', 'mirothinker', '--endpoint', 'tool-python', '--warm-pool', '0', '--state-dir', stateDir], env: { FATHOM_LOG_LEVEL: 'warn' } };
+    const events: ConnectionEvent[] = [];
+    const shared = await SharedServers.start({ 'tool-python': entry }, { fathomBin: FATHOM_BIN, logger, concurrency: 1, onEvent: (event) => events.push(event) });
+    const connections = await Connections.open(shared.mcpServers, { logger });
+    try {
+      const [before] = shared.processes();
+      const create = () => connections.call({ server: 'tool-python', tool: 'create_sandbox', arguments: {} });
+      expect((await create()).text).toMatch(/^Sandbox created with sandbox_id: sbx_/);
+      process.kill(before!.pid!, 'SIGKILL');
+      await waitFor(() => events.some((event) => event.type === 'reconnect'), 30_000, 'the shared server to come back');
+      expect(events.map((event) => event.type)).toEqual(['server_exit', 'reconnect']);
+      const [after] = shared.processes();
+      expect(after!.pid).not.toBe(before!.pid);
+      expect(after!.port).toBe(before!.port);
+      // The task's session died with the process: it opens a new one on the same URL.
+      expect((await create()).text).toMatch(/^Sandbox created with sandbox_id: sbx_/);
+    } finally {
+      await connections.close();
+      await shared.close();
+    }
+    expect(sandboxServers(stateDir)).toEqual([]);
+  }, 90_000);
 });
