@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -21,6 +22,7 @@ interface Manifest {
   workspaces?: string[];
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
   bundleDependencies?: string[];
 }
 
@@ -58,14 +60,13 @@ describe('the package manifests', () => {
     expect(root.scripts?.prepack).toBeDefined();
     expect(root.bundleDependencies?.toSorted()).toEqual(workspaces.map((w) => w.manifest.name).toSorted());
     for (const { dir, manifest: ws } of workspaces) {
-      // A workspace's `dependencies` are bundled into the tarball with everything they pull in
-      // (a native build included): third-party packages go into its peerDependencies and into the
-      // root's dependencies, which npm installs for the user.
-      const bundledThirdParty = Object.keys(ws.dependencies ?? {}).filter((name) => !name.startsWith('@fathom/'));
-      expect(bundledThirdParty, `${dir}/package.json: move these from dependencies to peerDependencies and the root dependencies`).toEqual([]);
-      for (const [name, range] of Object.entries(ws.peerDependencies ?? {})) {
-        expect(root.dependencies?.[name], `the root package.json must list ${name} (${dir} needs it) with the same range`).toBe(range);
-      }
+      // npm bundles whatever a bundled workspace depends on (a native build included), and takes a
+      // package that a workspace peer-depends on for part of the bundle, so never installs it
+      // where it nests (global installs, a version clash with the user's project).
+      const thirdParty = [...Object.keys(ws.dependencies ?? {}), ...Object.keys(ws.peerDependencies ?? {}), ...Object.keys(ws.optionalDependencies ?? {})].filter(
+        (name) => !name.startsWith('@fathom/'),
+      );
+      expect(thirdParty, `${dir}/package.json: list these in the root package.json's dependencies instead`).toEqual([]);
       expect(ws.files, `${dir}/package.json: files must list the build output`).toContain('dist/**/*.js');
     }
   });
@@ -118,6 +119,23 @@ describe('fathom installed from its npm tarball', () => {
     expect(existsSync(join(home, 'node_modules', 'better-sqlite3'))).toBe(true);
     for (const dev of ['typescript', 'vitest', 'eslint']) expect(existsSync(join(home, 'node_modules', dev)), dev).toBe(false);
     expect(readdirSync(join(home, 'node_modules', 'fathom', 'node_modules'))).toEqual(['@fathom']);
+  });
+
+  it('lists every package its code imports among its dependencies, those loaded on demand included', () => {
+    const shipped = tarball.files.map((file) => file.path).filter((path) => path.endsWith('.js'));
+    const imported = new Set<string>();
+    for (const path of shipped) {
+      const code = readFileSync(join(home, 'node_modules', 'fathom', path), 'utf8');
+      const statements = /^(?:import|export)\s[^;]*?\sfrom\s*['"]([^'"]+)['"]|^import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
+      for (const match of code.matchAll(statements)) {
+        const specifier = (match[1] ?? match[2] ?? match[3])!;
+        if (specifier.startsWith('.') || specifier.startsWith('node:')) continue;
+        const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
+        if (!builtinModules.includes(name)) imported.add(name);
+      }
+    }
+    expect(imported.size).toBeGreaterThan(10);
+    expect([...imported].filter((name) => !root.dependencies?.[name]).toSorted()).toEqual([]);
   });
 
   it('runs `npx fathom doctor`, the native SQLite module included', async () => {
