@@ -33,9 +33,9 @@ export const configSchema = baseConfigSchema.extend({
   robots: z.boolean().default(true).describe('Honour robots.txt when fetching pages'),
   huggingfaceFilter: z.boolean().default(true).describe("mirothinker profile: drop MiroThinker's banned result URLs (huggingface.co datasets and spaces, unifuncs) and refuse to scrape Hugging Face datasets (benchmark-leak guard)"),
   mirothinkerRelease: z
-    .enum(['latest', 'v1.0'])
-    .default('latest')
-    .describe("mirothinker profile: results as MiroThinker's latest servers write them (compact JSON), or as its v1.0 release did (indented JSON)"),
+    .enum(['v1.0', 'v1.5', '1.7', 'latest'])
+    .default('1.7')
+    .describe("mirothinker profile: the MiroThinker release whose result format is served: v1.0 indented JSON; v1.5, 1.7 (latest) compact JSON"),
   providerConcurrency: z.number().int().min(1).default(4).describe('Requests in flight to one provider'),
   providerMinIntervalMs: z.number().int().min(0).default(0).describe('Least time between two requests to one provider'),
   fetchTimeoutSeconds: z.number().positive().default(30).describe('Time limit of one page fetch'),

@@ -257,6 +257,30 @@ describe('search server, mirothinker profile', () => {
     await v1.close();
   });
 
+  it('writes each release\'s form of both tools byte for byte as Python does: v1.0 indented, v1.5 and 1.7 compact, ensure_ascii off', async () => {
+    const dumps = (text: string, indent: boolean) =>
+      execFileSync('/usr/bin/python3', ['-c', `import json,sys; print(json.dumps(json.loads(sys.stdin.read()), ensure_ascii=False${indent ? ', indent=2' : ''}), end="")`], {
+        input: text,
+        encoding: 'utf8',
+      });
+    const article = site.articles[7]!;
+    for (const release of ['v1.0', 'v1.5', '1.7', undefined]) {
+      const era = await connect({ profile: 'mirothinker', ...(release ? { 'mirothinker-release': release } : {}) });
+      const indented = release === 'v1.0';
+      const search = (await call(era, 'google_search', { q: 'Zürich café “quotes”', num: 2 })).text;
+      const scrape = (await call(era, 'scrape_and_extract_info', { url: `${site.url}${article.path}`, info_to_extract: 'naïve question' })).text;
+      const failed = (await call(era, 'scrape_and_extract_info', { url: `${site.url}/status/404`, info_to_extract: 'x' })).text;
+      for (const text of [search, scrape, failed]) expect(text).toBe(dumps(text, indented));
+      expect(search).toContain('Zürich café “quotes”');
+      expect(search.startsWith(indented ? '{\n  "organic": [\n' : '{"organic": [{')).toBe(true);
+      expect(failed.startsWith(indented ? '{\n  "success": false,\n  "url": ' : '{"success": false, "url": ')).toBe(true);
+      await era.close();
+    }
+    const fromEnv = loadConfig(configSchema, { server: 'search', flags: {}, env: { FATHOM_MIROTHINKER_RELEASE: 'v1.0' }, cwd: tmpdir() });
+    expect(fromEnv.mirothinkerRelease).toBe('v1.0');
+    expect(() => loadConfig(configSchema, { server: 'search', flags: { 'mirothinker-release': 'v2' }, env: {}, cwd: tmpdir() })).toThrow(/v1\.0.*v1\.5.*1\.7/);
+  });
+
   it('passes a custom tbs to Serper, refuses it where no provider applies it, and names a provider other than Google', async () => {
     const range = 'cdr:1,cd_min:1/1/2020,cd_max:12/31/2020';
     const parsed = JSON.parse((await call(connection, 'google_search', { q: 'dated results', tbs: range })).text) as { searchParameters: { tbs?: string } };

@@ -54,8 +54,8 @@ function pick(source: Record<string, unknown>, keys: string[]): Record<string, u
 
 export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
   const { config } = runtime;
-  // MiroThinker's servers returned dicts that the MCP SDK's FastMCP wrote with indent=2 at v1.0;
-  // json.dumps(..., ensure_ascii=False) since its December 2025 robustness change (99406c3).
+  // MiroThinker's servers returned dicts that the MCP SDK's FastMCP (mcp 1.10.1) wrote with
+  // indent=2 at v1.0; json.dumps(..., ensure_ascii=False) since 99406c3 (2025-12-28), before v1.5.
   const json = (value: unknown) => (config.mirothinkerRelease === 'v1.0' ? pyJson(value, 2) : pyJson(value));
 
   async function search(request: SearchRequest, context: ToolContext) {
