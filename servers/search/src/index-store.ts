@@ -63,6 +63,89 @@ export interface FolderCounts {
   failures: Array<{ path: string; error: string }>;
 }
 
+/** How far a pass over the folders has got. */
+export interface FolderProgress {
+  /** Documents found so far. */
+  files: number;
+  /** Documents read (indexed, unchanged or failed). */
+  done: number;
+  /** Still listing folders: more documents may be found. */
+  listing: boolean;
+}
+
+/** What a pass did with one folder: its counts, or why it could not be read. */
+export interface FolderOutcome {
+  folder: string;
+  counts?: FolderCounts;
+  error?: unknown;
+}
+
+/** A pass over the operator's folders running in the background (`LocalIndex.indexFolders`). */
+export class FolderPass {
+  private running = true;
+  /** The outcome of each folder; never rejects. */
+  readonly finished: Promise<FolderOutcome[]>;
+
+  constructor(
+    private readonly progress: Readonly<FolderProgress>,
+    /** Must not reject: a folder's failure is its outcome. */
+    run: Promise<FolderOutcome[]>,
+    private readonly stopper: AbortController,
+  ) {
+    this.finished = run.finally(() => {
+      this.running = false;
+    });
+  }
+
+  /** True as soon as the pass has ended; false when it is still running after `ms` or the signal aborts first. */
+  async settled(ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (!this.running) return true;
+    if (signal?.aborted) return false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let abort: (() => void) | undefined;
+    const bound = new Promise<false>((resolve) => {
+      abort = () => resolve(false);
+      timer = setTimeout(abort, ms);
+      signal?.addEventListener('abort', abort, { once: true });
+    });
+    try {
+      return await Promise.race([this.finished.then(() => true as const), bound]);
+    } finally {
+      clearTimeout(timer);
+      if (abort) signal?.removeEventListener('abort', abort);
+    }
+  }
+
+  /** While the pass runs: what a search answered from the index should say about it. */
+  note(): string | undefined {
+    if (!this.running) return undefined;
+    const { files, done, listing } = this.progress;
+    const count = (n: number) => n.toLocaleString('en-US');
+    const progress = listing
+      ? `the local folders are still being listed (${count(files)} file${files === 1 ? '' : 's'} found so far)`
+      : `${count(done)} of ${count(files)} files indexed so far`;
+    return `indexing: ${progress}; results may be incomplete, ask again shortly`;
+  }
+
+  /** Stops the pass after the document it is reading, and waits for that. */
+  async stop(): Promise<void> {
+    this.stopper.abort();
+    await this.finished;
+  }
+}
+
+interface FolderListing {
+  folder: string;
+  root: string;
+  files: Array<{ path: string; url: string; info: FileInfo }>;
+  /** Files of other types, too large, or links leading outside the folder. */
+  skipped: number;
+  /** Stopped at maxFiles. */
+  truncated: boolean;
+  /** The pass was stopped during the walk: files may be missing. */
+  stopped: boolean;
+}
+
 /** Text indexed per page; the stored markdown is kept whole. */
 export const MAX_INDEXED_CHARS = 2 * 1024 * 1024;
 const SNIPPET_TOKENS = 30;
@@ -220,31 +303,49 @@ export class LocalIndex {
    * pages of files gone since are removed.
    */
   async indexFolder(folder: string, options: IndexFolderOptions = {}): Promise<FolderCounts> {
+    return this.indexListed(await this.listFolder(folder, options));
+  }
+
+  /**
+   * Starts a pass over the operator's folders in the background: every folder is listed first,
+   * so that the pass knows how many documents it has to read, then each document is read.
+   */
+  indexFolders(folders: readonly string[], options: IndexFolderOptions = {}): FolderPass {
+    const progress: FolderProgress = { files: 0, done: 0, listing: true };
+    const stopper = new AbortController();
+    const signal = stopper.signal;
+    const run = async (): Promise<FolderOutcome[]> => {
+      const outcomes: FolderOutcome[] = [];
+      const listings: FolderListing[] = [];
+      for (const folder of folders) {
+        if (signal.aborted) break;
+        try {
+          listings.push(await this.listFolder(folder, options, progress, signal));
+        } catch (error) {
+          outcomes.push({ folder, error });
+        }
+      }
+      progress.listing = false;
+      for (const listing of listings) {
+        if (signal.aborted) break;
+        try {
+          outcomes.push({ folder: listing.folder, counts: await this.indexListed(listing, progress, signal) });
+        } catch (error) {
+          outcomes.push({ folder: listing.folder, error });
+        }
+      }
+      return outcomes;
+    };
+    return new FolderPass(progress, run(), stopper);
+  }
+
+  /** The documents under a folder, found without reading them (counted into `progress.files`). */
+  private async listFolder(folder: string, options: IndexFolderOptions, progress?: FolderProgress, signal?: AbortSignal): Promise<FolderListing> {
     const maxFiles = options.maxFiles ?? 5000;
     const maxBytes = options.maxBytes ?? 50 * 1024 * 1024;
     const root = await realFolder(folder);
-    const counts: FolderCounts = { files: 0, indexed: 0, unchanged: 0, skipped: 0, failed: 0, removed: 0, truncated: false, failures: [] };
+    const listing: FolderListing = { folder, root, files: [], skipped: 0, truncated: false, stopped: false };
     const seen = new Set<string>();
-    const { convert, renderMarkdown } = await import('@fathom/files/convert');
-
-    const indexFile = async (path: string, url: string, info: FileInfo) => {
-      const stored = this.sql<[string], PageRow>('SELECT file_mtime_ms, file_size FROM pages WHERE key = ?').get(url);
-      if (stored?.file_mtime_ms === info.mtimeMs && stored.file_size === info.size) {
-        counts.unchanged++;
-        return;
-      }
-      try {
-        const document = await convert({ bytes: await readFile(path), name: path });
-        const markdown = renderMarkdown(document);
-        const title = document.info.title?.trim() || /^#{1,6} +(.+)$/m.exec(markdown)?.[1]?.trim() || relative(root, path);
-        this.store({ url, title, markdown, source: 'folder' }, info);
-        counts.indexed++;
-      } catch (error) {
-        counts.failed++;
-        if (counts.failures.length < MAX_FAILURES_LISTED) counts.failures.push({ path, error: errorMessage(error) });
-      }
-    };
-
     const pending = [root];
     const visited = new Set([root]);
     walk: while (pending.length) {
@@ -252,12 +353,16 @@ export class LocalIndex {
       const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       for (const entry of entries) {
+        if (signal?.aborted) {
+          listing.stopped = true;
+          return listing;
+        }
         if (entry.name.startsWith('.') || SKIPPED_FOLDERS.has(entry.name)) continue;
         let path = join(dir, entry.name);
         if (entry.isSymbolicLink()) {
           const target = await realpath(path).catch(() => undefined);
           if (!target || !inside(root, target)) {
-            counts.skipped++;
+            listing.skipped++;
             continue;
           }
           path = target;
@@ -273,21 +378,50 @@ export class LocalIndex {
         }
         if (!info.isFile()) continue;
         if (!DOCUMENT_EXTENSIONS.has(extname(path).slice(1).toLowerCase()) || info.size > maxBytes) {
-          counts.skipped++;
+          listing.skipped++;
           continue;
         }
         const url = pathToFileURL(path).href;
         if (seen.has(url)) continue;
-        if (counts.files >= maxFiles) {
-          counts.truncated = true;
+        if (listing.files.length >= maxFiles) {
+          listing.truncated = true;
           break walk;
         }
-        counts.files++;
         seen.add(url);
-        await indexFile(path, url, { mtimeMs: info.mtimeMs, size: info.size });
+        listing.files.push({ path, url, info: { mtimeMs: info.mtimeMs, size: info.size } });
+        if (progress) progress.files++;
       }
     }
-    if (!counts.truncated) counts.removed = this.removeMissing(root, seen);
+    return listing;
+  }
+
+  /** Reads and indexes the documents of a listing (counted into `progress.done`), then drops pages of files gone. */
+  private async indexListed(listing: FolderListing, progress?: FolderProgress, signal?: AbortSignal): Promise<FolderCounts> {
+    const { root } = listing;
+    const counts: FolderCounts = {
+      files: listing.files.length, indexed: 0, unchanged: 0, skipped: listing.skipped, failed: 0, removed: 0, truncated: listing.truncated, failures: [],
+    };
+    const { convert, renderMarkdown } = await import('@fathom/files/convert');
+    for (const { path, url, info } of listing.files) {
+      if (signal?.aborted) return counts;
+      const stored = this.sql<[string], PageRow>('SELECT file_mtime_ms, file_size FROM pages WHERE key = ?').get(url);
+      if (stored?.file_mtime_ms === info.mtimeMs && stored.file_size === info.size) {
+        counts.unchanged++;
+      } else {
+        try {
+          const document = await convert({ bytes: await readFile(path), name: path });
+          const markdown = renderMarkdown(document);
+          const title = document.info.title?.trim() || /^#{1,6} +(.+)$/m.exec(markdown)?.[1]?.trim() || relative(root, path);
+          this.store({ url, title, markdown, source: 'folder' }, info);
+          counts.indexed++;
+        } catch (error) {
+          counts.failed++;
+          if (counts.failures.length < MAX_FAILURES_LISTED) counts.failures.push({ path, error: errorMessage(error) });
+        }
+      }
+      if (progress) progress.done++;
+    }
+    if (!listing.stopped && !listing.truncated) counts.removed = this.removeMissing(root, new Set(listing.files.map((file) => file.url)));
     return counts;
   }
 

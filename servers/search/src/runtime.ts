@@ -8,6 +8,7 @@ import { Extractor } from './extract.js';
 import { PageFetcher } from './fetch.js';
 import type { FetchedPage } from './fetch.js';
 import { LocalIndex } from './index-store.js';
+import type { FolderPass } from './index-store.js';
 import { braveProvider } from './providers/brave.js';
 import { duckduckgoProvider } from './providers/duckduckgo.js';
 import { exaProvider } from './providers/exa.js';
@@ -25,6 +26,8 @@ export class SearchRuntime {
   readonly pages: HttpClient;
   readonly providerHttp: HttpClient;
   readonly index: LocalIndex;
+  /** The first pass over the operator's folders (`--local-folders`), when there are any. */
+  readonly folderPass: FolderPass | undefined;
   readonly engine: SearchEngine;
   readonly fetcher: PageFetcher;
   readonly extractor: Extractor;
@@ -46,28 +49,28 @@ export class SearchRuntime {
     const indexPath = config.indexPath ?? (config.cacheMode === 'off' || config.cachePath === ':memory:' ? ':memory:' : join(dirname(config.cachePath), 'search-index.sqlite'));
     // Servers with other address policies may share the file: list only pages this one could have fetched.
     this.index = LocalIndex.open(indexPath, { lists: (peers) => this.pages.refusedPeer(peers) === undefined });
+    this.folderPass = config.localFolders.length ? this.startFolderPass() : undefined;
     this.engine = new SearchEngine({
       config,
       logger,
       http: this.providerHttp,
       cache: this.cache,
-      providers: [serperProvider, braveProvider, tavilyProvider, exaProvider, searxngProvider, duckduckgoProvider, wikipediaProvider, localProvider(this.index)],
+      providers: [serperProvider, braveProvider, tavilyProvider, exaProvider, searxngProvider, duckduckgoProvider, wikipediaProvider, localProvider(this.index, this.folderPass)],
     });
     this.pool = new WorkerPool({ size: config.workers, logger });
     this.fetcher = new PageFetcher({ config, http: this.pages, cache: this.cache, logger, pool: this.pool });
     this.extractor = new Extractor({ config, logger });
-    if (config.localFolders.length) void this.indexFolders();
   }
 
-  private async indexFolders(): Promise<void> {
-    for (const folder of this.config.localFolders) {
-      try {
-        const counts = await this.index.indexFolder(folder);
-        this.logger.info('indexed folder', { folder, ...counts });
-      } catch (error) {
-        this.logger.warn('could not index folder', { folder, error: String(error) });
+  private startFolderPass(): FolderPass {
+    const pass = this.index.indexFolders(this.config.localFolders);
+    void pass.finished.then((outcomes) => {
+      for (const { folder, counts, error } of outcomes) {
+        if (counts) this.logger.info('indexed folder', { folder, ...counts });
+        else this.logger.warn('could not index folder', { folder, error: String(error) });
       }
-    }
+    });
+    return pass;
   }
 
   /**
@@ -97,7 +100,7 @@ export class SearchRuntime {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.pages.close(), this.providerHttp.close(), this.fetcher.close(), this.extractor.close(), this.pool.close()]);
+    await Promise.all([this.pages.close(), this.providerHttp.close(), this.fetcher.close(), this.extractor.close(), this.pool.close(), this.folderPass?.stop()]);
     this.index.close();
     this.cache.close();
   }

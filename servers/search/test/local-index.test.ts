@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, utimesSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createLogger } from '@fathom/core';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createLogger, isFathomError } from '@fathom/core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../src/config.js';
 import { LocalIndex, buildQuery } from '../src/index-store.js';
 import { localProvider } from '../src/providers/local.js';
@@ -236,5 +236,61 @@ describe('localProvider', () => {
     expect(provider.missing(config)).toBeUndefined();
     const results = await provider.search(request('keepers'), { config, logger: createLogger('test', { level: 'silent' }), http: undefined as never });
     expect(results[0]).toMatchObject({ provider: 'local', rank: 1, url: 'https://blog.other.net/posts/keepers' });
+  });
+});
+
+describe('LocalIndex.indexFolders (the first pass over the local folders)', () => {
+  const root = join(temp, 'many');
+  const FILES = 2000;
+  const INDEXING = /^indexing: (?:[\d,]+ of 2,001 files indexed so far|the local folders are still being listed \([\d,]+ files? found so far\)); results may be incomplete, ask again shortly$/;
+  const config = configSchema.parse({});
+  const context = { config, logger: createLogger('test', { level: 'silent' }), http: undefined as never };
+
+  beforeAll(() => {
+    mkdirSync(root, { recursive: true });
+    for (let i = 0; i < FILES; i++) writeFileSync(join(root, `entry-${String(i).padStart(4, '0')}.txt`), `Harbour log entry ${i}: calm sea.\n`);
+    // Read last: a folder's files are read in name order.
+    writeFileSync(join(root, 'zz-last.md'), '# Last entry\n\nA sighting of the osprey.\n');
+  });
+
+  it('a search at once waits for the pass and answers as soon as it ends', async () => {
+    const pass = index.indexFolders([root]);
+    // A wait far longer than the test's time limit: only the end of the pass can answer it in time.
+    const provider = localProvider(index, pass, 10 * 60_000);
+    const results = await provider.search(request('osprey'), context);
+    expect(results.map((result) => result.url)).toEqual([pathToFileURL(join(root, 'zz-last.md')).href]);
+    expect(await pass.settled(0)).toBe(true);
+    expect(pass.note()).toBeUndefined();
+    const [outcome] = await pass.finished;
+    expect(outcome).toMatchObject({ folder: root, counts: { files: FILES + 1, indexed: FILES + 1, failed: 0 } });
+  });
+
+  it('a search the pass outlasts answers what is indexed, and says that indexing is under way when that is nothing', async () => {
+    index.addPage({ url: 'https://birds.example/osprey', title: 'Osprey', markdown: 'The osprey dives for fish.', source: 'web' });
+    const pass = index.indexFolders([root]);
+    const provider = localProvider(index, pass, 0);
+    expect((await provider.search(request('osprey'), context)).map((result) => result.title)).toEqual(['Osprey']);
+    expect(pass.note()).toMatch(INDEXING);
+    const refused = await provider.search(request('sighting'), context).catch((error: unknown) => error);
+    expect(isFathomError(refused, 'unavailable')).toBe(true);
+    expect((refused as Error).message).toMatch(INDEXING);
+
+    await pass.finished;
+    expect(pass.note()).toBeUndefined();
+    expect((await provider.search(request('sighting'), context)).map((result) => result.title)).toEqual(['Last entry']);
+    expect((await provider.search(request('osprey'), context)).map((result) => result.title).sort()).toEqual(['Last entry', 'Osprey']);
+    expect(await provider.search(request('albatross'), context)).toEqual([]);
+  });
+
+  it('reports a folder it cannot read, and a pass stopped early leaves the index as it was', async () => {
+    await index.indexFolders([root]).finished;
+    expect(index.count()).toBe(FILES + 1);
+    const pass = index.indexFolders([join(temp, 'no-such-folder'), root]);
+    await pass.stop();
+    const outcomes = await pass.finished;
+    expect(outcomes[0]).toMatchObject({ folder: join(temp, 'no-such-folder'), error: { code: 'not_found' } });
+    expect(outcomes.every((outcome) => !outcome.counts || outcome.counts.removed === 0)).toBe(true);
+    expect(pass.note()).toBeUndefined();
+    expect(index.count()).toBe(FILES + 1);
   });
 });

@@ -74,6 +74,7 @@ export function defaultTools(runtime: SearchRuntime) {
       provider: z.string(),
       results: z.array(resultSchema),
       attempts: z.array(z.object({ provider: z.string(), outcome: z.string(), detail: z.string().optional() })),
+      indexing: z.string().optional().describe('Set while the local folders are still being indexed: the local results may be incomplete'),
     }),
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async handle(args, context) {
@@ -91,10 +92,14 @@ export function defaultTools(runtime: SearchRuntime) {
       const results = outcome.results.map(({ extra: _extra, ...result }) => result);
       const header = `${results.length} result${results.length === 1 ? '' : 's'} from ${outcome.provider} for "${args.query}"`;
       const passed = outcome.attempts.filter((attempt) => attempt.outcome === 'failed' || attempt.outcome === 'skipped');
-      const note = passed.length ? `\n\n[note] Tried first: ${passed.map((attempt) => `${attempt.provider} (${attempt.detail ?? attempt.outcome})`).join('; ')}` : '';
+      const indexing = outcome.attempts.some((attempt) => attempt.provider === 'local' && attempt.outcome === 'answered') ? runtime.folderPass?.note() : undefined;
+      const notes = [
+        ...(passed.length ? [`Tried first: ${passed.map((attempt) => `${attempt.provider} (${attempt.detail ?? attempt.outcome})`).join('; ')}`] : []),
+        ...(indexing ? [indexing] : []),
+      ];
       return {
-        text: (results.length ? `${header}:\n\n${listing(outcome.results)}` : `${header}. Try other words, a wider time range or fewer domain filters.`) + note,
-        structured: { query: args.query, provider: outcome.provider, results, attempts: outcome.attempts },
+        text: (results.length ? `${header}:\n\n${listing(outcome.results)}` : `${header}. Try other words, a wider time range or fewer domain filters.`) + notes.map((note) => `\n\n[note] ${note}`).join(''),
+        structured: { query: args.query, provider: outcome.provider, results, attempts: outcome.attempts, ...(indexing ? { indexing } : {}) },
       };
     },
   });
