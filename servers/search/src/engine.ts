@@ -2,7 +2,7 @@ import { FathomError, HostLimiter, isFathomError, sleep } from '@fathom/core';
 import type { Cache, HttpClient, Logger, Peer } from '@fathom/core';
 import type { Config } from './config.js';
 import { normalizeUrl } from './urls.js';
-import type { ProviderContext, ProviderName, SearchProvider, SearchRequest, SearchResult } from './types.js';
+import type { ProviderContext, ProviderName, SearchProvider, SearchRequest, SearchResult, TimeRange } from './types.js';
 
 /** What happened with one provider during a search. */
 export interface Attempt {
@@ -62,6 +62,12 @@ export class SearchEngine {
     const provider = this.byName.get(name);
     if (!provider) throw new FathomError('invalid_argument', `Unknown search provider "${name}"`, { hint: `Use one of: ${[...this.byName.keys()].join(', ')}.` });
     return provider;
+  }
+
+  /** The time range the provider(s) of an outcome ("brave", or fused "serper+exa") filtered by, when all applied the same. */
+  appliedTimeRange(provider: string, range: TimeRange): TimeRange | undefined {
+    const applied = new Set(provider.split('+').map((name) => this.byName.get(name as ProviderName)?.timeRanges?.[range]));
+    return applied.size === 1 ? [...applied][0] : undefined;
   }
 
   async search(request: SearchRequest, options: { provider?: ProviderName; fanout?: boolean; signal?: AbortSignal } = {}): Promise<SearchOutcome> {

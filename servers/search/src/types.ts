@@ -63,5 +63,7 @@ export interface SearchProvider {
   missing(config: Config): string | undefined;
   /** Where it sends its requests, as configured: answers from another endpoint are other answers. */
   endpoint(config: Config): string;
+  /** The time range it filters by when asked for one (a wider one where it has none as short); absent: it does not filter by time. */
+  readonly timeRanges?: Readonly<Record<TimeRange, TimeRange>>;
   search(request: SearchRequest, context: ProviderContext): Promise<SearchResult[]>;
 }

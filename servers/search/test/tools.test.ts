@@ -295,6 +295,29 @@ describe('search server, mirothinker profile', () => {
     await brave.close();
   });
 
+  it('echoes in searchParameters only what the answering provider applied', async () => {
+    const onSerper = JSON.parse((await call(connection, 'google_search', { q: 'applied filters', tbs: 'qdr:h', location: 'Austin, Texas, United States', autocorrect: false })).text) as {
+      searchParameters: Record<string, unknown>;
+    };
+    expect(onSerper.searchParameters).toMatchObject({ tbs: 'qdr:h', location: 'Austin, Texas, United States', autocorrect: false, engine: 'google' });
+    const ddg = await connect({ profile: 'mirothinker', 'search-providers': 'duckduckgo' });
+    const widened = JSON.parse((await call(ddg, 'google_search', { q: 'applied filters', tbs: 'qdr:h', location: 'Austin, Texas, United States', autocorrect: false })).text) as {
+      searchParameters: Record<string, unknown>;
+    };
+    // DuckDuckGo's shortest range is a day, and it takes no place or autocorrect setting.
+    expect((fakes.requests.filter((entry) => entry.provider === 'duckduckgo').at(-1)!.body as Record<string, string>).df).toBe('d');
+    expect(widened.searchParameters).toMatchObject({ tbs: 'qdr:d', engine: 'duckduckgo' });
+    expect(widened.searchParameters).not.toHaveProperty('location');
+    expect(widened.searchParameters).not.toHaveProperty('autocorrect');
+    await ddg.close();
+    const wiki = await connect({ profile: 'mirothinker', 'search-providers': 'wikipedia' });
+    const unfiltered = JSON.parse((await call(wiki, 'google_search', { q: 'applied filters', tbs: 'qdr:w' })).text) as { organic: unknown[]; searchParameters: Record<string, unknown> };
+    expect(unfiltered.organic.length).toBeGreaterThan(0);
+    expect(unfiltered.searchParameters).toMatchObject({ engine: 'wikipedia' });
+    expect(unfiltered.searchParameters).not.toHaveProperty('tbs');
+    await wiki.close();
+  });
+
   it('says no provider could be reached instead of an empty list, in the trained error shape', async () => {
     const offline = await connect({ profile: 'mirothinker', 'search-providers': 'searxng', 'searxng-url': 'http://127.0.0.1:9' });
     const parsed = JSON.parse((await call(offline, 'google_search', { q: 'anything at all' })).text) as Record<string, unknown>;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { HttpResponse } from '@fathom/core';
 import type { SearchProvider, SearchRequest, TimeRange } from '../types.js';
-import { call, errorDetail, parseJson, parseRetryAfter, plainText, rateLimited, refused, toResults, trimSlash, withSiteFilters } from './common.js';
+import { call, DAY_OR_LONGER, errorDetail, parseJson, parseRetryAfter, plainText, rateLimited, refused, toResults, trimSlash, withSiteFilters } from './common.js';
 import type { Classify, ProviderInfo } from './common.js';
 
 const info: ProviderInfo = { name: 'brave', label: 'Brave Search', keyEnv: 'BRAVE_API_KEY' };
@@ -104,6 +104,7 @@ const answer = z.object({
 
 export const braveProvider: SearchProvider = {
   name: 'brave',
+  timeRanges: DAY_OR_LONGER,
   missing: (config) => (config.braveApiKey ? undefined : 'BRAVE_API_KEY is not set'),
   endpoint: (config) => config.braveBaseUrl,
   async search(request, context) {

@@ -11,6 +11,11 @@ export interface ProviderInfo {
   keyEnv?: string;
 }
 
+/** Time ranges a provider applies as asked. */
+export const EXACT_RANGES: Readonly<Record<TimeRange, TimeRange>> = { hour: 'hour', day: 'day', week: 'week', month: 'month', year: 'year' };
+/** For providers whose shortest range is a day. */
+export const DAY_OR_LONGER: Readonly<Record<TimeRange, TimeRange>> = { ...EXACT_RANGES, hour: 'day' };
+
 /** Answers other than 2xx that a provider gives a meaning of its own, e.g. Brave's 422 for a bad key. */
 export type Classify = (response: HttpResponse) => FathomError | undefined;
 

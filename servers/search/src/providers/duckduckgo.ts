@@ -1,5 +1,5 @@
 import type { SearchProvider, SearchRequest, TimeRange } from '../types.js';
-import { call, decodeEntities, malformed, plainText, rateLimited, toResults, trimSlash, withSiteFilters } from './common.js';
+import { call, DAY_OR_LONGER, decodeEntities, malformed, plainText, rateLimited, toResults, trimSlash, withSiteFilters } from './common.js';
 import type { Classify, ProviderInfo, RawResult } from './common.js';
 
 const info: ProviderInfo = { name: 'duckduckgo', label: 'DuckDuckGo' };
@@ -94,6 +94,7 @@ function parseResults(html: string): RawResult[] {
 
 export const duckduckgoProvider: SearchProvider = {
   name: 'duckduckgo',
+  timeRanges: DAY_OR_LONGER,
   missing: () => undefined,
   endpoint: (config) => config.duckduckgoUrl,
   async search(request, context) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { SearchProvider, SearchRequest } from '../types.js';
-import { call, errorDetail, pageWindow, parseJson, quotaExceeded, sinceDate, toResults, trimSlash } from './common.js';
+import { call, errorDetail, EXACT_RANGES, pageWindow, parseJson, quotaExceeded, sinceDate, toResults, trimSlash } from './common.js';
 import type { Classify, ProviderInfo } from './common.js';
 
 const info: ProviderInfo = { name: 'exa', label: 'Exa', keyEnv: 'EXA_API_KEY' };
@@ -48,6 +48,7 @@ const classify: Classify = (response) => (response.status === 402 ? quotaExceede
 
 export const exaProvider: SearchProvider = {
   name: 'exa',
+  timeRanges: EXACT_RANGES,
   missing: (config) => (config.exaApiKey ? undefined : 'EXA_API_KEY is not set'),
   endpoint: (config) => config.exaBaseUrl,
   async search(request, context) {

@@ -1,7 +1,7 @@
 import { FathomError } from '@fathom/core';
 import { z } from 'zod';
 import type { SearchProvider, SearchRequest, TimeRange } from '../types.js';
-import { call, parseJson, refused, toResults, trimSlash, withSiteFilters } from './common.js';
+import { call, DAY_OR_LONGER, parseJson, refused, toResults, trimSlash, withSiteFilters } from './common.js';
 import type { Classify, ProviderInfo } from './common.js';
 
 const info: ProviderInfo = { name: 'searxng', label: 'SearXNG' };
@@ -50,6 +50,7 @@ const classify: Classify = (response) =>
 
 export const searxngProvider: SearchProvider = {
   name: 'searxng',
+  timeRanges: DAY_OR_LONGER,
   missing: (config) => (config.searxngUrl ? undefined : 'SEARXNG_URL is not set'),
   endpoint: (config) => config.searxngUrl ?? '',
   async search(request, context) {

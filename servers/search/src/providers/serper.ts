@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { SearchProvider, SearchRequest, TimeRange } from '../types.js';
-import { call, errorDetail, parseJson, quotaExceeded, toResults, trimSlash, withSiteFilters } from './common.js';
+import { call, errorDetail, EXACT_RANGES, parseJson, quotaExceeded, toResults, trimSlash, withSiteFilters } from './common.js';
 import type { Classify, ProviderInfo } from './common.js';
 
 const info: ProviderInfo = { name: 'serper', label: 'Serper', keyEnv: 'SERPER_API_KEY' };
@@ -48,6 +48,7 @@ const classify: Classify = (response) => {
 
 export const serperProvider: SearchProvider = {
   name: 'serper',
+  timeRanges: EXACT_RANGES,
   missing: (config) => (config.serperApiKey ? undefined : 'SERPER_API_KEY is not set'),
   endpoint: (config) => config.serperBaseUrl,
   async search(request, context) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { SearchProvider, SearchRequest, TimeRange } from '../types.js';
-import { call, errorDetail, pageWindow, parseJson, quotaExceeded, toResults, trimSlash } from './common.js';
+import { call, DAY_OR_LONGER, errorDetail, pageWindow, parseJson, quotaExceeded, toResults, trimSlash } from './common.js';
 import type { Classify, ProviderInfo } from './common.js';
 
 const info: ProviderInfo = { name: 'tavily', label: 'Tavily', keyEnv: 'TAVILY_API_KEY' };
@@ -41,6 +41,7 @@ const classify: Classify = (response) =>
 
 export const tavilyProvider: SearchProvider = {
   name: 'tavily',
+  timeRanges: DAY_OR_LONGER,
   missing: (config) => (config.tavilyApiKey ? undefined : 'TAVILY_API_KEY is not set'),
   endpoint: (config) => config.tavilyBaseUrl,
   async search(request, context) {

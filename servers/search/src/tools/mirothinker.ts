@@ -12,6 +12,7 @@ export const SCRAPE_SERVER = 'jina_scrape_llm_summary';
 export const MAX_SCRAPE_CHARS = 409_600;
 
 const TBS: Record<string, TimeRange> = { 'qdr:h': 'hour', 'qdr:d': 'day', 'qdr:w': 'week', 'qdr:m': 'month', 'qdr:y': 'year' };
+const QDR: Record<TimeRange, string> = { hour: 'qdr:h', day: 'qdr:d', week: 'qdr:w', month: 'qdr:m', year: 'qdr:y' };
 
 /** MiroThinker's scrape tool refuses these pages (benchmark-leak guard). */
 export function isHuggingfaceLeak(url: string): boolean {
@@ -111,16 +112,21 @@ export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
             ({ results, provider } = await search(request(unquoted), context));
           }
         }
+        // Only what the answering provider applied is echoed: location and autocorrect are Serper's,
+        // and a recency filter is named as the provider applied it (a day where it has no hour).
+        const serper = provider === 'serper';
+        const applied = timeRange ? runtime.engine.appliedTimeRange(provider, timeRange) : undefined;
+        const appliedTbs = tbs && !timeRange ? tbs : applied ? QDR[applied] : undefined;
         const searchParameters = {
           q: used,
           gl,
           hl,
-          ...(location ? { location } : {}),
+          ...(location && serper ? { location } : {}),
           type: 'search',
           num: wanted,
           ...(page ? { page } : {}),
-          ...(tbs ? { tbs } : {}),
-          ...(autocorrect !== null && autocorrect !== undefined ? { autocorrect } : {}),
+          ...(appliedTbs ? { tbs: appliedTbs } : {}),
+          ...(autocorrect !== null && autocorrect !== undefined && serper ? { autocorrect } : {}),
           // Serper answers for Google; any other provider is named as it is.
           engine: provider === 'serper' ? 'google' : provider,
         };
