@@ -219,6 +219,16 @@ describe('search server, mirothinker profile', () => {
     expect(leak.error).toBe('You are trying to scrape a Hugging Face dataset for answers, please do not use the scrape tool for this purpose.');
   });
 
+  it('words a failed scrape as the release did, an empty URL too', async () => {
+    const error = async (connection: InMemoryConnection, url: string) =>
+      (JSON.parse((await call(connection, 'scrape_and_extract_info', { url, info_to_extract: 'x' })).text) as { error: string }).error;
+    expect(await error(connection, '  ')).toBe('Scraping failed (both Jina and Python): URL cannot be empty');
+    const v1 = await connect({ profile: 'mirothinker', 'mirothinker-release': 'v1.0' });
+    expect(await error(v1, '')).toBe('Scraping failed: URL cannot be empty');
+    expect(await error(v1, `${site.url}/status/404`)).toMatch(/^Scraping failed: \S/);
+    await v1.close();
+  });
+
   it('sends the trained extraction prompt to the model', async () => {
     const withModel = await connect({ profile: 'mirothinker', 'summary-llm-base-url': model.baseUrl, 'summary-llm-model-name': 'extractor-1' });
     const article = site.articles[5]!;

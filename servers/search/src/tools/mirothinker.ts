@@ -150,7 +150,9 @@ export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async handle({ url, info_to_extract, custom_headers }, context) {
       const failure = (error: string) => json({ success: false, url, extracted_info: '', error, scrape_stats: {}, tokens_used: 0 });
-      if (!url.trim()) return failure('Scraping failed: URL cannot be empty');
+      // v1.0 had no direct-fetch fallback behind Jina; 99406c3 added it and this wording.
+      const scrapeFailed = config.mirothinkerRelease === 'v1.0' ? 'Scraping failed: ' : 'Scraping failed (both Jina and Python): ';
+      if (!url.trim()) return failure(`${scrapeFailed}URL cannot be empty`);
       if (config.huggingfaceFilter && isHuggingfaceLeak(url)) {
         return failure('You are trying to scrape a Hugging Face dataset for answers, please do not use the scrape tool for this purpose.');
       }
@@ -159,7 +161,7 @@ export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
         const page = await runtime.fetch(url.trim(), { mainContent: true, ...(custom_headers ? { headers: custom_headers } : {}), signal: context.signal });
         content = jinaReaderText(page);
       } catch (error) {
-        return failure(`Scraping failed (both Jina and Python): ${errorMessage(error)}`);
+        return failure(scrapeFailed + errorMessage(error));
       }
       const shown = content.slice(0, MAX_SCRAPE_CHARS);
       const scrapeStats = {
