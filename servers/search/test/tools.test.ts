@@ -6,7 +6,7 @@ import { connectInMemory, rawToolList, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startExtractionModel } from '../../../tests/fixtures/extraction-model.js';
-import { startProviderFakes } from '../../../tests/fixtures/providers.js';
+import { refusingOrigin, startProviderFakes } from '../../../tests/fixtures/providers.js';
 import type { ProviderFakes } from '../../../tests/fixtures/providers.js';
 import { startFixtureSite } from '../../../tests/fixtures/site.js';
 import type { FixtureSite } from '../../../tests/fixtures/site.js';
@@ -328,17 +328,33 @@ describe('search server, mirothinker profile', () => {
     await wiki.close();
   });
 
-  it('says no provider could be reached instead of an empty list, in the trained error shape', async () => {
-    const offline = await connect({ profile: 'mirothinker', 'search-providers': 'searxng', 'searxng-url': 'http://127.0.0.1:9' });
+  it('says no provider could be reached instead of an empty list, in the trained error shape, and keeps a real empty answer', async () => {
+    const refusing = await refusingOrigin();
+    // What a machine with no provider key meets offline: DuckDuckGo refused, then an empty local index.
+    const offline = await connect({ profile: 'mirothinker', 'search-providers': 'duckduckgo,local', 'duckduckgo-url': refusing });
     const parsed = JSON.parse((await call(offline, 'google_search', { q: 'anything at all' })).text) as Record<string, unknown>;
     expect(Object.keys(parsed)).toEqual(['success', 'error', 'results']);
     expect(parsed).toMatchObject({ success: false, results: [] });
-    expect(String(parsed.error)).toMatch(/^Unexpected error: No search provider answered: searxng: /);
+    expect(String(parsed.error)).toMatch(/^Unexpected error: No search provider answered: duckduckgo: .*connection was refused.*; local: no results/);
     await offline.close();
-    const web = await connect({ 'search-providers': 'searxng,local', 'searxng-url': 'http://127.0.0.1:9' });
+    const web = await connect({ 'search-providers': 'duckduckgo,local', 'duckduckgo-url': refusing });
     const answer = await call(web, 'web_search', { query: 'anything at all' });
     expect(answer.isError).toBe(true);
-    expect(answer.text).toMatch(/^No search provider answered: searxng: .*; local: no results/);
+    expect(answer.text).toMatch(/^No search provider answered: duckduckgo: .*connection was refused.*; local: no results/);
     await web.close();
+
+    // A provider that answers an empty list is a real "nothing found", in both profiles.
+    const empty = { status: 200, body: { organic: [], searchParameters: {} } };
+    fakes.script('serper', empty);
+    expect(JSON.parse((await call(connection, 'google_search', { q: 'nothing matches this' })).text)).toEqual({
+      organic: [],
+      searchParameters: { q: 'nothing matches this', gl: 'us', hl: 'en', type: 'search', num: 10, engine: 'google' },
+    });
+    const plain = await connect();
+    fakes.script('serper', empty);
+    const none = await call(plain, 'web_search', { query: 'nothing matches this' });
+    expect(none.isError).toBe(false);
+    expect(none.text).toMatch(/^0 results from serper for "nothing matches this"\. Try other words/);
+    await plain.close();
   });
 });
