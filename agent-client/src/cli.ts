@@ -158,6 +158,9 @@ export function buildAgentProgram(fathomBin: string): Command {
         return;
       }
       if (!task) throw new FathomError('invalid_argument', 'No task given', { hint: 'Give the task in quotes: fathom agent "What is ...?"' });
+      // One look at the endpoint first: a wrong URL fails in seconds, and a lone served model is taken.
+      const checked = await resolveModel(agentConfig({ fathomBin, env, ...(options.config ? { configPath: options.config } : {}) }), env);
+      if (checked.note) say(checked.note);
       const tracePath = resolve(options.trace ?? join('fathom-traces', `${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl`));
       mkdirSync(dirname(tracePath), { recursive: true });
       const controller = new AbortController();
@@ -179,7 +182,7 @@ export function buildAgentProgram(fathomBin: string): Command {
         tracePath,
         fathomBin,
         logger,
-        env,
+        env: checked.env,
         signal: controller.signal,
         onHarness: (harness) => say(describeHarness(harness)),
         onEvent: (event) => {

@@ -30,7 +30,7 @@ export const configSchema = baseConfigSchema.extend({
   preload: z.array(z.string()).default([]).describe('Modules imported in every new kernel ahead of time, e.g. numpy,pandas'),
   enableDownloadToLocal: z.boolean().default(false).describe('mirothinker profile: list download_file_from_sandbox_to_local'),
   mirothinkerRelease: z
-    .enum(['latest', 'v1.0'])
+    .enum(['latest', 'v1.0', 'v1.5', '1.7'])
     .default('latest')
     .describe("mirothinker profile: serve tool-python as MiroThinker's latest code does, or as its v1.0 release did (create_sandbox's timeout without a type, made-up sandbox ids refused)"),
   e2bApiKey: z.string().optional().describe('E2B API key for the e2b backend (env E2B_API_KEY)'),
