@@ -5,12 +5,13 @@ import { WorkerPool } from '@fathom/files/pool';
 import { AddressGuard, FathomError, errorMessage, findChromium, isFathomError } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import { chromium } from 'playwright-core';
-import type { Browser, BrowserContext, Dialog, Download, Page, Response } from 'playwright-core';
+import type { Browser, BrowserContext, Dialog, Download, Frame, Page, Response } from 'playwright-core';
 import type { Config } from './config.js';
 import { copyOut, DownloadWatcher, safeFileName } from './downloads.js';
 import { blockResourceTypes, watchNavigations } from './egress.js';
 import type { EgressGuard, RefusedNavigation } from './egress.js';
 import { launchHint, prepareLaunch } from './launch.js';
+import { netError } from './net-errors.js';
 import type { BrowserLaunch, Owner } from './launch.js';
 import { startGuardProxy } from './proxy.js';
 import type { GuardProxy } from './proxy.js';
@@ -80,6 +81,32 @@ function withTimeLimit<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, limit]).finally(() => clearTimeout(timer));
 }
 
+/** `shown` resolves when `page` next commits Chromium's error page, or after a short wait; `stop` ends the watch. */
+function errorPageOf(page: Page): { shown: Promise<void>; stop(): void } {
+  let stop = () => undefined as void;
+  const shown = new Promise<void>((resolve) => {
+    const onNavigated = (frame: Frame) => {
+      if (frame === page.mainFrame() && frame.url() === ERROR_PAGE) stop();
+    };
+    const timer = setTimeout(() => stop(), LOAD_WAIT_MS);
+    stop = () => {
+      clearTimeout(timer);
+      page.off('framenavigated', onNavigated);
+      resolve();
+    };
+    page.on('framenavigated', onNavigated);
+  });
+  return { shown, stop };
+}
+
+const parseUrl = (text: string) => {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+};
+
 export const isPlaywrightTimeout = (error: unknown) => error instanceof Error && error.name === 'TimeoutError';
 
 interface SessionOptions {
@@ -92,6 +119,8 @@ interface SessionOptions {
   watcher: DownloadWatcher;
   /** Who owns the files the browser writes (undefined: the server's own uid). */
   owner: Owner | undefined;
+  /** Why the guard proxy could not connect for a URL, since a time (see GuardProxy.failure). */
+  proxyFailure: (url: string, since: number) => Error | undefined;
   lost?: string;
 }
 
@@ -112,7 +141,10 @@ export class BrowserSession {
   private readonly logger: Logger;
   private readonly watcher: DownloadWatcher;
   private readonly owner: Owner | undefined;
+  private readonly proxyFailure: SessionOptions['proxyFailure'];
   private readonly events: string[] = [];
+  /** The URL each tab's last failed navigation request went to (a redirect's last hop). */
+  private readonly failedNavigations = new WeakMap<Page, string>();
   private readonly crashed = new WeakSet<Page>();
   /** Pages whose scripts kept the browser busy past a time limit. */
   private readonly unresponsive = new WeakSet<Page>();
@@ -135,6 +167,7 @@ export class BrowserSession {
     this.logger = options.logger;
     this.watcher = options.watcher;
     this.owner = options.owner;
+    this.proxyFailure = options.proxyFailure;
     this.lost = options.lost;
   }
 
@@ -400,15 +433,23 @@ export class BrowserSession {
     this.touch();
     const stale = await this.takeRefusal(page);
     if (stale) this.record(stale.message);
+    this.failedNavigations.delete(page);
+    const started = Date.now();
+    const errorPage = errorPageOf(page);
     let response: Response | null;
     try {
       response = await go(this.config.navigationTimeoutSeconds * 1000);
     } catch (error) {
       await this.guard().settled();
-      await this.errorPageShown(page, error);
-      const failure = await this.navigationError(page, target, error);
+      // Until Chromium shows its error page for a navigation that failed on the network, that page is
+      // a navigation still to come, which would cut short the next one.
+      const code = /net::(ERR_[A-Z_]+)/.exec(errorMessage(error))?.[1];
+      if (code && code !== 'ERR_ABORTED') await errorPage.shown;
+      const failure = await this.navigationError(page, target, error, started);
       if (failure.code === 'blocked_address') await page.goto('about:blank').catch(() => undefined);
       throw failure;
+    } finally {
+      errorPage.stop();
     }
     // The load event (images, scripts) is worth a short wait; network idle would cost 0.5 s on every page.
     await page.waitForLoadState('load', { timeout: LOAD_WAIT_MS }).catch(() => undefined);
@@ -429,17 +470,7 @@ export class BrowserSession {
     return { url: page.url(), title, status: response?.status() ?? null };
   }
 
-  /**
-   * Resolves once Chromium shows its error page for a navigation that failed on the network. Until
-   * then that page is a navigation still to come, which would cut short the next one.
-   */
-  private async errorPageShown(page: Page, error: unknown): Promise<void> {
-    const code = /net::(ERR_[A-Z_]+)/.exec(errorMessage(error))?.[1];
-    if (!code || code === 'ERR_ABORTED') return;
-    await page.waitForURL(ERROR_PAGE, { waitUntil: 'commit', timeout: LOAD_WAIT_MS }).catch(() => undefined);
-  }
-
-  private async navigationError(page: Page, target: string, error: unknown): Promise<FathomError> {
+  private async navigationError(page: Page, target: string, error: unknown, started: number): Promise<FathomError> {
     if (isFathomError(error)) return error;
     const message = errorMessage(error);
     if (this.crashed.has(page) || /crash/i.test(message)) {
@@ -460,12 +491,11 @@ export class BrowserSession {
         cause: error,
       });
     }
-    if (/ERR_NAME_NOT_RESOLVED/.test(message)) {
-      return new FathomError('network', `Could not resolve the host of ${target}.`, { hint: 'Check the URL.', cause: error });
-    }
-    const netError = /net::(ERR_[A-Z_]+)/.exec(message)?.[1];
-    if (netError) {
-      return new FathomError('network', `Could not load ${target}: ${netError}`, { hint: 'Check the URL or try again later.', cause: error });
+    const code = /net::(ERR_[A-Z_]+)/.exec(message)?.[1];
+    const failed = parseUrl(this.failedNavigations.get(page) ?? target);
+    if (code && code !== 'ERR_ABORTED' && failed) return netError(code, failed, this.proxyFailure(failed.href, started), error);
+    if (code) {
+      return new FathomError('network', `Could not load ${target}: ${code}`, { hint: 'Check the URL or try again later.', cause: error });
     }
     if (/Download is starting/i.test(message)) {
       return new FathomError('invalid_argument', `${target} is a download, not a page; it is being saved (see the session's downloads).`, {
@@ -502,6 +532,9 @@ export class BrowserSession {
     page.on('dialog', (dialog) => this.onDialog(dialog));
     page.on('download', (download) => void this.saveDownload(download));
     page.on('crash', () => void this.replaceCrashed(page));
+    page.on('requestfailed', (request) => {
+      if (request.isNavigationRequest() && request.frame() === page.mainFrame()) this.failedNavigations.set(page, request.url());
+    });
     page.on('close', () => {
       this.removeTab(page);
       this.refusals.delete(page);
@@ -719,6 +752,7 @@ export class BrowserManager {
         logger: this.logger,
         watcher,
         owner: launch.owner,
+        proxyFailure: (url, since) => this.proxy?.failure(url, since),
         guard: this.guard,
         lost,
       });

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { blockedAddressError, FathomError } from '@fathom/core';
 import type { AddressGuard, Logger } from '@fathom/core';
 import type { BrowserContext, Frame, Page, Request } from 'playwright-core';
+import { notResolved } from './net-errors.js';
 
 const LOOKUP_TTL_MS = 30_000;
 const UNCHECKED_SCHEMES = new Set(['data:', 'blob:', 'about:']);
@@ -58,7 +59,7 @@ export class EgressPolicy {
     try {
       addresses = await this.resolve(host);
     } catch (cause) {
-      return new FathomError('network', `Could not resolve ${host}`, { hint: 'Check the host name.', cause });
+      return notResolved(url, cause);
     }
     const refused = addresses.find((address) => !this.guard.allowsAddress(address));
     return refused === undefined ? undefined : blockedAddressError(shown, { host, address: refused, viaDns: true });
@@ -144,7 +145,8 @@ export function watchNavigations(context: BrowserContext, options: EgressOptions
     const done = request.isNavigationRequest() ? navigationDone(request) : Promise.resolve();
     const leaveRefusedPage = async () => {
       const error = await policy.refusal(request.url());
-      if (!error) return;
+      // A host that does not resolve is not refused: the navigation fails, and says so itself.
+      if (!error || error.code === 'network') return;
       options.logger.debug('refused browser navigation', { url: display(request.url()), reason: error.message });
       if (!request.isNavigationRequest()) return;
       const frame = request.frame();

@@ -2,12 +2,30 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, isIP } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
+import { blockedAddressError } from '@fathom/core';
 import type { AddressGuard, Logger } from '@fathom/core';
 
 export interface GuardProxy {
   /** http://127.0.0.1:PORT, for Chromium's --proxy-server. */
   url: string;
+  /**
+   * Why the last connection for `url`'s host and port failed, if it failed at `since` or later
+   * (Chromium only learns that the proxy did not connect): Node's error, or the guard's refusal.
+   */
+  failure(url: string, since: number): Error | undefined;
   close(): Promise<void>;
+}
+
+const REMEMBERED_FAILURES = 256;
+
+/** `host:port` of a URL the way the proxy sees its target. */
+function targetOf(url: string): string | undefined {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname.replace(/^\[(.*)\]$/, '$1')}:${parsed.port || (parsed.protocol === 'https:' ? 443 : 80)}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether a literal IP host may be reached; names are checked by the guard's lookup at connect time. */
@@ -23,7 +41,15 @@ function literalAllowed(guard: AddressGuard, host: string): boolean {
  * client may: no redirect, rebinding or literal address gets round the rules.
  */
 export async function startGuardProxy(guard: AddressGuard, logger: Logger): Promise<GuardProxy> {
-  const refuse = (target: string, error?: Error) => logger.info('browser connection refused', { target, error: error?.message });
+  const failures = new Map<string, { error: Error; at: number }>();
+  /** `target` is the URL or host:port the browser asked for; `key` its host:port. */
+  const refuse = (target: string, key: string, error: Error) => {
+    logger.info('browser connection refused', { target, error: error.message });
+    failures.delete(key);
+    failures.set(key, { error, at: Date.now() });
+    if (failures.size > REMEMBERED_FAILURES) failures.delete(failures.keys().next().value!);
+  };
+  const blocked = (host: string, target: string) => blockedAddressError(target, { host, address: host, viaDns: false });
 
   const forward = (incoming: IncomingMessage, outgoing: ServerResponse) => {
     let target: URL;
@@ -33,8 +59,9 @@ export async function startGuardProxy(guard: AddressGuard, logger: Logger): Prom
       outgoing.writeHead(400).end();
       return;
     }
+    const key = targetOf(target.href) ?? target.host;
     if (target.protocol !== 'http:' || !literalAllowed(guard, target.hostname)) {
-      refuse(target.href);
+      refuse(target.href, key, blocked(target.hostname, target.href));
       outgoing.writeHead(403, { 'content-type': 'text/plain' }).end('Blocked by Fathom: this address is not public.');
       return;
     }
@@ -46,31 +73,47 @@ export async function startGuardProxy(guard: AddressGuard, logger: Logger): Prom
       },
     );
     upstream.on('error', (error) => {
-      refuse(target.href, error);
+      refuse(target.href, key, error);
       if (!outgoing.headersSent) outgoing.writeHead(502, { 'content-type': 'text/plain' });
       outgoing.end();
     });
     incoming.pipe(upstream);
   };
 
+  /** The sockets of CONNECT tunnels: the HTTP server lets go of them, so closing it does not end them. */
+  const tunnels = new Set<Socket>();
+  const track = (socket: Socket) => {
+    tunnels.add(socket);
+    socket.once('close', () => tunnels.delete(socket));
+  };
+  const answerAndClose = (client: Socket, status: string) => client.end(`HTTP/1.1 ${status}\r\n\r\n`, () => client.destroy());
+
   const tunnel = (incoming: IncomingMessage, client: Socket, head: Buffer) => {
+    track(client);
     const [host = '', portText = '443'] = (incoming.url ?? '').split(/:(?=\d+$)/);
+    const key = `${host.replace(/^\[(.*)\]$/, '$1')}:${portText}`;
     if (!literalAllowed(guard, host)) {
-      refuse(incoming.url ?? '');
-      client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      refuse(incoming.url ?? '', key, blocked(host, incoming.url ?? ''));
+      answerAndClose(client, '403 Forbidden');
       return;
     }
+    let established = false;
     const upstream = connect({ host: host.replace(/^\[(.*)\]$/, '$1'), port: Number(portText), lookup: guard.lookup }, () => {
+      established = true;
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) upstream.write(head);
       upstream.pipe(client);
       client.pipe(upstream);
     });
+    track(upstream);
     upstream.on('error', (error) => {
-      refuse(incoming.url ?? '', error);
-      client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      // Once the tunnel carries the page's bytes, an error ends it; before, it is why it could not open.
+      if (established) return void client.destroy();
+      refuse(incoming.url ?? '', key, error);
+      answerAndClose(client, '403 Forbidden');
     });
     client.on('error', () => upstream.destroy());
+    client.on('close', () => upstream.destroy());
   };
 
   const server = createServer(forward);
@@ -79,8 +122,14 @@ export async function startGuardProxy(guard: AddressGuard, logger: Logger): Prom
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    failure(url, since) {
+      const key = targetOf(url);
+      const failed = key === undefined ? undefined : failures.get(key);
+      return failed && failed.at >= since ? failed.error : undefined;
+    },
     close: () =>
       new Promise((resolve) => {
+        for (const socket of tunnels) socket.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
