@@ -81,22 +81,32 @@ function withTimeLimit<T>(work: Promise<T>, ms: number): Promise<T> {
   return Promise.race([work, limit]).finally(() => clearTimeout(timer));
 }
 
-/** `shown` resolves when `page` next commits Chromium's error page, or after a short wait; `stop` ends the watch. */
-function errorPageOf(page: Page): { shown: Promise<void>; stop(): void } {
-  let stop = () => undefined as void;
-  const shown = new Promise<void>((resolve) => {
-    const onNavigated = (frame: Frame) => {
-      if (frame === page.mainFrame() && frame.url() === ERROR_PAGE) stop();
-    };
-    const timer = setTimeout(() => stop(), LOAD_WAIT_MS);
-    stop = () => {
-      clearTimeout(timer);
-      page.off('framenavigated', onNavigated);
-      resolve();
-    };
-    page.on('framenavigated', onNavigated);
-  });
-  return { shown, stop };
+/**
+ * Watches `page` for Chromium's error page: `shown()` resolves once it has been committed since the
+ * watch began, or a short wait after the call if it has not; `stop()` ends the watch.
+ */
+function errorPageOf(page: Page): { shown(): Promise<void>; stop(): void } {
+  let committed = false;
+  let notify: (() => void) | undefined;
+  const onNavigated = (frame: Frame) => {
+    if (frame !== page.mainFrame() || frame.url() !== ERROR_PAGE) return;
+    committed = true;
+    notify?.();
+  };
+  page.on('framenavigated', onNavigated);
+  return {
+    shown: () =>
+      committed
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, LOAD_WAIT_MS);
+            notify = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          }),
+    stop: () => page.off('framenavigated', onNavigated),
+  };
 }
 
 const parseUrl = (text: string) => {
@@ -444,7 +454,7 @@ export class BrowserSession {
       // Until Chromium shows its error page for a navigation that failed on the network, that page is
       // a navigation still to come, which would cut short the next one.
       const code = /net::(ERR_[A-Z_]+)/.exec(errorMessage(error))?.[1];
-      if (code && code !== 'ERR_ABORTED') await errorPage.shown;
+      if (code && code !== 'ERR_ABORTED') await errorPage.shown();
       const failure = await this.navigationError(page, target, error, started);
       if (failure.code === 'blocked_address') await page.goto('about:blank').catch(() => undefined);
       throw failure;

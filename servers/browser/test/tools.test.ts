@@ -188,6 +188,11 @@ describeChromium('browser server tools (Chromium)', () => {
       expect(next.isError, next.text).toBe(false);
       expect(next.text).toContain('Arrived from the static page.');
     }
+    // A failure that comes late: the error page follows it, however long the navigation took.
+    const dropped = await call('browser_navigate', { url: `${site.url}/drop?ms=2500` });
+    expect(dropped.text).toMatch(/^Connection lost: http:\/\/127\.0\.0\.1:\d+ closed the connection without an answer\./);
+    const after = await call('browser_navigate', { url: `${site.url}/second.html` });
+    expect(after.isError, after.text).toBe(false);
   });
 
   it('says to take a new snapshot when a ref is stale or unknown', async () => {
