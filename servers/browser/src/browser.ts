@@ -16,15 +16,50 @@ import type { BrowserLaunch, Owner } from './launch.js';
 import { startGuardProxy } from './proxy.js';
 import type { GuardProxy } from './proxy.js';
 
+/**
+ * Features Playwright turns off, and ours. Chromium reads only the last --disable-features, and
+ * ours comes after Playwright's, so it must carry Playwright's too (a test checks that it does).
+ */
+const DISABLED_FEATURES = [
+  // Playwright's (playwright-core's chromiumSwitches), network time, optimization hints and search preconnects among them.
+  'AvoidUnnecessaryBeforeUnloadCheckSync',
+  'DestroyProfileOnBrowserClose',
+  'HttpsUpgrades',
+  'HttpsFirstBalancedModeAutoEnable',
+  'LensOverlay',
+  'MediaRouter',
+  'PaintHolding',
+  'ThirdPartyStoragePartitioning',
+  'AvoidCorsURLLoaderRestartOnRedirect',
+  'TcpPortRandomizationWin',
+  'OptimizationHints',
+  'NetworkTimeServiceQuerying',
+  'AimEnabled',
+  'PreconnectToSearch',
+  'msForceBrowserSignIn',
+  'msEdgeUpdateLaunchServicesPreferredVersion',
+  // Ours: a form would send its fields' signatures to content-autofill.googleapis.com; no translation service.
+  'AutofillServerCommunication',
+  'Translate',
+];
+
+/**
+ * The browser sends nothing a page did not ask for: these stop Chromium's own services from calling
+ * home. What they do not stop (the component updater's on-demand updates, sign-in's ListAccounts,
+ * the captive portal check) is refused by the proxies (proxy.ts).
+ */
 const CHROMIUM_ARGS = [
   '--disable-gpu',
   '--disable-dev-shm-usage',
   '--disable-background-networking',
   '--disable-component-update',
+  '--disable-domain-reliability',
+  '--disable-client-side-phishing-detection',
   '--disable-sync',
+  '--no-pings',
   '--no-first-run',
   '--disable-quic',
-  '--disable-features=Translate,MediaRouter',
+  `--disable-features=${DISABLED_FEATURES.join(',')}`,
   // WebRTC may use only proxied connections (TURN over TCP through the guard proxy): no STUN or UDP.
   // (--force-webrtc-ip-handling-policy, the spelling often quoted, leaves STUN on in this Chromium.)
   '--webrtc-ip-handling-policy=disable_non_proxied_udp',
@@ -670,6 +705,8 @@ interface RunningBrowser {
   browser: Browser;
   watcher: DownloadWatcher;
   launch: BrowserLaunch;
+  /** The guard proxy the pages' contexts use. */
+  proxyUrl: string;
 }
 
 /** The one Chromium process, launched on first use and relaunched after a crash, and its sessions. */
@@ -746,11 +783,13 @@ export class BrowserManager {
   }
 
   private async openSession(id: string, name: string): Promise<BrowserSession> {
-    const { browser, watcher, launch } = await this.browser();
+    const { browser, watcher, launch, proxyUrl } = await this.browser();
     const context = await browser.newContext({
       viewport: { width: this.config.viewportWidth, height: this.config.viewportHeight },
       acceptDownloads: true,
       serviceWorkers: 'block',
+      // No bypass: loopback goes through the proxy too, where the guard decides.
+      proxy: { server: proxyUrl, bypass: '<-loopback>' },
     });
     const lost = this.lostSessions.has(id) ? LOST_MESSAGE : undefined;
     try {
@@ -800,8 +839,8 @@ export class BrowserManager {
         chromiumSandbox: this.config.browserSandbox,
         headless: this.config.headless,
         args: CHROMIUM_ARGS,
-        // No bypass: loopback goes through the proxy too, where the guard decides.
-        proxy: { server: this.proxy.url, bypass: '<-loopback>' },
+        // What the browser sends outside the pages' contexts goes to a proxy that refuses it all.
+        proxy: { server: this.proxy.browserUrl, bypass: '<-loopback>' },
         downloadsPath: launch.downloadsPath,
         handleSIGINT: false,
         handleSIGTERM: false,
@@ -816,7 +855,7 @@ export class BrowserManager {
       });
     }
     const watcher = new DownloadWatcher(launch.downloadsPath);
-    const running: RunningBrowser = { browser, watcher, launch };
+    const running: RunningBrowser = { browser, watcher, launch, proxyUrl: this.proxy.url };
     this.live = running;
     browser.on('disconnected', () => this.onDisconnected(running));
     this.logger.info('browser started', {

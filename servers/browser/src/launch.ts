@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asUser } from '@fathom/core';
@@ -21,6 +21,36 @@ export interface BrowserLaunch {
   owner: Owner | undefined;
   /** The folder holding the launcher, the browser's home and its downloads. */
   dir: string;
+}
+
+/**
+ * Debian's and Ubuntu's chromium commands are shell scripts that export Google API keys (which turn
+ * on sign-in, autofill and other Google services) and add flags (remote extensions among them)
+ * before they run the browser itself from here.
+ */
+const WRAPPED_BROWSERS: Record<string, string> = {
+  '/usr/bin/chromium': '/usr/lib/chromium/chromium',
+  '/usr/bin/chromium-browser': '/usr/lib/chromium-browser/chromium-browser',
+};
+
+/** The browser program itself: `path`, or the program a distribution's wrapper script of that name runs. */
+export function browserProgram(path: string): string {
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    return path;
+  }
+  const wrapped = WRAPPED_BROWSERS[real];
+  if (!wrapped || !existsSync(wrapped)) return path;
+  const start = Buffer.alloc(2);
+  const fd = openSync(real, 'r');
+  try {
+    readSync(fd, start, 0, 2, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return start.toString() === '#!' ? wrapped : path;
 }
 
 /** Passed through only for a browser with a window. */
@@ -46,7 +76,8 @@ function launcherScript(chromium: string, owner: Owner): string {
  * `uid` when the server is root (Chromium's sandbox refuses to run as root), with an environment
  * of its own so that the browser never sees the server's API keys.
  */
-export function prepareLaunch(chromium: string, options: { uid: number; headless: boolean }): BrowserLaunch {
+export function prepareLaunch(command: string, options: { uid: number; headless: boolean }): BrowserLaunch {
+  const chromium = browserProgram(command);
   const owner = process.getuid?.() === 0 ? { uid: options.uid, gid: options.uid } : undefined;
   // Fails at once, with its own advice, where setpriv is missing.
   const script = owner ? launcherScript(chromium, owner) : undefined;

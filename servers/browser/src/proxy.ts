@@ -2,12 +2,17 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, isIP } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
-import { blockedAddressError } from '@fathom/core';
+import { blockedAddressError, FathomError } from '@fathom/core';
 import type { AddressGuard, Logger } from '@fathom/core';
 
 export interface GuardProxy {
-  /** http://127.0.0.1:PORT, for Chromium's --proxy-server. */
+  /** http://127.0.0.1:PORT, the proxy of the pages' contexts: what the guard allows goes through. */
   url: string;
+  /**
+   * http://127.0.0.1:PORT, Chromium's --proxy-server: the proxy of everything the browser asks for
+   * outside the pages' contexts (its own services: updates, sign-in, metrics), which it refuses.
+   */
+  browserUrl: string;
   /**
    * Why the last connection for `url`'s host and port failed, if it failed at `since` or later
    * (Chromium only learns that the proxy did not connect): Node's error, or the guard's refusal.
@@ -17,6 +22,30 @@ export interface GuardProxy {
 }
 
 const REMEMBERED_FAILURES = 256;
+
+/**
+ * Hosts only Chromium's own services call, never a page: connectivity (captive portal) checks,
+ * component and extension updates, autofill and safe browsing servers, variations, push messaging.
+ * Some of these run in a page's context, so the pages' proxy refuses them too.
+ */
+const BROWSER_SERVICE_HOSTS = new Set([
+  'connectivitycheck.gstatic.com',
+  'clients2.google.com',
+  'update.googleapis.com',
+  'redirector.gvt1.com',
+  'content-autofill.googleapis.com',
+  'safebrowsing.googleapis.com',
+  'optimizationguide-pa.googleapis.com',
+  'clientservices.googleapis.com',
+  'android.clients.google.com',
+  'mtalk.google.com',
+]);
+
+const OWN_REFUSAL = 'Blocked by Fathom: the browser sends nothing a page did not ask for.';
+const serviceRefusal = (host: string) =>
+  new FathomError('blocked_address', `Refused to fetch ${host}: it serves only the browser's own services, and the browser sends nothing a page did not ask for`, {
+    hint: 'Fetch it with the search server (web_fetch) if you need it.',
+  });
 
 /** `host:port` of a URL the way the proxy sees its target. */
 function targetOf(url: string): string | undefined {
@@ -35,20 +64,25 @@ function literalAllowed(guard: AddressGuard, host: string): boolean {
 }
 
 /**
- * A forward proxy every browser connection goes through (Chromium is started with it and no
- * bypass, loopback included). Each connection, every redirect hop and WebSocket among them, is
- * made here with the guard's own DNS lookup, so a page can reach only what the guarded HTTP
- * client may: no redirect, rebinding or literal address gets round the rules.
+ * A forward proxy every page connection goes through (each context is made with it and no bypass,
+ * loopback included). Each connection, every redirect hop and WebSocket among them, is made here
+ * with the guard's own DNS lookup, so a page can reach only what the guarded HTTP client may: no
+ * redirect, rebinding or literal address gets round the rules. A second listener takes what the
+ * browser sends on its own, outside any page's context, and lets none of it out.
  */
 export async function startGuardProxy(guard: AddressGuard, logger: Logger): Promise<GuardProxy> {
   const failures = new Map<string, { error: Error; at: number }>();
   /** `target` is the URL or host:port the browser asked for; `key` its host:port. */
-  const refuse = (target: string, key: string, error: Error) => {
-    logger.info('browser connection refused', { target, error: error.message });
+  const failed = (key: string, error: Error) => {
     failures.delete(key);
     failures.set(key, { error, at: Date.now() });
     if (failures.size > REMEMBERED_FAILURES) failures.delete(failures.keys().next().value!);
   };
+  const refuse = (target: string, key: string, error: Error) => {
+    logger.info('browser connection refused', { target, error: error.message });
+    failed(key, error);
+  };
+  const own = (target: string | undefined) => logger.debug('refused a request the browser made on its own', { target });
   const blocked = (host: string, target: string) => blockedAddressError(target, { host, address: host, viaDns: false });
 
   const forward = (incoming: IncomingMessage, outgoing: ServerResponse) => {
@@ -60,11 +94,18 @@ export async function startGuardProxy(guard: AddressGuard, logger: Logger): Prom
       return;
     }
     const key = targetOf(target.href) ?? target.host;
+    if (BROWSER_SERVICE_HOSTS.has(target.hostname)) {
+      own(target.href);
+      failed(key, serviceRefusal(target.hostname));
+      outgoing.writeHead(403, { 'content-type': 'text/plain' }).end(OWN_REFUSAL);
+      return;
+    }
     if (target.protocol !== 'http:' || !literalAllowed(guard, target.hostname)) {
       refuse(target.href, key, blocked(target.hostname, target.href));
       outgoing.writeHead(403, { 'content-type': 'text/plain' }).end('Blocked by Fathom: this address is not public.');
       return;
     }
+    logger.debug('browser connection', { target: target.href });
     const upstream = httpRequest(
       { host: target.hostname.replace(/^\[(.*)\]$/, '$1'), port: target.port || 80, path: target.pathname + target.search, method: incoming.method, headers: incoming.headers, lookup: guard.lookup },
       (answer) => {
@@ -92,11 +133,18 @@ export async function startGuardProxy(guard: AddressGuard, logger: Logger): Prom
     track(client);
     const [host = '', portText = '443'] = (incoming.url ?? '').split(/:(?=\d+$)/);
     const key = `${host.replace(/^\[(.*)\]$/, '$1')}:${portText}`;
+    if (BROWSER_SERVICE_HOSTS.has(host)) {
+      own(incoming.url);
+      failed(key, serviceRefusal(host));
+      answerAndClose(client, '403 Forbidden');
+      return;
+    }
     if (!literalAllowed(guard, host)) {
       refuse(incoming.url ?? '', key, blocked(host, incoming.url ?? ''));
       answerAndClose(client, '403 Forbidden');
       return;
     }
+    logger.debug('browser connection', { target: incoming.url });
     let established = false;
     const upstream = connect({ host: host.replace(/^\[(.*)\]$/, '$1'), port: Number(portText), lookup: guard.lookup }, () => {
       established = true;
@@ -119,19 +167,37 @@ export async function startGuardProxy(guard: AddressGuard, logger: Logger): Prom
   const server = createServer(forward);
   server.on('connect', tunnel);
   server.on('clientError', (_error, socket) => socket.destroy());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+
+  const browserServer = createServer((incoming, outgoing) => {
+    own(incoming.url);
+    outgoing.writeHead(403, { 'content-type': 'text/plain' }).end(OWN_REFUSAL);
+  });
+  browserServer.on('connect', (incoming: IncomingMessage, client: Socket) => {
+    track(client);
+    own(incoming.url);
+    answerAndClose(client, '403 Forbidden');
+  });
+  browserServer.on('clientError', (_error, socket) => socket.destroy());
+
+  const listen = (listener: typeof server) =>
+    new Promise<string>((resolve) => listener.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(listener.address() as AddressInfo).port}`)));
+  const [url, browserUrl] = await Promise.all([listen(server), listen(browserServer)]);
+  const stop = (listener: typeof server) =>
+    new Promise<void>((resolve) => {
+      listener.closeAllConnections();
+      listener.close(() => resolve());
+    });
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url,
+    browserUrl,
     failure(url, since) {
       const key = targetOf(url);
       const failed = key === undefined ? undefined : failures.get(key);
       return failed && failed.at >= since ? failed.error : undefined;
     },
-    close: () =>
-      new Promise((resolve) => {
-        for (const socket of tunnels) socket.destroy();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    async close() {
+      for (const socket of tunnels) socket.destroy();
+      await Promise.all([stop(server), stop(browserServer)]);
+    },
   };
 }

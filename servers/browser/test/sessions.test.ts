@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, findChromium, loadConfig } from '@fathom/core';
@@ -10,7 +10,7 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBrowserSite } from '../../../tests/fixtures/browser-site.js';
 import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
-import { TEST_CACHE, processAlive, serverMain, startHttpServer, waitFor } from '../../../tests/helpers.js';
+import { TEST_CACHE, descendants, processAlive, serverMain, startHttpServer, waitFor } from '../../../tests/helpers.js';
 import { configSchema } from '../src/config.js';
 import { createServer } from '../src/server.js';
 import { closeRuntime } from '../src/tools.js';
@@ -18,30 +18,6 @@ import { closeRuntime } from '../src/tools.js';
 const chromium = findChromium();
 if (!chromium && !process.env.CI) console.log('Skipping browser session tests: Chromium not found (apt-get install chromium)');
 const describeChromium = !chromium && !process.env.CI ? describe.skip : describe;
-
-/** Every process below `pid`, read from /proc. */
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
-    } catch {
-      // the process exited meanwhile
-    }
-  }
-  const found: number[] = [];
-  const queue = [pid];
-  while (queue.length) {
-    for (const child of children.get(queue.shift()!) ?? []) {
-      queue.push(child);
-      found.push(child);
-    }
-  }
-  return found;
-}
 
 type Caller = (name: string, args?: Record<string, unknown>) => Promise<{ text: string; isError: boolean }>;
 const callerOf =
