@@ -18,9 +18,14 @@ interface Task {
 
 interface Slot {
   worker: Worker;
+  /** Whether the worker has loaded its modules (a loaded machine can take seconds). */
+  ready: boolean;
   task?: Task;
   timer?: NodeJS.Timeout;
 }
+
+/** A worker that has not loaded its modules by then is taken for broken. */
+const START_LIMIT_MS = 120_000;
 
 /** The error for a job stopped at its time limit, given that limit in seconds. */
 export type TimeoutError = (seconds: number) => FathomError;
@@ -68,13 +73,21 @@ export class WorkerPool {
     // A library that prints must never reach stdout, the protocol channel in stdio mode.
     worker.stdout.resume();
     worker.stderr.pipe(process.stderr);
-    const slot: Slot = { worker };
-    worker.on('message', ({ id, reply }: { id: number; reply: JobReply }) => {
+    const slot: Slot = { worker, ready: false };
+    slot.timer = setTimeout(() => this.fail(slot, new Error(`the worker did not start within ${START_LIMIT_MS / 1000} s`)), START_LIMIT_MS).unref();
+    worker.on('message', ({ id, reply, ready }: { id?: number; reply?: JobReply; ready?: true }) => {
+      if (ready) {
+        slot.ready = true;
+        clearTimeout(slot.timer);
+        slot.timer = undefined;
+        if (slot.task) this.startLimit(slot, slot.task);
+        return;
+      }
       const task = slot.task;
       if (!task || task.id !== id) return;
       this.finish(slot);
-      if (reply.ok) task.resolve(reply.value);
-      else task.reject(new FathomError(reply.error.code as ErrorCode, reply.error.message, reply.error.hint ? { hint: reply.error.hint } : {}));
+      if (reply?.ok) task.resolve(reply.value);
+      else if (reply) task.reject(new FathomError(reply.error.code as ErrorCode, reply.error.message, reply.error.hint ? { hint: reply.error.hint } : {}));
       this.dispatch();
     });
     worker.on('error', (error) => this.fail(slot, error));
@@ -119,13 +132,17 @@ export class WorkerPool {
       }
       const task = this.queue.shift()!;
       slot.task = task;
-      const running = slot;
-      running.timer = setTimeout(() => {
-        task.reject(task.timedOut(Math.round(task.timeoutMs / 1000)));
-        this.fail(running, new Error('timed out'));
-      }, task.timeoutMs);
-      running.worker.postMessage({ id: task.id, job: task.job });
+      // The worker takes the job once it is ready; its time limit counts from then, not from start-up.
+      if (slot.ready) this.startLimit(slot, task);
+      slot.worker.postMessage({ id: task.id, job: task.job });
     }
+  }
+
+  private startLimit(slot: Slot, task: Task) {
+    slot.timer = setTimeout(() => {
+      task.reject(task.timedOut(Math.round(task.timeoutMs / 1000)));
+      this.fail(slot, new Error('timed out'));
+    }, task.timeoutMs);
   }
 
   async close(): Promise<void> {

@@ -35,3 +35,6 @@ parentPort?.on('message', async ({ id, job }: { id: number; job: Job }) => {
   }
   parentPort?.postMessage({ id, reply });
 });
+
+// The modules above are loaded: jobs' time limits start from here (see WorkerPool).
+parentPort?.postMessage({ ready: true });
