@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './log.js';
 export * from './tool.js';
+export * from './response.js';
 export * from './server.js';
 export * from './config.js';
 export * from './serve.js';

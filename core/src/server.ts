@@ -4,10 +4,13 @@ import { CallToolRequestSchema, ListToolsRequestSchema, RootsListChangedNotifica
 import type { CallToolResult, Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { FathomError, errorMessage, isFathomError } from './errors.js';
+import type { ErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 import { createLogger } from './log.js';
 import { narrowRoots } from './paths.js';
-import type { Tool, ToolContext, ToolReply } from './tool.js';
+import type { ToolReply } from './response.js';
+import { ToolResponse } from './response.js';
+import type { Tool, ToolContext } from './tool.js';
 import { errorResult } from './tool.js';
 
 export interface FathomServer {
@@ -37,7 +40,15 @@ export function interruptedText(reason: string): string {
   return `${reason}; the call was not completed: retry on a new connection.`;
 }
 
-function toResult(tool: Tool, reply: ToolReply<Record<string, unknown>>): CallToolResult {
+/** Where a failed call's stable `FathomError` code reaches the client, beside the text the model reads. */
+export const ERROR_META_KEY = 'fathom/error';
+
+function coded(result: CallToolResult, code: ErrorCode): CallToolResult {
+  return { ...result, _meta: { [ERROR_META_KEY]: { code } } };
+}
+
+function toResult(tool: Tool, answer: ToolReply<Record<string, unknown>> | ToolResponse): CallToolResult {
+  const reply = answer instanceof ToolResponse ? answer.reply() : answer;
   if (typeof reply === 'string') return { content: [{ type: 'text', text: reply }] };
   const content = [...(reply.content ?? [])];
   if (reply.text !== undefined) content.unshift({ type: 'text', text: reply.text });
@@ -113,13 +124,16 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
     } catch (error) {
       if (isFathomError(error)) {
         logger.debug('tool failed', { tool: tool.name, code: error.code, error: error.message });
-        return errorResult(error.toText());
+        return coded(errorResult(error.toText()), error.code);
       }
       if (context.signal.aborted) return errorResult(`${tool.name} was cancelled.`);
       logger.error('tool crashed', { tool: tool.name, error: errorMessage(error), stack: (error as Error)?.stack });
-      return errorResult(
-        `${tool.name} failed with an internal error: ${errorMessage(error)}\n` +
-          `This is a fault in the server, not in your arguments; try again or use another tool.`,
+      return coded(
+        errorResult(
+          `${tool.name} failed with an internal error: ${errorMessage(error)}\n` +
+            `This is a fault in the server, not in your arguments; try again or use another tool.`,
+        ),
+        'internal',
       );
     }
   };
@@ -130,13 +144,16 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
     const tool = byName.get(name);
     if (!tool) {
       const known = [...byName.keys()].join(', ') || '(none)';
-      return errorResult(`Unknown tool "${name}". This server's tools are: ${known}.`);
+      return coded(errorResult(`Unknown tool "${name}". This server's tools are: ${known}.`), 'not_found');
     }
     const parsed = tool.input.safeParse(args ?? {});
     if (!parsed.success) {
-      return errorResult(
-        `Invalid arguments for ${name}:\n${z.prettifyError(parsed.error)}\n` +
-          `Fix the arguments to match the tool's input schema and call it again.`,
+      return coded(
+        errorResult(
+          `Invalid arguments for ${name}:\n${z.prettifyError(parsed.error)}\n` +
+            `Fix the arguments to match the tool's input schema and call it again.`,
+        ),
+        'invalid_argument',
       );
     }
     const progressToken = request.params._meta?.progressToken;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import type { CallToolResult, ContentBlock, LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from './log.js';
+import type { ToolReply, ToolResponse } from './response.js';
 
 /** All four hints are required: a host decides what to confirm with the user from them. */
 export interface ToolAnnotations {
@@ -29,14 +30,6 @@ export interface ToolContext {
 
 export type ObjectSchema = z.ZodObject<z.ZodRawShape>;
 
-export type ToolReply<S> =
-  | string
-  | {
-      text?: string;
-      content?: ContentBlock[];
-      structured?: S;
-      isError?: boolean;
-    };
 
 type OutputOf<O> = O extends ObjectSchema ? z.infer<O> : Record<string, unknown>;
 
@@ -54,7 +47,7 @@ export interface ToolSpec<I extends ObjectSchema, O extends ObjectSchema | undef
   advertisedInputSchema?: Record<string, unknown>;
   /** Likewise the output schema, for a tool with no `output`; its replies then carry `structured` matching it. */
   advertisedOutputSchema?: Record<string, unknown>;
-  handle(args: z.infer<I>, context: ToolContext): Promise<ToolReply<OutputOf<O>>>;
+  handle(args: z.infer<I>, context: ToolContext): Promise<ToolReply<OutputOf<O>> | ToolResponse<OutputOf<O>>>;
 }
 
 export interface Tool {
@@ -66,7 +59,7 @@ export interface Tool {
   readonly outputSchema: Record<string, unknown> | undefined;
   readonly input: ObjectSchema;
   readonly output: ObjectSchema | undefined;
-  handle(args: unknown, context: ToolContext): Promise<ToolReply<Record<string, unknown>>>;
+  handle(args: unknown, context: ToolContext): Promise<ToolReply<Record<string, unknown>> | ToolResponse>;
 }
 
 const TOOL_NAME = /^[a-zA-Z0-9_.-]{1,128}$/;
