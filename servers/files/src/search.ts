@@ -1,6 +1,5 @@
 import { FathomError } from '@fathom/core';
 import type { Section } from './convert/types.js';
-import type { TimeoutError } from './pool.js';
 
 export interface SearchRequest {
   sections: Pick<Section, 'kind' | 'index' | 'name' | 'markdown'>[];
@@ -93,7 +92,7 @@ export function searchSections(request: SearchRequest): { matches: SearchMatch[]
 }
 
 /** The error for a search stopped at its time limit: with a regular expression, almost always the pattern's fault. */
-export function searchTooLong(regex: boolean): TimeoutError {
+export function searchTooLong(regex: boolean): (seconds: number) => FathomError {
   return (seconds) =>
     regex
       ? new FathomError('timeout', `The regular expression took longer than ${seconds} s to run over the document and was stopped: the pattern is too costly`, {

@@ -157,7 +157,7 @@ describe('DOCX converter', () => {
   });
 
   it('refuses corrupt, truncated, encrypted and legacy files with a plain message', async () => {
-    const attempt = (input: Uint8Array) => converter.convert({ bytes: input, name: 'x.docx' }, 'docx', DEFAULT_OPTIONS);
+    const attempt = (input: Uint8Array) => converter.convert({ bytes: input, name: 'x.docx' }, 'docx', DEFAULT_OPTIONS, convert);
     await expect(attempt(new TextEncoder().encode('this is not a zip'))).rejects.toMatchObject({
       code: 'invalid_argument',
       message: expect.stringMatching(/^Corrupt DOCX: /),

@@ -185,7 +185,7 @@ describe('email converter: .eml', () => {
   });
 
   it('refuses bytes that are not an e-mail message', async () => {
-    const error = await failure(converter.convert({ bytes: new Uint8Array([0, 1, 2, 3, 255, 254, 10, 10, 0, 7]) }, 'eml', DEFAULT_OPTIONS));
+    const error = await failure(converter.convert({ bytes: new Uint8Array([0, 1, 2, 3, 255, 254, 10, 10, 0, 7]) }, 'eml', DEFAULT_OPTIONS, convert));
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toBe('Not an e-mail message: no header lines were found');
     expect(error.hint).toBeTruthy();

@@ -222,7 +222,7 @@ describe('EPUB 2', () => {
 describe('damaged and locked EPUBs', () => {
   it('reports a truncated file as a corrupt EPUB', async () => {
     const bytes = await epub({ 'META-INF/container.xml': CONTAINER, 'OEBPS/content.opf': EPUB3_OPF, 'OEBPS/text/one.xhtml': CHAPTER_ONE });
-    const error = await converter.convert({ bytes: bytes.subarray(0, bytes.length - 40) }, 'epub', DEFAULT_OPTIONS).catch((e: unknown) => e);
+    const error = await converter.convert({ bytes: bytes.subarray(0, bytes.length - 40) }, 'epub', DEFAULT_OPTIONS, convert).catch((e: unknown) => e);
     expect(error).toMatchObject({ name: 'FathomError', code: 'invalid_argument', message: expect.stringMatching(/^Corrupt EPUB: /) });
     expect((error as { hint?: string }).hint).toBeTruthy();
   });

@@ -138,7 +138,7 @@ describe('PPTX converter', () => {
   });
 
   it('refuses corrupt and truncated files with a plain message, and salvages a damaged slide', async () => {
-    const attempt = (input: Uint8Array) => converter.convert({ bytes: input, name: 'x.pptx' }, 'pptx', DEFAULT_OPTIONS);
+    const attempt = (input: Uint8Array) => converter.convert({ bytes: input, name: 'x.pptx' }, 'pptx', DEFAULT_OPTIONS, convert);
     await expect(attempt(new TextEncoder().encode('not a presentation'))).rejects.toMatchObject({
       code: 'invalid_argument',
       message: expect.stringMatching(/^Corrupt PPTX: /),

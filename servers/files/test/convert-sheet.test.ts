@@ -37,7 +37,7 @@ function write(book: XLSX.WorkBook, bookType: 'xlsx' | 'xls' | 'ods'): Uint8Arra
 }
 
 async function direct(bytes: Uint8Array, type: DocumentType, name = `file.${type}`) {
-  return converter.convert({ bytes, name }, type, DEFAULT_OPTIONS);
+  return converter.convert({ bytes, name }, type, DEFAULT_OPTIONS, convert);
 }
 
 async function failure(promise: Promise<unknown>): Promise<FathomError> {

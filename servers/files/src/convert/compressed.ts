@@ -2,7 +2,6 @@ import { gunzipSync } from 'node:zlib';
 import { FathomError } from '@fathom/core';
 import Bunzip from 'seek-bzip';
 import xz from 'xz-decompress';
-import { convert } from './index.js';
 import { RATIO_FLOOR } from './nested.js';
 import type { ConvertedDocument, Converter, DocumentType } from './types.js';
 
@@ -172,7 +171,7 @@ function innerName(name: string | undefined, stored: string | undefined): string
  */
 export const converter: Converter = {
   types: ['gzip', 'bzip2', 'xz'],
-  async convert(input, type: DocumentType, options): Promise<ConvertedDocument> {
+  async convert(input, type: DocumentType, options, inner): Promise<ConvertedDocument> {
     const format = type as Format;
     const { limits } = options;
     const name = innerName(input.name, format === 'gzip' ? gzipStoredName(input.bytes) : undefined);
@@ -192,7 +191,7 @@ export const converter: Converter = {
     const bytes = await decompress(format, input.bytes, cap);
     let document: ConvertedDocument;
     try {
-      document = await convert({ bytes, name, ...(input.url ? { url: input.url } : {}) }, { ...options, depth: options.depth + 1 });
+      document = await inner({ bytes, name, ...(input.url ? { url: input.url } : {}) }, { ...options, depth: options.depth + 1 });
     } catch (error) {
       if (!(error instanceof FathomError)) throw error;
       throw new FathomError(error.code, `${name} (decompressed from ${format}): ${error.message}`, error.hint ? { hint: error.hint } : {});

@@ -7,7 +7,7 @@ import { decodeText } from './decode.js';
 import { detectType } from './detect.js';
 import { htmlToMarkdown } from './html.js';
 import { gfmTable, tidy } from './markdown.js';
-import type { ConvertedDocument, ConvertOptions, Converter, Section, Table } from './types.js';
+import type { ConvertedDocument, ConvertFn, ConvertOptions, Converter, Section, Table } from './types.js';
 import { convertNested, looksBinary, underHeading } from './nested.js';
 
 // A CommonJS module with `exports.default`: Node hands over the exports object, bundlers the class.
@@ -166,15 +166,15 @@ function htmlCharset(codepage: number | undefined): string | undefined {
   return codepage === 65001 ? 'utf-8' : `cp${codepage}`;
 }
 
-async function attachmentSection(attachment: Attachment, options: ConvertOptions, index: number): Promise<Section | undefined> {
+async function attachmentSection(attachment: Attachment, options: ConvertOptions, index: number, inner: ConvertFn): Promise<Section | undefined> {
   if (attachment.inline || attachment.bytes.length === 0) return undefined;
   const type = await detectType(attachment.bytes.subarray(0, 64 * 1024), attachment.name, attachment.type);
   if (type === 'image' || type === 'audio' || (await looksBinary(attachment.bytes, attachment.name))) return undefined;
-  const { markdown, tables } = await convertNested({ bytes: attachment.bytes, name: attachment.name, ...(attachment.type ? { mimeType: attachment.type } : {}) }, options);
+  const { markdown, tables } = await convertNested({ bytes: attachment.bytes, name: attachment.name, ...(attachment.type ? { mimeType: attachment.type } : {}) }, options, inner);
   return { kind: 'member', index, name: attachment.name, markdown: underHeading(attachment.name, markdown), ...(tables.length ? { tables } : {}) };
 }
 
-async function render(message: Message, type: 'eml' | 'msg', options: ConvertOptions): Promise<ConvertedDocument> {
+async function render(message: Message, type: 'eml' | 'msg', options: ConvertOptions, inner: ConvertFn): Promise<ConvertedDocument> {
   const headerRows = message.headers.filter((row): row is [string, string] => !!row[1]);
   const tables: Table[] = [{ location: 'headers', header: ['Header', 'Value'], rows: headerRows }];
   const parts = [`# ${message.subject || '(no subject)'}`, gfmTable(['Header', 'Value'], headerRows)];
@@ -199,7 +199,7 @@ async function render(message: Message, type: 'eml' | 'msg', options: ConvertOpt
       notes.push(`Attachments are listed, not converted: the message is nested ${options.depth} levels deep (the limit is ${options.limits.maxNesting}).`);
     } else {
       for (const attachment of message.attachments) {
-        const section = await attachmentSection(attachment, options, sections.length + 2);
+        const section = await attachmentSection(attachment, options, sections.length + 2, inner);
         if (section) sections.push(section);
       }
     }
@@ -224,8 +224,8 @@ async function render(message: Message, type: 'eml' | 'msg', options: ConvertOpt
 
 export const converter: Converter = {
   types: ['eml', 'msg'],
-  async convert(input, type, options): Promise<ConvertedDocument> {
+  async convert(input, type, options, inner): Promise<ConvertedDocument> {
     const message = type === 'msg' ? readMsg(input.bytes) : await readEml(input.bytes);
-    return render(message, type === 'msg' ? 'msg' : 'eml', options);
+    return render(message, type === 'msg' ? 'msg' : 'eml', options, inner);
   },
 };

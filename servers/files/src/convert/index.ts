@@ -1,6 +1,6 @@
 import { FathomError } from '@fathom/core';
 import { detectType, MIME_OF } from './detect.js';
-import type { ConvertedDocument, ConvertInput, ConvertOptions, Converter, DocumentType, Section } from './types.js';
+import type { ConvertedDocument, ConvertInput, ConvertOptions, Converter, DocumentType } from './types.js';
 import { DEFAULT_OPTIONS } from './types.js';
 
 export * from './types.js';
@@ -9,6 +9,8 @@ export { decodeText } from './decode.js';
 export { htmlToMarkdown } from './html.js';
 export type { HtmlResult, HtmlToMarkdownOptions } from './html.js';
 export { gfmTable } from './markdown.js';
+export { renderMarkdown, selectSections } from './sections.js';
+export type { Selection } from './sections.js';
 
 /** One module per format, loaded on first use. */
 const modules: Record<DocumentType, () => Promise<{ converter: Converter }>> = {
@@ -55,36 +57,9 @@ export async function convert(input: ConvertInput, options: Partial<ConvertOptio
   }
   const type = await detectType(input.bytes, input.name, input.mimeType);
   const { converter } = await modules[type]();
-  const document = await converter.convert(input, type, settings);
+  const document = await converter.convert(input, type, settings, convert);
   document.info.mimeType ||= MIME_OF[type];
   return document;
-}
-
-export interface Selection {
-  /** 1-based section numbers, e.g. pages. */
-  sections?: number[];
-  /** A section by name, e.g. a sheet. */
-  name?: string;
-}
-
-export function selectSections(document: ConvertedDocument, selection: Selection = {}): Section[] {
-  let sections = document.sections;
-  if (selection.sections?.length) {
-    const wanted = new Set(selection.sections);
-    sections = sections.filter((section) => wanted.has(section.index));
-  }
-  if (selection.name !== undefined) {
-    const name = selection.name.toLowerCase();
-    sections = sections.filter((section) => section.name.toLowerCase() === name);
-  }
-  return sections;
-}
-
-/** The markdown of a document, or of the chosen sections. */
-export function renderMarkdown(document: ConvertedDocument, selection: Selection = {}): string {
-  return selectSections(document, selection)
-    .map((section) => section.markdown)
-    .join('\n\n');
 }
 
 /** Most ranges one `pages` list may hold, and most pages it may select. */

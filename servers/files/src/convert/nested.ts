@@ -1,9 +1,9 @@
 import { FathomError } from '@fathom/core';
 import { decodeText } from './decode.js';
 import { detectType } from './detect.js';
-import { convert, renderMarkdown } from './index.js';
+import { renderMarkdown } from './sections.js';
 import { binaryShare } from './text.js';
-import type { ConvertInput, ConvertOptions, Table } from './types.js';
+import type { ConvertFn, ConvertInput, ConvertOptions, Table } from './types.js';
 
 /** Archive members and compressed files below this size are not held to the compression-ratio limit (text compresses well). */
 export const RATIO_FLOOR = 1024 * 1024;
@@ -26,7 +26,7 @@ export async function looksBinary(bytes: Uint8Array, name: string): Promise<bool
  * Its tables and notes are labelled with its name; a failure becomes a line in place of it, so
  * the rest of the container is still read.
  */
-export async function convertNested(input: ConvertInput & { name: string }, options: ConvertOptions): Promise<NestedResult> {
+export async function convertNested(input: ConvertInput & { name: string }, options: ConvertOptions, convert: ConvertFn): Promise<NestedResult> {
   if (input.bytes.length === 0) return { markdown: '*empty file*', tables: [], notes: [] };
   if (await looksBinary(input.bytes, input.name)) {
     return { markdown: `*binary file (${input.bytes.length} bytes): not converted*`, tables: [], notes: [] };
@@ -45,9 +45,9 @@ export async function convertNested(input: ConvertInput & { name: string }, opti
 }
 
 /** An archive member, converted with no more than what is left of the archive's expansion budget. */
-export async function convertMember(bytes: Uint8Array, path: string, options: ConvertOptions, remaining: number): Promise<NestedResult> {
+export async function convertMember(bytes: Uint8Array, path: string, options: ConvertOptions, remaining: number, convert: ConvertFn): Promise<NestedResult> {
   const limits = { ...options.limits, maxBytes: remaining + bytes.length };
-  return convertNested({ bytes, name: path }, { ...options, limits });
+  return convertNested({ bytes, name: path }, { ...options, limits }, convert);
 }
 
 /** A part's markdown under its `## name` heading, dropping a converter's own heading for the same file. */

@@ -161,7 +161,7 @@ function describe(entry: Entry): string {
 
 export const converter: Converter = {
   types: ['tar'],
-  async convert(input, _type, options): Promise<ConvertedDocument> {
+  async convert(input, _type, options, inner): Promise<ConvertedDocument> {
     const { limits } = options;
     const { entries: all, ended } = readEntries(input.bytes, limits.maxZipMembers);
     const entries = all.filter((entry) => entry.kind !== 'directory');
@@ -194,7 +194,7 @@ export const converter: Converter = {
       }
       const bytes = input.bytes.subarray(entry.offset, entry.offset + entry.size);
       remaining -= bytes.length;
-      const member = await convertMember(bytes, entry.path, options, remaining);
+      const member = await convertMember(bytes, entry.path, options, remaining, inner);
       section.markdown = underHeading(entry.path, member.markdown);
       if (member.tables.length) section.tables = member.tables;
       notes.push(...member.notes);

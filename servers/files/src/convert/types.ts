@@ -120,8 +120,14 @@ export interface ConvertOptions {
 
 export const DEFAULT_OPTIONS: ConvertOptions = { limits: DEFAULT_LIMITS, mainContent: true, ocr: true, depth: 0 };
 
+/**
+ * Converts a document found inside another (an archive member, a mail attachment, a decompressed
+ * file). `convert()` hands itself to every converter, so the container formats need not import it.
+ */
+export type ConvertFn = (input: ConvertInput, options: ConvertOptions) => Promise<ConvertedDocument>;
+
 /** What each format module exports. */
 export interface Converter {
   types: readonly DocumentType[];
-  convert(input: ConvertInput, type: DocumentType, options: ConvertOptions): Promise<ConvertedDocument>;
+  convert(input: ConvertInput, type: DocumentType, options: ConvertOptions, inner: ConvertFn): Promise<ConvertedDocument>;
 }

@@ -167,7 +167,7 @@ function unreadable(entry: Entry): string | undefined {
 
 export const converter: Converter = {
   types: ['zip'],
-  async convert(input, _type, options): Promise<ConvertedDocument> {
+  async convert(input, _type, options, inner): Promise<ConvertedDocument> {
     const { limits } = options;
     const entries = readDirectory(input.bytes, limits.maxZipMembers).filter((entry) => !isJunk(entry.path));
     const notes: string[] = [];
@@ -210,7 +210,7 @@ export const converter: Converter = {
         continue;
       }
       remaining -= bytes.length;
-      const member = await convertMember(bytes, entry.path, options, remaining);
+      const member = await convertMember(bytes, entry.path, options, remaining, inner);
       section.markdown = underHeading(entry.path, member.markdown);
       if (member.tables.length) section.tables = member.tables;
       notes.push(...member.notes);
