@@ -1,12 +1,13 @@
 import { FathomError, HostLimiter, isFathomError, sleep } from '@fathom/core';
 import type { Cache, HttpClient, Logger, Peer } from '@fathom/core';
 import type { Config } from './config.js';
+import type { ProviderName } from './providers/registry.js';
 import { normalizeUrl } from './urls.js';
-import type { ProviderContext, ProviderName, SearchProvider, SearchRequest, SearchResult, TimeRange } from './types.js';
+import type { ProviderContext, SearchProvider, SearchRequest, SearchResult, TimeRange } from './types.js';
 
 /** What happened with one provider during a search. */
 export interface Attempt {
-  provider: ProviderName;
+  provider: string;
   outcome: 'answered' | 'cached' | 'skipped' | 'failed';
   detail?: string;
 }
@@ -24,7 +25,8 @@ export interface EngineOptions {
   /** For providers: the operator's endpoints, which may be private. */
   http: HttpClient;
   cache: Cache;
-  providers: SearchProvider[];
+  /** Every provider it may ask, in the registry's order (`allProviders`). */
+  providers: SearchProvider<Config>[];
 }
 
 /** Failures that another provider may not have: try the next one. */
@@ -41,24 +43,27 @@ const RRF_K = 60;
 export class SearchEngine {
   private readonly limiter: HostLimiter;
   /** Provider → time before which it asked not to be called. */
-  private readonly coolingUntil = new Map<ProviderName, number>();
-  private readonly byName: Map<ProviderName, SearchProvider>;
+  private readonly coolingUntil = new Map<string, number>();
+  private readonly byName: Map<string, SearchProvider<Config>>;
 
   constructor(private readonly options: EngineOptions) {
     this.limiter = new HostLimiter(options.config.providerConcurrency, options.config.providerMinIntervalMs);
     this.byName = new Map(options.providers.map((provider) => [provider.name, provider]));
   }
 
-  /** Providers in the order they are tried: the operator's list, or every configured one, then DuckDuckGo, then local. */
-  order(): SearchProvider[] {
-    const { config } = this.options;
-    const names: ProviderName[] = config.searchProviders.length
-      ? config.searchProviders
-      : [...(['serper', 'brave', 'tavily', 'exa', 'searxng'] as const).filter((name) => this.byName.get(name)?.missing(config) === undefined), 'duckduckgo', 'local'];
-    return names.map((name) => this.byName.get(name)).filter((provider): provider is SearchProvider => provider !== undefined);
+  /**
+   * Providers in the order they are tried: the operator's list, or else in the registry's order
+   * every configured one, then those always tried (DuckDuckGo, then local).
+   */
+  order(): SearchProvider<Config>[] {
+    const { config, providers } = this.options;
+    if (!config.searchProviders.length) {
+      return providers.filter((provider) => provider.byDefault === 'always' || (provider.byDefault === 'when-configured' && provider.missing(config) === undefined));
+    }
+    return config.searchProviders.map((name) => this.byName.get(name)).filter((provider): provider is SearchProvider<Config> => provider !== undefined);
   }
 
-  provider(name: ProviderName): SearchProvider {
+  provider(name: ProviderName): SearchProvider<Config> {
     const provider = this.byName.get(name);
     if (!provider) throw new FathomError('invalid_argument', `Unknown search provider "${name}"`, { hint: `Use one of: ${[...this.byName.keys()].join(', ')}.` });
     return provider;
@@ -66,7 +71,7 @@ export class SearchEngine {
 
   /** The time range the provider(s) of an outcome ("brave", or fused "serper+exa") filtered by, when all applied the same. */
   appliedTimeRange(provider: string, range: TimeRange): TimeRange | undefined {
-    const applied = new Set(provider.split('+').map((name) => this.byName.get(name as ProviderName)?.timeRanges?.[range]));
+    const applied = new Set(provider.split('+').map((name) => this.byName.get(name)?.timeRanges?.[range]));
     return applied.size === 1 ? [...applied][0] : undefined;
   }
 
@@ -83,7 +88,7 @@ export class SearchEngine {
     return (options.fanout ?? config.fanout) ? this.fused(providers, request, options.signal) : this.inOrder(providers, request, options.signal);
   }
 
-  private async inOrder(providers: SearchProvider[], request: SearchRequest, signal?: AbortSignal): Promise<SearchOutcome> {
+  private async inOrder(providers: SearchProvider<Config>[], request: SearchRequest, signal?: AbortSignal): Promise<SearchOutcome> {
     const attempts: Attempt[] = [];
     for (let pass = 0; pass < 2; pass++) {
       for (const provider of providers) {
@@ -116,13 +121,13 @@ export class SearchEngine {
       providers = waiting;
     }
     throw new FathomError('unavailable', `No search provider answered: ${attempts.map((attempt) => `${attempt.provider}: ${attempt.detail ?? attempt.outcome}`).join('; ')}`, {
-      hint: 'Try again later, or configure another provider (SERPER_API_KEY, BRAVE_API_KEY, TAVILY_API_KEY, EXA_API_KEY, SEARXNG_URL).',
+      hint: `Try again later, or configure another provider (${this.options.providers.flatMap((provider) => (provider.requires ? [provider.requires.env] : [])).join(', ')}).`,
       details: { attempts },
     });
   }
 
   /** Every provider at once; rankings fused by reciprocal rank, the same page counted once. */
-  private async fused(providers: SearchProvider[], request: SearchRequest, signal?: AbortSignal): Promise<SearchOutcome> {
+  private async fused(providers: SearchProvider<Config>[], request: SearchRequest, signal?: AbortSignal): Promise<SearchOutcome> {
     const settled = await Promise.allSettled(providers.map((provider) => this.ask(provider, request, signal)));
     const attempts: Attempt[] = [];
     const scores = new Map<string, { result: SearchResult; score: number; providers: string[] }>();
@@ -159,13 +164,12 @@ export class SearchEngine {
    * keeps the addresses the provider's requests connected to, and is served only where this
    * engine's client reaches them all; elsewhere the provider is asked live and meets its refusal.
    */
-  private async ask(provider: SearchProvider, request: SearchRequest, signal?: AbortSignal): Promise<{ results: SearchResult[]; cached: boolean }> {
+  private async ask(provider: SearchProvider<Config>, request: SearchRequest, signal?: AbortSignal): Promise<{ results: SearchResult[]; cached: boolean }> {
     const { config, cache, http } = this.options;
     const missing = provider.missing(config);
     if (missing) throw new FathomError('unavailable', missing);
-    if (request.serperTbs !== undefined && provider.name !== 'serper') throw new FathomError('unavailable', `takes no custom tbs filter ("${request.serperTbs}"); only Serper does`);
-    // The local index changes with every page fetched: never cached.
-    if (provider.name === 'local') return { results: (await this.live(provider, request, signal)).results, cached: false };
+    if (request.serperTbs !== undefined && !provider.customTbs) throw new FathomError('unavailable', `takes no custom tbs filter ("${request.serperTbs}"); only Serper does`);
+    if (!provider.cached) return { results: (await this.live(provider, request, signal)).results, cached: false };
     let cached = true;
     const key = { provider: provider.name, endpoint: provider.endpoint(config), request: { ...request } };
     const entry = await http.cachedFrom(
@@ -183,10 +187,10 @@ export class SearchEngine {
   }
 
   /** The provider asked now, under its limits, with the addresses every response it got came from. */
-  private async live(provider: SearchProvider, request: SearchRequest, signal?: AbortSignal): Promise<{ results: SearchResult[]; peers: Peer[] }> {
+  private async live(provider: SearchProvider<Config>, request: SearchRequest, signal?: AbortSignal): Promise<{ results: SearchResult[]; peers: Peer[] }> {
     const { config, http, logger } = this.options;
     const peers: Peer[] = [];
-    const recording: ProviderContext['http'] = {
+    const recording: ProviderContext<Config>['http'] = {
       request: async (url, init) => {
         const response = await http.request(url, init);
         peers.push(...response.peers);

@@ -9,14 +9,7 @@ import { PageFetcher } from './fetch.js';
 import type { FetchedPage } from './fetch.js';
 import { LocalIndex } from './index-store.js';
 import type { FolderPass } from './index-store.js';
-import { braveProvider } from './providers/brave.js';
-import { duckduckgoProvider } from './providers/duckduckgo.js';
-import { exaProvider } from './providers/exa.js';
-import { localProvider } from './providers/local.js';
-import { searxngProvider } from './providers/searxng.js';
-import { serperProvider } from './providers/serper.js';
-import { tavilyProvider } from './providers/tavily.js';
-import { wikipediaProvider } from './providers/wikipedia.js';
+import { allProviders } from './providers/registry.js';
 
 const RECENT_PAGES = 32;
 
@@ -55,7 +48,7 @@ export class SearchRuntime {
       logger,
       http: this.providerHttp,
       cache: this.cache,
-      providers: [serperProvider, braveProvider, tavilyProvider, exaProvider, searxngProvider, duckduckgoProvider, wikipediaProvider, localProvider(this.index, this.folderPass)],
+      providers: allProviders(this.index, this.folderPass),
     });
     this.pool = new WorkerPool({ size: config.workers, logger });
     this.fetcher = new PageFetcher({ config, http: this.pages, cache: this.cache, logger, pool: this.pool });

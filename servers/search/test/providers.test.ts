@@ -47,7 +47,7 @@ function configWith(flags: Record<string, string | boolean> = {}, drop: string[]
   return loadConfig(configSchema, { server: 'search', flags: merged, env: {}, cwd });
 }
 
-function context(flags: Record<string, string | boolean> = {}, options: { client?: HttpClient; signal?: AbortSignal } = {}): ProviderContext {
+function context(flags: Record<string, string | boolean> = {}, options: { client?: HttpClient; signal?: AbortSignal } = {}): ProviderContext<Config> {
   return { http: options.client ?? http, config: configWith(flags), logger: quiet, signal: options.signal };
 }
 
@@ -503,7 +503,7 @@ describe('wikipedia', () => {
   });
 });
 
-const ALL: Array<[FakeProvider, SearchProvider, string]> = [
+const ALL: Array<[FakeProvider, SearchProvider<Config>, string]> = [
   ['serper', serperProvider, 'Serper'],
   ['brave', braveProvider, 'Brave Search'],
   ['tavily', tavilyProvider, 'Tavily'],

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { HttpResponse } from '@fathom/core';
-import type { SearchProvider, SearchRequest, TimeRange } from '../types.js';
+import type { SearchRequest, TimeRange } from '../types.js';
 import { call, DAY_OR_LONGER, errorDetail, parseJson, parseRetryAfter, plainText, rateLimited, refused, toResults, trimSlash, withSiteFilters } from './common.js';
 import type { Classify, ProviderInfo } from './common.js';
+import { defineProvider } from './define.js';
 
 const info: ProviderInfo = { name: 'brave', label: 'Brave Search', keyEnv: 'BRAVE_API_KEY' };
 
@@ -102,10 +103,18 @@ const answer = z.object({
   web: z.object({ results: z.array(webResult).default([]) }).optional(),
 });
 
-export const braveProvider: SearchProvider = {
+export const braveProvider = defineProvider({
   name: 'brave',
+  title: 'Brave',
+  description: "Brave Search: Brave's own web index (needs BRAVE_API_KEY)",
+  config: {
+    braveApiKey: z.string().optional().describe('Brave Search API key'),
+    braveBaseUrl: z.string().url().default('https://api.search.brave.com').describe('Brave Search endpoint'),
+  },
+  env: { braveApiKey: ['BRAVE_API_KEY'] },
+  requires: { key: 'braveApiKey', env: 'BRAVE_API_KEY' },
+  byDefault: 'when-configured',
   timeRanges: DAY_OR_LONGER,
-  missing: (config) => (config.braveApiKey ? undefined : 'BRAVE_API_KEY is not set'),
   endpoint: (config) => config.braveBaseUrl,
   async search(request, context) {
     const { count, offset, skip } = paging(request);
@@ -134,4 +143,4 @@ export const braveProvider: SearchProvider = {
       request,
     );
   },
-};
+});

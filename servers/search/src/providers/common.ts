@@ -1,12 +1,12 @@
 import { FathomError } from '@fathom/core';
 import type { HttpResponse, RequestOptions } from '@fathom/core';
 import type { z } from 'zod';
-import type { ProviderContext, ProviderName, SearchRequest, SearchResult, TimeRange } from '../types.js';
+import type { ProviderContext, SearchRequest, SearchResult, TimeRange } from '../types.js';
 import { inDomain, resultId } from '../urls.js';
 
 /** How a provider is named in messages, and the environment variable holding its key, if it has one. */
 export interface ProviderInfo {
-  name: ProviderName;
+  name: string;
   label: string;
   keyEnv?: string;
 }
@@ -160,7 +160,7 @@ export interface RawResult {
  * enforced (a provider may ignore `site:`), ranks 1…n in the provider's order.
  */
 export function toResults(
-  provider: ProviderName,
+  provider: string,
   raw: RawResult[],
   filters: Pick<SearchRequest, 'includeDomains' | 'excludeDomains'>,
 ): SearchResult[] {

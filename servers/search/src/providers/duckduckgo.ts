@@ -1,6 +1,8 @@
-import type { SearchProvider, SearchRequest, TimeRange } from '../types.js';
+import { z } from 'zod';
+import type { SearchRequest, TimeRange } from '../types.js';
 import { call, DAY_OR_LONGER, decodeEntities, malformed, plainText, rateLimited, toResults, trimSlash, withSiteFilters } from './common.js';
 import type { Classify, ProviderInfo, RawResult } from './common.js';
+import { defineProvider } from './define.js';
 
 const info: ProviderInfo = { name: 'duckduckgo', label: 'DuckDuckGo' };
 
@@ -92,10 +94,15 @@ function parseResults(html: string): RawResult[] {
   return results;
 }
 
-export const duckduckgoProvider: SearchProvider = {
+export const duckduckgoProvider = defineProvider({
   name: 'duckduckgo',
+  title: 'DuckDuckGo',
+  description: 'DuckDuckGo: its HTML results page, no key needed (the fallback after the configured providers)',
+  config: {
+    duckduckgoUrl: z.string().url().default('https://html.duckduckgo.com').describe('DuckDuckGo HTML endpoint'),
+  },
+  byDefault: 'always',
   timeRanges: DAY_OR_LONGER,
-  missing: () => undefined,
   endpoint: (config) => config.duckduckgoUrl,
   async search(request, context) {
     const response = await call(
@@ -115,4 +122,4 @@ export const duckduckgoProvider: SearchProvider = {
     }
     return toResults('duckduckgo', parseResults(html).slice(0, request.num), request);
   },
-};
+});

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import type { SearchProvider, SearchRequest } from '../types.js';
+import type { SearchRequest } from '../types.js';
 import { call, errorDetail, EXACT_RANGES, pageWindow, parseJson, quotaExceeded, sinceDate, toResults, trimSlash } from './common.js';
 import type { Classify, ProviderInfo } from './common.js';
+import { defineProvider } from './define.js';
 
 const info: ProviderInfo = { name: 'exa', label: 'Exa', keyEnv: 'EXA_API_KEY' };
 
@@ -46,10 +47,18 @@ function snippetOf(result: z.infer<typeof item>): string {
 /** 402: no credits left, or the key's budget is spent. */
 const classify: Classify = (response) => (response.status === 402 ? quotaExceeded(info, 402, errorDetail(response)) : undefined);
 
-export const exaProvider: SearchProvider = {
+export const exaProvider = defineProvider({
   name: 'exa',
+  title: 'Exa',
+  description: 'Exa: neural web search with highlights (needs EXA_API_KEY)',
+  config: {
+    exaApiKey: z.string().optional().describe('Exa API key'),
+    exaBaseUrl: z.string().url().default('https://api.exa.ai').describe('Exa endpoint'),
+  },
+  env: { exaApiKey: ['EXA_API_KEY'] },
+  requires: { key: 'exaApiKey', env: 'EXA_API_KEY' },
+  byDefault: 'when-configured',
   timeRanges: EXACT_RANGES,
-  missing: (config) => (config.exaApiKey ? undefined : 'EXA_API_KEY is not set'),
   endpoint: (config) => config.exaBaseUrl,
   async search(request, context) {
     const { ask, skip } = pageWindow(request, MAX_RESULTS);
@@ -81,4 +90,4 @@ export const exaProvider: SearchProvider = {
       request,
     );
   },
-};
+});

@@ -1,8 +1,9 @@
 import { FathomError } from '@fathom/core';
 import { z } from 'zod';
-import type { SearchProvider, SearchRequest, TimeRange } from '../types.js';
+import type { SearchRequest, TimeRange } from '../types.js';
 import { call, DAY_OR_LONGER, parseJson, refused, toResults, trimSlash, withSiteFilters } from './common.js';
 import type { Classify, ProviderInfo } from './common.js';
+import { defineProvider } from './define.js';
 
 const info: ProviderInfo = { name: 'searxng', label: 'SearXNG' };
 
@@ -48,10 +49,17 @@ const classify: Classify = (response) =>
       })
     : undefined;
 
-export const searxngProvider: SearchProvider = {
+export const searxngProvider = defineProvider({
   name: 'searxng',
+  title: 'SearXNG',
+  description: 'SearXNG: a metasearch instance of your own, with its JSON format enabled (needs SEARXNG_URL)',
+  config: {
+    searxngUrl: z.string().url().optional().describe('Base URL of a SearXNG instance with the JSON format enabled'),
+  },
+  env: { searxngUrl: ['SEARXNG_URL'] },
+  requires: { key: 'searxngUrl', env: 'SEARXNG_URL' },
+  byDefault: 'when-configured',
   timeRanges: DAY_OR_LONGER,
-  missing: (config) => (config.searxngUrl ? undefined : 'SEARXNG_URL is not set'),
   endpoint: (config) => config.searxngUrl ?? '',
   async search(request, context) {
     const base = context.config.searxngUrl;
@@ -74,4 +82,4 @@ export const searxngProvider: SearchProvider = {
       request,
     );
   },
-};
+});

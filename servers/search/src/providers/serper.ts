@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import type { SearchProvider, SearchRequest, TimeRange } from '../types.js';
+import type { SearchRequest, TimeRange } from '../types.js';
 import { call, errorDetail, EXACT_RANGES, parseJson, quotaExceeded, toResults, trimSlash, withSiteFilters } from './common.js';
 import type { Classify, ProviderInfo } from './common.js';
+import { defineProvider } from './define.js';
 
 const info: ProviderInfo = { name: 'serper', label: 'Serper', keyEnv: 'SERPER_API_KEY' };
 
@@ -46,10 +47,19 @@ const classify: Classify = (response) => {
   return detail && /credit/i.test(detail) ? quotaExceeded(info, 400, detail) : undefined;
 };
 
-export const serperProvider: SearchProvider = {
+export const serperProvider = defineProvider({
   name: 'serper',
+  title: 'Serper/Google',
+  description: 'Serper: Google results through google.serper.dev (needs SERPER_API_KEY)',
+  config: {
+    serperApiKey: z.string().optional().describe('Serper (Google) API key'),
+    serperBaseUrl: z.string().url().default('https://google.serper.dev').describe('Serper endpoint'),
+  },
+  env: { serperApiKey: ['SERPER_API_KEY'], serperBaseUrl: ['SERPER_BASE_URL'] },
+  requires: { key: 'serperApiKey', env: 'SERPER_API_KEY' },
+  byDefault: 'when-configured',
+  customTbs: true,
   timeRanges: EXACT_RANGES,
-  missing: (config) => (config.serperApiKey ? undefined : 'SERPER_API_KEY is not set'),
   endpoint: (config) => config.serperBaseUrl,
   async search(request, context) {
     const response = await call(
@@ -81,4 +91,4 @@ export const serperProvider: SearchProvider = {
       request,
     );
   },
-};
+});

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import type { SearchProvider, SearchRequest, TimeRange } from '../types.js';
+import type { SearchRequest, TimeRange } from '../types.js';
 import { call, DAY_OR_LONGER, errorDetail, pageWindow, parseJson, quotaExceeded, toResults, trimSlash } from './common.js';
 import type { Classify, ProviderInfo } from './common.js';
+import { defineProvider } from './define.js';
 
 const info: ProviderInfo = { name: 'tavily', label: 'Tavily', keyEnv: 'TAVILY_API_KEY' };
 
@@ -39,10 +40,18 @@ function tavilyBody(request: SearchRequest, maxResults: number): Record<string, 
 const classify: Classify = (response) =>
   response.status === 432 || response.status === 433 ? quotaExceeded(info, response.status, errorDetail(response)) : undefined;
 
-export const tavilyProvider: SearchProvider = {
+export const tavilyProvider = defineProvider({
   name: 'tavily',
+  title: 'Tavily',
+  description: 'Tavily: search API made for agents (needs TAVILY_API_KEY)',
+  config: {
+    tavilyApiKey: z.string().optional().describe('Tavily API key'),
+    tavilyBaseUrl: z.string().url().default('https://api.tavily.com').describe('Tavily endpoint'),
+  },
+  env: { tavilyApiKey: ['TAVILY_API_KEY'] },
+  requires: { key: 'tavilyApiKey', env: 'TAVILY_API_KEY' },
+  byDefault: 'when-configured',
   timeRanges: DAY_OR_LONGER,
-  missing: (config) => (config.tavilyApiKey ? undefined : 'TAVILY_API_KEY is not set'),
   endpoint: (config) => config.tavilyBaseUrl,
   async search(request, context) {
     const { ask, skip } = pageWindow(request, MAX_RESULTS);
@@ -75,4 +84,4 @@ export const tavilyProvider: SearchProvider = {
       request,
     );
   },
-};
+});

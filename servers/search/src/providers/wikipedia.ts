@@ -1,8 +1,9 @@
 import { FathomError } from '@fathom/core';
 import { z } from 'zod';
-import type { SearchProvider, SearchRequest } from '../types.js';
+import type { SearchRequest } from '../types.js';
 import { call, parseJson, parseRetryAfter, passesDomains, plainText, rateLimited, toResults, trimSlash } from './common.js';
 import type { ProviderInfo } from './common.js';
+import { defineProvider } from './define.js';
 
 const info: ProviderInfo = { name: 'wikipedia', label: 'Wikipedia' };
 
@@ -51,9 +52,14 @@ function apiUrl(site: string, request: SearchRequest): string {
   return `${site}/w/api.php?${params}`;
 }
 
-export const wikipediaProvider: SearchProvider = {
+export const wikipediaProvider = defineProvider({
   name: 'wikipedia',
-  missing: () => undefined,
+  title: 'Wikipedia',
+  description: "Wikipedia: the MediaWiki search API of the query's language, no key needed (used when named)",
+  config: {
+    wikipediaUrl: z.string().default('https://{language}.wikipedia.org').describe('MediaWiki site; {language} is replaced'),
+  },
+  byDefault: 'when-named',
   endpoint: (config) => config.wikipediaUrl,
   async search(request, context) {
     const site = trimSlash(context.config.wikipediaUrl.replace('{language}', wikiLanguage(request.language)));
@@ -86,4 +92,4 @@ export const wikipediaProvider: SearchProvider = {
       request,
     );
   },
-};
+});

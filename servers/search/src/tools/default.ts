@@ -1,7 +1,7 @@
 import { continuationNote, cutToBudget, defineTool, FathomError } from '@fathom/core';
 import { z } from 'zod';
 import type { SearchRuntime } from '../runtime.js';
-import { PROVIDER_NAMES } from '../types.js';
+import { PROVIDER_LIST, PROVIDER_NAMES } from '../providers/registry.js';
 import type { SearchRequest, SearchResult } from '../types.js';
 
 const resultSchema = z.object({
@@ -56,7 +56,7 @@ export function defaultTools(runtime: SearchRuntime) {
     title: 'Search the web',
     description:
       'Search the web. Returns ranked results (title, URL, snippet, date when known) from the configured providers ' +
-      '(Serper/Google, Brave, Tavily, Exa, SearXNG, DuckDuckGo, Wikipedia, or the local index of pages fetched before). ' +
+      `(${PROVIDER_LIST}). ` +
       'Read a result with web_fetch, or ask it a question with extract.',
     input: z.object({
       query: z.string().trim().min(1, 'The query is empty').max(2000, 'The query is longer than 2,000 characters: shorten it'),
