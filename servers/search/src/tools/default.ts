@@ -1,4 +1,4 @@
-import { continuationNote, cutToBudget, defineTool, FathomError } from '@fathom/core';
+import { cutToBudget, defineTool, FathomError, respond } from '@fathom/core';
 import { z } from 'zod';
 import type { SearchRuntime } from '../runtime.js';
 import { PROVIDER_LIST, PROVIDER_NAMES } from '../providers/registry.js';
@@ -12,6 +12,37 @@ const resultSchema = z.object({
   published: z.string().optional(),
   provider: z.string(),
   rank: z.number(),
+});
+
+const searchOutput = z.object({
+  query: z.string(),
+  provider: z.string(),
+  results: z.array(resultSchema),
+  attempts: z.array(z.object({ provider: z.string(), outcome: z.string(), detail: z.string().optional() })),
+  indexing: z.string().optional().describe('Set while the local folders are still being indexed: the local results may be incomplete'),
+});
+
+const fetchOutput = z.object({
+  url: z.string(),
+  final_url: z.string(),
+  canonical_url: z.string().optional(),
+  title: z.string().optional(),
+  published: z.string().optional(),
+  content_type: z.string(),
+  total_chars: z.number(),
+  next_cursor: z.string().optional(),
+  from_cache: z.boolean(),
+  matches: z.number().optional(),
+});
+
+const extractOutput = z.object({
+  url: z.string(),
+  final_url: z.string(),
+  method: z.enum(['llm', 'passages']),
+  model: z.string(),
+  tokens_used: z.number(),
+  content_chars: z.number(),
+  note: z.string().optional(),
 });
 
 const domains = z.array(z.string().min(1).max(253)).max(50).default([]);
@@ -69,13 +100,7 @@ export function defaultTools(runtime: SearchRuntime) {
       exclude_domains: domains.describe('No results from these domains'),
       provider: z.enum(PROVIDER_NAMES).optional().describe('Use this provider only (default: the configured order, with fallback)'),
     }),
-    output: z.object({
-      query: z.string(),
-      provider: z.string(),
-      results: z.array(resultSchema),
-      attempts: z.array(z.object({ provider: z.string(), outcome: z.string(), detail: z.string().optional() })),
-      indexing: z.string().optional().describe('Set while the local folders are still being indexed: the local results may be incomplete'),
-    }),
+    output: searchOutput,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async handle(args, context) {
       const request: SearchRequest = {
@@ -93,14 +118,12 @@ export function defaultTools(runtime: SearchRuntime) {
       const header = `${results.length} result${results.length === 1 ? '' : 's'} from ${outcome.provider} for "${args.query}"`;
       const passed = outcome.attempts.filter((attempt) => attempt.outcome === 'failed' || attempt.outcome === 'skipped');
       const indexing = outcome.attempts.some((attempt) => attempt.provider === 'local' && attempt.outcome === 'answered') ? runtime.folderPass?.note() : undefined;
-      const notes = [
-        ...(passed.length ? [`Tried first: ${passed.map((attempt) => `${attempt.provider} (${attempt.detail ?? attempt.outcome})`).join('; ')}`] : []),
-        ...(indexing ? [indexing] : []),
-      ];
-      return {
-        text: (results.length ? `${header}:\n\n${listing(outcome.results)}` : `${header}. Try other words, a wider time range or fewer domain filters.`) + notes.map((note) => `\n\n[note] ${note}`).join(''),
-        structured: { query: args.query, provider: outcome.provider, results, attempts: outcome.attempts, ...(indexing ? { indexing } : {}) },
-      };
+      const response = respond<z.infer<typeof searchOutput>>()
+        .structured({ query: args.query, provider: outcome.provider, results, attempts: outcome.attempts, ...(indexing ? { indexing } : {}) });
+      if (results.length) response.heading(`${header}:`).text(listing(outcome.results));
+      else response.heading(`${header}. Try other words, a wider time range or fewer domain filters.`);
+      if (passed.length) response.note(`Tried first: ${passed.map((attempt) => `${attempt.provider} (${attempt.detail ?? attempt.outcome})`).join('; ')}`);
+      return response.note(indexing);
     },
   });
 
@@ -119,18 +142,7 @@ export function defaultTools(runtime: SearchRuntime) {
       max_chars: z.number().int().min(500).max(200_000).default(20_000),
       find: z.string().min(1).max(500).optional().describe('Return only passages containing this text (case-insensitive)'),
     }),
-    output: z.object({
-      url: z.string(),
-      final_url: z.string(),
-      canonical_url: z.string().optional(),
-      title: z.string().optional(),
-      published: z.string().optional(),
-      content_type: z.string(),
-      total_chars: z.number(),
-      next_cursor: z.string().optional(),
-      from_cache: z.boolean(),
-      matches: z.number().optional(),
-    }),
+    output: fetchOutput,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async handle({ url, main_content, format, cursor, max_chars, find }, context) {
       const page = await runtime.fetch(url, { mainContent: main_content, signal: context.signal });
@@ -147,17 +159,19 @@ export function defaultTools(runtime: SearchRuntime) {
         content_type: page.contentType,
         from_cache: page.fromCache,
       };
-      const heading = [page.title ? `# ${page.title}` : '', `Source: ${page.finalUrl}${page.published ? ` (published ${page.published})` : ''}`].filter(Boolean).join('\n');
+      const response = respond<z.infer<typeof fetchOutput>>().heading(
+        [page.title ? `# ${page.title}` : '', `Source: ${page.finalUrl}${page.published ? ` (published ${page.published})` : ''}`].filter(Boolean).join('\n'),
+      );
       if (find) {
         const { passages, total } = findPassages(body, find);
-        const text = total
-          ? `${heading}\n\n${total} match${total === 1 ? '' : 'es'} for "${find}"${passages.length < total ? ` (first ${passages.length} passages)` : ''}:\n\n${passages.join('\n\n---\n\n')}`
-          : `${heading}\n\nNo match for "${find}" in ${body.length.toLocaleString('en-US')} characters. Try another word, or read the page without find.`;
-        return { text: cutToBudget(text, { maxChars: max_chars }).text, structured: { ...meta, total_chars: body.length, matches: total } };
+        const found = total
+          ? `${total} match${total === 1 ? '' : 'es'} for "${find}"${passages.length < total ? ` (first ${passages.length} passages)` : ''}:\n\n${passages.join('\n\n---\n\n')}`
+          : `No match for "${find}" in ${body.length.toLocaleString('en-US')} characters. Try another word, or read the page without find.`;
+        // The passages are read whole or not at all: cut to the budget, with no cursor to continue.
+        return response.text(cutToBudget(found, { maxChars: max_chars }).text).structured({ ...meta, total_chars: body.length, matches: total });
       }
-      const slice = cutToBudget(body, { maxChars: max_chars, ...(cursor ? { cursor } : {}) });
-      const text = [slice.start === 0 ? heading : '', slice.text || '(the page has no text)', continuationNote(slice)].filter(Boolean).join('\n\n');
-      return { text, structured: { ...meta, total_chars: slice.total, ...(slice.nextCursor ? { next_cursor: slice.nextCursor } : {}) } };
+      const slice = response.body(body, { maxChars: max_chars, cursor, empty: '(the page has no text)' });
+      return response.structured({ ...meta, total_chars: slice.total, ...(slice.nextCursor ? { next_cursor: slice.nextCursor } : {}) });
     },
   });
 
@@ -172,23 +186,16 @@ export function defaultTools(runtime: SearchRuntime) {
       question: z.string().trim().min(1, 'The question is empty').max(4000),
       max_chars: z.number().int().min(500).max(100_000).default(8000),
     }),
-    output: z.object({
-      url: z.string(),
-      final_url: z.string(),
-      method: z.enum(['llm', 'passages']),
-      model: z.string(),
-      tokens_used: z.number(),
-      content_chars: z.number(),
-      note: z.string().optional(),
-    }),
+    output: extractOutput,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async handle({ url, question, max_chars }, context) {
       const page = await runtime.fetch(url, { mainContent: true, signal: context.signal });
       const extraction = await runtime.extractor.extract(page.markdown, question, { maxChars: max_chars, signal: context.signal });
-      const source = extraction.method === 'llm' ? `Extracted by ${extraction.model} from ${page.finalUrl}:` : `From ${page.finalUrl}:`;
-      return {
-        text: [source, cutToBudget(extraction.text, { maxChars: max_chars }).text, extraction.note ? `[note] ${extraction.note}` : ''].filter(Boolean).join('\n\n'),
-        structured: {
+      return respond<z.infer<typeof extractOutput>>()
+        .heading(extraction.method === 'llm' ? `Extracted by ${extraction.model} from ${page.finalUrl}:` : `From ${page.finalUrl}:`)
+        .text(cutToBudget(extraction.text, { maxChars: max_chars }).text)
+        .note(extraction.note)
+        .structured({
           url,
           final_url: page.finalUrl,
           method: extraction.method,
@@ -196,8 +203,7 @@ export function defaultTools(runtime: SearchRuntime) {
           tokens_used: extraction.tokensUsed,
           content_chars: extraction.contentChars,
           ...(extraction.note ? { note: extraction.note } : {}),
-        },
-      };
+        });
     },
   });
 

@@ -1,4 +1,4 @@
-import { defineTool, errorMessage, mirothinkerHarness, mirothinkerTool, pyJson } from '@fathom/core';
+import { defineTool, errorMessage, mirothinkerHarness, mirothinkerTool, pyJson, respond } from '@fathom/core';
 import type { Tool, ToolContext } from '@fathom/core';
 import { z } from 'zod';
 import type { SearchRuntime } from '../runtime.js';
@@ -57,7 +57,8 @@ export function mirothinkerTools(runtime: SearchRuntime): Tool[] {
   const { config } = runtime;
   // MiroThinker's servers returned dicts that the MCP SDK's FastMCP (mcp 1.10.1) wrote with
   // indent=2 at v1.0; json.dumps(..., ensure_ascii=False) since 99406c3 (2025-12-28), before v1.5.
-  const json = (value: unknown) => (config.mirothinkerRelease === 'v1.0' ? pyJson(value, 2) : pyJson(value));
+  // The answer is that JSON alone: one text section, rendered as it is.
+  const json = (value: unknown) => respond().text(config.mirothinkerRelease === 'v1.0' ? pyJson(value, 2) : pyJson(value));
 
   async function search(request: SearchRequest, context: ToolContext) {
     const outcome = await runtime.engine.search(request, { signal: context.signal });
