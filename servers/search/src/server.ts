@@ -5,6 +5,8 @@ import { closeRuntime } from './runtime.js';
 import type { Config } from './config.js';
 import { toolGroups, toolsFor } from './tools.js';
 
+export { PROVIDER_NAMES, providerReport } from './providers/registry.js';
+
 export const definition = defineToolServer({
   name: 'search',
   title: 'Fathom Search',

@@ -7,6 +7,7 @@ import { defineProvider } from './define.js';
 export const FIRST_PASS_WAIT_MS = 5000;
 
 export const LOCAL_TITLE = 'the local index of pages fetched before';
+export const LOCAL_DESCRIPTION = 'local: a full-text index of the pages fetched before and of --local-folders, offline (the last resort)';
 
 /**
  * Searches the local full-text index: pages fetched before and the operator's folders. While the
@@ -17,7 +18,7 @@ export function localProvider(index: LocalIndex, firstPass?: FolderPass, waitMs 
   return defineProvider({
     name: 'local',
     title: LOCAL_TITLE,
-    description: 'local: a full-text index of the pages fetched before and of --local-folders, offline (the last resort)',
+    description: LOCAL_DESCRIPTION,
     config: {},
     byDefault: 'always',
     // The index changes with every page fetched.

@@ -3,7 +3,7 @@ import type { SearchProvider } from '../types.js';
 import { braveProvider } from './brave.js';
 import { duckduckgoProvider } from './duckduckgo.js';
 import { exaProvider } from './exa.js';
-import { LOCAL_TITLE, localProvider } from './local.js';
+import { LOCAL_DESCRIPTION, LOCAL_TITLE, localProvider } from './local.js';
 import { searxngProvider } from './searxng.js';
 import { serperProvider } from './serper.js';
 import { tavilyProvider } from './tavily.js';
@@ -26,4 +26,13 @@ export const PROVIDER_LIST = `${WEB_PROVIDERS.map((provider) => provider.title).
 /** Every provider the engine can ask, the local one searching `index`. */
 export function allProviders(index: LocalIndex, firstPass?: FolderPass): SearchProvider[] {
   return [...WEB_PROVIDERS, localProvider(index, firstPass)] as SearchProvider[];
+}
+
+/** One line per provider for doctor and docs: its description, and what it still needs under `config`. */
+export function providerReport(config: object): { name: ProviderName; ready: boolean; description: string; missing?: string }[] {
+  const web = WEB_PROVIDERS.map((provider) => {
+    const missing = (provider.missing as (config: object) => string | undefined)(config);
+    return { name: provider.name, ready: missing === undefined, description: provider.description, ...(missing ? { missing } : {}) };
+  });
+  return [...web, { name: 'local', ready: true, description: LOCAL_DESCRIPTION }];
 }
