@@ -15,7 +15,7 @@ export const configSchema = baseConfigSchema
     searchProviders: z
       .array(z.enum(PROVIDER_NAMES))
       .default([])
-      .describe('Providers to try, in order (comma-separated); default: every configured one, then duckduckgo, then local'),
+      .describe(`Providers to try, in order (comma-separated: ${PROVIDER_NAMES.join(', ')}); default: every configured one, then duckduckgo, then local`),
     fanout: z.boolean().default(false).describe('Ask every selected provider at once and fuse their rankings'),
   })
   .extend(providerShape)

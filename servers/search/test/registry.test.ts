@@ -24,6 +24,7 @@ describe('the provider registry', () => {
       expect(provider.description).toMatch(/^\S.+\S$/);
       expect(PROVIDER_LIST).toContain(provider.title);
     }
+    expect(configSchema.shape.searchProviders.description).toContain(`(comma-separated: ${PROVIDER_NAMES.join(', ')})`);
     expect(PROVIDER_LIST).toBe('Serper/Google, Brave, Tavily, Exa, SearXNG, DuckDuckGo, Wikipedia, or the local index of pages fetched before');
   });
 
