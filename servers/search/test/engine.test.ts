@@ -9,17 +9,11 @@ import { startRateLimitedSerper } from '../../../tests/fixtures/rate-limited-ser
 import { configSchema } from '../src/config.js';
 import type { Config } from '../src/config.js';
 import { SearchEngine } from '../src/engine.js';
-import { braveProvider } from '../src/providers/brave.js';
-import { duckduckgoProvider } from '../src/providers/duckduckgo.js';
-import { exaProvider } from '../src/providers/exa.js';
-import { searxngProvider } from '../src/providers/searxng.js';
-import { serperProvider } from '../src/providers/serper.js';
-import { tavilyProvider } from '../src/providers/tavily.js';
-import { wikipediaProvider } from '../src/providers/wikipedia.js';
+import { WEB_PROVIDERS } from '../src/providers/registry.js';
 import type { SearchRequest } from '../src/types.js';
 
 const logger = createLogger('engine-test', { level: 'silent' });
-const PROVIDERS = [serperProvider, braveProvider, tavilyProvider, exaProvider, searxngProvider, duckduckgoProvider, wikipediaProvider];
+const PROVIDERS = [...WEB_PROVIDERS];
 const request = (query: string, extra: Partial<SearchRequest> = {}): SearchRequest => ({ query, num: 5, page: 1, includeDomains: [], excludeDomains: [], ...extra });
 
 let fakes: ProviderFakes;
