@@ -167,7 +167,7 @@ export function defaultTools(runtime: SearchRuntime) {
         const found = total
           ? `${total} match${total === 1 ? '' : 'es'} for "${find}"${passages.length < total ? ` (first ${passages.length} passages)` : ''}:\n\n${passages.join('\n\n---\n\n')}`
           : `No match for "${find}" in ${body.length.toLocaleString('en-US')} characters. Try another word, or read the page without find.`;
-        // The passages are read whole or not at all: cut to the budget, with no cursor to continue.
+        // The passages come in one part: cut to the budget, with no cursor to read on.
         return response.text(cutToBudget(found, { maxChars: max_chars }).text).structured({ ...meta, total_chars: body.length, matches: total });
       }
       const slice = response.body(body, { maxChars: max_chars, cursor, empty: '(the page has no text)' });
