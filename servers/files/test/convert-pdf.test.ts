@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { convert } from '../src/convert/index.js';
 import type { ConvertedDocument } from '../src/convert/index.js';
 import { assemblePdf, convertPdfPages, extractPdf } from '../src/convert/pdf.js';
-import { PopplerError, popplerPath, runPoppler } from '../src/convert/pdftotext.js';
+import { PopplerError, popplerPath, runPoppler } from '../src/convert/poppler.js';
 import { greyPng } from '../../../tests/fixtures/png.js';
 
 interface PdfKitDocument {
