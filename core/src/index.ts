@@ -1,3 +1,4 @@
+export * from './entities.js';
 export * from './errors.js';
 export * from './log.js';
 export * from './tool.js';
