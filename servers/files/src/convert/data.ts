@@ -1,4 +1,4 @@
-import { FathomError } from '@fathom/core';
+import { decodeHtmlEntities, FathomError } from '@fathom/core';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { isMap, isScalar, parseAllDocuments } from 'yaml';
 import { decodeText } from './decode.js';
@@ -78,17 +78,6 @@ const xmlParser = new XMLParser({
   maxNestedTags: MAX_NESTING - 1,
 });
 
-const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-export function decodeEntities(text: string): string {
-  if (!text.includes('&')) return text;
-  return text.replace(/&(#[xX][0-9a-fA-F]+|#\d+|amp|lt|gt|quot|apos);/g, (whole, ref: string) => {
-    if (!ref.startsWith('#')) return PREDEFINED[ref] ?? whole;
-    const code = ref[1] === 'x' || ref[1] === 'X' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
-    return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
-  });
-}
-
 type OrderedNode = Record<string, unknown>;
 
 function toTree(nodes: OrderedNode[]): XmlNode[] {
@@ -97,11 +86,11 @@ function toTree(nodes: OrderedNode[]): XmlNode[] {
     const name = Object.keys(node).find((key) => key !== ':@');
     if (name === undefined) continue;
     const value = node[name];
-    if (name === '#text') tree.push(decodeEntities(String(value)));
+    if (name === '#text') tree.push(decodeHtmlEntities(String(value), { xmlOnly: true }));
     else if (name === '#cdata') tree.push((value as OrderedNode[]).map((part) => String(part['#text'] ?? '')).join(''));
     else {
       const attributes = Object.fromEntries(
-        Object.entries((node[':@'] ?? {}) as Record<string, unknown>).map(([key, raw]) => [key, decodeEntities(String(raw))]),
+        Object.entries((node[':@'] ?? {}) as Record<string, unknown>).map(([key, raw]) => [key, decodeHtmlEntities(String(raw), { xmlOnly: true })]),
       );
       tree.push({ name, attributes, children: toTree(value as OrderedNode[]) });
     }

@@ -1,4 +1,4 @@
-import { FathomError } from '@fathom/core';
+import { decodeHtmlEntities, FathomError } from '@fathom/core';
 import JSZip from 'jszip';
 import * as XLSX from 'xlsx';
 import { decodeText } from './decode.js';
@@ -71,7 +71,7 @@ async function workbook(input: ConvertInput, type: DocumentType): Promise<Conver
   const notes: string[] = [];
   const sections: Section[] = [];
   // SheetJS leaves XML escapes in ODS sheet names.
-  const names = book.SheetNames.map((name) => (type === 'ods' ? unescapeXml(name) : name));
+  const names = book.SheetNames.map((name) => (type === 'ods' ? decodeHtmlEntities(name, { xmlOnly: true }) : name));
   book.SheetNames.forEach((key, i) => {
     const name = names[i]!;
     const sheet = book.Sheets[key];
@@ -229,17 +229,9 @@ async function hiddenOdsSheets(bytes: Uint8Array): Promise<Set<string>> {
   for (const match of xml.matchAll(/<table:table\b([^>]*)>/g)) {
     const style = attribute(match[1]!, 'table:style-name');
     const name = attribute(match[1]!, 'table:name');
-    if (style && name && hiddenStyles.has(style)) hidden.add(unescapeXml(name));
+    if (style && name && hiddenStyles.has(style)) hidden.add(decodeHtmlEntities(name, { xmlOnly: true }));
   }
   return hidden;
-}
-
-const ENTITIES: Record<string, string> = { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' };
-
-function unescapeXml(text: string): string {
-  return text.replace(/&(?:#x([\da-f]+)|#(\d+)|(lt|gt|quot|apos|amp));/gi, (whole, hex?: string, decimal?: string, named?: string) =>
-    hex ? String.fromCodePoint(parseInt(hex, 16)) : decimal ? String.fromCodePoint(Number(decimal)) : (ENTITIES[named!.toLowerCase()] ?? whole),
-  );
 }
 
 // ---- delimited text ----

@@ -1,4 +1,4 @@
-import { FathomError } from '@fathom/core';
+import { decodeHtmlEntities, FathomError } from '@fathom/core';
 import type { HttpResponse, RequestOptions } from '@fathom/core';
 import type { z } from 'zod';
 import type { ProviderContext, SearchRequest, SearchResult, TimeRange } from '../types.js';
@@ -276,40 +276,9 @@ export function normalizeDate(raw: string | null | undefined): string | undefine
   return Number.isNaN(zoned) ? text : new Date(zoned).toISOString();
 }
 
-const ENTITIES: Record<string, string> = {
-  amp: '&',
-  lt: '<',
-  gt: '>',
-  quot: '"',
-  apos: "'",
-  nbsp: ' ',
-  hellip: '…',
-  mdash: '—',
-  ndash: '–',
-  lsquo: '‘',
-  rsquo: '’',
-  ldquo: '“',
-  rdquo: '”',
-  middot: '·',
-  laquo: '«',
-  raquo: '»',
-  copy: '©',
-  reg: '®',
-  trade: '™',
-};
-
-export function decodeEntities(text: string): string {
-  if (!text.includes('&')) return text;
-  return text.replace(/&(#[xX][0-9a-fA-F]+|#\d+|[a-zA-Z]+);/g, (whole, ref: string) => {
-    if (!ref.startsWith('#')) return ENTITIES[ref] ?? whole;
-    const code = ref[1] === 'x' || ref[1] === 'X' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
-    return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
-  });
-}
-
 /** Text of an HTML fragment: tags dropped, entities decoded, whitespace collapsed. */
 export function plainText(html: string): string {
-  return collapse(decodeEntities(html.replace(/<[^>]*>/g, '')));
+  return collapse(decodeHtmlEntities(html.replace(/<[^>]*>/g, '')));
 }
 
 function collapse(text: string): string {

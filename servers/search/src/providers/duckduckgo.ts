@@ -1,6 +1,7 @@
+import { decodeHtmlEntities } from '@fathom/core';
 import { z } from 'zod';
 import type { SearchRequest, TimeRange } from '../types.js';
-import { call, DAY_OR_LONGER, decodeEntities, malformed, plainText, rateLimited, toResults, trimSlash, withSiteFilters } from './common.js';
+import { call, DAY_OR_LONGER, malformed, plainText, rateLimited, toResults, trimSlash, withSiteFilters } from './common.js';
 import type { Classify, ProviderInfo, RawResult } from './common.js';
 import { defineProvider } from './define.js';
 
@@ -86,7 +87,7 @@ function parseResults(html: string): RawResult[] {
     const block = html.slice(start.index, starts[index + 1]?.index ?? html.length);
     const title = TITLE.exec(block);
     const href = title && /\bhref="([^"]*)"/.exec(title[0])?.[1];
-    const url = href ? destination(decodeEntities(href)) : undefined;
+    const url = href ? destination(decodeHtmlEntities(href)) : undefined;
     if (!title || !url) return;
     const published = DATE.exec(block)?.[1];
     results.push({ title: plainText(title[1] ?? ''), url, snippet: plainText(SNIPPET.exec(block)?.[2] ?? ''), published });

@@ -1,3 +1,4 @@
+import { decodeHtmlEntities } from '@fathom/core';
 import { buildRows } from './layout.js';
 import type { PdfPageText, Run } from './types.js';
 
@@ -8,19 +9,9 @@ const DESCENT = 0.21;
 /** Most lone characters with no width a page may hold (overlays, like the stroke of ≠) before it counts as set at an angle. */
 const MAX_OVERLAYS = 2;
 
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00A0' };
-
 /** A `<text>` element's content: inner markup (bold, links) dropped, entities decoded. */
 function xmlText(inner: string): string {
-  let text = inner.includes('<') ? inner.replace(/<[^>]*>/g, '') : inner;
-  if (text.includes('&')) {
-    text = text.replace(/&(#x[\da-f]+|#\d+|[a-z]+);/gi, (entity: string, name: string) => {
-      if (name[0] !== '#') return ENTITIES[name] ?? entity;
-      const code = name[1] === 'x' || name[1] === 'X' ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
-      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : '';
-    });
-  }
-  return text;
+  return decodeHtmlEntities(inner.includes('<') ? inner.replace(/<[^>]*>/g, '') : inner);
 }
 
 /**
