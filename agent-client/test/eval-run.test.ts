@@ -73,18 +73,24 @@ function sandboxes(stateDir: string): string[] {
   return readdirSync(stateDir, { recursive: true, encoding: 'utf8' }).filter((path) => /(^|\/)sbx_[0-9a-f]+$/.test(path));
 }
 
-/** python-sandbox server processes (not their sandboxes) started with this state folder. */
+/**
+ * python-sandbox server processes (not their sandboxes) started with this state folder. A server
+ * forking a sandbox shows its own command line in the child until the child execs bwrap: a match
+ * whose parent matched too is that child, not a second server.
+ */
 function sandboxServers(stateDir: string): number[] {
-  const pids: number[] = [];
+  const parents = new Map<number, number>();
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     try {
       const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (command.includes('python-sandbox') && command.includes(stateDir) && !command.includes('bwrap')) pids.push(Number(pid));
+      if (!command.includes('python-sandbox') || !command.includes(stateDir) || command.includes('bwrap')) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      parents.set(Number(pid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
     } catch {
       // gone already
     }
   }
-  return pids;
+  return [...parents].filter(([, parent]) => !parents.has(parent)).map(([pid]) => pid);
 }
 
 beforeAll(async () => {

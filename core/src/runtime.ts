@@ -18,23 +18,3 @@ export function httpClientFor(config: BaseConfig, logger: Logger, options: NetOp
 export function openCache(config: BaseConfig): Cache {
   return Cache.open({ path: config.cachePath, mode: config.cacheMode });
 }
-
-/**
- * One shared runtime per configuration: a server process builds its tools once per MCP session,
- * but pools, caches and sandboxes must be shared by all of them and closed once at shutdown.
- */
-export function runtimeRegistry<C extends object, R extends { close(): Promise<void> }>(make: (config: C, logger: Logger) => R) {
-  const runtimes = new Map<C, R>();
-  return {
-    get(config: C, logger: Logger): R {
-      let runtime = runtimes.get(config);
-      if (!runtime) runtimes.set(config, (runtime = make(config, logger)));
-      return runtime;
-    },
-    async closeAll(): Promise<void> {
-      const all = [...runtimes.values()];
-      runtimes.clear();
-      await Promise.all(all.map((runtime) => runtime.close()));
-    },
-  };
-}

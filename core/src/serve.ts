@@ -39,17 +39,36 @@ export function defineServer<S extends ConfigSchema>(definition: ServerDefinitio
   return definition;
 }
 
-export interface ToolServerDefinition<S extends ConfigSchema> extends Omit<ServerDefinition<S>, 'createServer' | 'version'> {
+export interface ToolServerDefinition<S extends ConfigSchema, R extends SharedRuntime = SharedRuntime> extends Omit<ServerDefinition<S>, 'createServer' | 'version'> {
   /** The server package's package.json, for its version. */
   packageJson: URL;
   instructions?: string;
-  /** The tools of the profile in `config.profile`, for one server instance. */
-  tools(config: z.infer<S>, logger: Logger, instance: InstanceScope): Tool[];
+  /**
+   * What every instance of this server shares (pools, caches, a browser, sandboxes): made at the
+   * first instance for a configuration, closed once by `shutdown`.
+   */
+  runtime?(config: z.infer<S>, logger: Logger): R;
+  /** The tools of the profile in `context.config.profile`, for one server instance. */
+  tools(context: ServerContext<z.infer<S>, R>): Tool[];
   /**
    * Named subsets of those tools, e.g. the server names a model knows them under. A host can
    * then list one process under several names: /mcp/<name> over HTTP, --endpoint <name> over stdio.
    */
   toolGroups?(config: z.infer<S>): Record<string, string[] | 'all'>;
+}
+
+export interface SharedRuntime {
+  close(): Promise<void>;
+}
+
+/** What a server's tools work with: passed to `tools()` for each instance, never kept in a module. */
+export interface ServerContext<C, R> {
+  readonly config: C;
+  readonly logger: Logger;
+  /** The runtime all instances of this configuration share. */
+  readonly runtime: R;
+  /** This instance (an MCP session, a stdio connection): what its tools make belongs to it. */
+  readonly instance: InstanceScope;
 }
 
 /**
@@ -63,18 +82,39 @@ export interface InstanceScope {
   onClose(release: () => Promise<void> | void): void;
 }
 
+/** A tool server with its shared runtime: what the serve loop, the CLI and tests hold. */
+export interface ToolServer<S extends ConfigSchema, R extends SharedRuntime> extends ServerDefinition<S> {
+  /** The runtime instances of `config` share, made on first use. */
+  runtimeFor(config: z.infer<S>, logger: Logger): R;
+  shutdown(): Promise<void>;
+}
+
 /** A server that is a list of tools: the MCP server name is `fathom-<name>`. */
-export function defineToolServer<S extends ConfigSchema>(definition: ToolServerDefinition<S>): ServerDefinition<S> {
-  const { packageJson, tools, instructions, toolGroups, ...rest } = definition;
+export function defineToolServer<S extends ConfigSchema, R extends SharedRuntime = SharedRuntime>(definition: ToolServerDefinition<S, R>): ToolServer<S, R> {
+  const { packageJson, tools, instructions, toolGroups, runtime: makeRuntime, shutdown, ...rest } = definition;
   const version = packageVersion(packageJson);
+  // A process serves one configuration; tests and the CLI's serve-all build several, each with its own runtime.
+  const runtimes = new Map<z.infer<S>, R>();
+  const runtimeFor = (config: z.infer<S>, logger: Logger): R => {
+    let runtime = runtimes.get(config);
+    if (!runtime) runtimes.set(config, (runtime = makeRuntime ? makeRuntime(config, logger) : ({ close: async () => undefined } as unknown as R)));
+    return runtime;
+  };
   return {
     ...rest,
     version,
+    runtimeFor,
+    async shutdown() {
+      const all = [...runtimes.values()];
+      runtimes.clear();
+      await Promise.all(all.map((runtime) => runtime.close()));
+      await shutdown?.();
+    },
     endpoints: (config) => Object.keys(toolGroups?.(config) ?? {}),
     createServer: (config, logger, endpoint) => {
       const releases: (() => Promise<void> | void)[] = [];
       const instance: InstanceScope = { id: randomUUID(), onClose: (release) => void releases.push(release) };
-      let offered = tools(config, logger, instance);
+      let offered = tools({ config, logger, instance, runtime: runtimeFor(config, logger) });
       if (endpoint !== undefined) {
         const group = toolGroups?.(config)[endpoint];
         if (!group) {

@@ -2,7 +2,8 @@ import { createLogger, defineToolServer } from '@fathom/core';
 import type { FathomServer, Logger } from '@fathom/core';
 import { configSchema } from './config.js';
 import type { Config } from './config.js';
-import { closeRuntime, toolsFor } from './tools.js';
+import { BrowserManager } from './browser.js';
+import { toolsFor } from './tools.js';
 
 export const definition = defineToolServer({
   name: 'browser',
@@ -11,10 +12,12 @@ export const definition = defineToolServer({
   packageJson: new URL('../package.json', import.meta.url),
   defaultPort: 8932,
   configSchema,
+  runtime: (config: Config, logger: Logger) => new BrowserManager({ config, logger }),
   tools: toolsFor,
-  shutdown: closeRuntime,
 });
 
 export function createServer(config: Config, logger: Logger = createLogger('fathom.browser'), endpoint?: string): Promise<FathomServer> | FathomServer {
   return definition.createServer(config, logger, endpoint);
 }
+
+export { findChromium } from './chromium.js';

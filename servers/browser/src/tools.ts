@@ -1,16 +1,13 @@
-import { continuationNote, cutToBudget, defineTool, FathomError, runtimeRegistry } from '@fathom/core';
-import type { InstanceScope, Logger, Tool, ToolContext } from '@fathom/core';
+import { continuationNote, cutToBudget, defineTool, FathomError } from '@fathom/core';
+import type { ServerContext, Tool, ToolContext } from '@fathom/core';
 import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
 import type { Page } from 'playwright-core';
 import { z } from 'zod';
-import { BrowserManager, isBlankPage, isPlaywrightTimeout } from './browser.js';
-import type { BrowserSession } from './browser.js';
+import { isBlankPage, isPlaywrightTimeout } from './browser.js';
+import type { BrowserManager, BrowserSession } from './browser.js';
 import type { Config } from './config.js';
 import { ariaView, diffViews, findInPage, markdownView, resolveRef } from './snapshot.js';
 import type { FindMatch } from './snapshot.js';
-
-const registry = runtimeRegistry((config: Config, logger: Logger) => new BrowserManager({ config, logger }));
-export const closeRuntime = registry.closeAll;
 
 /** The view an agent saw last on each tab, to answer an action with what changed. */
 const lastViews = new WeakMap<Page, { mode: Mode; text: string }>();
@@ -57,8 +54,7 @@ function budgeted(text: string, maxChars: number, cursor?: string): string {
 }
 
 /** The tools of one server instance (an MCP session over HTTP, a client over stdio): its browser context is its own and closes with it. */
-export function toolsFor(config: Config, logger: Logger, instance: InstanceScope): Tool[] {
-  const manager = registry.get(config, logger);
+export function toolsFor({ config, runtime: manager, instance }: ServerContext<Config, BrowserManager>): Tool[] {
   let closed = false;
   const sessionOf = (context: ToolContext) => {
     if (closed) throw new FathomError('cancelled', 'The MCP session was closed', { hint: 'Connect again.' });

@@ -15,8 +15,7 @@ import { freePort } from '../../../tests/helpers.js';
 import { configSchema } from '../src/config.js';
 import type { Config } from '../src/config.js';
 import { netError } from '../src/net-errors.js';
-import { createServer as createBrowserServer } from '../src/server.js';
-import { closeRuntime } from '../src/tools.js';
+import { createServer as createBrowserServer, definition } from '../src/server.js';
 
 const chromium = findChromium();
 if (!chromium && !process.env.CI) console.log('Skipping browser network error tests: Chromium not found (apt-get install chromium)');
@@ -83,7 +82,7 @@ describeChromium('a page that does not load says why in words (Chromium)', () =>
   });
 
   afterAll(async () => {
-    await closeRuntime();
+    await definition.shutdown();
     await site?.close();
     untrusted?.closeAllConnections();
     await new Promise<void>((resolve) => (untrusted ? untrusted.close(() => resolve()) : resolve()));

@@ -12,8 +12,7 @@ import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
 import { SELF_SIGNED } from '../../../tests/fixtures/self-signed.js';
 import { descendants } from '../../../tests/helpers.js';
 import { configSchema } from '../src/config.js';
-import { createServer as createBrowserServer } from '../src/server.js';
-import { closeRuntime } from '../src/tools.js';
+import { createServer as createBrowserServer, definition } from '../src/server.js';
 
 const chromium = findChromium();
 if (!chromium && !process.env.CI) console.log("Skipping the browser's own-requests test: Chromium not found (apt-get install chromium)");
@@ -35,7 +34,7 @@ describeChromium('a browser session sends nothing the pages did not ask for (Chr
   });
 
   afterAll(async () => {
-    await closeRuntime();
+    await definition.shutdown();
     await site?.close();
     untrusted?.closeAllConnections();
     await new Promise<void>((resolve) => (untrusted ? untrusted.close(() => resolve()) : resolve()));

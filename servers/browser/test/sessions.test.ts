@@ -12,8 +12,7 @@ import { startBrowserSite } from '../../../tests/fixtures/browser-site.js';
 import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
 import { TEST_CACHE, descendants, processAlive, serverMain, startHttpServer, waitFor } from '../../../tests/helpers.js';
 import { configSchema } from '../src/config.js';
-import { createServer } from '../src/server.js';
-import { closeRuntime } from '../src/tools.js';
+import { createServer, definition } from '../src/server.js';
 
 const chromium = findChromium();
 if (!chromium && !process.env.CI) console.log('Skipping browser session tests: Chromium not found (apt-get install chromium)');
@@ -68,7 +67,7 @@ describeChromium('a closed MCP session frees its browser context at once', () =>
       expect(opened.isError, opened.text).toBe(false);
       await second.close();
     } finally {
-      await closeRuntime();
+      await definition.shutdown();
     }
   }, 120_000);
 

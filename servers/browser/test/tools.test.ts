@@ -10,8 +10,7 @@ import { freePort } from '../../../tests/helpers.js';
 import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
 import { configSchema } from '../src/config.js';
 import type { Config } from '../src/config.js';
-import { createServer as createBrowserServer } from '../src/server.js';
-import { closeRuntime } from '../src/tools.js';
+import { createServer as createBrowserServer, definition } from '../src/server.js';
 
 const chromium = findChromium();
 if (!chromium && !process.env.CI) console.log('Skipping browser tool tests: Chromium not found (apt-get install chromium)');
@@ -65,7 +64,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await closeRuntime();
+  await definition.shutdown();
   await site?.close();
   if (output) rmSync(output, { recursive: true, force: true });
 });

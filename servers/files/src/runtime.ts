@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { httpClientFor, runtimeRegistry, loadSource, openCache } from '@fathom/core';
+import { httpClientFor, loadSource, openCache } from '@fathom/core';
 import type { Cache, HttpClient, LoadedSource, Logger, ToolContext } from '@fathom/core';
 import type { Config } from './config.js';
 import type { ConvertedDocument, ConvertOptions } from './convert/types.js';
@@ -90,9 +90,3 @@ export class FilesRuntime {
     this.cache.close();
   }
 }
-
-const registry = runtimeRegistry((config: Config, logger: Logger) => new FilesRuntime(config, logger));
-
-/** One runtime per configuration: in a server process, one for all its sessions. */
-export const runtimeFor = registry.get;
-export const closeRuntime = registry.closeAll;

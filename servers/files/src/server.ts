@@ -2,7 +2,7 @@ import { createLogger, defineToolServer } from '@fathom/core';
 import type { FathomServer, Logger } from '@fathom/core';
 import { configSchema } from './config.js';
 import type { Config } from './config.js';
-import { closeRuntime } from './runtime.js';
+import { FilesRuntime } from './runtime.js';
 import { toolsFor } from './tools.js';
 
 export const definition = defineToolServer({
@@ -12,8 +12,8 @@ export const definition = defineToolServer({
   packageJson: new URL('../package.json', import.meta.url),
   defaultPort: 8933,
   configSchema,
+  runtime: (config: Config, logger: Logger) => new FilesRuntime(config, logger),
   tools: toolsFor,
-  shutdown: closeRuntime,
 });
 
 export function createServer(config: Config, logger: Logger = createLogger('fathom.files'), endpoint?: string): Promise<FathomServer> | FathomServer {

@@ -1,6 +1,6 @@
-import type { Logger, Tool } from '@fathom/core';
+import type { ServerContext, Tool } from '@fathom/core';
 import type { Config } from './config.js';
-import { runtimeFor } from './runtime.js';
+import type { FilesRuntime } from './runtime.js';
 import { documentInfo } from './tools/info.js';
 import { listFiles } from './tools/list.js';
 import { convertToMarkdown, readDocument } from './tools/read.js';
@@ -8,8 +8,7 @@ import { searchDocument } from './tools/search.js';
 import { extractTables } from './tools/tables.js';
 
 /** MiroThinker was trained with no files server: both profiles share these tools. */
-export function toolsFor(config: Config, logger: Logger): Tool[] {
-  const runtime = runtimeFor(config, logger);
+export function toolsFor({ runtime }: ServerContext<Config, FilesRuntime>): Tool[] {
   return [
     readDocument(runtime),
     documentInfo(runtime),

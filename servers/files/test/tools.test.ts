@@ -13,8 +13,7 @@ import JSZip from 'jszip';
 import PDFDocument from 'pdfkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../src/config.js';
-import { closeRuntime } from '../src/runtime.js';
-import { createServer } from '../src/server.js';
+import { createServer, definition } from '../src/server.js';
 
 let root: string;
 let outside: string;
@@ -69,7 +68,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await closeRuntime();
+  await definition.shutdown();
   rmSync(join(root, '..'), { recursive: true, force: true });
 });
 

@@ -1,4 +1,4 @@
-import { FathomError, httpClientFor, runtimeRegistry, openCache } from '@fathom/core';
+import { FathomError, httpClientFor, openCache } from '@fathom/core';
 import type { Cache, HttpClient, Logger } from '@fathom/core';
 import { BwrapBackend, bwrapProblem } from './backends/bwrap.js';
 import { E2BBackend } from './backends/e2b.js';
@@ -90,9 +90,3 @@ export class SandboxRuntime {
     this.cache.close();
   }
 }
-
-const registry = runtimeRegistry((config: Config, logger: Logger) => new SandboxRuntime(config, logger));
-
-/** One runtime per configuration: in a server process, one for all its sessions. */
-export const runtimeFor = registry.get;
-export const closeRuntime = registry.closeAll;

@@ -1,7 +1,7 @@
 import { createLogger, defineToolServer } from '@fathom/core';
 import type { FathomServer, Logger } from '@fathom/core';
 import { configSchema, envAliases } from './config.js';
-import { closeRuntime } from './runtime.js';
+import { SandboxRuntime } from './runtime.js';
 import type { Config } from './config.js';
 import { toolGroups, toolsFor } from './tools.js';
 
@@ -12,12 +12,14 @@ export const definition = defineToolServer({
   packageJson: new URL('../package.json', import.meta.url),
   defaultPort: 8934,
   configSchema,
+  runtime: (config: Config, logger: Logger) => new SandboxRuntime(config, logger),
   tools: toolsFor,
   toolGroups,
   envAliases,
-  shutdown: closeRuntime,
 });
 
 export function createServer(config: Config, logger: Logger = createLogger('fathom.python-sandbox'), endpoint?: string): Promise<FathomServer> | FathomServer {
   return definition.createServer(config, logger, endpoint);
 }
+
+export { findPython } from './python.js';

@@ -1,12 +1,11 @@
-import type { InstanceScope, Logger, Tool } from '@fathom/core';
+import type { ServerContext, Tool } from '@fathom/core';
 import type { Config } from './config.js';
-import { runtimeFor } from './runtime.js';
+import type { SandboxRuntime } from './runtime.js';
 import { defaultTools } from './tools/default.js';
 import { MIROTHINKER_SERVER, mirothinkerTools } from './tools/mirothinker.js';
 
 /** The tools of one server instance: the sandboxes they make belong to it, and close with it. */
-export function toolsFor(config: Config, logger: Logger, instance: InstanceScope): Tool[] {
-  const runtime = runtimeFor(config, logger);
+export function toolsFor({ config, runtime, instance }: ServerContext<Config, SandboxRuntime>): Tool[] {
   instance.onClose(async () => {
     const sessions = await runtime.sessions().catch(() => undefined);
     await sessions?.closeOwnedBy(instance.id);

@@ -4,8 +4,7 @@ import { rawToolList, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Config } from '../src/config.js';
-import { closeRuntime } from '../src/runtime.js';
-import { createServer } from '../src/server.js';
+import { createServer, definition } from '../src/server.js';
 import { call, connect, describeBwrap, sandboxConfig, testDirs } from './helpers.js';
 import type { TestDirs } from './helpers.js';
 
@@ -49,7 +48,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await connection?.close();
-  await closeRuntime();
+  await definition.shutdown();
 });
 
 describeBwrap('python-sandbox mirothinker profile (bwrap)', () => {

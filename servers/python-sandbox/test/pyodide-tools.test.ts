@@ -1,6 +1,6 @@
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeRuntime } from '../src/runtime.js';
+import { definition } from '../src/server.js';
 import { call, connect, newSession, sandboxConfig, testDirs } from './helpers.js';
 
 let connection: InMemoryConnection;
@@ -11,7 +11,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await connection?.close();
-  await closeRuntime();
+  await definition.shutdown();
 });
 
 describe('python-sandbox default tools (pyodide)', () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { closeRuntime } from '../src/runtime.js';
+import { definition } from '../src/server.js';
 import { call, connect, describeBwrap, newSession, sandboxConfig, testDirs } from './helpers.js';
 import type { TestDirs } from './helpers.js';
 
@@ -46,7 +46,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await connection?.close();
-  await closeRuntime();
+  await definition.shutdown();
   web?.close();
 });
 

@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path';
-import { HttpClient, httpClientFor, openCache, runtimeRegistry } from '@fathom/core';
+import { HttpClient, httpClientFor, openCache } from '@fathom/core';
 import type { Cache, Logger } from '@fathom/core';
 import { WorkerPool } from '@fathom/files/pool';
 import type { Config } from './config.js';
@@ -98,8 +98,3 @@ export class SearchRuntime {
     this.cache.close();
   }
 }
-
-const registry = runtimeRegistry((config: Config, logger: Logger) => new SearchRuntime(config, logger));
-
-export const runtimeFor = registry.get;
-export const closeRuntime = registry.closeAll;

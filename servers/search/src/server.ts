@@ -1,7 +1,7 @@
 import { createLogger, defineToolServer } from '@fathom/core';
 import type { FathomServer, Logger } from '@fathom/core';
 import { configSchema, envAliases } from './config.js';
-import { closeRuntime } from './runtime.js';
+import { SearchRuntime } from './runtime.js';
 import type { Config } from './config.js';
 import { toolGroups, toolsFor } from './tools.js';
 
@@ -14,10 +14,10 @@ export const definition = defineToolServer({
   packageJson: new URL('../package.json', import.meta.url),
   defaultPort: 8931,
   configSchema,
+  runtime: (config: Config, logger: Logger) => new SearchRuntime(config, logger),
   tools: toolsFor,
   toolGroups,
   envAliases,
-  shutdown: closeRuntime,
 });
 
 export function createServer(config: Config, logger: Logger = createLogger('fathom.search'), endpoint?: string): Promise<FathomServer> | FathomServer {

@@ -1,11 +1,10 @@
-import type { Logger, Tool } from '@fathom/core';
+import type { ServerContext, Tool } from '@fathom/core';
 import type { Config } from './config.js';
-import { runtimeFor } from './runtime.js';
+import type { SearchRuntime } from './runtime.js';
 import { defaultTools } from './tools/default.js';
 import { MIROTHINKER_GROUPS, mirothinkerTools } from './tools/mirothinker.js';
 
-export function toolsFor(config: Config, logger: Logger): Tool[] {
-  const runtime = runtimeFor(config, logger);
+export function toolsFor({ config, runtime }: ServerContext<Config, SearchRuntime>): Tool[] {
   return config.profile === 'mirothinker' ? mirothinkerTools(runtime) : defaultTools(runtime);
 }
 

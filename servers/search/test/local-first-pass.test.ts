@@ -8,8 +8,7 @@ import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../src/config.js';
 import type { Config } from '../src/config.js';
-import { closeRuntime, runtimeFor } from '../src/runtime.js';
-import { createServer } from '../src/server.js';
+import { createServer, definition } from '../src/server.js';
 
 // Enough documents that the first pass over the folder takes a moment (about 2 s on an idle machine).
 const FILLER = 3000;
@@ -31,7 +30,7 @@ beforeAll(() => {
 afterEach(async () => {
   await connection?.close();
   connection = undefined;
-  await closeRuntime();
+  await definition.shutdown();
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,7 +56,7 @@ async function start(flags: Record<string, string>): Promise<{ config: Config; c
 
 /** The first pass of the server built from `config`, as an event to wait for. */
 function firstPass(config: Config): Promise<unknown> {
-  return runtimeFor(config, createLogger('test', { level: 'silent' })).folderPass!.finished;
+  return definition.runtimeFor(config, createLogger('test', { level: 'silent' })).folderPass!.finished;
 }
 
 describe('local search while the first pass over --local-folders runs', () => {

@@ -12,8 +12,7 @@ import { startFixtureSite } from '../../../tests/fixtures/site.js';
 import type { FixtureSite } from '../../../tests/fixtures/site.js';
 import { configSchema } from '../src/config.js';
 import type { Config } from '../src/config.js';
-import { closeRuntime } from '../src/runtime.js';
-import { createServer } from '../src/server.js';
+import { createServer, definition } from '../src/server.js';
 
 let fakes: ProviderFakes;
 let site: FixtureSite;
@@ -44,7 +43,7 @@ beforeAll(async () => {
 beforeEach(() => fakes.reset());
 
 afterAll(async () => {
-  await closeRuntime();
+  await definition.shutdown();
   await Promise.all([fakes?.close(), site?.close(), model?.close()]);
 });
 

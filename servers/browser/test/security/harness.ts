@@ -10,8 +10,7 @@ import { startBrowserSite } from '../../../../tests/fixtures/browser-site.js';
 import type { BrowserSite } from '../../../../tests/fixtures/browser-site.js';
 import { configSchema } from '../../src/config.js';
 import type { Config } from '../../src/config.js';
-import { createServer } from '../../src/server.js';
-import { closeRuntime } from '../../src/tools.js';
+import { createServer, definition } from '../../src/server.js';
 import { startHostileSite } from './hostile-site.js';
 import type { RecordingServer } from './hostile-site.js';
 
@@ -113,7 +112,7 @@ export async function startBrowser(flags: Record<string, string> = {}, env: Reco
     },
     async close() {
       await Promise.allSettled(sessions.map((opened) => opened.close()));
-      await closeRuntime();
+      await definition.shutdown();
       await Promise.all([site.close(), hostile.close()]);
       rmSync(output, { recursive: true, force: true });
     },

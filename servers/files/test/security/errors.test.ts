@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeRuntime } from '../../src/runtime.js';
+import { definition } from '../../src/server.js';
 import { encryptedWorkbook } from '../fixtures/workbooks.js';
 import { call, connectFiles } from './helpers.js';
 
@@ -40,7 +40,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   for (const connection of connections) await connection.close();
-  await closeRuntime();
+  await definition.shutdown();
   rmSync(base, { recursive: true, force: true });
 });
 

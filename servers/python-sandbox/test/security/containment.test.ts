@@ -2,7 +2,7 @@ import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { closeRuntime } from '../../src/runtime.js';
+import { definition } from '../../src/server.js';
 import { call, connect, describeBwrap, newSession, sandboxConfig, testDirs } from '../helpers.js';
 import type { TestDirs } from '../helpers.js';
 
@@ -43,7 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await connection?.close();
-  await closeRuntime();
+  await definition.shutdown();
   loopback?.close();
 });
 

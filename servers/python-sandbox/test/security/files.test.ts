@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { closeRuntime } from '../../src/runtime.js';
+import { definition } from '../../src/server.js';
 import { call, connect, describeBwrap, pythonValue, runPython, newSession, sandboxConfig, testDirs } from '../helpers.js';
 import type { TestDirs } from '../helpers.js';
 
@@ -39,7 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await connection?.close();
-  await closeRuntime();
+  await definition.shutdown();
   web?.close();
 });
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { closeRuntime } from '../../src/runtime.js';
+import { definition } from '../../src/server.js';
 import { connect, describeBwrap, pythonValue, runPython, hostStatus, newSession, sandboxConfig, sandboxPids, testDirs } from '../helpers.js';
 import type { TestDirs } from '../helpers.js';
 
@@ -34,7 +34,7 @@ afterAll(async () => {
   if (previousKey === undefined) delete process.env.SERPER_API_KEY;
   else process.env.SERPER_API_KEY = previousKey;
   await connection?.close();
-  await closeRuntime();
+  await definition.shutdown();
 });
 
 describeBwrap('python-sandbox against the host (bwrap, as the server runs here)', () => {

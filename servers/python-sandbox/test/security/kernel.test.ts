@@ -1,7 +1,7 @@
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BACKGROUND_END, BACKGROUND_START } from '../../src/backends/capture.js';
-import { closeRuntime } from '../../src/runtime.js';
+import { definition } from '../../src/server.js';
 import { call, connect, describeBwrap, newSession, runPython, sandboxConfig, testDirs } from '../helpers.js';
 
 let connection: InMemoryConnection;
@@ -25,7 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await connection?.close();
-  await closeRuntime();
+  await definition.shutdown();
 });
 
 describeBwrap('python-sandbox kernel channel (bwrap)', () => {

@@ -3,8 +3,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { connectInMemory, textOf } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startHttpServer, waitFor } from '../../../../tests/helpers.js';
-import { closeRuntime } from '../../src/runtime.js';
-import { createServer } from '../../src/server.js';
+import { createServer, definition } from '../../src/server.js';
 import { call, connect, describeBwrap, newSession, sandboxConfig, sandboxPids, testDirs } from '../helpers.js';
 import type { TestDirs } from '../helpers.js';
 
@@ -15,7 +14,7 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  await closeRuntime();
+  await definition.shutdown();
 });
 
 describeBwrap('python-sandbox sandboxes belong to the client that made them (bwrap)', () => {

@@ -5,8 +5,7 @@ import { loadConfig } from '@fathom/core';
 import { connectInMemory, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { configSchema } from '../../src/config.js';
-import { closeRuntime } from '../../src/runtime.js';
-import { createServer } from '../../src/server.js';
+import { createServer, definition } from '../../src/server.js';
 
 export interface ToolAnswer {
   text: string;
@@ -60,7 +59,7 @@ export function sharedCache(prefix: string, extra: Record<string, string> = {}) 
     },
     async closeAll(): Promise<void> {
       await Promise.all(clients.splice(0).map((created) => created.close()));
-      await closeRuntime();
+      await definition.shutdown();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -7,7 +7,7 @@ import { startJinaFake } from '../../../../tests/fixtures/providers.js';
 import type { JinaFake } from '../../../../tests/fixtures/providers.js';
 import { startFixtureSite } from '../../../../tests/fixtures/site.js';
 import type { FixtureSite } from '../../../../tests/fixtures/site.js';
-import { closeRuntime } from '../../src/runtime.js';
+import { definition } from '../../src/server.js';
 import { searchClient } from './helpers.js';
 import type { SearchClient } from './helpers.js';
 
@@ -54,7 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(clients.map((created) => created.close()));
-  await closeRuntime();
+  await definition.shutdown();
   await Promise.all([site.close(), jina.close()]);
   rmSync(dir, { recursive: true, force: true });
 });

@@ -6,7 +6,7 @@ import { startJinaFake } from '../../../../tests/fixtures/providers.js';
 import type { JinaFake } from '../../../../tests/fixtures/providers.js';
 import { startFixtureSite } from '../../../../tests/fixtures/site.js';
 import type { FixtureSite } from '../../../../tests/fixtures/site.js';
-import { closeRuntime } from '../../src/runtime.js';
+import { definition } from '../../src/server.js';
 import { searchClient } from './helpers.js';
 
 /** This machine's name, when it resolves to non-public addresses only: a host name (not an IP, not "localhost") the guard must resolve. */
@@ -30,7 +30,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await closeRuntime();
+  await definition.shutdown();
   await Promise.all([site?.close(), jina?.close()]);
 });
 

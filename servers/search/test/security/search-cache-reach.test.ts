@@ -10,7 +10,7 @@ import { configSchema } from '../../src/config.js';
 import { SearchEngine } from '../../src/engine.js';
 import type { SearchOutcome } from '../../src/engine.js';
 import { searxngProvider } from '../../src/providers/searxng.js';
-import { closeRuntime } from '../../src/runtime.js';
+import { definition } from '../../src/server.js';
 import type { SearchRequest } from '../../src/types.js';
 import { searchClient } from './helpers.js';
 import type { SearchClient } from './helpers.js';
@@ -53,7 +53,7 @@ beforeEach(() => {
 
 afterAll(async () => {
   await Promise.all(clients.map((created) => created.close()));
-  await closeRuntime();
+  await definition.shutdown();
   for (const close of closers) await close();
   await Promise.all([intranet.close(), other.close()]);
   rmSync(dir, { recursive: true, force: true });
