@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
 
-// In a clone @fathom/core is the workspace core/ (built by "npm start" or "npm run setup"); in an
+// In a clone @fathom/cli is the workspace cli/ (built by "npm start" or "npm run setup"); in an
 // installed package it is bundled under node_modules/.
 let cli;
 try {
-  cli = new URL(import.meta.resolve('@fathom/core/cli'));
+  cli = new URL(import.meta.resolve('@fathom/cli'));
 } catch {
   cli = undefined;
 }

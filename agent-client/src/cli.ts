@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { FathomError, createLogger, errorMessage, isFathomError } from '@fathom/core';
-import { BooleanOption, booleanOptionTerm, normalizeBooleanArgs } from '@fathom/core/cli';
+import { BooleanOption, FathomError, booleanOptionTerm, createLogger, errorMessage, isFathomError, normalizeBooleanArgs } from '@fathom/core';
 import { Command, InvalidArgumentError } from 'commander';
 import { agentConfig, resolveModel, runTask, taskHarness } from './agent.js';
 import { modelSettingSources, serverEnvironment } from './config.js';

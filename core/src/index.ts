@@ -18,3 +18,4 @@ export * from './source.js';
 export * from './python.js';
 export * from './mirothinker.js';
 export * from './system.js';
+export * from './options.js';

@@ -242,7 +242,7 @@ describe('fathom CLI', () => {
   });
 
   it("each server's default port is its port under fathom serve with the default base port", async () => {
-    const { BASE_PORT, serverPort } = await import('../../core/src/cli/servers.js');
+    const { BASE_PORT, serverPort } = await import('@fathom/cli');
     for (const name of SERVERS) {
       const { definition } = (await import(`@fathom/${name}`)) as { definition: { defaultPort: number } };
       expect(serverPort(name, BASE_PORT)).toBe(definition.defaultPort);

@@ -3,16 +3,11 @@ import { resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { Command, CommanderError, Help, InvalidArgumentError } from 'commander';
-import { CONFIG_FILE, loadConfig } from '../config.js';
-import type { BaseConfig } from '../config.js';
-import { errorLine, errorMessage } from '../errors.js';
-import { createLogger } from '../log.js';
-import { runMain } from '../serve.js';
+import { CONFIG_FILE, addBooleanOption, booleanOptionTerm, createLogger, errorLine, errorMessage, loadConfig, normalizeBooleanArgs, runMain } from '@fathom/core';
+import type { BaseConfig } from '@fathom/core';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { connectStdio, renderResult, saveBinaryContent } from './call.js';
-import { renderChecks, runChecks } from './doctor.js';
 import { packageRoot } from './package-root.js';
-import { addBooleanOption, booleanOptionTerm, normalizeBooleanArgs } from './options.js';
 import { HOSTS, HostConfigError, hostConfig, printedConfig } from './host-config.js';
 import type { HostName, HostTransport } from './host-config.js';
 import { serveAll } from './serve-all.js';
@@ -25,11 +20,6 @@ const version = (JSON.parse(readFileSync(`${rootDir}package.json`, 'utf8')) as {
 const fathomBin = `${rootDir}bin/fathom.js`;
 
 const out = (text: string) => process.stdout.write(text + '\n');
-// A reader that stops early (`fathom tools | head`) is not an error.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(0);
-  throw error;
-});
 const say = (text: string) => process.stderr.write(text + '\n');
 
 /** Usage and protocol failures exit 2; a tool's own isError exits 1. */
@@ -75,7 +65,8 @@ async function listTools(name: ServerName, profile: string) {
   return tools;
 }
 
-export { BooleanOption, addBooleanOption, booleanOptionTerm, normalizeBooleanArgs } from './options.js';
+export { BASE_PORT, SERVER_NAMES, serverPort } from './servers.js';
+export type { ServerName } from './servers.js';
 
 interface ServeCommandOptions {
   host: string;
@@ -135,12 +126,12 @@ export function buildProgram(): Command {
       .action(async (args: string[]) => runMain(await loadDefinition(name), args));
   }
 
-  // The agent client is its own package: loaded only when one of its commands runs.
   const agentCommands = {
     agent: 'run the MiroThinker model on a task against MCP servers (see: fathom agent --help)',
     trace: 'render an agent trace as a readable timeline',
     eval: 'run a benchmark file through the agent, resumably, and score it',
   };
+  // The agent client loads only when one of its commands runs, like each server (see servers.ts).
   for (const [name, description] of Object.entries(agentCommands)) {
     program
       .command(name)
@@ -149,11 +140,7 @@ export function buildProgram(): Command {
       .allowUnknownOption()
       .allowExcessArguments()
       .argument('[arguments...]')
-      .action(async (args: string[]) => {
-        const agentCli = '@fathom/agent/cli';
-        const { runAgentCli } = (await import(agentCli)) as { runAgentCli(argv: string[], fathomBin: string): Promise<void> };
-        await runAgentCli([name, ...args], fathomBin);
-      });
+      .action(async (args: string[]) => (await import('@fathom/agent/cli')).runAgentCli([name, ...args], fathomBin));
   }
 
   program
@@ -272,6 +259,8 @@ export function buildProgram(): Command {
     .description('list the system parts Fathom uses, present or missing, with the command that fixes each');
   addBooleanOption(doctor, '--json', 'print the checks as JSON')
     .action(async (options: { json?: boolean }) => {
+      // The checks read the browser's and the sandbox's finders: loaded when the doctor runs.
+      const { renderChecks, runChecks } = await import('./doctor.js');
       const checks = await runChecks();
       out(options.json ? JSON.stringify(checks, null, 2) : renderChecks(checks));
       if (checks.some((check) => !check.ok && check.neededBy !== 'benchmarks only')) process.exitCode = 1;
@@ -281,6 +270,11 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
+  // A reader that stops early (`fathom tools | head`) is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   try {
     const program = buildProgram();
     await program.parseAsync(normalizeBooleanArgs(program, argv));

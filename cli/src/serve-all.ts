@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
-import { killChildren, trackChild } from '../children.js';
+import { killChildren, trackChild } from '@fathom/core';
 import { SERVER_NAMES, mainScript, serverPort } from './servers.js';
 import type { ServerName } from './servers.js';
 

@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import { booleanForms, booleanWord } from '../config.js';
-import { FathomError } from '../errors.js';
+import { booleanForms, booleanWord } from './config.js';
+import { FathomError } from './errors.js';
 
 /** A commander switch that is also written `--x true|false`, `--x=true|false` and `--no-x`. */
 export class BooleanOption extends Option {

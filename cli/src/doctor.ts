@@ -1,7 +1,7 @@
-import { asUser, findChromium, findPython } from '../system.js';
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { asUser, findChromium, findPython } from '@fathom/core';
 
 const run = promisify(execFile);
 
