@@ -1,5 +1,5 @@
 import { createLogger } from '@fathom/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { CellOutput, Sandbox, SandboxBackend } from '../src/backends/types.js';
 import { Sessions } from '../src/sessions.js';
 
@@ -67,17 +67,26 @@ describe('Sessions', () => {
   });
 
   it('refuses sandboxes beyond the cap and closes idle ones', async () => {
-    const backend = new RecordingBackend();
-    const sessions = new Sessions(backend, { ...options, warmPool: 0, maxLive: 2 });
-    const first = await sessions.create('me', 50);
-    await sessions.create('me');
-    await expect(sessions.create('me')).rejects.toThrow(/All 2 sandboxes/);
-    await new Promise((resolve) => setTimeout(resolve, 2500));
-    expect(sessions.get(first.id, 'me')).toBeUndefined();
-    expect(backend.closed).toEqual([first.id]);
-    await expect(sessions.use(first.id, 'me', async () => 1)).rejects.toThrow(/No sandbox with id/);
-    expect((await sessions.create('me')).id).toBe('rec_3');
-    await sessions.close();
+    vi.useFakeTimers();
+    try {
+      const backend = new RecordingBackend();
+      const sessions = new Sessions(backend, { ...options, warmPool: 0, maxLive: 2 });
+      const first = await sessions.create('me', 5000);
+      const second = await sessions.create('me', 60_000);
+      await expect(sessions.create('me')).rejects.toThrow(/All 2 sandboxes/);
+      await vi.advanceTimersByTimeAsync(4000);
+      expect(sessions.get(first.id, 'me')).toBeDefined();
+      expect(backend.closed).toEqual([]);
+      await vi.advanceTimersByTimeAsync(2500);
+      expect(sessions.get(first.id, 'me')).toBeUndefined();
+      expect(sessions.get(second.id, 'me')).toBeDefined();
+      expect(backend.closed).toEqual([first.id]);
+      await expect(sessions.use(first.id, 'me', async () => 1)).rejects.toThrow(/No sandbox with id/);
+      expect((await sessions.create('me')).id).toBe('rec_3');
+      await sessions.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('holds the cap when creates overlap', async () => {
