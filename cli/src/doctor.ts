@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { asUser, findChromium, findPython } from '@fathom/core';
+import { asUser } from '@fathom/core';
+import { findChromium } from '@fathom/browser';
+import { findPython } from '@fathom/python-sandbox';
 
 const run = promisify(execFile);
 

@@ -1,17 +1,14 @@
 import { FathomError } from './errors.js';
 import { existsSync } from 'node:fs';
 
-/** Where this machine's Chromium is: FATHOM_CHROMIUM_PATH, or the usual package paths. */
+/**
+ * @deprecated The browser's own finder is `findChromium` from @fathom/browser; this copy goes
+ * once the browser's sources and tests import that one.
+ */
 export function findChromium(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const candidates = [env.FATHOM_CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
   return candidates.find((path): path is string => !!path && existsSync(path));
 }
-
-/** The machine's own Python, not a version-manager shim (a shim costs 100 ms per start). */
-export function findPython(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return [env.FATHOM_PYTHON, '/usr/bin/python3', '/usr/local/bin/python3'].find((path): path is string => !!path && existsSync(path));
-}
-
 
 /** The absolute path of a program on PATH (or in the system folders), for children started without an environment. */
 export function findProgram(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {

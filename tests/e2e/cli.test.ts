@@ -6,7 +6,7 @@ import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findChromium } from '@fathom/core';
+import { findChromium } from '@fathom/browser';
 import { FATHOM_BIN, ROOT, SERVERS, freePorts, healthy, processAlive, serverMain, spawnNode, waitFor } from '../helpers.js';
 
 async function fathom(args: string[], env: NodeJS.ProcessEnv = {}) {
