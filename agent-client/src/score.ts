@@ -1,4 +1,4 @@
-import { errorMessage } from '@fathom/core';
+import { ChatClient, ChatFailure, FathomError, errorMessage } from '@fathom/core';
 
 /*
  * Exact match as GAIA scores it: the leaderboard's question_scorer
@@ -136,67 +136,32 @@ export async function judgeAnswer(
   signal?: AbortSignal,
 ): Promise<JudgeVerdict> {
   if (prediction === undefined || !prediction.trim()) return { correct: false, reason: 'no answer' };
-  const attempts = Math.max(1, judge.attempts ?? 3);
-  let reason = '';
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    if (attempt > 1) await sleep((judge.retryDelayMs ?? 1000) * (attempt - 1), signal);
-    if (signal?.aborted) return { correct: undefined, reason: 'cancelled' };
-    const outcome = await askJudge(judgePrompt(question, prediction, truth), judge, signal);
-    if ('reply' in outcome) {
-      const correct = parseVerdict(outcome.reply);
-      return correct === undefined ? { correct, reason: 'no verdict in the reply', reply: outcome.reply } : { correct, reply: outcome.reply };
-    }
-    reason = outcome.failure;
-    if (!outcome.retry) break;
-  }
-  return { correct: undefined, reason };
-}
-
-type Asked = { reply: string } | { failure: string; retry: boolean };
-
-async function askJudge(prompt: string, judge: JudgeSettings, signal?: AbortSignal): Promise<Asked> {
-  const url = `${judge.baseUrl.replace(/\/+$/, '')}/chat/completions`;
-  const timeout = AbortSignal.timeout(judge.timeoutMs ?? 60_000);
-  try {
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(judge.apiKey ? { authorization: `Bearer ${judge.apiKey}` } : {}),
-      },
-      body: JSON.stringify({ model: judge.model, messages: [{ role: 'user', content: prompt }], temperature: 0, stream: false }),
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-    });
-    const body = await response.text();
-    if (!response.ok) {
-      return { failure: `judge answered HTTP ${response.status}: ${body.slice(0, 200)}`, retry: response.status === 429 || response.status >= 500 };
-    }
-    const content = replyContent(body);
-    return content === undefined ? { failure: `judge reply has no message content: ${body.slice(0, 200)}`, retry: false } : { reply: content };
-  } catch (error) {
-    const timedOut = timeout.aborted && !signal?.aborted;
-    return { failure: timedOut ? 'judge timed out' : `judge request failed: ${errorMessage(error)}`, retry: !signal?.aborted };
-  }
-}
-
-function replyContent(body: string): string | undefined {
-  try {
-    const parsed = JSON.parse(body) as { choices?: Array<{ message?: { content?: unknown } }> };
-    const content = parsed.choices?.[0]?.message?.content;
-    return typeof content === 'string' ? content : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
+  const retryDelayMs = judge.retryDelayMs ?? 1000;
+  const client = new ChatClient({
+    baseUrl: judge.baseUrl,
+    ...(judge.apiKey ? { apiKey: judge.apiKey } : {}),
+    timeoutMs: judge.timeoutMs ?? 60_000,
+    attempts: judge.attempts ?? 3,
+    retryDelayMs: (attempt) => retryDelayMs * attempt,
+    retryOn: ['network', 'timeout', 'http'],
   });
+  const body = { model: judge.model, messages: [{ role: 'user', content: judgePrompt(question, prediction, truth) }], temperature: 0, stream: false };
+  try {
+    const { content: reply } = await client.complete(body, signal ? { signal } : {});
+    const correct = parseVerdict(reply);
+    return correct === undefined ? { correct, reason: 'no verdict in the reply', reply } : { correct, reply };
+  } catch (error) {
+    return { correct: undefined, reason: failureReason(error) };
+  }
+}
+
+function failureReason(error: unknown): string {
+  if (!(error instanceof FathomError)) return `judge request failed: ${errorMessage(error)}`;
+  if (error.code === 'cancelled') return 'cancelled';
+  const failure = error.cause instanceof ChatFailure ? error.cause : undefined;
+  if (failure?.kind === 'timeout') return 'judge timed out';
+  if (failure?.kind === 'http') return `judge answered ${failure.message}`;
+  const details = error.details as { status?: unknown; message?: unknown } | undefined;
+  if (typeof details?.status === 'number') return `judge answered HTTP ${details.status}: ${String(details.message ?? '')}`;
+  return `judge request failed: ${failure?.message ?? error.message}`;
 }

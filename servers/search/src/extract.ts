@@ -1,5 +1,5 @@
-import { FathomError, HttpClient, errorMessage, mirothinkerPrompts } from '@fathom/core';
-import type { Logger } from '@fathom/core';
+import { ChatClient, FathomError, HttpClient, errorMessage, mirothinkerPrompts } from '@fathom/core';
+import type { ChatAnswer, Logger } from '@fathom/core';
 import { bestPassages } from './bm25.js';
 import type { BestPassage } from './bm25.js';
 import type { Config } from './config.js';
@@ -51,11 +51,6 @@ interface Answer {
   tailCut: boolean;
 }
 
-interface ChatCompletion {
-  choices?: Array<{ message?: { content?: unknown }; finish_reason?: unknown }>;
-  usage?: { total_tokens?: unknown };
-}
-
 /**
  * Extracts what a question asks from page content: with the configured OpenAI-compatible model
  * and MiroThinker's extraction prompt, else (or when the model fails) the page's BM25 best passages.
@@ -65,6 +60,7 @@ export class Extractor {
   private readonly logger: Logger;
   private readonly http: HttpClient;
   private readonly ownsHttp: boolean;
+  private chat: ChatClient | undefined;
 
   constructor(options: ExtractorOptions) {
     this.config = options.config;
@@ -114,9 +110,10 @@ export class Extractor {
     }
   }
 
-  private endpoint(): string {
-    const base = this.config.summaryLlmBaseUrl!.replace(/\/+$/, '');
-    return base.endsWith('/chat/completions') ? base : `${base}/chat/completions`;
+  private client(): ChatClient {
+    const { summaryLlmBaseUrl, summaryLlmApiKey } = this.config;
+    this.chat ??= new ChatClient({ baseUrl: summaryLlmBaseUrl!, ...(summaryLlmApiKey ? { apiKey: summaryLlmApiKey } : {}), http: this.http });
+    return this.chat;
   }
 
   /**
@@ -125,26 +122,26 @@ export class Extractor {
    * once with less content.
    */
   private async ask(model: string, content: string, question: string, signal: AbortSignal | undefined): Promise<Answer> {
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
-    if (this.config.summaryLlmApiKey) headers.authorization = `Bearer ${this.config.summaryLlmApiKey}`;
     let tokensUsed = 0;
     let tailCut = 0;
     let askedAgain = false;
     for (let attempt = 1; ; attempt++) {
       const shown = tailCut > 0 ? cutTail(content, tailCut) : content;
-      const body = JSON.stringify(payload(model, extractionPrompt(question, shown)));
-      const response = await this.http.request(this.endpoint(), { method: 'POST', headers, body, signal });
-      const raw = response.text();
-      if (response.status >= 400) {
-        if (CONTEXT_OVERFLOW.test(raw) && attempt < MAX_ATTEMPTS) {
+      let answer: ChatAnswer;
+      try {
+        answer = await this.client().complete(payload(model, extractionPrompt(question, shown)), signal ? { signal } : {});
+      } catch (error) {
+        if (error instanceof FathomError && error.code !== 'cancelled' && CONTEXT_OVERFLOW.test(error.message) && attempt < MAX_ATTEMPTS) {
           tailCut = Math.max(tailCut, TAIL_CUT_STEP * attempt);
           this.logger.debug('extraction prompt too long for the model; cutting the content', { model, tailCut });
           continue;
         }
-        throw new FathomError('upstream', `the model endpoint answered HTTP ${response.status}${apiError(raw)}`);
+        throw error;
       }
-      const { text, finishReason, tokens } = parseCompletion(raw);
-      tokensUsed += tokens;
+      const text = stripThinking(answer.content);
+      const total = answer.usage?.total_tokens ?? 0;
+      tokensUsed += total > 0 ? total : 0;
+      const { finishReason } = answer;
       const cutShort = finishReason === 'length' || loops(text);
       if (cutShort && !askedAgain && attempt < MAX_ATTEMPTS) {
         askedAgain = true;
@@ -173,35 +170,6 @@ function payload(model: string, prompt: string): Record<string, unknown> {
   const body: Record<string, unknown> = { model, max_completion_tokens: MAX_ANSWER_TOKENS, messages };
   if (/gpt-?5/i.test(model)) body.reasoning_effort = 'minimal';
   return body;
-}
-
-function parseCompletion(raw: string): { text: string; finishReason: unknown; tokens: number } {
-  let data: ChatCompletion;
-  try {
-    data = JSON.parse(raw) as ChatCompletion;
-  } catch {
-    throw new FathomError('upstream', `the model endpoint answered with something other than JSON: ${JSON.stringify(raw.slice(0, 120))}`);
-  }
-  const choice = Array.isArray(data?.choices) ? data.choices[0] : undefined;
-  const content = choice?.message?.content;
-  if (typeof content !== 'string') {
-    throw new FathomError('upstream', `the model's answer has no choices[0].message.content${apiError(raw)}`);
-  }
-  const total = data.usage?.total_tokens;
-  return { text: stripThinking(content), finishReason: choice?.finish_reason, tokens: typeof total === 'number' && total > 0 ? total : 0 };
-}
-
-/** The error message an OpenAI-compatible server put in its answer, as ": message". */
-function apiError(raw: string): string {
-  try {
-    const data = JSON.parse(raw) as { error?: { message?: unknown } | string; message?: unknown };
-    const message = typeof data.error === 'string' ? data.error : (data.error?.message ?? data.message);
-    if (typeof message === 'string' && message) return `: ${message.slice(0, 300)}`;
-  } catch {
-    // not JSON: the text itself, if short
-  }
-  const text = raw.trim();
-  return text && text.length <= 300 && !text.startsWith('<') ? `: ${text}` : '';
 }
 
 /** The answer without a leading reasoning block (`<think>…</think>`, or its closing tag alone). */
