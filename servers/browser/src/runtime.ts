@@ -1,0 +1,103 @@
+import { FathomError, respond } from '@fathom/core';
+import type { ServerContext, ToolContext, ToolResponse } from '@fathom/core';
+import type { Page } from 'playwright-core';
+import { z } from 'zod';
+import { isBlankPage } from './browser.js';
+import type { BrowserManager, BrowserSession } from './browser.js';
+import type { Config } from './config.js';
+import { ariaView, diffViews, markdownView } from './snapshot.js';
+
+export type Mode = 'markdown' | 'aria';
+export const DEFAULT_VIEW_CHARS = 6000;
+export const NO_PAGE = 'No page is open: call browser_navigate first.';
+export const refField = z.string().min(1).max(40).describe('An element ref from the last snapshot, e.g. m12 or e7');
+export const fullField = z.boolean().default(false).describe('Return the whole page view instead of what changed');
+export const viewCharsField = (max: number, fallback: number) => z.number().int().min(500).max(max).default(fallback);
+
+/** The view an agent saw last on each tab, to answer an action with what changed. */
+const lastViews = new WeakMap<Page, { mode: Mode; text: string }>();
+
+/**
+ * What the tools of one server instance (an MCP session over HTTP, a client over stdio) share:
+ * its browser session, which is its own and closes with it, and the way an answer about a page reads.
+ */
+export class ToolRuntime {
+  readonly config: Config;
+  readonly manager: BrowserManager;
+  private readonly instanceId: string;
+  private closed = false;
+
+  constructor({ config, runtime, instance }: ServerContext<Config, BrowserManager>) {
+    this.config = config;
+    this.manager = runtime;
+    this.instanceId = instance.id;
+    instance.onClose(() => {
+      this.closed = true;
+      return runtime.closeSession(instance.id);
+    });
+  }
+
+  /** This instance's browser session, opened on first use. */
+  session(context: ToolContext): Promise<BrowserSession> {
+    if (this.closed) throw new FathomError('cancelled', 'The MCP session was closed', { hint: 'Connect again.' });
+    // The downloads folder is named after the MCP session where there is one.
+    return this.manager.session(this.instanceId, context.sessionId ?? this.instanceId);
+  }
+
+  /** The current tab's page, for a tool that reads or acts on it: a blank tab has nothing to read or act on. */
+  async openPage(session: BrowserSession): Promise<Page> {
+    const page = await session.page();
+    if (isBlankPage(page)) {
+      throw new FathomError('not_found', NO_PAGE, {
+        hint: session.tabs.length > 1 ? 'Or switch to a tab that has a page (browser_tabs list shows them).' : undefined,
+      });
+    }
+    return page;
+  }
+
+  /**
+   * An answer about `page`: its heading says where the page is (after `first`, before `lines`);
+   * then what happened that the agent did not ask for, as [event] lines, and the lost-state note.
+   */
+  onPage(session: BrowserSession, page: Page, lines: string[] = [], first?: string): ToolResponse {
+    const response = respond().heading([...(first ? [first] : []), `Page: ${page.url()}`, ...lines].join('\n'));
+    if (session.lost) {
+      response.note(session.lost);
+      session.lost = undefined;
+    }
+    return response.text(events(session));
+  }
+
+  /** The page as the agent reads it; every in-page step under the session's time limit. */
+  async view(session: BrowserSession, page: Page, mode: Mode): Promise<string> {
+    if (mode === 'aria') return session.read(page, () => ariaView(page));
+    // The page's title is in the answer's heading (Title: ...), not repeated here as a heading.
+    return (await markdownView(page, (script) => session.read(page, () => page.evaluate(script)))).markdown;
+  }
+
+  /** A fresh view of the current tab, remembered for the next diff. */
+  async fullView(session: BrowserSession, mode: Mode): Promise<string> {
+    const page = session.current;
+    const text = await this.view(session, page, mode);
+    lastViews.set(page, { mode, text });
+    return text;
+  }
+
+  /** After an action: what changed since the last view (or the whole view when asked or when there is none). */
+  async changes(session: BrowserSession, full: boolean): Promise<string> {
+    const page = session.current;
+    const last = lastViews.get(page);
+    const mode = last?.mode ?? 'markdown';
+    const text = await this.view(session, page, mode);
+    lastViews.set(page, { mode, text });
+    return full || !last ? text : diffViews(last.text, text).text;
+  }
+}
+
+/** The session's events since the last answer, one `[event]` line each. */
+export function events(session: BrowserSession): string {
+  return session
+    .takeEvents()
+    .map((event) => `[event] ${event}`)
+    .join('\n');
+}

@@ -1,0 +1,32 @@
+import { defineTool, respond } from '@fathom/core';
+import type { Tool } from '@fathom/core';
+import { z } from 'zod';
+import { events } from '../runtime.js';
+import type { ToolRuntime } from '../runtime.js';
+
+/** browser_downloads: the files this session downloaded and where they were saved. */
+export function downloadTools(runtime: ToolRuntime): Tool[] {
+  const { config } = runtime;
+  const downloads = defineTool({
+    name: 'browser_downloads',
+    title: 'Downloads',
+    description: "Files downloaded in this session, saved under the server's output folder where the files server can read them.",
+    input: z.object({}),
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    async handle(_args, context) {
+      const session = await runtime.session(context);
+      const listed = session.downloads.length
+        ? session.downloads.map((file) => `${file.name} (${file.bytes} bytes) from ${file.url}\n  saved at ${file.path}`).join('\n')
+        : 'No downloads in this session yet.';
+      return respond()
+        .text(listed)
+        .text(events(session))
+        .note(
+          session.downloadLimitReached
+            ? `This session started its limit of ${config.maxDownloads} downloads (FATHOM_MAX_DOWNLOADS): further downloads are cancelled.`
+            : undefined,
+        );
+    },
+  });
+  return [downloads];
+}

@@ -1,0 +1,24 @@
+import { defineTool, respond } from '@fathom/core';
+import type { Tool } from '@fathom/core';
+import { z } from 'zod';
+import type { ToolRuntime } from '../runtime.js';
+
+/** browser_evaluate (offered only with --enable-evaluate): a JavaScript expression's value, as JSON. */
+export function evaluateTools(runtime: ToolRuntime): Tool[] {
+  const evaluate = defineTool({
+    name: 'browser_evaluate',
+    title: 'Run JavaScript',
+    description: 'Evaluate a JavaScript expression in the page and return its value as JSON.',
+    input: z.object({ expression: z.string().min(1).max(100_000) }),
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    async handle({ expression }, context) {
+      const session = await runtime.session(context);
+      const page = await runtime.openPage(session);
+      const value: unknown = await session.read(page, () => page.evaluate(expression), { retry: false });
+      const response = respond();
+      response.body(JSON.stringify(value, null, 2) ?? 'undefined', { maxChars: 20_000 });
+      return response;
+    },
+  });
+  return [evaluate];
+}

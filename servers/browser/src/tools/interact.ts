@@ -1,0 +1,132 @@
+import { defineTool, FathomError } from '@fathom/core';
+import type { Tool } from '@fathom/core';
+import type { Page } from 'playwright-core';
+import { z } from 'zod';
+import { isPlaywrightTimeout } from '../browser.js';
+import { resolveRef } from '../snapshot.js';
+import { DEFAULT_VIEW_CHARS, fullField, refField } from '../runtime.js';
+import type { ToolRuntime } from '../runtime.js';
+
+/** Acting on the page: click, type, select, press, hover, scroll, and waiting for it. */
+export function interactTools(runtime: ToolRuntime): Tool[] {
+  const { config } = runtime;
+
+  /** An action on an element: done (within the action time limit, plus `extraMs`), then answered with what changed. */
+  const action = <I extends z.ZodRawShape>(
+    name: string,
+    title: string,
+    description: string,
+    input: I,
+    run: (page: Page, args: z.infer<z.ZodObject<I>>) => Promise<string | void>,
+    extraMs: (args: z.infer<z.ZodObject<I>>) => number = () => 0,
+  ) =>
+    defineTool({
+      name,
+      title,
+      description: `${description} Returns what changed on the page since the last view (full: true for the whole view).`,
+      input: z.object({ ...input, full: fullField }),
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+      async handle(args, context) {
+        const session = await runtime.session(context);
+        const page = await runtime.openPage(session);
+        const input = args as z.infer<z.ZodObject<I>>;
+        const done = (await session.read(page, () => run(page, input), { limitMs: session.actionLimitMs(extraMs(input)), retry: false })) ?? `${title}: done.`;
+        await page.waitForLoadState('domcontentloaded', { timeout: 5000 }).catch(() => undefined);
+        const text = await runtime.changes(session, (args as { full: boolean }).full);
+        const response = runtime.onPage(session, session.current, [], done);
+        response.body(text, { maxChars: DEFAULT_VIEW_CHARS });
+        return response;
+      },
+    });
+
+  const click = action('browser_click', 'Click', 'Click an element by its ref.', { ref: refField }, async (page, { ref }) => {
+    const target = await resolveRef(page, ref);
+    // A click may open a tab or start a download a moment later: give those events time to land.
+    const popup = page.context().waitForEvent('page', { timeout: 700 }).catch(() => undefined);
+    const download = page.waitForEvent('download', { timeout: 700 }).catch(() => undefined);
+    await target.click();
+    await Promise.race([Promise.all([popup, download]), new Promise((resolve) => setTimeout(resolve, 700))]);
+    return `Clicked ${ref}.`;
+  });
+
+  const type = action(
+    'browser_type',
+    'Type',
+    'Type text into a field by its ref (replacing what it holds); submit presses Enter after.',
+    { ref: refField, text: z.string().max(100_000), submit: z.boolean().default(false) },
+    async (page, { ref, text, submit }) => {
+      const field = await resolveRef(page, ref);
+      await field.fill(text);
+      if (submit) await field.press('Enter');
+      return `Typed into ${ref}${submit ? ' and pressed Enter' : ''}.`;
+    },
+  );
+
+  const select = action('browser_select', 'Select', 'Choose options in a select element by its ref.', { ref: refField, values: z.array(z.string()).min(1) }, async (page, { ref, values }) => {
+    const chosen = await (await resolveRef(page, ref)).selectOption(values);
+    return `Selected ${chosen.join(', ')} in ${ref}.`;
+  });
+
+  const press = action('browser_press', 'Press a key', 'Press a key or a combination, e.g. Enter, Escape, ArrowDown, Control+A.', { key: z.string().min(1).max(50) }, async (page, { key }) => {
+    await page.keyboard.press(key);
+    return `Pressed ${key}.`;
+  });
+
+  const hover = action('browser_hover', 'Hover', 'Move the mouse over an element by its ref.', { ref: refField }, async (page, { ref }) => {
+    await (await resolveRef(page, ref)).hover();
+    return `Hovering over ${ref}.`;
+  });
+
+  const scroll = action(
+    'browser_scroll',
+    'Scroll',
+    'Scroll an element into view by its ref, or the page up or down by a screen.',
+    { ref: refField.optional(), direction: z.enum(['up', 'down']).optional() },
+    async (page, { ref, direction }) => {
+      if (ref) {
+        await (await resolveRef(page, ref)).scrollIntoViewIfNeeded();
+        return `Scrolled ${ref} into view.`;
+      }
+      if (!direction) throw new FathomError('invalid_argument', 'Give a ref or a direction', { hint: 'e.g. {"direction": "down"}' });
+      await page.mouse.wheel(0, direction === 'down' ? 700 : -700);
+      return `Scrolled ${direction}.`;
+    },
+  );
+
+  const waitFor = action(
+    'browser_wait_for',
+    'Wait',
+    'Wait until some text appears, until some text is gone, or for a number of seconds (at most 30). With text or gone, time_s is the ' +
+      `longest wait (default ${config.actionTimeoutSeconds} s). Answers with the time it waited.`,
+    { text: z.string().min(1).optional(), gone: z.string().min(1).optional(), time_s: z.number().min(0).max(30).optional() },
+    async (page, { text, gone, time_s }) => {
+      if (!text && !gone && time_s === undefined) throw new FathomError('invalid_argument', 'Give text, gone or time_s', { hint: 'e.g. {"text": "Results"}' });
+      const started = performance.now();
+      const waited = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
+      if (!text && !gone) {
+        await page.waitForTimeout((time_s ?? 0) * 1000);
+        return `Waited ${waited()}.`;
+      }
+      // Playwright reads a timeout of 0 as none at all.
+      const deadline = started + Math.max(1, (time_s ?? config.actionTimeoutSeconds) * 1000);
+      const left = () => Math.max(1, deadline - performance.now());
+      const until = async (what: string, state: 'visible' | 'hidden', failed: string) => {
+        try {
+          await page.getByText(what).first().waitFor({ state, timeout: left() });
+        } catch (error) {
+          if (!isPlaywrightTimeout(error)) throw error;
+          throw new FathomError('timeout', `Waited ${waited()} and "${what}" ${failed}.`, {
+            hint: 'Take a snapshot to see the page as it is, or wait longer (time_s, at most 30).',
+          });
+        }
+      };
+      if (text) await until(text, 'visible', 'did not appear');
+      if (gone) await until(gone, 'hidden', 'did not go away');
+      const done = text && gone ? `"${text}" appeared and "${gone}" is gone` : text ? `"${text}" appeared` : `"${gone}" is gone`;
+      return `${done} after ${waited()}.`;
+    },
+    ({ time_s }) => (time_s ?? 0) * 1000,
+  );
+
+  return [click, type, select, press, hover, scroll, waitFor];
+}
