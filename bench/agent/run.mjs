@@ -17,9 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@fathom/core';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
-import { runMirothinker } from '../../agent-client/dist/loop.js';
-import { applyRetention } from '../../agent-client/dist/protocol/index.js';
-import { TraceWriter } from '../../agent-client/dist/trace.js';
+import { SharedServers, TraceWriter, agentConfig, applyRetention, runEval, runMirothinker, runTask, serverEnvironment } from '@fathom/agent';
 
 // Memory samples need a collection first: run again with --expose-gc when it is missing.
 if (!globalThis.gc) {
@@ -102,11 +100,7 @@ const sorted = [...turnTimes].sort((a, b) => a - b);
 const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const perTurn = (wall - modelMs - toolMs) / outcome.turns;
 
-// 2. Throughput of fathom eval (loaded now, so that the memory figures above are the loop's alone).
-const { agentConfig, runTask } = await import('../../agent-client/dist/agent.js');
-const { serverEnvironment } = await import('../../agent-client/dist/config.js');
-const { runEval } = await import('../../agent-client/dist/eval.js');
-const { SharedServers } = await import('../../agent-client/dist/servers.js');
+// 2. Throughput of fathom eval.
 const { loadTs } = await import('../lib/load-ts.mjs');
 const TURN_MS = 200;
 const fathomBin = join(root, 'bin/fathom.js');

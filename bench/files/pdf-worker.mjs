@@ -3,27 +3,24 @@
 // realm, so an extractor sharing a realm with another that loaded pdf.js first would run slower.
 //
 // workerData.tool:
-//   'fathom'     convert() from servers/files/dist/convert/index.js: { text } (the markdown)
-//   'extract'    extractPdf(bytes, first, last) from pdf.js: { extract } for assemblePdf
-//   'pages'      convertPdfPages(bytes, first, last) from pdf.js: { text }
+//   'fathom'     convert() from @fathom/files/convert: { text } (the markdown)
+//   'extract'    extractPdf(bytes, first, last) from @fathom/files/convert/pdf: { extract } for assemblePdf
+//   'pages'      convertPdfPages(bytes, first, last) from @fathom/files/convert/pdf: { text }
 //   'pdfparse'   new PDFParse({ data }).getText(): { text }
 import { parentPort, workerData } from 'node:worker_threads';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
-const { tool, convertDir } = workerData;
-const load = (file) => import(pathToFileURL(join(convertDir, file)).href);
+const { tool } = workerData;
 const markdownOf = (document) => document.sections.map((section) => section.markdown).join('\n\n');
 
 let handle;
 if (tool === 'fathom') {
-  const { convert } = await load('index.js');
+  const { convert } = await import('@fathom/files/convert');
   handle = async ({ bytes }) => ({ text: markdownOf(await convert({ bytes, name: 'document.pdf' })) });
 } else if (tool === 'extract') {
-  const { extractPdf } = await load('pdf.js');
+  const { extractPdf } = await import('@fathom/files/convert/pdf');
   handle = async ({ bytes, first, last }) => ({ extract: await extractPdf(bytes, first, last) });
 } else if (tool === 'pages') {
-  const { convertPdfPages } = await load('pdf.js');
+  const { convertPdfPages } = await import('@fathom/files/convert/pdf');
   handle = async ({ bytes, first, last }) => ({ text: markdownOf(await convertPdfPages(bytes, first, last)) });
 } else if (tool === 'pdfparse') {
   const { PDFParse } = await import('pdf-parse');

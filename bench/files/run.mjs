@@ -1,4 +1,4 @@
-// Document conversion: Fathom's converters (servers/files/dist/convert) against the usual tools,
+// Document conversion: Fathom's converters (@fathom/files/convert, as built) against the usual tools,
 // on real documents found on this machine, in the same run.
 //
 //   node bench/files/run.mjs [--quick] [--only pdf,docx,html] [--rounds R] [--html-pages N] [--docx N]
@@ -22,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { gunzipSync } from 'node:zlib';
 import { gfm } from '@joplin/turndown-plugin-gfm';
@@ -33,9 +33,7 @@ import { parseHTML } from 'linkedom';
 import TurndownService from 'turndown';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, '..', '..');
 const resultsDir = join(here, '..', 'results');
-const convertDir = join(root, 'servers', 'files', 'dist', 'convert');
 
 /** The issue's targets. */
 const TARGET = {
@@ -518,13 +516,12 @@ async function docxCorpus(htmlPages, n) {
 
 // ---------------------------------------------------------------- tools
 
-async function importConverter(file) {
-  const path = join(convertDir, file);
-  if (!existsSync(path)) return undefined;
+/** A module of @fathom/files (its build: npm run build), or undefined with a note when it does not load. */
+async function importConverter(specifier) {
   try {
-    return await import(pathToFileURL(path).href);
+    return await import(specifier);
   } catch (error) {
-    note(`cannot load ${relative(root, path)}: ${error.message.split('\n')[0]}`);
+    note(`cannot load ${specifier}: ${error.message.split('\n')[0]}`);
     return undefined;
   }
 }
@@ -533,7 +530,7 @@ const markdownOf = (document) => document.sections.map((section) => section.mark
 
 /** A worker thread running one PDF extractor (bench/files/pdf-worker.mjs), asked one thing at a time. */
 async function pdfWorker(tool) {
-  const worker = new Worker(join(here, 'pdf-worker.mjs'), { workerData: { tool, convertDir } });
+  const worker = new Worker(join(here, 'pdf-worker.mjs'), { workerData: { tool } });
   workers.add(worker);
   const pending = new Map();
   let failure;
@@ -599,8 +596,8 @@ async function benchPdf(options, env) {
     label: 'pdf-parse (`new PDFParse({data}).getText()`)',
     extract: async (doc) => (await parse.ask(new Uint8Array(doc.data))).text,
   });
-  const pdfModule = await importConverter('pdf.js');
-  if (pdfModule && existsSync(join(convertDir, 'index.js'))) {
+  const pdfModule = await importConverter('@fathom/files/convert/pdf');
+  if (pdfModule) {
     const fathom = await pdfWorker('fathom');
     opened.push(fathom);
     tools.push({
@@ -625,7 +622,7 @@ async function benchPdf(options, env) {
         },
       });
     } else note('pdf.js exports neither extractPdf + assemblePdf nor convertPdfPages: no split-thread measurement');
-  } else note('Fathom PDF converter not built (servers/files/dist/convert/pdf.js missing): its rows are left out');
+  } else note('Fathom PDF converter not built (@fathom/files/convert/pdf): its rows are left out');
   env.pdfWorkersMs = performance.now() - started;
 
   try {
@@ -767,8 +764,8 @@ async function benchDocx(options, env, htmlPages) {
       extract: async (doc) => (await run('pandoc', ['-f', 'docx', '-t', 'gfm', doc.path], { timeoutMs: 60_000 })).stdout.toString('utf8'),
     },
   ];
-  const index = await importConverter('index.js');
-  if (index && existsSync(join(convertDir, 'docx.js'))) {
+  const index = await importConverter('@fathom/files/convert');
+  if (index) {
     tools.unshift({
       key: 'fathom',
       label: 'Fathom `convert()`',
@@ -851,11 +848,11 @@ async function benchDocx(options, env, htmlPages) {
 // ---------------------------------------------------------------- 3. HTML
 
 async function benchHtml(options, env, pages) {
-  const html = await importConverter('html.js');
+  const html = await importConverter('@fathom/files/convert');
   const tools = [];
   if (html) {
     tools.push({ key: 'fathom', label: 'Fathom `htmlToMarkdown` (main content)', convert: (text) => html.htmlToMarkdown(text).markdown });
-  } else note('Fathom html.js not built: its row is left out');
+  } else note('Fathom @fathom/files/convert not built: its row is left out');
   const raw = new TurndownService({ headingStyle: 'atx', codeBlockStyle: 'fenced' });
   raw.use(gfm);
   tools.push({ key: 'turndown', label: 'turndown + GFM plugin, raw HTML', convert: (text) => raw.turndown(text) });
