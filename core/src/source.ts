@@ -1,9 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Cache } from './cache.js';
 import { FathomError } from './errors.js';
-import type { HttpClient } from './net/index.js';
+import type { DocumentFetcher } from './fetcher.js';
 import { resolveWithinRoots } from './paths.js';
 
 export interface LoadedSource {
@@ -18,8 +17,8 @@ export interface LoadedSource {
 export interface SourceContext {
   roots: readonly string[];
   maxBytes: number;
-  http: HttpClient;
-  cache: Cache;
+  /** The shared document fetcher, for http(s) URLs; it applies its own size limit. */
+  fetcher: DocumentFetcher;
   /** What to suggest when a path does not exist, e.g. the server's listing tool. */
   missingHint?: string;
 }
@@ -41,23 +40,13 @@ function parseDataUri(uri: string): LoadedSource {
 }
 
 async function loadUrl(url: string, context: SourceContext): Promise<LoadedSource> {
-  const hit = await context.http.cached(context.cache, 'fetch', { url }, async () => {
-    const response = await context.http.request(url, { maxBytes: context.maxBytes });
-    if (response.status >= 400) {
-      throw new FathomError('upstream', `Fetching ${url} failed with HTTP ${response.status}`, {
-        hint: response.status === 404 ? 'Check the address.' : 'Try again later, or find another copy of the document.',
-      });
-    }
-    return { response, meta: { finalUrl: response.url, contentType: response.contentType ?? '' } };
-  });
-  const finalUrl = String(hit.meta.finalUrl ?? url);
-  const contentType = String(hit.meta.contentType ?? '') || undefined;
+  const fetched = await context.fetcher.fetch(url);
   return {
-    bytes: hit.body,
-    name: decodeURIComponent(new URL(finalUrl).pathname.split('/').pop() || 'index'),
-    ...(contentType ? { mimeType: contentType } : {}),
-    url: finalUrl,
-    display: finalUrl,
+    bytes: fetched.bytes,
+    name: fetched.name,
+    ...(fetched.contentType ? { mimeType: fetched.contentType } : {}),
+    url: fetched.finalUrl,
+    display: fetched.finalUrl,
   };
 }
 

@@ -9,6 +9,7 @@ import { Cache } from '../../src/cache.js';
 import type { CacheMode } from '../../src/cache.js';
 import { HttpClient } from '../../src/net/index.js';
 import type { NetOptions } from '../../src/net/index.js';
+import { DocumentFetcher } from '../../src/fetcher.js';
 import { createToolServer } from '../../src/server.js';
 import { loadSource } from '../../src/source.js';
 import { connectInMemory, textOf } from '../../src/testing.js';
@@ -46,13 +47,14 @@ afterAll(async () => {
 async function server(net: NetOptions, mode: CacheMode = 'normal') {
   const http = new HttpClient({ logger: quiet, retries: 0, ...net });
   const cache = Cache.open({ path: cachePath, mode });
+  const fetcher = new DocumentFetcher({ http, cache, logger: quiet, maxBytes: 1 << 20 });
   const readUrl = defineTool({
     name: 'read_url',
     title: 'Read a URL',
     description: 'Reads a URL as text.',
     input: z.object({ url: z.string().describe('The URL') }),
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
-    handle: async ({ url }) => Buffer.from((await loadSource(url, { roots: [], maxBytes: 1 << 20, http, cache })).bytes).toString('utf8'),
+    handle: async ({ url }) => Buffer.from((await loadSource(url, { roots: [], maxBytes: 1 << 20, fetcher })).bytes).toString('utf8'),
   });
   const connection = await connectInMemory(createToolServer({ name: 'reader', version: '0', tools: [readUrl], logger: quiet }));
   opened.push({ connection, http, cache });

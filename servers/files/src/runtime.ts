@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { httpClientFor, loadSource, openCache } from '@fathom/core';
+import { DocumentFetcher, httpClientFor, loadSource, openCache } from '@fathom/core';
 import type { Cache, HttpClient, LoadedSource, Logger, ToolContext } from '@fathom/core';
 import type { Config } from './config.js';
 import type { ConvertedDocument, ConvertOptions } from './convert/types.js';
@@ -17,6 +17,7 @@ export class FilesRuntime {
   readonly pool: WorkerPool;
   readonly cache: Cache;
   readonly http: HttpClient;
+  readonly fetcher: DocumentFetcher;
   private readonly recent = new Map<string, ConvertedDocument>();
 
   constructor(
@@ -26,6 +27,7 @@ export class FilesRuntime {
     this.pool = new WorkerPool({ size: config.workers, logger });
     this.cache = openCache(config);
     this.http = httpClientFor(config, logger, { maxBytes: config.maxFileBytes });
+    this.fetcher = new DocumentFetcher({ http: this.http, cache: this.cache, logger, maxBytes: config.maxFileBytes });
   }
 
   async load(source: string, context: ToolContext): Promise<LoadedSource> {
@@ -33,8 +35,7 @@ export class FilesRuntime {
     return loadSource(source, {
       roots,
       maxBytes: this.config.maxFileBytes,
-      http: this.http,
-      cache: this.cache,
+      fetcher: this.fetcher,
       missingHint: 'Call list_files to see what can be read.',
     });
   }

@@ -1,7 +1,6 @@
 import { parentPort } from 'node:worker_threads';
 import { isFathomError } from '@fathom/core';
-import { convert, htmlToMarkdown } from './convert/index.js';
-import type { HtmlToMarkdownOptions } from './convert/index.js';
+import { convert } from './convert/index.js';
 import type { ConvertInput, ConvertOptions } from './convert/types.js';
 import { matchRanges, searchSections } from './search.js';
 import type { MatchRequest, SearchRequest } from './search.js';
@@ -9,8 +8,7 @@ import type { MatchRequest, SearchRequest } from './search.js';
 export type Job =
   | { kind: 'convert'; input: ConvertInput; options: Partial<ConvertOptions> }
   | { kind: 'search'; request: SearchRequest }
-  | { kind: 'match'; request: MatchRequest }
-  | { kind: 'html'; html: string; options: HtmlToMarkdownOptions };
+  | { kind: 'match'; request: MatchRequest };
 
 export type JobReply =
   | { ok: true; value: unknown }
@@ -22,11 +20,9 @@ parentPort?.on('message', async ({ id, job }: { id: number; job: Job }) => {
     const value =
       job.kind === 'convert'
         ? await convert(job.input, job.options)
-        : job.kind === 'html'
-          ? htmlToMarkdown(job.html, job.options)
-          : job.kind === 'search'
-            ? searchSections(job.request)
-            : matchRanges(job.request);
+        : job.kind === 'search'
+          ? searchSections(job.request)
+          : matchRanges(job.request);
     reply = { ok: true, value };
   } catch (error) {
     reply = isFathomError(error)

@@ -1,4 +1,4 @@
-import { FathomError, httpClientFor, openCache } from '@fathom/core';
+import { DocumentFetcher, FathomError, httpClientFor, openCache } from '@fathom/core';
 import type { Cache, HttpClient, Logger } from '@fathom/core';
 import { BwrapBackend, bwrapProblem } from './backends/bwrap.js';
 import { E2BBackend } from './backends/e2b.js';
@@ -52,10 +52,11 @@ async function chooseBackend(config: Config, logger: Logger): Promise<SandboxBac
   }
 }
 
-/** What every session of a sandbox server shares: the backend and its sandboxes, the HTTP client, the cache. */
+/** What every session of a sandbox server shares: the backend and its sandboxes, the HTTP client, the cache, the document fetcher. */
 export class SandboxRuntime {
   readonly http: HttpClient;
   readonly cache: Cache;
+  readonly fetcher: DocumentFetcher;
   private readonly started: Promise<Sessions>;
 
   constructor(
@@ -64,6 +65,7 @@ export class SandboxRuntime {
   ) {
     this.http = httpClientFor(config, logger, { maxBytes: config.maxTransferMb * 1024 * 1024 });
     this.cache = openCache(config);
+    this.fetcher = new DocumentFetcher({ http: this.http, cache: this.cache, logger, maxBytes: config.maxTransferMb * 1024 * 1024 });
     this.started = chooseBackend(config, logger).then((backend) => {
       logger.info('sandbox backend ready', { backend: backend.name, isolation: backend.describe() });
       return new Sessions(backend, {

@@ -40,7 +40,7 @@ export async function readLocal(runtime: SandboxRuntime, localPath: string, cont
     throw new FathomError('invalid_argument', `${localPath} is not a local path`, { hint: 'Give a file path; download URLs with the download tool.' });
   }
   const roots = await context.roots();
-  const loaded = await loadSource(localPath, { roots, maxBytes: maxBytes(runtime), http: runtime.http, cache: runtime.cache });
+  const loaded = await loadSource(localPath, { roots, maxBytes: maxBytes(runtime), fetcher: runtime.fetcher });
   return { bytes: loaded.bytes, name: loaded.name };
 }
 
@@ -55,7 +55,7 @@ export async function fetchUrl(runtime: SandboxRuntime, url: string): Promise<{ 
   if (!/^https?:\/\//i.test(url.trim())) {
     throw new FathomError('invalid_argument', `Only http and https URLs can be downloaded, not ${url}`, { hint: 'Give an http(s) URL.' });
   }
-  const loaded = await loadSource(url, { roots: [], maxBytes: maxBytes(runtime), http: runtime.http, cache: runtime.cache });
+  const loaded = await loadSource(url, { roots: [], maxBytes: maxBytes(runtime), fetcher: runtime.fetcher });
   const name = loaded.name && loaded.name !== 'index' ? loaded.name : 'downloaded_file';
   return { bytes: loaded.bytes, name, url: loaded.url ?? url, ...(loaded.mimeType ? { contentType: loaded.mimeType } : {}) };
 }

@@ -1,8 +1,7 @@
-import { STATUS_CODES } from 'node:http';
-import { FathomError, HttpClient, isFathomError } from '@fathom/core';
-import type { Cache, CacheHit, CacheKey, CacheMeta, Logger, Peer } from '@fathom/core';
-import { decodeText, detectType, renderMarkdown } from '@fathom/files/convert';
-import type { ConvertedDocument, DocumentType, HtmlResult } from '@fathom/files/convert';
+import { DocumentFetcher, FathomError, HttpClient, isFathomError, parseWebUrl, withDeadline } from '@fathom/core';
+import type { Cache, CacheHit, FetchedDocument, Logger, Peer } from '@fathom/core';
+import { decodeText, detectType, looksBinary, renderMarkdown } from '@fathom/files/convert';
+import type { ConvertedDocument, DocumentType } from '@fathom/files/convert';
 import type { WorkerPool } from '@fathom/files/pool';
 import type { Config } from './config.js';
 import { ALLOW_ALL, MAX_ROBOTS_BYTES, isAllowed, parseRobots } from './robots.js';
@@ -52,25 +51,28 @@ const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 const ROBOTS_TIMEOUT_MS = 10_000;
 const MAX_REMEMBERED_ORIGINS = 1000;
-const ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,application/pdf;q=0.9,text/plain;q=0.8,*/*;q=0.7';
-const PROTECTED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade']);
-const HTML_MIMES = new Set(['text/html', 'application/xhtml+xml']);
 /** Types that are text in some syntax, so bytes that do not look like text cannot be one of them. */
 const TEXT_TYPES = new Set<DocumentType>(['text', 'markdown', 'code', 'json', 'jsonl', 'yaml', 'xml', 'csv', 'tsv', 'html', 'feed', 'ipynb', 'eml']);
 const NOT_DOCUMENTS: Partial<Record<DocumentType, string>> = { image: 'an image', audio: 'audio', zip: 'a ZIP archive' };
 const FILES_HINT = "Read it with the files server's read_document tool, which takes a URL.";
+const OTHER_SCHEMES_HINT = "Give an http:// or https:// URL. Local files and data: URIs are read with the files server's read_document tool.";
+const TOO_LARGE_HINT = 'Use a different source, or ask the operator to raise the limit with --max-page-bytes (FATHOM_MAX_PAGE_BYTES).';
 
 interface RememberedRobots {
   robots: Promise<Robots>;
   expiresAt: number;
 }
 
-/** Web pages as markdown: robots.txt, the shared download cache, direct fetch or Jina Reader. */
+/**
+ * Web pages as markdown: robots.txt, then Jina Reader when configured, else core's document
+ * fetcher (the guard, the shared `fetch` cache) and the files converters in the worker pool.
+ */
 export class PageFetcher {
   private readonly config: Config;
   private readonly http: HttpClient;
   private readonly cache: Cache;
   private readonly logger: Logger;
+  private readonly documents: DocumentFetcher;
   private readonly jina: HttpClient | undefined;
   private readonly robotsByOrigin = new Map<string, RememberedRobots>();
   private readonly pool: WorkerPool;
@@ -81,6 +83,15 @@ export class PageFetcher {
     this.http = options.http;
     this.cache = options.cache;
     this.logger = options.logger;
+    this.documents = new DocumentFetcher({
+      http: this.http,
+      cache: this.cache,
+      logger: this.logger,
+      maxBytes: this.config.maxPageBytes,
+      timeoutMs: this.timeoutMs,
+      ttlMs: this.config.pageTtlHours * HOUR_MS,
+      tooLargeHint: TOO_LARGE_HINT,
+    });
     // The operator chose the Jina endpoint, so it may be a local instance.
     this.jina = this.config.jinaApiKey
       ? new HttpClient({ allowPrivateNetwork: true, logger: this.logger, retries: 0, maxBytes: this.config.maxPageBytes, timeoutMs: this.timeoutMs })
@@ -92,7 +103,7 @@ export class PageFetcher {
   }
 
   async fetch(url: string, options: FetchOptions = {}): Promise<FetchedPage> {
-    const target = parseTarget(url);
+    const target = parseWebUrl(url, OTHER_SCHEMES_HINT);
     const jina = Object.keys(options.headers ?? {}).length === 0 ? this.jina : undefined;
     // Jina fetches the target itself, so our guard never sees that connection: refuse first what it would refuse.
     const checked = jina ? await this.http.checkReachable(target.href) : [];
@@ -105,107 +116,40 @@ export class PageFetcher {
         this.logger.warn('Jina Reader failed; fetching the page directly', { url: target.href, error });
       }
     }
-    return this.direct(target, options);
+    const fetched = await this.documents.fetch(target, { ...(options.headers ? { headers: { 'user-agent': this.config.userAgent, ...options.headers } } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    // A redirect may lead where robots.txt says no: the page is not handed on then.
+    if (this.config.robots && fetched.finalUrl !== target.href) await this.checkRobots(new URL(fetched.finalUrl), options.signal);
+    return this.toPage(fetched, options.mainContent ?? true);
   }
 
   async close(): Promise<void> {
     await this.jina?.close();
   }
 
-  private async direct(target: URL, options: FetchOptions): Promise<FetchedPage> {
-    const headers = this.pageHeaders(options.headers);
-    const key: CacheKey = options.headers && Object.keys(options.headers).length > 0 ? { url: target.href, headers } : { url: target.href };
-    const hit = await this.withDeadline(target.href, options.signal, (signal) =>
-      this.http.cached(
-        this.cache,
-        'fetch',
-        key,
-        async () => {
-          const response = await this.http.request(target.href, { headers, timeoutMs: this.timeoutMs, maxBytes: this.config.maxPageBytes, signal });
-          if (response.status < 200 || response.status >= 300) throw statusError(target.href, response.status);
-          this.logger.debug('fetched', { url: target.href, finalUrl: response.url, status: response.status, bytes: response.body.length });
-          return { response, meta: { finalUrl: response.url, contentType: response.contentType ?? '', status: response.status } };
-        },
-        { ttlMs: this.config.pageTtlHours * HOUR_MS },
-      ),
-    );
-    const finalUrl = String(hit.meta.finalUrl || target.href);
-    // A redirect may lead where robots.txt says no: the page is not handed on then.
-    if (this.config.robots && finalUrl !== target.href) await this.checkRobots(new URL(finalUrl), options.signal);
-    return this.toPage(target.href, hit, options.mainContent ?? true);
-  }
-
-  private async toPage(url: string, hit: CacheHit, mainContent: boolean): Promise<FetchedPage> {
-    const finalUrl = String(hit.meta.finalUrl || url);
-    const contentType = String(hit.meta.contentType ?? '');
-    const bytes = hit.body;
-    const name = decodeURIComponentSafe(new URL(finalUrl).pathname.split('/').pop() || 'index');
-    const type = await documentType(bytes, name, contentType);
+  /** Any document, HTML too, goes through the one converter of its type. */
+  private async toPage(fetched: FetchedDocument, mainContent: boolean): Promise<FetchedPage> {
+    const { bytes, contentType, finalUrl, name } = fetched;
+    const type = await detectType(bytes, name, contentType || undefined);
     refuseNonDocument(finalUrl, type, contentType, bytes);
-    const base = { url, finalUrl, via: 'direct' as const, fromCache: hit.fromCache, peers: storedPeers(hit.meta) };
-    if (type === 'html') return { ...base, ...(await this.htmlPage(bytes, contentType, finalUrl, mainContent)) };
     const input = { bytes, name, ...(contentType ? { mimeType: contentType } : {}), url: finalUrl };
-    const document = await this.pool.run<ConvertedDocument>({ kind: 'convert', input, options: { mainContent } }, this.timeoutMs, finalUrl);
-    const { title, created } = document.info;
+    const document = await this.pool.run<ConvertedDocument>({ kind: 'convert', input, options: { mainContent, titleHeading: false } }, this.timeoutMs, finalUrl);
+    const { title, created, canonicalUrl, encoding } = document.info;
+    const html = document.info.type === 'html' && encoding ? { html: decodeText(bytes, encoding).text, encoding } : {};
     return {
-      ...base,
+      url: fetched.url,
+      finalUrl,
+      ...(canonicalUrl ? { canonicalUrl } : {}),
       ...(title ? { title } : {}),
       ...(created ? { published: created } : {}),
       contentType: contentType || document.info.mimeType,
       type: document.info.type,
       markdown: renderMarkdown(document),
+      ...html,
+      via: 'direct',
+      fromCache: fetched.fromCache,
+      peers: fetched.peers,
     };
   }
-
-  private async htmlPage(bytes: Buffer, contentType: string, finalUrl: string, mainContent: boolean) {
-    const declared = charsetParameter(contentType) ?? metaCharset(bytes);
-    const { text, encoding } = decodeText(bytes, declared);
-    const result = await this.pool.run<HtmlResult>({ kind: 'html', html: text, options: { url: finalUrl, mainContent } }, this.timeoutMs, finalUrl);
-    const canonicalUrl = canonicalOf(text, finalUrl);
-    return {
-      ...(canonicalUrl ? { canonicalUrl } : {}),
-      ...(result.title ? { title: result.title } : {}),
-      ...(result.published ? { published: result.published } : {}),
-      contentType: contentType || 'text/html',
-      type: 'html',
-      markdown: result.markdown,
-      html: text,
-      encoding,
-    };
-  }
-
-  private pageHeaders(extra: Record<string, string> = {}): Record<string, string> {
-    const headers: Record<string, string> = { 'user-agent': this.config.userAgent, accept: ACCEPT, 'accept-language': 'en-US,en;q=0.9' };
-    for (const [name, value] of Object.entries(extra)) {
-      const lower = name.toLowerCase();
-      if (!PROTECTED_HEADERS.has(lower)) headers[lower] = value;
-    }
-    return headers;
-  }
-
-  /** Runs `run` under the page time limit (all attempts and redirects together) and the caller's signal. */
-  private async withDeadline<T>(shown: string, signal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const deadline = AbortSignal.timeout(this.timeoutMs);
-    try {
-      return await run(signal ? AbortSignal.any([signal, deadline]) : deadline);
-    } catch (error) {
-      if (isFathomError(error, 'too_large')) {
-        throw new FathomError('too_large', error.message, {
-          hint: 'Use a different source, or ask the operator to raise the limit with --max-page-bytes (FATHOM_MAX_PAGE_BYTES).',
-          details: error.details,
-          cause: error,
-        });
-      }
-      if (deadline.aborted && !signal?.aborted && isFathomError(error, 'cancelled')) {
-        throw new FathomError('timeout', `Timed out after ${this.config.fetchTimeoutSeconds} s fetching ${shown}`, {
-          hint: 'The site is slow or not answering. Try again later or use a different source.',
-          cause: error,
-        });
-      }
-      throw error;
-    }
-  }
-
   private async checkRobots(target: URL, signal: AbortSignal | undefined): Promise<void> {
     const robots = await this.robotsFor(target.origin, signal);
     if (isAllowed(robots, target.pathname + target.search)) return;
@@ -278,7 +222,7 @@ export class PageFetcher {
 
   private async viaJina(jina: HttpClient, target: URL, peers: Peer[], signal: AbortSignal | undefined): Promise<FetchedPage> {
     const endpoint = `${this.config.jinaBaseUrl.replace(/\/+$/, '')}/${target.href}`;
-    const hit = await this.withDeadline(target.href, signal, (deadline) =>
+    const hit = await withDeadline({ timeoutMs: this.timeoutMs, tooLargeHint: TOO_LARGE_HINT }, target.href, signal, (deadline) =>
       this.cache.getOrSet(
         'jina',
         { url: target.href },
@@ -321,54 +265,6 @@ export class PageFetcher {
   }
 }
 
-/** The peers a cache entry was stored with; none (unknown) unless it holds a list of them. */
-function storedPeers(meta: CacheMeta): Peer[] {
-  const { peers } = meta;
-  const valid = Array.isArray(peers) && peers.every((peer: Partial<Peer> | null) => typeof peer?.url === 'string' && typeof peer.address === 'string');
-  return valid ? (peers as Peer[]) : [];
-}
-
-function parseTarget(url: string): URL {
-  const trimmed = url.trim();
-  let target: URL;
-  try {
-    target = new URL(trimmed);
-  } catch (cause) {
-    throw new FathomError('invalid_argument', `Not a valid URL: ${JSON.stringify(url)}`, {
-      hint: 'Give an absolute URL that starts with http:// or https://.',
-      cause,
-    });
-  }
-  if (target.protocol !== 'http:' && target.protocol !== 'https:') {
-    throw new FathomError('invalid_argument', `Cannot fetch ${target.protocol} URLs: only http and https pages are fetched (${trimmed.slice(0, 100)})`, {
-      hint: "Give an http:// or https:// URL. Local files and data: URIs are read with the files server's read_document tool.",
-    });
-  }
-  target.hash = '';
-  return target;
-}
-
-function statusError(url: string, status: number): FathomError {
-  const reason = STATUS_CODES[status];
-  const message = `${url} answered HTTP ${status}${reason ? ` ${reason}` : ''}`;
-  const details = { status };
-  if (status === 404 || status === 410) {
-    return new FathomError('not_found', message, { hint: 'The page does not exist (any more). Check the address, or search for where it moved.', details });
-  }
-  if (status === 429) return new FathomError('rate_limited', message, { hint: 'The site limits requests: try again later or use a different source.', details });
-  if (status === 401 || status === 403) {
-    return new FathomError('upstream', message, { hint: 'The site refuses the request (a login or an anti-bot check). Use a different source.', details });
-  }
-  return new FathomError('upstream', message, { hint: 'The site failed to serve the page. Try again later or use a different source.', details });
-}
-
-/** The converter's type, except that a page served as HTML is HTML unless its bytes say another format. */
-async function documentType(bytes: Uint8Array, name: string, contentType: string): Promise<DocumentType> {
-  const detected = await detectType(bytes, name, contentType || undefined);
-  const plain = detected === 'text' || detected === 'code' || detected === 'markdown' || detected === 'xml';
-  return plain && HTML_MIMES.has(baseMime(contentType)) ? 'html' : detected;
-}
-
 function refuseNonDocument(url: string, type: DocumentType, contentType: string, bytes: Uint8Array): void {
   const described = NOT_DOCUMENTS[type] ?? (TEXT_TYPES.has(type) && looksBinary(bytes) ? 'binary data' : undefined);
   if (!described) return;
@@ -379,82 +275,8 @@ function refuseNonDocument(url: string, type: DocumentType, contentType: string,
   });
 }
 
-/** Text has no NUL bytes (except UTF-16, where they fall on one side of each pair) and few control characters. */
-function looksBinary(bytes: Uint8Array): boolean {
-  const sample = bytes.subarray(0, 4096);
-  if ((sample[0] === 0xff && sample[1] === 0xfe) || (sample[0] === 0xfe && sample[1] === 0xff)) return false;
-  let evenNuls = 0;
-  let oddNuls = 0;
-  let controls = 0;
-  for (let i = 0; i < sample.length; i++) {
-    const byte = sample[i]!;
-    if (byte === 0) {
-      if (i % 2 === 0) evenNuls++;
-      else oddNuls++;
-    } else if (byte < 0x09 || (byte > 0x0d && byte < 0x20 && byte !== 0x1b)) {
-      controls++;
-    }
-  }
-  const nuls = evenNuls + oddNuls;
-  if (nuls > 0) return !(Math.min(evenNuls, oddNuls) === 0 && nuls >= sample.length / 8);
-  return controls > sample.length * 0.05;
-}
-
-
 function baseMime(contentType: string): string {
   return contentType.split(';')[0]!.trim().toLowerCase();
-}
-
-function charsetParameter(contentType: string): string | undefined {
-  return /;\s*charset\s*=\s*"?([\w.:-]+)/i.exec(contentType)?.[1];
-}
-
-/** `<meta charset>` or `<meta http-equiv="Content-Type" content="…; charset=…">` near the top. */
-function metaCharset(bytes: Buffer): string | undefined {
-  const head = bytes.subarray(0, 4096).toString('latin1');
-  return /<meta\b[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)/i.exec(head)?.[1];
-}
-
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-function attributes(tag: string): Map<string, string> {
-  const found = new Map<string, string>();
-  for (const match of tag.matchAll(/([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))/g)) {
-    const value = (match[2] ?? match[3] ?? match[4] ?? '').replace(/&(amp|lt|gt|quot|apos|#\d+|#x[\da-f]+);/gi, (entity, name: string) => {
-      if (name.startsWith('#x') || name.startsWith('#X')) return String.fromCodePoint(parseInt(name.slice(2), 16));
-      if (name.startsWith('#')) return String.fromCodePoint(Number(name.slice(1)));
-      return ENTITIES[name.toLowerCase()] ?? entity;
-    });
-    found.set(match[1]!.toLowerCase(), value);
-  }
-  return found;
-}
-
-/** The absolute http(s) URL of `<link rel="canonical">`, if the page names one. */
-function canonicalOf(html: string, base: string): string | undefined {
-  const headEnd = html.search(/<\/head\s*>|<body[\s>]/i);
-  const head = headEnd === -1 ? html.slice(0, 256 * 1024) : html.slice(0, headEnd);
-  for (const [tag] of head.matchAll(/<link\b[^>]*>/gi)) {
-    const attrs = attributes(tag);
-    if (!(attrs.get('rel') ?? '').toLowerCase().split(/\s+/).includes('canonical')) continue;
-    const href = attrs.get('href')?.trim();
-    if (!href) continue;
-    try {
-      const absolute = new URL(href, base);
-      if (absolute.protocol === 'http:' || absolute.protocol === 'https:') return absolute.href;
-    } catch {
-      // a malformed canonical link is no canonical link
-    }
-  }
-  return undefined;
-}
-
-function decodeURIComponentSafe(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }
 
 export interface JinaReaderResult {

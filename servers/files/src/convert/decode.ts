@@ -217,4 +217,10 @@ function utf16WithoutBom(buffer: Buffer): 'utf-16le' | 'utf-16be' | undefined {
   return undefined;
 }
 
+/** The charset a document declares: its Content-Type's, else a `<meta charset>` or `<meta http-equiv>` near the top. */
+export function declaredCharset(bytes: Uint8Array, mimeType?: string): string | undefined {
+  const head = Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.byteLength, 4096)).toString('latin1');
+  return charsetOf(mimeType) ?? /<meta\b[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)/i.exec(head)?.[1];
+}
+
 export { charsetOf };

@@ -158,11 +158,41 @@ function textKind(text: string): DocumentType | undefined {
   return undefined;
 }
 
+const HTML_MIMES = new Set(['text/html', 'application/xhtml+xml']);
+
 /**
  * The document's type, from its bytes first (magic numbers, ZIP contents, text shape), then its
- * name's extension, then its declared MIME type. A mislabelled file is read as what it is.
+ * name's extension, then its declared MIME type. A mislabelled file is read as what it is, except
+ * that text served as HTML is HTML whatever its name (a page at /index.php, /wiki/Page.txt).
  */
 export async function detectType(bytes: Uint8Array, name?: string, mimeType?: string): Promise<DocumentType> {
+  const detected = await detectByContent(bytes, name, mimeType);
+  const plain = detected === 'text' || detected === 'code' || detected === 'markdown' || detected === 'xml';
+  return plain && HTML_MIMES.has(mimeType?.split(';')[0]?.trim().toLowerCase() ?? '') ? 'html' : detected;
+}
+
+/** Text has no NUL bytes (except UTF-16, where they fall on one side of each pair) and few control characters. */
+export function looksBinary(bytes: Uint8Array): boolean {
+  const sample = bytes.subarray(0, 4096);
+  if ((sample[0] === 0xff && sample[1] === 0xfe) || (sample[0] === 0xfe && sample[1] === 0xff)) return false;
+  let evenNuls = 0;
+  let oddNuls = 0;
+  let controls = 0;
+  for (let i = 0; i < sample.length; i++) {
+    const byte = sample[i]!;
+    if (byte === 0) {
+      if (i % 2 === 0) evenNuls++;
+      else oddNuls++;
+    } else if (byte < 0x09 || (byte > 0x0d && byte < 0x20 && byte !== 0x1b)) {
+      controls++;
+    }
+  }
+  const nuls = evenNuls + oddNuls;
+  if (nuls > 0) return !(Math.min(evenNuls, oddNuls) === 0 && nuls >= sample.length / 8);
+  return controls > sample.length * 0.05;
+}
+
+async function detectByContent(bytes: Uint8Array, name?: string, mimeType?: string): Promise<DocumentType> {
   const extension = extensionOf(name);
   const byName = extension ? (EXTENSIONS[extension] ?? (CODE.has(extension) ? 'code' : undefined)) : undefined;
   const mime = mimeType?.split(';')[0]?.trim().toLowerCase();

@@ -2,7 +2,7 @@ import { Readability } from '@mozilla/readability';
 import { strikethrough, taskListItems } from '@joplin/turndown-plugin-gfm';
 import { parseHTML } from 'linkedom';
 import TurndownService from 'turndown';
-import { decodeText } from './decode.js';
+import { declaredCharset, decodeText } from './decode.js';
 import { fence, gfmTable, tidy } from './markdown.js';
 import { MAX_NESTING } from './nesting.js';
 import type { Converter, ConvertedDocument, Table } from './types.js';
@@ -108,8 +108,25 @@ export interface HtmlResult {
   markdown: string;
   tables: Table[];
   outline: string[];
+  /** The page's `<link rel="canonical">`, made absolute against `url`; only http(s). */
+  canonicalUrl?: string;
   /** What to know about the conversion, e.g. nesting too deep to keep. */
   notes?: string[];
+}
+
+function canonicalOf(document: Document, pageUrl: string | undefined): string | undefined {
+  for (const link of document.querySelectorAll('head link[rel][href]')) {
+    if (!(link.getAttribute('rel') ?? '').toLowerCase().split(/\s+/).includes('canonical')) continue;
+    const href = link.getAttribute('href')?.trim();
+    if (!href) continue;
+    try {
+      const absolute = new URL(href, pageUrl);
+      if (absolute.protocol === 'http:' || absolute.protocol === 'https:') return absolute.href;
+    } catch {
+      // a malformed (or, with no page URL, relative) canonical link is no canonical link
+    }
+  }
+  return undefined;
 }
 
 function absolutize(document: Document, base: string | undefined) {
@@ -272,6 +289,7 @@ export function htmlToMarkdown(html: string, options: HtmlToMarkdownOptions = {}
   const pageUrl = base && options.url ? new URL(base, options.url).href : (options.url ?? base);
   absolutize(document as unknown as Document, pageUrl);
   unwrapRedirects(document as unknown as Document, pageUrl);
+  const canonicalUrl = canonicalOf(document as unknown as Document, options.url);
   const pageTitle = document.querySelector('title')?.textContent?.trim() || undefined;
   const author = document.querySelector('meta[name="author"]')?.getAttribute('content') ?? undefined;
   const published =
@@ -314,6 +332,7 @@ export function htmlToMarkdown(html: string, options: HtmlToMarkdownOptions = {}
     ...(title ? { title } : {}),
     ...(author ? { author } : {}),
     ...(published ? { published } : {}),
+    ...(canonicalUrl ? { canonicalUrl } : {}),
     markdown,
     tables,
     outline,
@@ -324,11 +343,9 @@ export function htmlToMarkdown(html: string, options: HtmlToMarkdownOptions = {}
 export const converter: Converter = {
   types: ['html'],
   async convert(input, _type, options): Promise<ConvertedDocument> {
-    const head = Buffer.from(input.bytes.subarray(0, 2048)).toString('latin1');
-    const metaCharset = /<meta[^>]+charset\s*=\s*["']?([\w-]+)/i.exec(head)?.[1];
-    const { text } = decodeText(input.bytes, input.mimeType?.includes('charset') ? input.mimeType : metaCharset);
+    const { text, encoding } = decodeText(input.bytes, declaredCharset(input.bytes, input.mimeType));
     const result = htmlToMarkdown(text, { ...(input.url ? { url: input.url } : {}), mainContent: options.mainContent });
-    const heading = result.title && !result.markdown.startsWith('# ') ? `# ${result.title}\n\n` : '';
+    const heading = options.titleHeading && result.title && !result.markdown.startsWith('# ') ? `# ${result.title}\n\n` : '';
     return {
       info: {
         type: 'html',
@@ -336,6 +353,8 @@ export const converter: Converter = {
         ...(result.title ? { title: result.title } : {}),
         ...(result.author ? { author: result.author } : {}),
         ...(result.published ? { created: result.published } : {}),
+        ...(result.canonicalUrl ? { canonicalUrl: result.canonicalUrl } : {}),
+        encoding,
         outline: result.outline,
         ...(result.notes ? { notes: result.notes } : {}),
       },

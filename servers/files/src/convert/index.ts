@@ -4,7 +4,7 @@ import type { ConvertedDocument, ConvertInput, ConvertOptions, Converter, Docume
 import { DEFAULT_OPTIONS } from './types.js';
 
 export * from './types.js';
-export { detectType, MIME_OF } from './detect.js';
+export { detectType, looksBinary, MIME_OF } from './detect.js';
 export { decodeText } from './decode.js';
 export { htmlToMarkdown } from './html.js';
 export type { HtmlResult, HtmlToMarkdownOptions } from './html.js';

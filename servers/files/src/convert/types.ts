@@ -69,6 +69,10 @@ export interface DocumentInfo {
   outline?: string[];
   /** What the agent should know about the conversion: "no text layer (scanned); OCR needed". */
   notes?: string[];
+  /** HTML: the page's `<link rel="canonical">`, absolute. */
+  canonicalUrl?: string;
+  /** Text formats: the character encoding the bytes were read in. */
+  encoding?: string;
   /** Format-specific facts: image dimensions, audio duration, EXIF fields, e-mail headers. */
   properties?: Record<string, string | number | boolean>;
 }
@@ -110,6 +114,8 @@ export interface ConvertOptions {
   limits: ConvertLimits;
   /** HTML: the main content only (default) or the whole page. */
   mainContent: boolean;
+  /** HTML: open the markdown with the page title as a `#` heading (default), unless a caller shows the title itself. */
+  titleHeading: boolean;
   /** Images: OCR with tesseract.js when its language data is installed. */
   ocr: boolean;
   /** Audio: an OpenAI-compatible /audio/transcriptions endpoint. */
@@ -118,7 +124,7 @@ export interface ConvertOptions {
   depth: number;
 }
 
-export const DEFAULT_OPTIONS: ConvertOptions = { limits: DEFAULT_LIMITS, mainContent: true, ocr: true, depth: 0 };
+export const DEFAULT_OPTIONS: ConvertOptions = { limits: DEFAULT_LIMITS, mainContent: true, titleHeading: true, ocr: true, depth: 0 };
 
 /**
  * Converts a document found inside another (an archive member, a mail attachment, a decompressed
