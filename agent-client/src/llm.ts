@@ -1,4 +1,4 @@
-import { ChatClient, FathomError, endpointErrorMessage, exponentialBackoff, networkFailureReason } from '@fathom/core';
+import { ChatClient, FathomError, endpointErrorMessage, exponentialBackoff, networkFailureReason, repeatsItself } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import type { ChatMessage, Completion, ModelSettings, Usage } from './types.js';
 
@@ -24,24 +24,6 @@ export interface CompleteOptions {
 const DEFAULT_BACKOFF_MS = 2_000;
 const DEFAULT_MAX_BACKOFF_MS = 30_000;
 const LENGTH_GROWTH = 1.1;
-const REPEAT_TAIL_CHARS = 50;
-const REPEAT_LIMIT = 5;
-
-/**
- * True when the last 50 characters occur more than 5 times (non-overlapping) in the text:
- * MiroThinker's test for a model stuck in a loop.
- */
-export function isDegenerate(text: string): boolean {
-  const chars = Array.from(text);
-  if (chars.length < REPEAT_TAIL_CHARS) return false;
-  const tail = chars.slice(-REPEAT_TAIL_CHARS).join('');
-  let count = 0;
-  for (let at = text.indexOf(tail); at >= 0; at = text.indexOf(tail, at + tail.length)) {
-    if (++count > REPEAT_LIMIT) return true;
-  }
-  return false;
-}
-
 /**
  * MiroThinker's model calls on core's chat client: streamed, with its sampling settings, an answer
  * cut at max_tokens asked again with 10% more, and a looping answer asked again.
@@ -85,7 +67,7 @@ export class ModelClient {
           maxTokens = next;
           return this.requestBody(messages, maxTokens, options.tools);
         }
-        if (!isDegenerate(answer.content)) return undefined;
+        if (!repeatsItself(answer.content)) return undefined;
         this.logger.warn('model answer repeats itself, retrying', { attempt, attempts });
         return this.requestBody(messages, maxTokens, options.tools);
       },

@@ -1,4 +1,4 @@
-import { errorMessage, isFathomError, mirothinkerPrompts } from '@fathom/core';
+import { errorMessage, isFathomError, mirothinkerPrompts, stripThinking } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import type { ModelClient } from './llm.js';
 import type { Connections } from './mcp.js';
@@ -19,7 +19,6 @@ import {
   renderSystemPrompt,
   resultRollbackReason,
   rollbackReason,
-  stripThinking,
   toolResultsMessage,
 } from './protocol/index.js';
 import type { TraceWriter } from './trace.js';
@@ -459,7 +458,7 @@ export async function runOpenAITools(options: LoopOptions): Promise<LoopResult> 
       const calls = completion.toolCalls ?? [];
       messages.push({ role: 'assistant', content: completion.content, ...(calls.length ? { tool_calls: calls } : {}) });
       if (!calls.length) {
-        answer = lastBoxed(completion.content) ?? (stripThinking(completion.content) || undefined);
+        answer = lastBoxed(completion.content) ?? (stripThinking(completion.content, { rule: 'last-close' }) || undefined);
         break;
       }
       const outcomes = await Promise.all(

@@ -1,4 +1,4 @@
-import { ChatClient, ChatFailure, FathomError, errorMessage } from '@fathom/core';
+import { ChatClient, ChatFailure, FathomError, errorMessage, stripThinking } from '@fathom/core';
 
 /*
  * Exact match as GAIA scores it: the leaderboard's question_scorer
@@ -122,7 +122,7 @@ export function judgePrompt(question: string, prediction: string, truth: string)
 
 /** Reads "Correct" or "Incorrect" from a reply, a leading `<think>` block and markdown allowed. */
 export function parseVerdict(reply: string): boolean | undefined {
-  const text = reply.replace(/<think>[\s\S]*?<\/think>/g, '');
+  const text = stripThinking(reply, { rule: 'every' });
   const word = /\b(incorrect|correct)\b/i.exec(text)?.[1]?.toLowerCase();
   return word === undefined ? undefined : word === 'correct';
 }

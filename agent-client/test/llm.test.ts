@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, FathomError } from '@fathom/core';
-import { isDegenerate, ModelClient } from '../src/llm.js';
+import { ModelClient } from '../src/llm.js';
 import type { ModelClientOptions } from '../src/llm.js';
 import type { ChatMessage, ModelSettings } from '../src/types.js';
 import { startModelServer, thinking, toolCallBlock } from '../../tests/fixtures/model-server.js';
@@ -292,18 +292,6 @@ describe('ModelClient failures', () => {
     expect(error.code).toBe('unavailable');
     expect(error.message).toContain(`${baseUrl}/chat/completions did not answer after 2 attempts`);
     expect(error.message).toContain('ECONNREFUSED');
-  });
-});
-
-describe('isDegenerate', () => {
-  const block = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMN';
-
-  it('flags a 50-character tail found more than 5 times', () => {
-    expect(block).toHaveLength(50);
-    expect(isDegenerate(block.repeat(5))).toBe(false);
-    expect(isDegenerate(block.repeat(6))).toBe(true);
-    expect(isDegenerate('short text')).toBe(false);
-    expect(isDegenerate('A normal answer that says what it found, once. '.repeat(2))).toBe(false);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseArguments, parseToolCalls, stripThinking } from '../src/protocol/index.js';
+import { parseArguments, parseToolCalls } from '../src/protocol/index.js';
 
 function block(server: string, tool: string, args: string): string {
   return `<use_mcp_tool>\n<server_name>${server}</server_name>\n<tool_name>${tool}</tool_name>\n<arguments>\n${args}\n</arguments>\n</use_mcp_tool>`;
@@ -72,12 +72,5 @@ describe('parseToolCalls', () => {
     const args = parseArguments('{"__proto__": {"x": 1}, "a": 2}')!;
     expect(Object.getPrototypeOf(args)).toBe(Object.prototype);
     expect(Object.keys(args)).toEqual(['__proto__', 'a']);
-  });
-});
-
-describe('stripThinking', () => {
-  it('returns the text after the last </think>', () => {
-    expect(stripThinking('<think>a</think>b<think>c</think>\n\nanswer\n')).toBe('answer');
-    expect(stripThinking('no thinking here ')).toBe('no thinking here');
   });
 });

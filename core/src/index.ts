@@ -1,6 +1,7 @@
 export * from './entities.js';
 export * from './errors.js';
 export * from './log.js';
+export * from './thinking.js';
 export * from './tool.js';
 export * from './response.js';
 export * from './server.js';

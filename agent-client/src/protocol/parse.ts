@@ -49,9 +49,3 @@ export function parseToolCalls(text: string): ParsedTurn {
   }
   return { calls, malformed: unreadable || (calls.length === 0 && hasMcpTags(text)) };
 }
-
-/** The answer part of a turn: the text after the last `</think>`, trimmed. */
-export function stripThinking(text: string): string {
-  const end = text.lastIndexOf('</think>');
-  return (end === -1 ? text : text.slice(end + '</think>'.length)).trim();
-}

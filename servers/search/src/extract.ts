@@ -1,4 +1,4 @@
-import { ChatClient, FathomError, HttpClient, errorMessage, mirothinkerPrompts } from '@fathom/core';
+import { ChatClient, FathomError, HttpClient, errorMessage, mirothinkerPrompts, repeatsItself, stripThinking } from '@fathom/core';
 import type { ChatAnswer, Logger } from '@fathom/core';
 import { bestPassages } from './bm25.js';
 import type { BestPassage } from './bm25.js';
@@ -138,11 +138,11 @@ export class Extractor {
         }
         throw error;
       }
-      const text = stripThinking(answer.content);
+      const text = stripThinking(answer.content, { rule: 'leading' });
       const total = answer.usage?.total_tokens ?? 0;
       tokensUsed += total > 0 ? total : 0;
       const { finishReason } = answer;
-      const cutShort = finishReason === 'length' || loops(text);
+      const cutShort = finishReason === 'length' || repeatsItself(text, { overlapping: true });
       if (cutShort && !askedAgain && attempt < MAX_ATTEMPTS) {
         askedAgain = true;
         tailCut += Math.min(TAIL_CUT_STEP, Math.floor((content.length - tailCut) / 2));
@@ -170,25 +170,6 @@ function payload(model: string, prompt: string): Record<string, unknown> {
   const body: Record<string, unknown> = { model, max_completion_tokens: MAX_ANSWER_TOKENS, messages };
   if (/gpt-?5/i.test(model)) body.reasoning_effort = 'minimal';
   return body;
-}
-
-/** The answer without a leading reasoning block (`<think>…</think>`, or its closing tag alone). */
-export function stripThinking(text: string): string {
-  const close = text.indexOf('</think>');
-  const open = text.indexOf('<think>');
-  const leadingOpen = open >= 0 && text.slice(0, open).trim() === '';
-  if (close < 0) return leadingOpen ? '' : text.trim();
-  if (open >= 0 && (!leadingOpen || open > close)) return text.trim();
-  return text.slice(close + '</think>'.length).trim();
-}
-
-/** Whether the answer ends in a loop: its last 50 characters occur more than 5 times. */
-function loops(text: string): boolean {
-  if (text.length < 50) return false;
-  const tail = text.slice(-50);
-  let count = 0;
-  for (let at = text.indexOf(tail); at >= 0 && count <= 5; at = text.indexOf(tail, at + 1)) count++;
-  return count > 5;
 }
 
 /** The first `max` characters (code points, as Python counts them). */

@@ -1,9 +1,9 @@
-import { FathomError, HttpClient, createLogger, mirothinkerPrompts } from '@fathom/core';
+import { FathomError, HttpClient, createLogger, mirothinkerPrompts, stripThinking } from '@fathom/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startExtractionModel } from '../../../tests/fixtures/extraction-model.js';
 import type { ExtractionModel, ExtractionModelOptions } from '../../../tests/fixtures/extraction-model.js';
 import { configSchema } from '../src/config.js';
-import { Extractor, PASSAGES_MODEL, stripThinking } from '../src/extract.js';
+import { Extractor, PASSAGES_MODEL } from '../src/extract.js';
 
 const logger = createLogger('test', { level: 'silent' });
 const TEMPLATE = mirothinkerPrompts().extract_info_prompt as string;
@@ -90,9 +90,9 @@ describe('Extractor with a model', () => {
     const extraction = await extractor({ summaryLlmBaseUrl: fake.baseUrl, summaryLlmModelName: 'm' }).extract(report(), 'When did the viaduct open?', {});
     expect(extraction.text).toBe('14 March 1911');
     expect(extraction.tokensUsed).toBe(0);
-    expect(stripThinking('reasoning only</think>answer')).toBe('answer');
-    expect(stripThinking('<think>never closed')).toBe('');
-    expect(stripThinking('An answer that mentions <think> and </think> tags.')).toBe('An answer that mentions <think> and </think> tags.');
+    expect(stripThinking('reasoning only</think>answer', { rule: 'leading' })).toBe('answer');
+    expect(stripThinking('<think>never closed', { rule: 'leading' })).toBe('');
+    expect(stripThinking('An answer that mentions <think> and </think> tags.', { rule: 'leading' })).toBe('An answer that mentions <think> and </think> tags.');
   });
 
   it('falls back to passages with a note when the model answers 500', async () => {
