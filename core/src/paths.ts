@@ -65,3 +65,45 @@ export async function narrowRoots(configured: readonly string[], offered: readon
   }
   return effective;
 }
+
+export interface SafeFileNameOptions {
+  /** The name when nothing usable is left (default `file`). */
+  fallback?: string;
+  /** Longest name in UTF-8 bytes, its extension kept (default 200; file systems allow 255). */
+  maxBytes?: number;
+}
+
+/** Longest extension kept whole when a name is shortened. */
+const MAX_KEPT_EXTENSION_BYTES = 20;
+
+/**
+ * A name that stays one file inside a folder such as the shared output folder, on any disk: the
+ * last part of a path (either separator), without control characters, with `_` for each
+ * character Windows refuses (`<>:"|?*`), without leading dots or spaces, shortened to `maxBytes`
+ * with its extension kept.
+ */
+export function safeFileName(name: string, options: SafeFileNameOptions = {}): string {
+  const maxBytes = options.maxBytes ?? 200;
+  const base = name.split(/[\\/]/).pop() ?? '';
+  const cleaned = base
+    .replace(/\p{Cc}/gu, '')
+    .replace(/[<>:"|?*]/g, '_')
+    .replace(/^[.\s]+/, '')
+    .trim();
+  return fitBytes(cleaned, maxBytes) || (options.fallback ?? 'file');
+}
+
+function fitBytes(name: string, maxBytes: number): string {
+  if (Buffer.byteLength(name) <= maxBytes) return name;
+  const dot = name.lastIndexOf('.');
+  const extension = dot > 0 ? name.slice(dot) : '';
+  const keep = Buffer.byteLength(extension) <= Math.min(MAX_KEPT_EXTENSION_BYTES, maxBytes) ? extension : '';
+  let room = maxBytes - Buffer.byteLength(keep);
+  let stem = '';
+  for (const char of name.slice(0, name.length - keep.length)) {
+    room -= Buffer.byteLength(char);
+    if (room < 0) break;
+    stem += char;
+  }
+  return stem.trimEnd() + keep;
+}
