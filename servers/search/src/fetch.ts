@@ -1,7 +1,7 @@
 import { DocumentFetcher, FathomError, HttpClient, isFathomError, parseWebUrl, withDeadline } from '@fathom/core';
 import type { Cache, CacheHit, FetchedDocument, Logger, Peer } from '@fathom/core';
-import { decodeText, detectType, looksBinary, renderMarkdown } from '@fathom/files/convert';
-import type { ConvertedDocument, DocumentType } from '@fathom/files/convert';
+import { renderMarkdown } from '@fathom/files/convert';
+import type { ConvertedDocument } from '@fathom/files/convert';
 import type { WorkerPool } from '@fathom/files/pool';
 import type { Config } from './config.js';
 import { ALLOW_ALL, MAX_ROBOTS_BYTES, isAllowed, parseRobots } from './robots.js';
@@ -51,10 +51,6 @@ const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 const ROBOTS_TIMEOUT_MS = 10_000;
 const MAX_REMEMBERED_ORIGINS = 1000;
-/** Types that are text in some syntax, so bytes that do not look like text cannot be one of them. */
-const TEXT_TYPES = new Set<DocumentType>(['text', 'markdown', 'code', 'json', 'jsonl', 'yaml', 'xml', 'csv', 'tsv', 'html', 'feed', 'ipynb', 'eml']);
-const NOT_DOCUMENTS: Partial<Record<DocumentType, string>> = { image: 'an image', audio: 'audio', zip: 'a ZIP archive' };
-const FILES_HINT = "Read it with the files server's read_document tool, which takes a URL.";
 const OTHER_SCHEMES_HINT = "Give an http:// or https:// URL. Local files and data: URIs are read with the files server's read_document tool.";
 const TOO_LARGE_HINT = 'Use a different source, or ask the operator to raise the limit with --max-page-bytes (FATHOM_MAX_PAGE_BYTES).';
 
@@ -126,15 +122,13 @@ export class PageFetcher {
     await this.jina?.close();
   }
 
-  /** Any document, HTML too, goes through the one converter of its type. */
+  /** Any document, HTML too, goes through the one converter of its type, in the worker pool. */
   private async toPage(fetched: FetchedDocument, mainContent: boolean): Promise<FetchedPage> {
     const { bytes, contentType, finalUrl, name } = fetched;
-    const type = await detectType(bytes, name, contentType || undefined);
-    refuseNonDocument(finalUrl, type, contentType, bytes);
     const input = { bytes, name, ...(contentType ? { mimeType: contentType } : {}), url: finalUrl };
-    const document = await this.pool.run<ConvertedDocument>({ kind: 'convert', input, options: { mainContent, titleHeading: false } }, this.timeoutMs, finalUrl);
+    const options = { mainContent, titleHeading: false, keepHtml: true, documentsOnly: true };
+    const document = await this.pool.run<ConvertedDocument>({ kind: 'convert', input, options }, this.timeoutMs, finalUrl);
     const { title, created, canonicalUrl, encoding } = document.info;
-    const html = document.info.type === 'html' && encoding ? { html: decodeText(bytes, encoding).text, encoding } : {};
     return {
       url: fetched.url,
       finalUrl,
@@ -144,12 +138,13 @@ export class PageFetcher {
       contentType: contentType || document.info.mimeType,
       type: document.info.type,
       markdown: renderMarkdown(document),
-      ...html,
+      ...(document.html !== undefined ? { html: document.html, encoding } : {}),
       via: 'direct',
       fromCache: fetched.fromCache,
       peers: fetched.peers,
     };
   }
+
   private async checkRobots(target: URL, signal: AbortSignal | undefined): Promise<void> {
     const robots = await this.robotsFor(target.origin, signal);
     if (isAllowed(robots, target.pathname + target.search)) return;
@@ -263,16 +258,6 @@ export class PageFetcher {
       peers,
     };
   }
-}
-
-function refuseNonDocument(url: string, type: DocumentType, contentType: string, bytes: Uint8Array): void {
-  const described = NOT_DOCUMENTS[type] ?? (TEXT_TYPES.has(type) && looksBinary(bytes) ? 'binary data' : undefined);
-  if (!described) return;
-  const mime = baseMime(contentType);
-  throw new FathomError('invalid_argument', `The page at ${url} is ${mime ? `${mime} (${described})` : described}, not a document`, {
-    hint: FILES_HINT,
-    details: { type, contentType },
-  });
 }
 
 function baseMime(contentType: string): string {

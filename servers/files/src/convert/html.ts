@@ -359,6 +359,7 @@ export const converter: Converter = {
         ...(result.notes ? { notes: result.notes } : {}),
       },
       sections: [{ kind: 'body', index: 1, name: 'body', markdown: heading + result.markdown, tables: result.tables }],
+      ...(options.keepHtml ? { html: text } : {}),
     };
   },
 };

@@ -1,10 +1,10 @@
 import { FathomError } from '@fathom/core';
-import { detectType, MIME_OF } from './detect.js';
+import { detectType, looksBinary, MIME_OF } from './detect.js';
 import type { ConvertedDocument, ConvertInput, ConvertOptions, Converter, DocumentType } from './types.js';
 import { DEFAULT_OPTIONS } from './types.js';
 
 export * from './types.js';
-export { detectType, looksBinary, MIME_OF } from './detect.js';
+export { detectType, MIME_OF } from './detect.js';
 export { decodeText } from './decode.js';
 export { htmlToMarkdown } from './html.js';
 export type { HtmlResult, HtmlToMarkdownOptions } from './html.js';
@@ -56,10 +56,25 @@ export async function convert(input: ConvertInput, options: Partial<ConvertOptio
     });
   }
   const type = await detectType(input.bytes, input.name, input.mimeType);
+  if (settings.documentsOnly) refuseNonDocument(input, type);
   const { converter } = await modules[type]();
   const document = await converter.convert(input, type, settings, convert);
   document.info.mimeType ||= MIME_OF[type];
   return document;
+}
+
+/** Types that are text in some syntax, so bytes that do not look like text cannot be one of them. */
+const TEXT_TYPES = new Set<DocumentType>(['text', 'markdown', 'code', 'json', 'jsonl', 'yaml', 'xml', 'csv', 'tsv', 'html', 'feed', 'ipynb', 'eml']);
+const NOT_DOCUMENTS: Partial<Record<DocumentType, string>> = { image: 'an image', audio: 'audio', zip: 'a ZIP archive' };
+
+function refuseNonDocument(input: ConvertInput, type: DocumentType): void {
+  const described = NOT_DOCUMENTS[type] ?? (TEXT_TYPES.has(type) && looksBinary(input.bytes) ? 'binary data' : undefined);
+  if (!described) return;
+  const mime = input.mimeType?.split(';')[0]!.trim().toLowerCase();
+  throw new FathomError('invalid_argument', `The page at ${input.url ?? input.name ?? 'this address'} is ${mime ? `${mime} (${described})` : described}, not a document`, {
+    hint: "Read it with the files server's read_document tool, which takes a URL.",
+    details: { type, contentType: input.mimeType ?? '' },
+  });
 }
 
 /** Most ranges one `pages` list may hold, and most pages it may select. */

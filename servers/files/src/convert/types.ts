@@ -80,6 +80,8 @@ export interface DocumentInfo {
 export interface ConvertedDocument {
   info: DocumentInfo;
   sections: Section[];
+  /** HTML: the decoded page itself, when asked for with `keepHtml`. */
+  html?: string;
 }
 
 export interface ConvertInput {
@@ -116,6 +118,13 @@ export interface ConvertOptions {
   mainContent: boolean;
   /** HTML: open the markdown with the page title as a `#` heading (default), unless a caller shows the title itself. */
   titleHeading: boolean;
+  /** HTML: return the decoded page beside its markdown. */
+  keepHtml?: boolean;
+  /**
+   * Convert only what reads as a document, as a web page reader wants: refuse images, audio, ZIP
+   * archives and binary data with an error that points to read_document.
+   */
+  documentsOnly?: boolean;
   /** Images: OCR with tesseract.js when its language data is installed. */
   ocr: boolean;
   /** Audio: an OpenAI-compatible /audio/transcriptions endpoint. */
