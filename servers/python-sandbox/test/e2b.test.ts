@@ -27,10 +27,10 @@ import {
   isRunTimeout,
   listingFrom,
   shellOutputFrom,
-  timeoutReport,
+  timeoutOutcome,
 } from '../src/backends/e2b.js';
 import type { EntryLike, ExecutionLike, RemoteLike } from '../src/backends/e2b.js';
-import { executionRepr } from '../src/format.js';
+import { cellReport, executionRepr } from '../src/format.js';
 
 const logger = createLogger('e2b-test', { level: 'silent' });
 const ESC = String.fromCharCode(27);
@@ -165,7 +165,7 @@ describe('errorFrom', () => {
   });
 });
 
-describe('isRunTimeout and timeoutReport', () => {
+describe('isRunTimeout and timeoutOutcome', () => {
   it('tells the cell limit from other timeouts', () => {
     expect(isRunTimeout(new TimeoutError("Execution timed out — the 'timeoutMs' option can be used"), 10, 1000)).toBe(true);
     expect(isRunTimeout(new TimeoutError('something slow'), 1500, 1000)).toBe(true);
@@ -174,12 +174,16 @@ describe('isRunTimeout and timeoutReport', () => {
     expect(isRunTimeout(new SandboxError('Execution timed out'), 1500, 1000)).toBe(false);
   });
 
-  it('states what became of the kernel', () => {
-    const kept = timeoutReport(2000, 'kept');
-    expect(kept.restarted).toBeUndefined();
-    expect(kept.error?.value).toMatch(/2s time limit.*variables and imports from earlier cells are kept/);
-    expect(timeoutReport(2000, 'restarted').restarted).toMatch(/restarted: its variables and imports are gone/);
-    expect(timeoutReport(2000, 'unknown').restarted).toMatch(/may still be running/);
+  it('states what became of the kernel, and that the files stay', () => {
+    expect(timeoutOutcome(2000, 'kept')).toEqual({ kernel: 'kept', files: 'kept', stop: { cause: 'time_limit', limitMs: 2000 } });
+    expect(timeoutOutcome(2000, 'restarted')).toEqual({ kernel: 'restarted', files: 'kept', ignoredInterrupt: true, stop: { cause: 'time_limit', limitMs: 2000 } });
+    expect(timeoutOutcome(2000, 'unknown')).toMatchObject({ kernel: 'unknown', files: 'kept' });
+    const report = (state: 'kept' | 'restarted' | 'unknown') => cellReport({ ...cellOutputFrom(execution(), 100), timedOut: true, stopped: timeoutOutcome(2000, state) });
+    expect(report('kept').restarted).toBeUndefined();
+    expect(report('kept').error).toMatchObject({ name: 'TimeoutError', traceback: '' });
+    expect(report('kept').error?.value).toMatch(/2 s time limit.*variables and imports from earlier cells are kept/);
+    expect(report('restarted').restarted).toMatch(/did not stop when interrupted\. A fresh kernel was started: variables and imports are gone; files in \/home\/user are kept/);
+    expect(report('unknown').restarted).toMatch(/may still be running/);
   });
 });
 
@@ -299,8 +303,9 @@ describe('E2BSandbox (against a stand-in for the SDK)', () => {
     const output = await sandboxOf(remote).runPython('while True: print("partial")', run);
     expect(output.timedOut).toBe(true);
     expect(output.stdout.text).toBe('partial\n');
-    expect(output.error?.name).toBe('TimeoutError');
-    expect(output.restarted).toBeUndefined();
+    expect(output.error).toBeUndefined();
+    expect(output.stopped).toMatchObject({ kernel: 'kept', files: 'kept' });
+    expect(cellReport(output).error?.name).toBe('TimeoutError');
     expect(calls.restarted).toEqual([]);
   });
 
@@ -313,7 +318,8 @@ describe('E2BSandbox (against a stand-in for the SDK)', () => {
     });
     const output = await sandboxOf(remote).runPython('import time; time.sleep(99)', run);
     expect(output.timedOut).toBe(true);
-    expect(output.restarted).toMatch(/restarted/);
+    expect(output.stopped).toMatchObject({ kernel: 'restarted', files: 'kept' });
+    expect(cellReport(output).restarted).toMatch(/A fresh kernel was started/);
     expect(calls.restarted).toEqual(['ctx-py']);
   });
 
@@ -323,6 +329,28 @@ describe('E2BSandbox (against a stand-in for the SDK)', () => {
     const pending = sandboxOf(remote).runPython('x', { ...run, signal: controller.signal });
     controller.abort();
     await expect(pending).rejects.toMatchObject({ code: 'cancelled' });
+  });
+
+  it('tells the next cell when a cancelled one kept the kernel busy and it was restarted', async () => {
+    const { remote, calls } = fakeRemote({
+      runCode: async (code) => {
+        if (code === 'stuck') return new Promise<ExecutionLike>(() => {});
+        if (code === 'pass') throw new TimeoutError('Execution timed out');
+        return execution({ results: [{ isMainResult: true, text: '2' }] });
+      },
+    });
+    const sandbox = sandboxOf(remote);
+    const controller = new AbortController();
+    const pending = sandbox.runPython('stuck', { ...run, signal: controller.signal });
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ code: 'cancelled' });
+    const next = await sandbox.runPython('1 + 1', run);
+    expect(calls.restarted).toEqual(['ctx-py']);
+    expect(next).toMatchObject({ value: '2', before: { kernel: 'restarted', files: 'kept', stop: { cause: 'cancelled' } } });
+    expect(cellReport(next).notice).toBe(
+      'The previous run was cancelled and did not stop when interrupted; variables and imports were lost before this run.',
+    );
+    expect((await sandbox.runPython('1 + 1', run)).before).toBeUndefined();
   });
 
   it('returns a non-zero exit as a result', async () => {

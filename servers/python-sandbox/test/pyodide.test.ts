@@ -8,6 +8,7 @@ import { createLogger, isFathomError } from '@fathom/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PyodideBackend } from '../src/backends/pyodide.js';
 import type { Sandbox } from '../src/backends/types.js';
+import { cellReport } from '../src/format.js';
 
 const logger = createLogger('pyodide-test', { level: 'error', write: () => {} });
 /** In the server's environment, as API keys are: interpreters must not see it. */
@@ -79,7 +80,7 @@ describe('pyodide backend: cells', () => {
     await env.sandbox.runPython('kept = "yes"', RUN);
     const output = await env.sandbox.runPython('import sys\nsys.exit(3)', RUN);
     expect(output.error).toMatchObject({ name: 'SystemExit', value: '3' });
-    expect(output.restarted).toBeUndefined();
+    expect(output.stopped).toBeUndefined();
     expect((await env.sandbox.runPython('kept', RUN)).value).toBe("'yes'");
   });
 
@@ -128,14 +129,19 @@ describe('pyodide backend: time limits', () => {
       expect(output.timedOut).toBe(true);
       // On a machine too loaded to answer the interrupt within the grace period the worker is
       // replaced instead: both are correct, and the answer must say which happened.
-      if (output.restarted) {
-        expect(output.restarted).toContain('the Python interpreter was replaced');
+      if (output.stopped?.kernel === 'restarted') {
+        expect(output.stopped).toMatchObject({ files: 'lost', ignoredInterrupt: true, stop: { cause: 'time_limit', limitMs: 1500 } });
+        expect(cellReport(output).restarted).toContain('A fresh kernel was started');
         return;
       }
-      expect(output.error?.name).toBe('TimeoutError');
-      expect(output.error?.value).toContain('1.5 s');
-      expect(output.error?.value).toContain('stopped at the time limit; variables are kept');
-      expect(output.error?.traceback).toMatch(/<cell-\d+>", line 2/);
+      expect(output.stopped).toEqual({ kernel: 'kept', files: 'kept', stop: { cause: 'time_limit', limitMs: 1500 } });
+      expect(output.error?.name).toBe('KeyboardInterrupt');
+      const { error } = cellReport(output);
+      expect(error?.name).toBe('TimeoutError');
+      expect(error?.value).toContain('1.5 s time limit and was interrupted');
+      expect(error?.value).toContain('variables and imports from earlier cells are kept');
+      expect(error?.traceback).toMatch(/<cell-\d+>", line 2/);
+      expect(error?.traceback).toMatch(/\nTimeoutError: The run exceeded its 1.5 s time limit[^\n]*\n$/);
       const after = await env.sandbox.runPython('before * 6', RUN);
       expect(after).toMatchObject({ value: '42', timedOut: false });
     },
@@ -145,8 +151,8 @@ describe('pyodide backend: time limits', () => {
   it('interrupts time.sleep too', async () => {
     const output = await env.sandbox.runPython('import time\ntime.sleep(30)', { ...RUN, timeoutMs: 1000 });
     expect(output.timedOut).toBe(true);
-    if (output.restarted) expect(output.restarted).toContain('the Python interpreter was replaced');
-    else expect(output.error?.name).toBe('TimeoutError');
+    if (output.stopped?.kernel === 'restarted') expect(cellReport(output).restarted).toContain('A fresh kernel was started');
+    else expect(cellReport(output).error?.name).toBe('TimeoutError');
   });
 
   it('keeps only keepBytes of an endless print loop and counts the rest', async () => {
@@ -166,14 +172,16 @@ describe('pyodide backend: time limits', () => {
     setTimeout(() => controller.abort(), 300);
     const output = await env.sandbox.runPython('while True:\n    pass', { ...RUN, signal: controller.signal });
     expect(output.timedOut).toBe(true);
-    expect(output.error?.name).toBe('CancelledError');
-    expect(output.error?.value).toContain('variables are kept');
+    expect(output.stopped).toEqual({ kernel: 'kept', files: 'kept', stop: { cause: 'cancelled' } });
+    expect(cellReport(output).error?.name).toBe('CancelledError');
+    expect(cellReport(output).error?.value).toContain('variables and imports from earlier cells are kept');
   });
 
   it('stops at once when the signal has already aborted', async () => {
     const output = await env.sandbox.runPython('while True:\n    pass', { ...RUN, signal: AbortSignal.abort() });
-    expect(output).toMatchObject({ timedOut: true, error: { name: 'CancelledError' } });
-    expect(output.restarted).toBeUndefined();
+    expect(output).toMatchObject({ timedOut: true, stopped: { kernel: 'kept' } });
+    expect(cellReport(output)).toMatchObject({ error: { name: 'CancelledError' } });
+    expect(cellReport(output).restarted).toBeUndefined();
     expect((await env.sandbox.runPython('1 + 1', RUN)).value).toBe('2');
   });
 
@@ -184,9 +192,10 @@ describe('pyodide backend: time limits', () => {
       const code = 'while True:\n    try:\n        while True:\n            pass\n    except KeyboardInterrupt:\n        pass';
       const output = await env.sandbox.runPython(code, { ...RUN, timeoutMs: 1000 });
       expect(output.timedOut).toBe(true);
-      expect(output.restarted).toContain('exceeded 1 s');
-      expect(output.restarted).toContain('variables and imports are lost');
-      expect(output.restarted).toContain('files in /home/user');
+      expect(output.stopped).toEqual({ kernel: 'restarted', files: 'lost', ignoredInterrupt: true, stop: { cause: 'time_limit', limitMs: 1000 } });
+      expect(cellReport(output).restarted).toBe(
+        'The run exceeded its 1 s time limit and did not stop when interrupted. A fresh kernel was started: variables and imports are gone, and so are the files in /home/user.',
+      );
       const after = await env.sandbox.runPython('"lost" in globals()', RUN);
       expect(after.value).toBe('False');
     },
@@ -262,7 +271,7 @@ describe('pyodide backend: isolation', () => {
     const { port } = server.address() as AddressInfo;
     const tcp = await env.sandbox.runPython(`import socket\nsocket.create_connection(("127.0.0.1", ${port}), timeout=3).recv(100)`, RUN);
     expect(tcp.error).toMatchObject({ name: 'OSError', value: expect.stringContaining('unreachable') });
-    expect(tcp.restarted).toBeUndefined();
+    expect(tcp.stopped).toBeUndefined();
     const udp = await env.sandbox.runPython(`import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", ${port}))`, RUN);
     expect(udp.error?.name).toBe('OSError');
     const listen = await env.sandbox.runPython('import socket\ns = socket.socket()\ns.bind(("0.0.0.0", 0))\ns.listen()', RUN);
@@ -314,13 +323,13 @@ describe('pyodide backend: failures', () => {
   it(
     'replaces an interpreter that died, and says so',
     async () => {
-      await env.sandbox.runPython('doomed = 1', RUN);
+      await env.sandbox.runPython('doomed = 1\nopen("doomed.txt", "w").write("x")', RUN);
       const output = await env.sandbox.runPython('import os\nos._exit(1)', RUN);
       expect(output.timedOut).toBe(false);
-      expect(output.restarted).toContain('fatal error');
-      expect(output.restarted).toContain('variables and imports are lost');
-      const after = await env.sandbox.runPython('"doomed" in globals(), 1 + 1', RUN);
-      expect(after.value).toBe('(False, 2)');
+      expect(output.stopped).toMatchObject({ kernel: 'restarted', files: 'lost', stop: { cause: 'died', how: expect.stringContaining('fatal error') } });
+      expect(cellReport(output).restarted).toMatch(/^The Python kernel hit a fatal error .* during the run\. A fresh kernel was started: variables and imports are gone, and so are the files in \/home\/user\.$/);
+      const after = await env.sandbox.runPython('import os\n"doomed" in globals(), os.path.exists("doomed.txt"), 1 + 1', RUN);
+      expect(after.value).toBe('(False, False, 2)');
     },
     LOAD,
   );

@@ -11,7 +11,8 @@ import { FIRST_INPUT_FD, KernelProcess, MAX_ANSWER_BYTES } from './kernel-proces
 import type { KernelAnswer } from './kernel-process.js';
 import { sandboxPath } from './paths.js';
 import { refusedSyscalls, seccompFilter } from './seccomp.js';
-import type { CapturedText, CellOutput, FileChange, FileListing, PythonError, RunOptions, Sandbox, SandboxBackend, ShellOutput } from './types.js';
+import { kernelLostError } from '../format.js';
+import type { CapturedText, CellOutput, FileChange, FileListing, KernelOutcome, KernelStop, PythonError, RunOptions, Sandbox, SandboxBackend, ShellOutput } from './types.js';
 import { WORKSPACE } from './types.js';
 import { createVolume, unmountUnder, volumeSupport } from './volume.js';
 import type { Identity, Volume, VolumeKind } from './volume.js';
@@ -393,7 +394,7 @@ class BwrapSandbox implements Sandbox {
   private readonly workspace: HostWorkspace;
   private closed = false;
   /** Set when the kernel died between calls (e.g. killed by a background process): told on the next call. */
-  private lostBetweenCalls: string | undefined;
+  private lostBetweenCalls: KernelOutcome | undefined;
   private inCall = false;
 
   constructor(
@@ -423,7 +424,7 @@ class BwrapSandbox implements Sandbox {
     const kernel = new KernelProcess({ argv: launcher(this.parts.bwrap, this.parts.identity, command), inputs, cgroupProcs: cgroup?.procsFiles ?? [] });
     this.kernel = kernel;
     void kernel.exited.then((reason) => {
-      if (this.kernel === kernel && !this.closed && !this.inCall) this.lostBetweenCalls = `The Python kernel ${reason} after the previous call`;
+      if (this.kernel === kernel && !this.closed && !this.inCall) this.lostBetweenCalls = restarted({ cause: 'died', how: reason });
     });
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -471,11 +472,11 @@ class BwrapSandbox implements Sandbox {
     }
   }
 
-  /** Runs a request, turning a time limit, an abort or a death into a restarted kernel and a sentence. */
+  /** Runs a request, turning a time limit, an abort or a death into a restarted kernel and what stopped it. */
   private async request(
     payload: Record<string, unknown>,
     options: RunOptions,
-  ): Promise<{ answer?: KernelAnswer; stdout: CapturedText; stderr: CapturedText; timedOut: boolean; restarted?: string; notice?: string }> {
+  ): Promise<{ answer?: KernelAnswer; stdout: CapturedText; stderr: CapturedText; timedOut: boolean; stopped?: KernelOutcome; before?: KernelOutcome }> {
     const kernel = await this.live();
     const earlier = this.lostBetweenCalls;
     this.lostBetweenCalls = undefined;
@@ -486,25 +487,19 @@ class BwrapSandbox implements Sandbox {
     const stderr = kernel.stderr.take();
     if (outcome.kind === 'answer') {
       if (outcome.answer.failure) throw new FathomError('internal', `The sandbox could not do that: ${outcome.answer.failure}`);
-      return { answer: outcome.answer, stdout, stderr, timedOut: false, ...(earlier ? { notice: `${earlier}; variables and imports were lost before this run.` } : {}) };
+      return { answer: outcome.answer, stdout, stderr, timedOut: false, ...(earlier ? { before: earlier } : {}) };
     }
     kernel.kill();
-    const seconds = Math.round(options.timeoutMs / 100) / 10;
-    let what: string;
     if (this.closed) throw closedDuringCall();
-    if (disk.exceeded) what = `The workspace went over its ${this.limits.diskMb} MB quota, so the run was stopped`;
-    else if (kernel.overflowed) what = `The kernel's answer grew past ${MAX_ANSWER_BYTES / 1024 / 1024} MB without ending (something in the sandbox wrote to the kernel's own channel), so it was stopped`;
-    else if (outcome.kind === 'timeout') what = `The run exceeded its ${seconds} s time limit and was stopped`;
-    else if (outcome.kind === 'aborted') what = 'The run was cancelled';
-    else if ((this.parts.cgroup?.oomKills() ?? 0) > oomBefore) what = `The run used more than the sandbox's ${this.limits.memoryMb} MB of memory and was killed`;
-    else what = `The Python kernel ${outcome.reason} during the run`;
+    let stop: KernelStop;
+    if (disk.exceeded) stop = { cause: 'disk_quota', limitMb: this.limits.diskMb };
+    else if (kernel.overflowed) stop = { cause: 'channel_overflow', limitMb: MAX_ANSWER_BYTES / 1024 / 1024 };
+    else if (outcome.kind === 'timeout') stop = { cause: 'time_limit', limitMs: options.timeoutMs };
+    else if (outcome.kind === 'aborted') stop = { cause: 'cancelled' };
+    else if ((this.parts.cgroup?.oomKills() ?? 0) > oomBefore) stop = { cause: 'memory', limitMb: this.limits.memoryMb };
+    else stop = { cause: 'died', how: outcome.reason };
     await this.restart();
-    return {
-      stdout,
-      stderr,
-      timedOut: outcome.kind === 'timeout',
-      restarted: `${what}. A fresh kernel was started: variables and imports are gone; files in ${WORKSPACE} are kept.`,
-    };
+    return { stdout, stderr, timedOut: outcome.kind === 'timeout', stopped: restarted(stop) };
   }
 
   /** A file operation done by the kernel inside the sandbox, where following a link reaches nothing of the host's. */
@@ -517,11 +512,13 @@ class BwrapSandbox implements Sandbox {
     if (outcome.kind !== 'answer') {
       kernel.kill();
       if (this.closed) throw closedDuringCall();
-      const why = kernel.overflowed ? 'its answer channel overflowed' : outcome.kind === 'exit' ? `its kernel ${outcome.reason}` : 'it did not answer';
+      const stop: KernelStop = kernel.overflowed
+        ? { cause: 'channel_overflow', limitMb: MAX_ANSWER_BYTES / 1024 / 1024 }
+        : outcome.kind === 'exit'
+          ? { cause: 'died', how: outcome.reason }
+          : { cause: 'unresponsive' };
       await this.restart();
-      throw new FathomError('unavailable', `The sandbox could not handle ${path}: ${why}. Its kernel was restarted (variables are gone, files are kept).`, {
-        hint: 'Try again.',
-      });
+      throw kernelLostError(path, restarted(stop));
     }
     const { answer } = outcome;
     if (answer.failure) {
@@ -556,7 +553,7 @@ class BwrapSandbox implements Sandbox {
   }
 
   async runPython(code: string, options: RunOptions): Promise<CellOutput> {
-    const { answer, stdout, stderr, timedOut, restarted, notice } = await this.request({ op: 'run', code }, options);
+    const { answer, stdout, stderr, timedOut, stopped, before } = await this.request({ op: 'run', code }, options);
     const chunks = answer?.chunks as { stdout?: number[] | null; stderr?: number[] | null } | undefined;
     return {
       stdout: chunks?.stdout ? { ...stdout, chunks: chunks.stdout } : stdout,
@@ -568,15 +565,15 @@ class BwrapSandbox implements Sandbox {
       figureTexts: (answer?.figure_texts as string[] | undefined) ?? [],
       files: (answer?.files as FileChange[] | undefined) ?? [],
       timedOut,
-      ...(restarted ? { restarted } : {}),
-      ...(notice ? { notice } : {}),
+      ...(stopped ? { stopped } : {}),
+      ...(before ? { before } : {}),
     };
   }
 
   async runShell(command: string, options: RunOptions): Promise<ShellOutput> {
     // The kernel enforces the command's own limit; the outer one only catches a stuck kernel.
     const inner = Math.max(1, options.timeoutMs / 1000);
-    const { answer, stdout, stderr, timedOut, restarted } = await this.request(
+    const { answer, stdout, stderr, timedOut, stopped, before } = await this.request(
       { op: 'shell', command, timeout: inner, keep: options.keepBytes },
       { ...options, timeoutMs: options.timeoutMs + 5000 },
     );
@@ -592,7 +589,8 @@ class BwrapSandbox implements Sandbox {
       stdout: out,
       stderr: err,
       timedOut: timedOut || answer?.timed_out === true,
-      ...(restarted ? { restarted } : {}),
+      ...(stopped ? { stopped } : {}),
+      ...(before ? { before } : {}),
     };
   }
 
@@ -644,6 +642,11 @@ class BwrapSandbox implements Sandbox {
     rmSync(this.dir, { recursive: true, force: true });
     this.onClose?.();
   }
+}
+
+/** A bwrap kernel that was stopped is always replaced; the workspace is a host folder and stays. */
+function restarted(stop: KernelStop): KernelOutcome {
+  return { kernel: 'restarted', files: 'kept', stop };
 }
 
 function closedDuringCall(): FathomError {

@@ -2,6 +2,7 @@ import { CommandExitError, Sandbox as RemoteSandbox } from '@e2b/code-interprete
 import type { CommandHandle, CommandResult, EntryInfo, Execution, ExecutionError, Result } from '@e2b/code-interpreter';
 import { errorMessage, FathomError } from '@fathom/core';
 import type { Logger } from '@fathom/core';
+import { cancelledRunError } from '../format.js';
 import { StreamCapture } from './capture.js';
 import { sandboxPath } from './paths.js';
 import type {
@@ -10,6 +11,7 @@ import type {
   FileChange,
   FileEntry,
   FileListing,
+  KernelOutcome,
   PythonError,
   RunOptions,
   Sandbox,
@@ -70,7 +72,7 @@ export interface Listing {
 }
 
 /** What became of the kernel after a cell overran: still alive, restarted, or not known. */
-export type KernelState = 'kept' | 'restarted' | 'unknown';
+export type KernelState = KernelOutcome['kernel'];
 
 /** The SDK sandbox methods this backend uses. */
 export type RemoteLike = Pick<
@@ -120,7 +122,7 @@ export class E2BSandbox implements Sandbox {
   readonly id: string;
   readonly backend = 'e2b' as const;
   private closed = false;
-  /** Set after a cancelled cell: the next cell waits until the kernel is known to be free. */
+  /** Set after a cancelled cell: the next cell waits until the kernel is known to be free, and hears what became of it. */
   private settling: Promise<KernelState> | undefined;
 
   constructor(
@@ -137,7 +139,11 @@ export class E2BSandbox implements Sandbox {
   runPython(code: string, options: RunOptions): Promise<CellOutput> {
     return this.call(options.timeoutMs, async () => {
       throwIfAborted(options.signal);
-      if (this.settling) await this.settling.finally(() => (this.settling = undefined));
+      let cancelled: KernelOutcome | undefined;
+      if (this.settling) {
+        const state = await this.settling.finally(() => (this.settling = undefined));
+        if (state !== 'kept') cancelled = { kernel: state, files: 'kept', stop: { cause: 'cancelled' }, ...(state === 'restarted' ? { ignoredInterrupt: true } : {}) };
+      }
       const before = await this.snapshot();
       const seen = { results: [] as Result[], logs: { stdout: [] as string[], stderr: [] as string[] }, error: undefined as ExecutionError | undefined };
       const started = Date.now();
@@ -166,13 +172,13 @@ export class E2BSandbox implements Sandbox {
       } catch (error) {
         if (error instanceof FathomError && error.code === 'cancelled') {
           this.settling = this.settleKernel();
-          throw new FathomError('cancelled', 'The cell was cancelled', {
-            hint: `It may run on remotely for a moment; if it has not finished within ${formatSeconds(PROBE_MS)}, the Python kernel is restarted (its variables are lost) before the next cell runs.`,
-          });
+          throw cancelledRunError(PROBE_MS);
         }
         if (!isRunTimeout(error, Date.now() - started, options.timeoutMs)) throw error;
-        output = { ...cellOutputFrom(seen, options.keepBytes), timedOut: true, ...timeoutReport(options.timeoutMs, await this.settleKernel()) };
+        const { error: _interrupt, ...cut } = cellOutputFrom(seen, options.keepBytes);
+        output = { ...cut, timedOut: true, stopped: timeoutOutcome(options.timeoutMs, await this.settleKernel()) };
       }
+      if (cancelled) output.before = cancelled;
       const after = before && (await this.snapshot());
       if (before && after) output.files = fileChanges(before, after);
       return output;
@@ -372,27 +378,12 @@ export function isRunTimeout(error: unknown, elapsedMs: number, limitMs: number)
   return /execution timed out/i.test(error.message) || elapsedMs >= limitMs;
 }
 
-/** What a cell that overran its limit reports, by what became of the kernel. */
-export function timeoutReport(limitMs: number, state: KernelState): Pick<CellOutput, 'error' | 'restarted'> {
-  const limit = `The cell ran past its ${formatSeconds(limitMs)} time limit`;
-  switch (state) {
-    case 'kept':
-      return {
-        error: {
-          name: 'TimeoutError',
-          value: `${limit} and was interrupted. The Python kernel is still alive: variables and imports from earlier cells are kept, but the rest of this cell did not run.`,
-          traceback: '',
-        },
-      };
-    case 'restarted':
-      return {
-        restarted: `${limit} and did not stop, so the Python kernel was restarted: its variables and imports are gone; files in ${WORKSPACE} are kept.`,
-      };
-    case 'unknown':
-      return {
-        restarted: `${limit}. E2B could not confirm the cell stopped and restarting the kernel failed, so the cell may still be running and the variables may be lost; if the next call hangs, close this sandbox and create a new one.`,
-      };
-  }
+/**
+ * What a cell that overran its limit left, by what became of the kernel: E2B interrupts it when
+ * the client hangs up, and a kernel still busy after that is restarted. Files are remote and stay.
+ */
+export function timeoutOutcome(limitMs: number, state: KernelState): KernelOutcome {
+  return { kernel: state, files: 'kept', stop: { cause: 'time_limit', limitMs }, ...(state === 'restarted' ? { ignoredInterrupt: true } : {}) };
 }
 
 export function listingFrom(entries: readonly EntryLike[], limit = SNAPSHOT_LIMIT): Listing {
@@ -540,10 +531,6 @@ function inHiddenFolder(path: string): boolean {
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function formatSeconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(1))}s`;
 }
 
 async function exitOf(handle: CommandHandle): Promise<CommandLike | 'timeout'> {

@@ -3,10 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { FathomError, errorMessage } from '@fathom/core';
 import type { Logger } from '@fathom/core';
+import { kernelLostError } from '../format.js';
 import { StreamCapture } from './capture.js';
 import { sandboxPath } from './paths.js';
 import { WORKSPACE } from './types.js';
-import type { CapturedText, CellOutput, FileListing, PythonError, RunOptions, Sandbox, SandboxBackend, ShellOutput } from './types.js';
+import type { CapturedText, CellOutput, FileListing, KernelOutcome, KernelStop, RunOptions, Sandbox, SandboxBackend, ShellOutput } from './types.js';
 import type { ReplyError, RunResult, WorkerInput, WorkerMessage, WorkerRequest } from './pyodide-worker.js';
 
 // Tests run this module from its TypeScript source; the worker always runs the built JavaScript.
@@ -17,7 +18,6 @@ const SIGINT = 2;
 /** How long interrupted code has to stop before its worker is replaced. */
 const INTERRUPT_GRACE_MS = 5000;
 const START_TIMEOUT_MS = 60_000;
-const LOST = `variables and imports are lost, and so are files in ${WORKSPACE} (the pyodide backend keeps files in memory).`;
 
 type Outcome = { kind: 'done'; result: unknown } | { kind: 'failed'; error: ReplyError } | { kind: 'died'; reason: string };
 type OutputSink = (stream: 'stdout' | 'stderr', data: Uint8Array) => void;
@@ -86,6 +86,11 @@ class Interpreter {
     return this.death !== undefined;
   }
 
+  /** How it died ("exited with code 1"), once it has. */
+  get deathReason(): string | undefined {
+    return this.death;
+  }
+
   request(request: Request, transfer: ArrayBuffer[] = [], output?: OutputSink): Promise<Outcome> {
     if (this.death !== undefined) return Promise.resolve({ kind: 'died', reason: this.death });
     const id = this.nextId++;
@@ -139,18 +144,9 @@ class Interpreter {
   }
 }
 
-function seconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(1))} s`;
-}
-
-function stoppedError(error: PythonError, why: 'time' | 'cancel', timeoutMs: number): PythonError {
-  const [name, value] =
-    why === 'time'
-      ? ['TimeoutError', `The cell ran longer than ${seconds(timeoutMs)} and was stopped at the time limit; variables are kept.`]
-      : ['CancelledError', 'The run was cancelled and stopped; variables are kept.'];
-  const cut = error.traceback.lastIndexOf(`${error.name}`);
-  const traceback = (cut === -1 ? error.traceback : error.traceback.slice(0, cut)) + `${name}: ${value}\n`;
-  return { name, value, traceback };
+/** Files live in the interpreter's in-memory file system: a replaced interpreter takes them along. */
+function replaced(stop: KernelStop, ignoredInterrupt = false): KernelOutcome {
+  return { kernel: 'restarted', files: 'lost', stop, ...(ignoredInterrupt ? { ignoredInterrupt } : {}) };
 }
 
 interface SandboxOptions {
@@ -165,6 +161,8 @@ class PyodideSandbox implements Sandbox {
   private interpreter: Interpreter;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Set when the interpreter died between calls: told on the next run. */
+  private lostBetweenCalls: KernelOutcome | undefined;
 
   constructor(
     readonly id: string,
@@ -180,6 +178,8 @@ class PyodideSandbox implements Sandbox {
   runPython(code: string, options: RunOptions): Promise<CellOutput> {
     return this.serialize(async () => {
       const interpreter = await this.current();
+      const before = this.lostBetweenCalls;
+      this.lostBetweenCalls = undefined;
       const stdout = new StreamCapture(options.keepBytes);
       const stderr = new StreamCapture(options.keepBytes);
       let stopped: 'time' | 'cancel' | undefined;
@@ -207,27 +207,32 @@ class PyodideSandbox implements Sandbox {
         options.signal?.removeEventListener('abort', onAbort);
       }
 
+      const earlier = before ? { before } : {};
+      const stopOf = (why: 'time' | 'cancel' | undefined): KernelStop | undefined =>
+        why === 'time' ? { cause: 'time_limit', limitMs: options.timeoutMs } : why === 'cancel' ? { cause: 'cancelled' } : undefined;
       if (outcome.kind !== 'done') {
         this.assertOpen();
-        const reason = outcome.kind === 'died' ? outcome.reason : outcome.error.message;
+        const reason = outcome.kind === 'died' ? outcome.reason : `failed (${outcome.error.message})`;
         this.replace(interpreter, reason);
-        const restarted = stopped
-          ? `The run ${stopped === 'time' ? `exceeded ${seconds(options.timeoutMs)}` : 'was cancelled'} and did not stop when interrupted, so the Python interpreter was replaced: ${LOST}`
-          : `The Python interpreter ${reason} and was replaced: ${LOST}`;
-        return { stdout: stdout.take(0), stderr: stderr.take(0), figures: [], files: [], timedOut: stopped !== undefined, restarted };
+        const interrupted = stopOf(stopped);
+        const outcomeOf = interrupted ? replaced(interrupted, true) : replaced({ cause: 'died', how: reason });
+        return { stdout: stdout.take(0), stderr: stderr.take(0), figures: [], files: [], timedOut: stopped !== undefined, stopped: outcomeOf, ...earlier };
       }
       const result = outcome.result as RunResult;
-      const error = stopped && result.error?.name === 'KeyboardInterrupt' ? stoppedError(result.error, stopped, options.timeoutMs) : result.error;
+      // An interrupt the code caught and lived past stopped nothing: the cell ran to its end.
+      const interrupted = result.error?.name === 'KeyboardInterrupt' ? stopOf(stopped) : undefined;
       const withChunks = (text: CapturedText, chunks: number[] | null | undefined): CapturedText => (chunks ? { ...text, chunks } : text);
       return {
         stdout: withChunks(stdout.take(result.stdoutBytes), result.chunks?.stdout),
         stderr: withChunks(stderr.take(result.stderrBytes), result.chunks?.stderr),
         ...(result.value !== undefined ? { value: result.value } : {}),
-        ...(error ? { error } : {}),
+        ...(result.error ? { error: result.error } : {}),
         ...(result.network_failure ? { networkFailure: true } : {}),
         figures: result.figures,
         files: result.files,
         timedOut: stopped !== undefined,
+        ...(interrupted ? { stopped: { kernel: 'kept', files: 'kept', stop: interrupted } satisfies KernelOutcome } : {}),
+        ...earlier,
       };
     });
   }
@@ -242,15 +247,17 @@ class PyodideSandbox implements Sandbox {
   async writeFile(path: string, data: Uint8Array): Promise<string> {
     const target = sandboxPath(path);
     const copy = data.slice();
-    return (await this.fileOperation({ op: 'write', path: target, data: copy }, [copy.buffer])) as string;
+    return (await this.fileOperation(target, { op: 'write', path: target, data: copy }, [copy.buffer])) as string;
   }
 
   async readFile(path: string, maxBytes: number): Promise<Uint8Array> {
-    return (await this.fileOperation({ op: 'read', path: sandboxPath(path), maxBytes })) as Uint8Array;
+    const target = sandboxPath(path);
+    return (await this.fileOperation(target, { op: 'read', path: target, maxBytes })) as Uint8Array;
   }
 
   async listFiles(path: string, recursive: boolean): Promise<FileListing> {
-    return (await this.fileOperation({ op: 'list', path: sandboxPath(path), recursive })) as FileListing;
+    const target = sandboxPath(path);
+    return (await this.fileOperation(target, { op: 'list', path: target, recursive })) as FileListing;
   }
 
   async close(): Promise<void> {
@@ -260,7 +267,7 @@ class PyodideSandbox implements Sandbox {
     await this.interpreter.terminate('was closed');
   }
 
-  private fileOperation(request: Request, transfer: ArrayBuffer[] = []): Promise<unknown> {
+  private fileOperation(path: string, request: Request, transfer: ArrayBuffer[] = []): Promise<unknown> {
     return this.serialize(async () => {
       const interpreter = await this.current();
       const outcome = await interpreter.request(request, transfer);
@@ -270,7 +277,7 @@ class PyodideSandbox implements Sandbox {
       }
       this.assertOpen();
       this.replace(interpreter, outcome.reason);
-      throw new FathomError('unavailable', `The sandbox's Python interpreter ${outcome.reason} and was replaced: ${LOST}`);
+      throw kernelLostError(path, replaced({ cause: 'died', how: outcome.reason }));
     });
   }
 
@@ -287,7 +294,11 @@ class PyodideSandbox implements Sandbox {
 
   private async current(): Promise<Interpreter> {
     this.assertOpen();
-    if (this.interpreter.dead) this.interpreter = this.spawn();
+    const death = this.interpreter.deathReason;
+    if (death !== undefined) {
+      this.lostBetweenCalls = replaced({ cause: 'died', how: death });
+      this.interpreter = this.spawn();
+    }
     const interpreter = this.interpreter;
     await interpreter.ready;
     this.assertOpen();

@@ -18,6 +18,32 @@ export interface FileChange {
   size: number;
 }
 
+/** What stopped a run or ended an interpreter. */
+export type KernelStop =
+  | { cause: 'time_limit'; limitMs: number }
+  | { cause: 'cancelled' }
+  | { cause: 'memory'; limitMb: number }
+  | { cause: 'disk_quota'; limitMb: number }
+  /** Something in the sandbox wrote to the kernel's own answer channel without end. */
+  | { cause: 'channel_overflow'; limitMb: number }
+  /** `how` completes "The Python kernel …": "was killed by SIGKILL", "exited with code 1". */
+  | { cause: 'died'; how: string }
+  | { cause: 'unresponsive' };
+
+/**
+ * What a stopped run or a lost interpreter left: backends report it, format.ts words it for the
+ * model, so every backend tells the same thing the same way.
+ */
+export interface KernelOutcome {
+  /** kept: the interpreter runs on with its variables; restarted: a fresh one took its place; unknown: the backend could not tell (the old run may go on). */
+  kernel: 'kept' | 'restarted' | 'unknown';
+  /** Whether the files in the workspace outlived it. */
+  files: 'kept' | 'lost';
+  stop: KernelStop;
+  /** The run was interrupted first and did not stop. */
+  ignoredInterrupt?: boolean;
+}
+
 export interface CapturedText {
   /** What was kept (at most RunOptions.keepBytes, decoded as UTF-8). */
   text: string;
@@ -43,12 +69,13 @@ export interface CellOutput {
   files: FileChange[];
   timedOut: boolean;
   /**
-   * Set when the interpreter died or was stopped during the call (time limit, out of memory,
-   * killed itself): what happened. Its variables and imports are gone; files are kept.
+   * Set when the run was stopped, or the interpreter died, during the call: what stopped it and
+   * what it left. With `kernel: 'kept'` the cell's error, if any, is the KeyboardInterrupt that
+   * stopped it.
    */
-  restarted?: string;
-  /** Set when the interpreter had died since the previous call, so this run started from a fresh state. */
-  notice?: string;
+  stopped?: KernelOutcome;
+  /** Set when the interpreter had gone since the previous call, so this run started from a fresh state. */
+  before?: KernelOutcome;
   /** Set when the cell's error is a failed connection or name lookup: the sandbox has no network. */
   networkFailure?: boolean;
 }
@@ -58,7 +85,8 @@ export interface ShellOutput {
   stdout: CapturedText;
   stderr: CapturedText;
   timedOut: boolean;
-  restarted?: string;
+  stopped?: KernelOutcome;
+  before?: KernelOutcome;
 }
 
 export interface FileEntry {
@@ -84,6 +112,10 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * One sandbox. Its workspace files outlive a restart of its interpreter unless the restart's
+ * outcome says `files: 'lost'`.
+ */
 export interface Sandbox {
   readonly id: string;
   readonly backend: BackendName;

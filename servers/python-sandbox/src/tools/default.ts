@@ -3,7 +3,7 @@ import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { CapturedText, CellOutput, Sandbox } from '../backends/types.js';
 import { WORKSPACE } from '../backends/types.js';
-import { describeChanges, formatBytes, headAndTail, KEEP_BYTES, noNetworkNote } from '../format.js';
+import { cellReport, describeChanges, formatBytes, headAndTail, KEEP_BYTES, noNetworkNote, shellReport } from '../format.js';
 import type { SandboxRuntime } from '../runtime.js';
 import type { Session } from '../sessions.js';
 import { downloadInto, exportFile, uploadInto } from '../transfer.js';
@@ -109,10 +109,11 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
         const result = await sandbox.runShell(command, runOptions(runtime, timeout_s, context.signal));
         const stdout = await shown(sandbox, result.stdout, 'stdout', maxChars, call);
         const stderr = await shown(sandbox, result.stderr, 'stderr', Math.max(2000, maxChars / 4), call);
+        const report = shellReport(result);
         const lines = [`exit code: ${result.exitCode}${result.timedOut ? ' (stopped at the time limit)' : ''}`];
         if (stdout.text) lines.push(`stdout:\n${stdout.text}`);
         if (stderr.text) lines.push(`stderr:\n${stderr.text}`);
-        for (const note of [stdout.note, stderr.note, result.restarted]) if (note) lines.push(`[note] ${note}`);
+        for (const note of [report.notice, stdout.note, stderr.note, report.restarted]) if (note) lines.push(`[note] ${note}`);
         return {
           text: lines.join('\n'),
           structured: {
@@ -259,14 +260,15 @@ async function renderCell(sandbox: Sandbox, cell: CellOutput, call: number, maxC
   const stdout = await shown(sandbox, cell.stdout, 'stdout', maxChars, call);
   const stderr = await shown(sandbox, cell.stderr, 'stderr', Math.max(2000, maxChars / 4), call);
   const value = cell.value === undefined ? undefined : headAndTail(cell.value, maxChars).text;
+  const report = cellReport(cell);
   const parts: string[] = [];
-  if (cell.notice) parts.push(`[note] ${cell.notice}`);
+  if (report.notice) parts.push(`[note] ${report.notice}`);
   if (stdout.text) parts.push(stdout.text.replace(/\n$/, ''));
   if (stderr.text) parts.push(`[stderr]\n${stderr.text.replace(/\n$/, '')}`);
   if (value !== undefined) parts.push(`[result] ${value}`);
-  if (cell.error) parts.push(`[error] ${cell.error.traceback.trim() || `${cell.error.name}: ${cell.error.value}`}`);
+  if (report.error) parts.push(`[error] ${report.error.traceback.trim() || `${report.error.name}: ${report.error.value}`}`);
   if (cell.networkFailure) parts.push(`[note] ${noNetworkNote('sandbox_download_url')}`);
-  if (cell.restarted) parts.push(`[error] ${cell.restarted}`);
+  if (report.restarted) parts.push(`[error] ${report.restarted}`);
   if (cell.files.length) parts.push(`[files]\n${describeChanges(cell.files)}`);
   if (cell.figures.length) parts.push(`[figures] ${cell.figures.length} shown as image${cell.figures.length > 1 ? 's' : ''}`);
   for (const note of [stdout.note, stderr.note]) if (note) parts.push(`[note] ${note}`);
@@ -278,11 +280,11 @@ async function renderCell(sandbox: Sandbox, cell: CellOutput, call: number, maxC
       stdout: stdout.text,
       stderr: stderr.text,
       ...(value !== undefined ? { value } : {}),
-      ...(cell.error ? { error: cell.error } : {}),
+      ...(report.error ? { error: report.error } : {}),
       files: cell.files,
       figures: cell.figures.length,
       timed_out: cell.timedOut,
-      ...(cell.restarted ? { restarted: cell.restarted } : {}),
+      ...(report.restarted ? { restarted: report.restarted } : {}),
       saved_output: [stdout.savedTo, stderr.savedTo].filter((path): path is string => Boolean(path)),
     },
   };

@@ -4,7 +4,7 @@ import type { Tool, ToolContext } from '@fathom/core';
 import { z } from 'zod';
 import type { CellOutput, Sandbox } from '../backends/types.js';
 import { WORKSPACE } from '../backends/types.js';
-import { commandFailure, commandResultRepr, executionRepr, KEEP_BYTES, MIROTHINKER_MAX_ERROR, noNetworkNote, shlexQuote, truncateResult } from '../format.js';
+import { cellReport, commandFailure, commandResultRepr, executionRepr, KEEP_BYTES, MIROTHINKER_MAX_ERROR, noNetworkNote, shlexQuote, truncateResult } from '../format.js';
 import type { SandboxRuntime } from '../runtime.js';
 import type { Session } from '../sessions.js';
 import { fetchUrl, exportFile, readLocal, safeFileName, targetPath } from '../transfer.js';
@@ -90,7 +90,7 @@ export function mirothinkerTools(runtime: SandboxRuntime, owner: string): Tool[]
 
   const runPythonCode = trained('run_python_code', z.object({ code_block: z.string(), sandbox_id: z.string() }), async ({ code_block, sandbox_id }, context) => {
     const reply = (cell: CellOutput) => {
-      const notes = [cell.notice, cell.networkFailure ? noNetworkNote('download_file_from_internet_to_sandbox') : undefined].filter(Boolean);
+      const notes = [cellReport(cell).notice, cell.networkFailure ? noNetworkNote('download_file_from_internet_to_sandbox') : undefined].filter(Boolean);
       return [truncateResult(executionRepr(cell)), ...notes.map((note) => `[NOTE]: ${note}`)].join('\n\n');
     };
     const run = async (sandbox: Sandbox) => {
