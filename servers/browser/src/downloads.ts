@@ -2,12 +2,23 @@ import { constants, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { FathomError } from '@fathom/core';
+import { FathomError, errorMessage, isFathomError } from '@fathom/core';
 import type { Download } from 'playwright-core';
+import type { Config } from './config.js';
 import type { Owner } from './launch.js';
 
 const POLL_MS = 200;
 const CHUNK = 1024 * 1024;
+const MB = 1024 * 1024;
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+export interface SavedDownload {
+  name: string;
+  path: string;
+  bytes: number;
+  url: string;
+}
 
 /** A file name safe on any disk: no separators, control characters or leading dots. */
 export function safeFileName(suggested: string): string {
@@ -145,5 +156,97 @@ export class DownloadWatcher {
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+  }
+}
+
+interface SessionDownloadsOptions {
+  config: Config;
+  watcher: DownloadWatcher;
+  /** Who owns the files the browser writes (undefined: the server's own uid). */
+  owner: Owner | undefined;
+  /** The session's folder under the output folder's browser/. */
+  folder: string;
+  /** Says what happened to a download, as an event of the session. */
+  record: (event: string) => void;
+}
+
+/** One session's downloads: each copied out of the browser's folder within the session's count and byte limits. */
+export class SessionDownloads {
+  readonly files: SavedDownload[] = [];
+  private started = 0;
+  private bytes = 0;
+  private refused = 0;
+  /** Downloads are copied out one at a time, so the session's byte budget holds. */
+  private copying: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: SessionDownloadsOptions) {}
+
+  /** Whether the session may start no more downloads. */
+  get limitReached(): boolean {
+    return this.started >= this.options.config.maxDownloads;
+  }
+
+  /** The event for the downloads cancelled at the limit since the last call, if any. */
+  takeRefused(): string | undefined {
+    if (this.refused === 0) return undefined;
+    const event =
+      `Cancelled ${plural(this.refused, 'download')} the page started: this session may start at most ${this.options.config.maxDownloads} ` +
+      '(FATHOM_MAX_DOWNLOADS). browser_downloads lists the files kept.';
+    this.refused = 0;
+    return event;
+  }
+
+  /** Saves `download` into the output folder, or cancels it when it would pass a limit; says which as an event. */
+  async save(download: Download): Promise<void> {
+    const { config, watcher, owner, folder, record } = this.options;
+    const name = safeFileName(download.suggestedFilename());
+    if (this.limitReached) {
+      this.refused++;
+      await download.cancel().catch(() => undefined);
+      await download.delete().catch(() => undefined);
+      return;
+    }
+    this.started++;
+    const fileLimit = config.maxDownloadMb * MB;
+    const sessionLeft = () => Math.max(0, config.maxDownloadTotalMb * MB - this.bytes);
+    const tooLarge = (limit: number) =>
+      limit < fileLimit
+        ? `this session's downloads would pass ${config.maxDownloadTotalMb} MB (FATHOM_MAX_DOWNLOAD_TOTAL_MB)`
+        : `it is larger than ${config.maxDownloadMb} MB`;
+    const startLimit = Math.min(fileLimit, sessionLeft());
+    const watch = watcher.watch(download, startLimit);
+    try {
+      const finished = download.path();
+      const oversized = await Promise.race([finished.then(() => false), watch.oversized.then(() => true)]);
+      if (oversized) {
+        await download.cancel().catch(() => undefined);
+        await download.delete().catch(() => undefined);
+        record(`Cancelled the download of ${name}: ${tooLarge(startLimit)}.`);
+        return;
+      }
+      const source = await finished;
+      const copy = this.copying.then(async () => {
+        const limit = Math.min(fileLimit, sessionLeft());
+        const dir = join(config.outputDir, 'browser', safeFileName(folder));
+        try {
+          const saved = await copyOut(source, dir, name, owner, limit);
+          this.bytes += saved.bytes;
+          this.files.push({ name: basename(saved.path), path: saved.path, bytes: saved.bytes, url: download.url() });
+          record(`Downloaded ${basename(saved.path)} (${saved.bytes} bytes) to ${saved.path}.`);
+        } catch (error) {
+          if (!isFathomError(error, 'too_large')) throw error;
+          record(`Discarded the download of ${name}: ${tooLarge(limit)}.`);
+        }
+      });
+      this.copying = copy.catch(() => undefined);
+      await copy;
+      await download.delete().catch(() => undefined);
+    } catch (error) {
+      const failure = await download.failure().catch(() => null);
+      record(`The download of ${name} failed: ${failure ?? errorMessage(error)}`);
+      await download.delete().catch(() => undefined);
+    } finally {
+      watch.done();
+    }
   }
 }

@@ -2,20 +2,17 @@ import { FathomError, respond } from '@fathom/core';
 import type { ServerContext, ToolContext, ToolResponse } from '@fathom/core';
 import type { Page } from 'playwright-core';
 import { z } from 'zod';
-import { isBlankPage } from './browser.js';
-import type { BrowserManager, BrowserSession } from './browser.js';
+import { isBlankPage } from './session.js';
+import type { BrowserManager } from './manager.js';
+import type { BrowserSession, ViewMode } from './session.js';
 import type { Config } from './config.js';
 import { ariaView, diffViews, markdownView } from './snapshot.js';
 
-export type Mode = 'markdown' | 'aria';
 export const DEFAULT_VIEW_CHARS = 6000;
 export const NO_PAGE = 'No page is open: call browser_navigate first.';
 export const refField = z.string().min(1).max(40).describe('An element ref from the last snapshot, e.g. m12 or e7');
 export const fullField = z.boolean().default(false).describe('Return the whole page view instead of what changed');
 export const viewCharsField = (max: number, fallback: number) => z.number().int().min(500).max(max).default(fallback);
-
-/** The view an agent saw last on each tab, to answer an action with what changed. */
-const lastViews = new WeakMap<Page, { mode: Mode; text: string }>();
 
 /**
  * What the tools of one server instance (an MCP session over HTTP, a client over stdio) share:
@@ -61,35 +58,32 @@ export class ToolRuntime {
    */
   onPage(session: BrowserSession, page: Page, lines: string[] = [], first?: string): ToolResponse {
     const response = respond().heading([...(first ? [first] : []), `Page: ${page.url()}`, ...lines].join('\n'));
-    if (session.lost) {
-      response.note(session.lost);
-      session.lost = undefined;
-    }
+    for (const note of session.takeNotes()) response.note(note);
     return response.text(events(session));
   }
 
   /** The page as the agent reads it; every in-page step under the session's time limit. */
-  async view(session: BrowserSession, page: Page, mode: Mode): Promise<string> {
+  async view(session: BrowserSession, page: Page, mode: ViewMode): Promise<string> {
     if (mode === 'aria') return session.read(page, () => ariaView(page));
     // The page's title is in the answer's heading (Title: ...), not repeated here as a heading.
     return (await markdownView(page, (script) => session.read(page, () => page.evaluate(script)))).markdown;
   }
 
   /** A fresh view of the current tab, remembered for the next diff. */
-  async fullView(session: BrowserSession, mode: Mode): Promise<string> {
+  async fullView(session: BrowserSession, mode: ViewMode): Promise<string> {
     const page = session.current;
     const text = await this.view(session, page, mode);
-    lastViews.set(page, { mode, text });
+    session.rememberView(page, { mode, text });
     return text;
   }
 
   /** After an action: what changed since the last view (or the whole view when asked or when there is none). */
   async changes(session: BrowserSession, full: boolean): Promise<string> {
     const page = session.current;
-    const last = lastViews.get(page);
+    const last = session.lastView(page);
     const mode = last?.mode ?? 'markdown';
     const text = await this.view(session, page, mode);
-    lastViews.set(page, { mode, text });
+    session.rememberView(page, { mode, text });
     return full || !last ? text : diffViews(last.text, text).text;
   }
 }

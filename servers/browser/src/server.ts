@@ -2,7 +2,7 @@ import { createLogger, defineToolServer } from '@fathom/core';
 import type { FathomServer, Logger } from '@fathom/core';
 import { configSchema } from './config.js';
 import type { Config } from './config.js';
-import { BrowserManager } from './browser.js';
+import { BrowserManager } from './manager.js';
 import { toolsFor } from './tools.js';
 
 export const definition = defineToolServer({

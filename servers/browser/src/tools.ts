@@ -1,5 +1,5 @@
 import type { ServerContext, Tool } from '@fathom/core';
-import type { BrowserManager } from './browser.js';
+import type { BrowserManager } from './manager.js';
 import type { Config } from './config.js';
 import { ToolRuntime } from './runtime.js';
 import { downloadTools } from './tools/downloads.js';

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, findChromium, isFathomError, loadConfig } from '@fathom/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BrowserManager } from '../src/browser.js';
 import { safeFileName } from '../src/downloads.js';
-import type { BrowserSession } from '../src/browser.js';
+import { BrowserManager } from '../src/manager.js';
+import type { BrowserSession } from '../src/session.js';
 import { configSchema } from '../src/config.js';
 
 const html = (res: ServerResponse, body: string, headers: Record<string, string> = {}) => {
@@ -263,13 +263,14 @@ describe.skipIf(!hasChromium)('BrowserManager', () => {
     await until(() => session.closed);
     const again = await open('a');
     expect(again).not.toBe(session);
-    expect(again.lost).toMatch(/lost/);
-    expect(again.takeLost()).toMatch(/lost/);
-    expect(again.lost).toBeUndefined();
+    const notes = again.takeNotes();
+    expect(notes).toHaveLength(1);
+    expect(notes[0]).toMatch(/lost/);
+    expect(again.takeNotes()).toEqual([]);
     expect(await again.context.cookies()).toEqual([]);
     expect((await again.navigate(`${site.origin}/`)).title).toBe('Home');
     const fresh = await open('never-used-before');
-    expect(fresh.lost).toBeUndefined();
+    expect(fresh.takeNotes()).toEqual([]);
   });
 
   it('closes idle sessions', async () => {
@@ -280,7 +281,7 @@ describe.skipIf(!hasChromium)('BrowserManager', () => {
       expect(short.sessionCount).toBe(0);
       const again = await short.session('idle');
       expect(again).not.toBe(session);
-      expect(again.lost).toBeUndefined();
+      expect(again.takeNotes()).toEqual([]);
     } finally {
       await short.close();
     }

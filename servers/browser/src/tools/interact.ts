@@ -2,7 +2,7 @@ import { defineTool, FathomError } from '@fathom/core';
 import type { Tool } from '@fathom/core';
 import type { Page } from 'playwright-core';
 import { z } from 'zod';
-import { isPlaywrightTimeout } from '../browser.js';
+import { isPlaywrightTimeout } from '../session.js';
 import { resolveRef } from '../snapshot.js';
 import { DEFAULT_VIEW_CHARS, fullField, refField } from '../runtime.js';
 import type { ToolRuntime } from '../runtime.js';

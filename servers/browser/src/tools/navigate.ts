@@ -1,7 +1,7 @@
 import { defineTool } from '@fathom/core';
 import type { Tool } from '@fathom/core';
 import { z } from 'zod';
-import type { BrowserSession, NavigationResult } from '../browser.js';
+import type { BrowserSession, NavigationResult } from '../session.js';
 import { DEFAULT_VIEW_CHARS, viewCharsField } from '../runtime.js';
 import type { ToolRuntime } from '../runtime.js';
 

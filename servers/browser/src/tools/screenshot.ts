@@ -1,7 +1,7 @@
 import { defineTool, FathomError, respond } from '@fathom/core';
 import type { Tool } from '@fathom/core';
 import { z } from 'zod';
-import { isBlankPage } from '../browser.js';
+import { isBlankPage } from '../session.js';
 import { resolveRef } from '../snapshot.js';
 import { NO_PAGE, refField } from '../runtime.js';
 import type { ToolRuntime } from '../runtime.js';

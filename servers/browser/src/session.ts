@@ -1,69 +1,15 @@
-import { existsSync, rmSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { WorkerPool } from '@fathom/files/pool';
-import { AddressGuard, FathomError, errorMessage, findChromium, isFathomError } from '@fathom/core';
+import type { AddressGuard } from '@fathom/core';
+import { FathomError, errorMessage, isFathomError } from '@fathom/core';
 import type { Logger } from '@fathom/core';
-import { chromium } from 'playwright-core';
-import type { Browser, BrowserContext, Dialog, Download, Frame, Page, Response } from 'playwright-core';
+import type { BrowserContext, Dialog, Frame, Page, Response } from 'playwright-core';
 import type { Config } from './config.js';
-import { copyOut, DownloadWatcher, safeFileName } from './downloads.js';
+import { SessionDownloads } from './downloads.js';
+import type { DownloadWatcher, SavedDownload } from './downloads.js';
 import { blockResourceTypes, watchNavigations } from './egress.js';
 import type { EgressGuard, RefusedNavigation } from './egress.js';
-import { launchHint, prepareLaunch } from './launch.js';
+import type { Owner } from './launch.js';
 import { netError } from './net-errors.js';
-import type { BrowserLaunch, Owner } from './launch.js';
-import { startGuardProxy } from './proxy.js';
-import type { GuardProxy } from './proxy.js';
 
-/**
- * Features Playwright turns off, and ours. Chromium reads only the last --disable-features, and
- * ours comes after Playwright's, so it must carry Playwright's too (a test checks that it does).
- */
-const DISABLED_FEATURES = [
-  // Playwright's (playwright-core's chromiumSwitches), network time, optimization hints and search preconnects among them.
-  'AvoidUnnecessaryBeforeUnloadCheckSync',
-  'DestroyProfileOnBrowserClose',
-  'HttpsUpgrades',
-  'HttpsFirstBalancedModeAutoEnable',
-  'LensOverlay',
-  'MediaRouter',
-  'PaintHolding',
-  'ThirdPartyStoragePartitioning',
-  'AvoidCorsURLLoaderRestartOnRedirect',
-  'TcpPortRandomizationWin',
-  'OptimizationHints',
-  'NetworkTimeServiceQuerying',
-  'AimEnabled',
-  'PreconnectToSearch',
-  'msForceBrowserSignIn',
-  'msEdgeUpdateLaunchServicesPreferredVersion',
-  // Ours: a form would send its fields' signatures to content-autofill.googleapis.com; no translation service.
-  'AutofillServerCommunication',
-  'Translate',
-];
-
-/**
- * The browser sends nothing a page did not ask for: these stop Chromium's own services from calling
- * home. What they do not stop (the component updater's on-demand updates, sign-in's ListAccounts,
- * the captive portal check) is refused by the proxies (proxy.ts).
- */
-const CHROMIUM_ARGS = [
-  '--disable-gpu',
-  '--disable-dev-shm-usage',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-domain-reliability',
-  '--disable-client-side-phishing-detection',
-  '--disable-sync',
-  '--no-pings',
-  '--no-first-run',
-  '--disable-quic',
-  `--disable-features=${DISABLED_FEATURES.join(',')}`,
-  // WebRTC may use only proxied connections (TURN over TCP through the guard proxy): no STUN or UDP.
-  // (--force-webrtc-ip-handling-policy, the spelling often quoted, leaves STUN on in this Chromium.)
-  '--webrtc-ip-handling-policy=disable_non_proxied_udp',
-];
 const LOAD_WAIT_MS = 2000;
 /** How long a page may take to answer a trivial evaluation before it counts as not responding. */
 const PROBE_MS = 3000;
@@ -71,15 +17,12 @@ const PROBE_MS = 3000;
 const ACTION_GRACE_MS = 5000;
 const READ_ATTEMPTS = 3;
 const MAX_EVENTS = 50;
-const MB = 1024 * 1024;
 /** Playwright's errors for a page that navigated while it was being read. */
 const NAVIGATED = /Execution context was destroyed|Cannot find context with specified id|Frame was detached/i;
 /** Where Chromium puts a tab whose navigation failed: its own error page, a moment after Playwright reports the failure. */
 const ERROR_PAGE = 'chrome-error://chromewebdata/';
 /** A tab showing nothing of its own: a new tab, or Chromium's page for a navigation that failed. */
 export const isBlankPage = (page: Page) => page.url() === 'about:blank' || page.url() === ERROR_PAGE;
-const LOST_MESSAGE =
-  'The browser restarted, so the tabs, cookies and logins of this session were lost; start again from a fresh page.';
 
 export interface NavigationResult {
   url: string;
@@ -87,22 +30,7 @@ export interface NavigationResult {
   status: number | null;
 }
 
-export interface SavedDownload {
-  name: string;
-  path: string;
-  bytes: number;
-  url: string;
-}
-
-export interface BrowserManagerOptions {
-  config: Config;
-  logger: Logger;
-  /** Overrides config.contextTtlSeconds (tests). */
-  ttlMs?: number;
-}
-
 const quote = (text: string, max = 300) => JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 class TimeLimitExceeded extends Error {}
 
@@ -166,7 +94,18 @@ interface SessionOptions {
   owner: Owner | undefined;
   /** Why the guard proxy could not connect for a URL, since a time (see GuardProxy.failure). */
   proxyFailure: (url: string, since: number) => Error | undefined;
-  lost?: string;
+  /** What the time since last use is measured on. */
+  clock: () => number;
+  /** Why this session starts afresh (its browser restarted), said once in the next answer. */
+  lost?: string | undefined;
+}
+
+export type ViewMode = 'markdown' | 'aria';
+
+/** A tab's page as the agent last saw it. */
+export interface PageView {
+  mode: ViewMode;
+  text: string;
 }
 
 /** One MCP session's isolated browser: its own cookies, storage, tabs and downloads. */
@@ -174,20 +113,20 @@ export class BrowserSession {
   readonly id: string;
   readonly name: string;
   readonly context: BrowserContext;
-  readonly tabs: Page[] = [];
-  readonly downloads: SavedDownload[] = [];
-  currentIndex = 0;
-  /** Set when the browser restarted under this session; the tools report it once. */
-  lost: string | undefined;
-  lastUsed = Date.now();
-  closed = false;
+  private readonly pages: Page[] = [];
+  private index = 0;
+  private readonly notes: string[];
+  private used: number;
+  private ended = false;
   private egress: EgressGuard | undefined;
   private readonly config: Config;
   private readonly logger: Logger;
-  private readonly watcher: DownloadWatcher;
-  private readonly owner: Owner | undefined;
+  private readonly clock: () => number;
   private readonly proxyFailure: SessionOptions['proxyFailure'];
+  private readonly saved: SessionDownloads;
   private readonly events: string[] = [];
+  /** What the agent last saw of each tab, to answer an action with what changed. */
+  private readonly views = new WeakMap<Page, PageView>();
   /** The URL each tab's last failed navigation request went to (a redirect's last hop). */
   private readonly failedNavigations = new WeakMap<Page, string>();
   private readonly crashed = new WeakSet<Page>();
@@ -198,11 +137,6 @@ export class BrowserSession {
   /** The tabs' pages, each with its resource blocking being set up. */
   private readonly attached = new WeakMap<Page, Promise<void>>();
   private creatingPages = 0;
-  private downloadsStarted = 0;
-  private downloadBytes = 0;
-  private downloadsRefused = 0;
-  /** Downloads are copied out one at a time, so the session's byte budget holds. */
-  private copying: Promise<void> = Promise.resolve();
 
   private constructor(options: SessionOptions) {
     this.id = options.id;
@@ -210,10 +144,17 @@ export class BrowserSession {
     this.context = options.context;
     this.config = options.config;
     this.logger = options.logger;
-    this.watcher = options.watcher;
-    this.owner = options.owner;
+    this.clock = options.clock;
+    this.used = options.clock();
     this.proxyFailure = options.proxyFailure;
-    this.lost = options.lost;
+    this.notes = options.lost ? [options.lost] : [];
+    this.saved = new SessionDownloads({
+      config: options.config,
+      watcher: options.watcher,
+      owner: options.owner,
+      folder: options.name,
+      record: (event) => this.record(event),
+    });
   }
 
   static async open(options: SessionOptions & { guard: AddressGuard }): Promise<BrowserSession> {
@@ -231,8 +172,17 @@ export class BrowserSession {
     return session;
   }
 
+  /** The open tabs, in order. */
+  get tabs(): readonly Page[] {
+    return this.pages;
+  }
+
+  get currentIndex(): number {
+    return this.index;
+  }
+
   get current(): Page {
-    const page = this.tabs[this.currentIndex];
+    const page = this.pages[this.index];
     if (!page) throw new FathomError('internal', 'This session has no open tab');
     return page;
   }
@@ -240,36 +190,58 @@ export class BrowserSession {
   /** The current tab, opening a blank one if every tab was closed. */
   async page(): Promise<Page> {
     this.touch();
-    if (this.tabs.length === 0) await this.newTab();
+    if (this.pages.length === 0) await this.newTab();
     return this.current;
   }
 
   touch(): void {
-    this.lastUsed = Date.now();
+    this.used = this.clock();
+  }
+
+  /** When a tool last used this session. */
+  get lastUsed(): number {
+    return this.used;
+  }
+
+  /** Whether the session is closed, or its browser went away. */
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /** The browser process under this session ended: its context, tabs and downloads in progress are gone. */
+  browserGone(): void {
+    this.ended = true;
   }
 
   /** Events since the last call: dialogs dismissed, popups, downloads, crashes. */
   takeEvents(): string[] {
-    if (this.downloadsRefused > 0) {
-      this.record(
-        `Cancelled ${plural(this.downloadsRefused, 'download')} the page started: this session may start at most ${this.config.maxDownloads} ` +
-          '(FATHOM_MAX_DOWNLOADS). browser_downloads lists the files kept.',
-      );
-      this.downloadsRefused = 0;
-    }
+    const refused = this.saved.takeRefused();
+    if (refused) this.record(refused);
     return this.events.splice(0);
   }
 
-  /** The lost-state notice, once. */
-  takeLost(): string | undefined {
-    const lost = this.lost;
-    this.lost = undefined;
-    return lost;
+  /** What the agent should know about the session itself (that its browser restarted and its state is lost), once. */
+  takeNotes(): string[] {
+    return this.notes.splice(0);
+  }
+
+  /** The files this session downloaded and kept. */
+  get downloads(): readonly SavedDownload[] {
+    return this.saved.files;
   }
 
   /** Whether this session may start no more downloads. */
   get downloadLimitReached(): boolean {
-    return this.downloadsStarted >= this.config.maxDownloads;
+    return this.saved.limitReached;
+  }
+
+  /** What the agent last saw of `page`, if it has seen it. */
+  lastView(page: Page): PageView | undefined {
+    return this.views.get(page);
+  }
+
+  rememberView(page: Page, view: PageView): void {
+    this.views.set(page, view);
   }
 
   /**
@@ -355,7 +327,7 @@ export class BrowserSession {
   async newTab(url?: string): Promise<NavigationResult> {
     this.touch();
     const page = await this.createPage();
-    this.currentIndex = this.tabs.indexOf(page);
+    this.index = this.pages.indexOf(page);
     if (url !== undefined) return this.navigate(url);
     return { url: page.url(), title: '', status: null };
   }
@@ -363,15 +335,15 @@ export class BrowserSession {
   selectTab(index: number): Page {
     this.touch();
     this.checkIndex(index);
-    this.currentIndex = index;
+    this.index = index;
     return this.current;
   }
 
-  async closeTab(index: number = this.currentIndex): Promise<void> {
+  async closeTab(index: number = this.index): Promise<void> {
     this.touch();
     this.checkIndex(index);
-    const page = this.tabs[index];
-    if (this.tabs.length === 1) await this.createPage();
+    const page = this.pages[index];
+    if (this.pages.length === 1) await this.createPage();
     this.removeTab(page);
     await page?.close({ runBeforeUnload: false }).catch(() => undefined);
   }
@@ -402,8 +374,8 @@ export class BrowserSession {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.ended) return;
+    this.ended = true;
     await this.context.close().catch(() => undefined);
   }
 
@@ -431,7 +403,7 @@ export class BrowserSession {
       this.unresponsive.delete(page);
       return page;
     }
-    const index = this.tabs.indexOf(page);
+    const index = this.pages.indexOf(page);
     const fresh = await this.replaceTab(page, `Tab ${index} was not responding (its scripts kept the browser busy), so it was closed and replaced by a new tab.`);
     if (history) {
       throw new FathomError('not_found', `Tab ${index} was not responding, so it was replaced by a new tab, which has no ${history}.`, {
@@ -448,7 +420,7 @@ export class BrowserSession {
     } catch {
       return;
     }
-    if (refused.frame !== page.mainFrame() || !this.tabs.includes(page)) return;
+    if (refused.frame !== page.mainFrame() || !this.pages.includes(page)) return;
     this.refusals.set(page, refused);
   }
 
@@ -562,20 +534,20 @@ export class BrowserSession {
   }
 
   private adopt(page: Page): void {
-    if (this.tabs.includes(page)) return;
+    if (this.pages.includes(page)) return;
     void this.attach(page);
     if (this.creatingPages > 0) return;
-    this.currentIndex = this.tabs.indexOf(page);
-    this.record(`A popup opened as tab ${this.currentIndex}, which is now the current tab.`);
+    this.index = this.pages.indexOf(page);
+    this.record(`A popup opened as tab ${this.index}, which is now the current tab.`);
   }
 
   /** Makes `page` a tab of this session; resolves once its resource blocking is in place. */
   private attach(page: Page): Promise<void> {
     const attached = this.attached.get(page);
     if (attached) return attached;
-    this.tabs.push(page);
+    this.pages.push(page);
     page.on('dialog', (dialog) => this.onDialog(dialog));
-    page.on('download', (download) => void this.saveDownload(download));
+    page.on('download', (download) => void this.saved.save(download));
     page.on('crash', () => void this.replaceCrashed(page));
     page.on('requestfailed', (request) => {
       if (request.isNavigationRequest() && request.frame() === page.mainFrame()) this.failedNavigations.set(page, request.url());
@@ -583,7 +555,7 @@ export class BrowserSession {
     page.on('close', () => {
       this.removeTab(page);
       this.refusals.delete(page);
-      if (this.tabs.length === 0 && !this.closed) this.createPage().catch(() => undefined);
+      if (this.pages.length === 0 && !this.ended) this.createPage().catch(() => undefined);
     });
     const blocking = blockResourceTypes(page, this.config.blockResources).catch((error: unknown) =>
       this.logger.debug('could not block resource types in a page', { error: errorMessage(error) }),
@@ -593,15 +565,15 @@ export class BrowserSession {
   }
 
   private removeTab(page: Page | undefined): void {
-    const index = page ? this.tabs.indexOf(page) : -1;
+    const index = page ? this.pages.indexOf(page) : -1;
     if (index < 0) return;
-    this.tabs.splice(index, 1);
-    if (this.currentIndex > index || this.currentIndex >= this.tabs.length) this.currentIndex = Math.max(0, this.currentIndex - 1);
+    this.pages.splice(index, 1);
+    if (this.index > index || this.index >= this.pages.length) this.index = Math.max(0, this.index - 1);
   }
 
   private checkIndex(index: number): void {
-    if (!Number.isInteger(index) || index < 0 || index >= this.tabs.length) {
-      throw new FathomError('invalid_argument', `There is no tab ${index}; open tabs are 0 to ${this.tabs.length - 1}.`, {
+    if (!Number.isInteger(index) || index < 0 || index >= this.pages.length) {
+      throw new FathomError('invalid_argument', `There is no tab ${index}; open tabs are 0 to ${this.pages.length - 1}.`, {
         hint: 'List the tabs to see their numbers.',
       });
     }
@@ -627,10 +599,10 @@ export class BrowserSession {
   /** Puts a fresh tab where `page` was (same index), then closes `page`. */
   private async replaceTab(page: Page, event: string): Promise<Page> {
     const fresh = await this.createPage();
-    this.tabs.splice(this.tabs.indexOf(fresh), 1);
-    const at = this.tabs.indexOf(page);
-    if (at >= 0) this.tabs[at] = fresh;
-    else this.tabs.push(fresh);
+    this.pages.splice(this.pages.indexOf(fresh), 1);
+    const at = this.pages.indexOf(page);
+    if (at >= 0) this.pages[at] = fresh;
+    else this.pages.push(fresh);
     this.refusals.delete(page);
     this.record(event);
     await page.close({ runBeforeUnload: false }).catch(() => undefined);
@@ -639,264 +611,12 @@ export class BrowserSession {
 
   private async replaceCrashed(page: Page): Promise<void> {
     this.crashed.add(page);
-    const index = this.tabs.indexOf(page);
-    if (index < 0 || this.closed) return;
+    const index = this.pages.indexOf(page);
+    if (index < 0 || this.ended) return;
     this.logger.warn('browser page crashed', { session: this.id, url: page.url() });
     await this.replaceTab(page, `Tab ${index} crashed (${page.url()}) and was replaced by a blank tab.`).catch((error: unknown) => {
       this.removeTab(page);
       this.logger.warn('could not replace a crashed page', { error });
     });
-  }
-
-  private async saveDownload(download: Download): Promise<void> {
-    const name = safeFileName(download.suggestedFilename());
-    if (this.downloadLimitReached) {
-      this.downloadsRefused++;
-      await download.cancel().catch(() => undefined);
-      await download.delete().catch(() => undefined);
-      return;
-    }
-    this.downloadsStarted++;
-    const fileLimit = this.config.maxDownloadMb * MB;
-    const sessionLeft = () => Math.max(0, this.config.maxDownloadTotalMb * MB - this.downloadBytes);
-    const tooLarge = (limit: number) =>
-      limit < fileLimit
-        ? `this session's downloads would pass ${this.config.maxDownloadTotalMb} MB (FATHOM_MAX_DOWNLOAD_TOTAL_MB)`
-        : `it is larger than ${this.config.maxDownloadMb} MB`;
-    const startLimit = Math.min(fileLimit, sessionLeft());
-    const watch = this.watcher.watch(download, startLimit);
-    try {
-      const finished = download.path();
-      const oversized = await Promise.race([finished.then(() => false), watch.oversized.then(() => true)]);
-      if (oversized) {
-        await download.cancel().catch(() => undefined);
-        await download.delete().catch(() => undefined);
-        this.record(`Cancelled the download of ${name}: ${tooLarge(startLimit)}.`);
-        return;
-      }
-      const source = await finished;
-      const copy = this.copying.then(async () => {
-        const limit = Math.min(fileLimit, sessionLeft());
-        const dir = join(this.config.outputDir, 'browser', safeFileName(this.name));
-        try {
-          const saved = await copyOut(source, dir, name, this.owner, limit);
-          this.downloadBytes += saved.bytes;
-          this.downloads.push({ name: basename(saved.path), path: saved.path, bytes: saved.bytes, url: download.url() });
-          this.record(`Downloaded ${basename(saved.path)} (${saved.bytes} bytes) to ${saved.path}.`);
-        } catch (error) {
-          if (!isFathomError(error, 'too_large')) throw error;
-          this.record(`Discarded the download of ${name}: ${tooLarge(limit)}.`);
-        }
-      });
-      this.copying = copy.catch(() => undefined);
-      await copy;
-      await download.delete().catch(() => undefined);
-    } catch (error) {
-      const failure = await download.failure().catch(() => null);
-      this.record(`The download of ${name} failed: ${failure ?? errorMessage(error)}`);
-      await download.delete().catch(() => undefined);
-    } finally {
-      watch.done();
-    }
-  }
-}
-
-interface RunningBrowser {
-  browser: Browser;
-  watcher: DownloadWatcher;
-  launch: BrowserLaunch;
-  /** The guard proxy the pages' contexts use. */
-  proxyUrl: string;
-}
-
-/** The one Chromium process, launched on first use and relaunched after a crash, and its sessions. */
-export class BrowserManager {
-  private proxy: GuardProxy | undefined;
-  readonly guard: AddressGuard;
-  private readonly config: Config;
-  private readonly logger: Logger;
-  private readonly ttlMs: number;
-  private running: Promise<RunningBrowser> | undefined;
-  private live: RunningBrowser | undefined;
-  private readonly sessions = new Map<string, BrowserSession>();
-  private readonly opening = new Map<string, Promise<BrowserSession>>();
-  /** Sessions whose browser went away, and when: the next use of one says its state was lost. */
-  private readonly lostSessions = new Map<string, number>();
-  private readonly sweeper: NodeJS.Timeout;
-  private closing = false;
-  /** Where browser_find runs its patterns: a worker a costly one cannot wedge, replaced when stopped. */
-  readonly matcher: WorkerPool;
-
-  constructor(options: BrowserManagerOptions) {
-    this.config = options.config;
-    this.logger = options.logger;
-    this.ttlMs = options.ttlMs ?? options.config.contextTtlSeconds * 1000;
-    this.guard = new AddressGuard(options.config.allowPrivateNetwork, options.config.egressAllow);
-    this.sweeper = setInterval(() => void this.sweep(), Math.max(250, Math.min(30_000, this.ttlMs / 4))).unref();
-    this.matcher = new WorkerPool({ size: 1, maxHeapMb: 256, logger: options.logger });
-  }
-
-  get sessionCount(): number {
-    return this.sessions.size + this.opening.size;
-  }
-
-  /** The session `id`, opened on first use; `name` names its downloads folder. */
-  async session(id: string, name = id): Promise<BrowserSession> {
-    const existing = this.sessions.get(id);
-    if (existing && !existing.closed) {
-      existing.touch();
-      return existing;
-    }
-    const pending = this.opening.get(id);
-    if (pending) return pending;
-    if (this.closing) throw new FathomError('unavailable', 'The browser is shutting down');
-    if (this.sessionCount >= this.config.maxContexts) {
-      throw new FathomError('rate_limited', `Too many browser sessions are open (${this.config.maxContexts}).`, {
-        hint: 'Close a browser session or wait for idle ones to expire; an operator can raise FATHOM_MAX_CONTEXTS.',
-      });
-    }
-    const opening = this.openSession(id, name).finally(() => this.opening.delete(id));
-    this.opening.set(id, opening);
-    return opening;
-  }
-
-  async closeSession(id: string): Promise<void> {
-    await this.opening.get(id)?.catch(() => undefined);
-    const session = this.sessions.get(id);
-    this.sessions.delete(id);
-    this.lostSessions.delete(id);
-    await session?.close();
-  }
-
-  async close(): Promise<void> {
-    this.closing = true;
-    clearInterval(this.sweeper);
-    await Promise.allSettled([...this.opening.values()]);
-    await Promise.allSettled([...this.sessions.values()].map((session) => session.close()));
-    this.sessions.clear();
-    const running = await this.running?.catch(() => undefined);
-    this.running = undefined;
-    if (running) await this.shutdown(running);
-    await this.proxy?.close();
-    this.proxy = undefined;
-    await this.matcher.close();
-  }
-
-  private async openSession(id: string, name: string): Promise<BrowserSession> {
-    const { browser, watcher, launch, proxyUrl } = await this.browser();
-    const context = await browser.newContext({
-      viewport: { width: this.config.viewportWidth, height: this.config.viewportHeight },
-      acceptDownloads: true,
-      serviceWorkers: 'block',
-      // No bypass: loopback goes through the proxy too, where the guard decides.
-      proxy: { server: proxyUrl, bypass: '<-loopback>' },
-    });
-    const lost = this.lostSessions.has(id) ? LOST_MESSAGE : undefined;
-    try {
-      const session = await BrowserSession.open({
-        id,
-        name,
-        context,
-        config: this.config,
-        logger: this.logger,
-        watcher,
-        owner: launch.owner,
-        proxyFailure: (url, since) => this.proxy?.failure(url, since),
-        guard: this.guard,
-        lost,
-      });
-      this.lostSessions.delete(id);
-      this.sessions.set(id, session);
-      return session;
-    } catch (error) {
-      await context.close().catch(() => undefined);
-      throw error;
-    }
-  }
-
-  private browser(): Promise<RunningBrowser> {
-    this.running ??= this.launch().catch((error: unknown) => {
-      this.running = undefined;
-      throw error;
-    });
-    return this.running;
-  }
-
-  private async launch(): Promise<RunningBrowser> {
-    const executablePath = this.config.chromiumPath ?? findChromium();
-    if (!executablePath || !existsSync(executablePath)) {
-      throw new FathomError('unavailable', `Chromium was not found${executablePath ? ` at ${executablePath}` : ''}`, {
-        hint: 'Install Chromium (apt-get install chromium) or set FATHOM_CHROMIUM_PATH to its executable.',
-      });
-    }
-    const launch = prepareLaunch(executablePath, { uid: this.config.browserUid, headless: this.config.headless });
-    let browser: Browser;
-    try {
-      this.proxy ??= await startGuardProxy(this.guard, this.logger);
-      browser = await chromium.launch({
-        executablePath: launch.executablePath,
-        env: launch.env,
-        chromiumSandbox: this.config.browserSandbox,
-        headless: this.config.headless,
-        args: CHROMIUM_ARGS,
-        // What the browser sends outside the pages' contexts goes to a proxy that refuses it all.
-        proxy: { server: this.proxy.browserUrl, bypass: '<-loopback>' },
-        downloadsPath: launch.downloadsPath,
-        handleSIGINT: false,
-        handleSIGTERM: false,
-        handleSIGHUP: false,
-      });
-    } catch (error) {
-      rmSync(launch.dir, { recursive: true, force: true });
-      const message = errorMessage(error);
-      throw new FathomError('unavailable', `Chromium did not start: ${message.split('\n')[0]}`, {
-        hint: launchHint(message, this.config.browserSandbox),
-        cause: error,
-      });
-    }
-    const watcher = new DownloadWatcher(launch.downloadsPath);
-    const running: RunningBrowser = { browser, watcher, launch, proxyUrl: this.proxy.url };
-    this.live = running;
-    browser.on('disconnected', () => this.onDisconnected(running));
-    this.logger.info('browser started', {
-      executablePath,
-      version: browser.version(),
-      sandbox: this.config.browserSandbox,
-      ...(launch.owner ? { uid: launch.owner.uid } : {}),
-    });
-    return running;
-  }
-
-  private onDisconnected(running: RunningBrowser): void {
-    if (this.live === running) {
-      this.live = undefined;
-      this.running = undefined;
-    }
-    running.watcher.close();
-    rmSync(running.launch.dir, { recursive: true, force: true });
-    if (this.closing) return;
-    this.logger.warn('browser disconnected; it will be relaunched on next use');
-    for (const [id, session] of this.sessions) {
-      if (session.context.browser() !== running.browser) continue;
-      session.closed = true;
-      this.sessions.delete(id);
-      this.lostSessions.set(id, Date.now());
-    }
-  }
-
-  private async shutdown(running: RunningBrowser): Promise<void> {
-    running.watcher.close();
-    await running.browser.close().catch(() => undefined);
-    await rm(running.launch.dir, { recursive: true, force: true }).catch(() => undefined);
-  }
-
-  private async sweep(): Promise<void> {
-    const cutoff = Date.now() - this.ttlMs;
-    for (const [id, session] of this.sessions) {
-      if (session.lastUsed >= cutoff) continue;
-      this.logger.debug('closing idle browser session', { session: id });
-      await this.closeSession(id);
-    }
-    for (const [id, at] of this.lostSessions) if (at < cutoff) this.lostSessions.delete(id);
   }
 }

@@ -1,0 +1,281 @@
+import { existsSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { WorkerPool } from '@fathom/files/pool';
+import { AddressGuard, FathomError, errorMessage } from '@fathom/core';
+import type { Logger } from '@fathom/core';
+import { chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { findChromium } from './chromium.js';
+import type { Config } from './config.js';
+import { DownloadWatcher } from './downloads.js';
+import { launchHint, prepareLaunch } from './launch.js';
+import type { BrowserLaunch } from './launch.js';
+import { startGuardProxy } from './proxy.js';
+import type { GuardProxy } from './proxy.js';
+import { BrowserSession } from './session.js';
+
+/**
+ * Features Playwright turns off, and ours. Chromium reads only the last --disable-features, and
+ * ours comes after Playwright's, so it must carry Playwright's too (a test checks that it does).
+ */
+const DISABLED_FEATURES = [
+  // Playwright's (playwright-core's chromiumSwitches), network time, optimization hints and search preconnects among them.
+  'AvoidUnnecessaryBeforeUnloadCheckSync',
+  'DestroyProfileOnBrowserClose',
+  'HttpsUpgrades',
+  'HttpsFirstBalancedModeAutoEnable',
+  'LensOverlay',
+  'MediaRouter',
+  'PaintHolding',
+  'ThirdPartyStoragePartitioning',
+  'AvoidCorsURLLoaderRestartOnRedirect',
+  'TcpPortRandomizationWin',
+  'OptimizationHints',
+  'NetworkTimeServiceQuerying',
+  'AimEnabled',
+  'PreconnectToSearch',
+  'msForceBrowserSignIn',
+  'msEdgeUpdateLaunchServicesPreferredVersion',
+  // Ours: a form would send its fields' signatures to content-autofill.googleapis.com; no translation service.
+  'AutofillServerCommunication',
+  'Translate',
+];
+
+/**
+ * The browser sends nothing a page did not ask for: these stop Chromium's own services from calling
+ * home. What they do not stop (the component updater's on-demand updates, sign-in's ListAccounts,
+ * the captive portal check) is refused by the proxies (proxy.ts).
+ */
+const CHROMIUM_ARGS = [
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-domain-reliability',
+  '--disable-client-side-phishing-detection',
+  '--disable-sync',
+  '--no-pings',
+  '--no-first-run',
+  '--disable-quic',
+  `--disable-features=${DISABLED_FEATURES.join(',')}`,
+  // WebRTC may use only proxied connections (TURN over TCP through the guard proxy): no STUN or UDP.
+  // (--force-webrtc-ip-handling-policy, the spelling often quoted, leaves STUN on in this Chromium.)
+  '--webrtc-ip-handling-policy=disable_non_proxied_udp',
+];
+
+const LOST_MESSAGE =
+  'The browser restarted, so the tabs, cookies and logins of this session were lost; start again from a fresh page.';
+
+export interface BrowserManagerOptions {
+  config: Config;
+  logger: Logger;
+  /** Overrides config.contextTtlSeconds (tests). */
+  ttlMs?: number;
+  /** What idle time is measured on (tests set it; default Date.now). */
+  clock?: () => number;
+}
+
+interface RunningBrowser {
+  browser: Browser;
+  watcher: DownloadWatcher;
+  launch: BrowserLaunch;
+  /** The guard proxy the pages' contexts use. */
+  proxyUrl: string;
+}
+
+/** The one Chromium process, launched on first use and relaunched after a crash, and its sessions. */
+export class BrowserManager {
+  private proxy: GuardProxy | undefined;
+  readonly guard: AddressGuard;
+  private readonly config: Config;
+  private readonly logger: Logger;
+  private readonly ttlMs: number;
+  private readonly clock: () => number;
+  private running: Promise<RunningBrowser> | undefined;
+  private live: RunningBrowser | undefined;
+  private readonly sessions = new Map<string, BrowserSession>();
+  private readonly opening = new Map<string, Promise<BrowserSession>>();
+  /** Sessions whose browser went away, and when: the next use of one says its state was lost. */
+  private readonly lostSessions = new Map<string, number>();
+  private readonly sweeper: NodeJS.Timeout;
+  private closing = false;
+  /** Where browser_find runs its patterns: a worker a costly one cannot wedge, replaced when stopped. */
+  readonly matcher: WorkerPool;
+
+  constructor(options: BrowserManagerOptions) {
+    this.config = options.config;
+    this.logger = options.logger;
+    this.ttlMs = options.ttlMs ?? options.config.contextTtlSeconds * 1000;
+    this.clock = options.clock ?? Date.now;
+    this.guard = new AddressGuard(options.config.allowPrivateNetwork, options.config.egressAllow);
+    this.sweeper = setInterval(() => void this.sweep(), Math.max(250, Math.min(30_000, this.ttlMs / 4))).unref();
+    this.matcher = new WorkerPool({ size: 1, maxHeapMb: 256, logger: options.logger });
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size + this.opening.size;
+  }
+
+  /** The session `id`, opened on first use; `name` names its downloads folder. */
+  async session(id: string, name = id): Promise<BrowserSession> {
+    const existing = this.sessions.get(id);
+    if (existing && !existing.closed) {
+      existing.touch();
+      return existing;
+    }
+    const pending = this.opening.get(id);
+    if (pending) return pending;
+    if (this.closing) throw new FathomError('unavailable', 'The browser is shutting down');
+    if (this.sessionCount >= this.config.maxContexts) {
+      throw new FathomError('rate_limited', `Too many browser sessions are open (${this.config.maxContexts}).`, {
+        hint: 'Close a browser session or wait for idle ones to expire; an operator can raise FATHOM_MAX_CONTEXTS.',
+      });
+    }
+    const opening = this.openSession(id, name).finally(() => this.opening.delete(id));
+    this.opening.set(id, opening);
+    return opening;
+  }
+
+  async closeSession(id: string): Promise<void> {
+    await this.opening.get(id)?.catch(() => undefined);
+    const session = this.sessions.get(id);
+    this.sessions.delete(id);
+    this.lostSessions.delete(id);
+    await session?.close();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.sweeper);
+    await Promise.allSettled([...this.opening.values()]);
+    await Promise.allSettled([...this.sessions.values()].map((session) => session.close()));
+    this.sessions.clear();
+    const running = await this.running?.catch(() => undefined);
+    this.running = undefined;
+    if (running) await this.shutdown(running);
+    await this.proxy?.close();
+    this.proxy = undefined;
+    await this.matcher.close();
+  }
+
+  private async openSession(id: string, name: string): Promise<BrowserSession> {
+    const { browser, watcher, launch, proxyUrl } = await this.browser();
+    const context = await browser.newContext({
+      viewport: { width: this.config.viewportWidth, height: this.config.viewportHeight },
+      acceptDownloads: true,
+      serviceWorkers: 'block',
+      // No bypass: loopback goes through the proxy too, where the guard decides.
+      proxy: { server: proxyUrl, bypass: '<-loopback>' },
+    });
+    const lost = this.lostSessions.has(id) ? LOST_MESSAGE : undefined;
+    try {
+      const session = await BrowserSession.open({
+        id,
+        name,
+        context,
+        config: this.config,
+        logger: this.logger,
+        watcher,
+        owner: launch.owner,
+        proxyFailure: (url, since) => this.proxy?.failure(url, since),
+        guard: this.guard,
+        clock: this.clock,
+        lost,
+      });
+      this.lostSessions.delete(id);
+      this.sessions.set(id, session);
+      return session;
+    } catch (error) {
+      await context.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private browser(): Promise<RunningBrowser> {
+    this.running ??= this.launch().catch((error: unknown) => {
+      this.running = undefined;
+      throw error;
+    });
+    return this.running;
+  }
+
+  private async launch(): Promise<RunningBrowser> {
+    const executablePath = this.config.chromiumPath ?? findChromium();
+    if (!executablePath || !existsSync(executablePath)) {
+      throw new FathomError('unavailable', `Chromium was not found${executablePath ? ` at ${executablePath}` : ''}`, {
+        hint: 'Install Chromium (apt-get install chromium) or set FATHOM_CHROMIUM_PATH to its executable.',
+      });
+    }
+    const launch = prepareLaunch(executablePath, { uid: this.config.browserUid, headless: this.config.headless });
+    let browser: Browser;
+    try {
+      this.proxy ??= await startGuardProxy(this.guard, this.logger);
+      browser = await chromium.launch({
+        executablePath: launch.executablePath,
+        env: launch.env,
+        chromiumSandbox: this.config.browserSandbox,
+        headless: this.config.headless,
+        args: CHROMIUM_ARGS,
+        // What the browser sends outside the pages' contexts goes to a proxy that refuses it all.
+        proxy: { server: this.proxy.browserUrl, bypass: '<-loopback>' },
+        downloadsPath: launch.downloadsPath,
+        handleSIGINT: false,
+        handleSIGTERM: false,
+        handleSIGHUP: false,
+      });
+    } catch (error) {
+      rmSync(launch.dir, { recursive: true, force: true });
+      const message = errorMessage(error);
+      throw new FathomError('unavailable', `Chromium did not start: ${message.split('\n')[0]}`, {
+        hint: launchHint(message, this.config.browserSandbox),
+        cause: error,
+      });
+    }
+    const watcher = new DownloadWatcher(launch.downloadsPath);
+    const running: RunningBrowser = { browser, watcher, launch, proxyUrl: this.proxy.url };
+    this.live = running;
+    browser.on('disconnected', () => this.onDisconnected(running));
+    this.logger.info('browser started', {
+      executablePath,
+      version: browser.version(),
+      sandbox: this.config.browserSandbox,
+      ...(launch.owner ? { uid: launch.owner.uid } : {}),
+    });
+    return running;
+  }
+
+  private onDisconnected(running: RunningBrowser): void {
+    if (this.live === running) {
+      this.live = undefined;
+      this.running = undefined;
+    }
+    running.watcher.close();
+    rmSync(running.launch.dir, { recursive: true, force: true });
+    if (this.closing) return;
+    this.logger.warn('browser disconnected; it will be relaunched on next use');
+    for (const [id, session] of this.sessions) {
+      if (session.context.browser() !== running.browser) continue;
+      session.browserGone();
+      this.sessions.delete(id);
+      this.lostSessions.set(id, this.clock());
+    }
+  }
+
+  private async shutdown(running: RunningBrowser): Promise<void> {
+    running.watcher.close();
+    await running.browser.close().catch(() => undefined);
+    await rm(running.launch.dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /** Closes the sessions unused for the time to live; runs on a timer, a quarter of that time apart. */
+  async sweep(): Promise<void> {
+    const cutoff = this.clock() - this.ttlMs;
+    for (const [id, session] of this.sessions) {
+      if (session.lastUsed >= cutoff) continue;
+      this.logger.debug('closing idle browser session', { session: id });
+      await this.closeSession(id);
+    }
+    for (const [id, at] of this.lostSessions) if (at < cutoff) this.lostSessions.delete(id);
+  }
+}
+
