@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { it } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const FATHOM_BIN = `${ROOT}bin/fathom.js`;
@@ -122,4 +123,24 @@ export async function startHttpServer(name: string, extraArgs: string[] = [], en
   const spawned = spawnNode([serverMain(name), '--transport', 'http', '--port', String(port), ...extraArgs], env);
   await waitFor(() => healthy(port), 15_000, `${name} on port ${port}`);
   return { ...spawned, port, url: `http://127.0.0.1:${port}/mcp` };
+}
+
+/** True on a CI machine (`CI` set to anything but `false` or `0`), where every system part is installed. */
+export const IN_CI = Boolean(process.env.CI) && process.env.CI !== 'false' && process.env.CI !== '0';
+
+/**
+ * Whether to skip the tests that need a system part (a program, a library) this machine lacks.
+ * Elsewhere they skip, with the reason printed; in CI they never skip, and one more test fails
+ * naming what is missing and how to install it.
+ */
+export function skipWithout(part: string, present: boolean, install: string): boolean {
+  if (present) return false;
+  if (IN_CI) {
+    it(`has ${part} installed`, () => {
+      throw new Error(`${part} is missing on this CI machine, so the tests that need it fail: ${install}`);
+    });
+    return false;
+  }
+  console.log(`Skipping the tests that need ${part}: not found (${install})`);
+  return true;
 }

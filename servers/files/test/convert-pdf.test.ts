@@ -7,6 +7,7 @@ import type { ConvertedDocument } from '../src/convert/index.js';
 import { assemblePdf, convertPdfPages, extractPdf } from '../src/convert/pdf.js';
 import { PopplerError, popplerPath, runPoppler } from '../src/convert/poppler.js';
 import { greyPng } from '../../../tests/fixtures/png.js';
+import { skipWithout } from '../../../tests/helpers.js';
 
 interface PdfKitDocument {
   addPage(options?: object): PdfKitDocument;
@@ -86,6 +87,7 @@ function coverage(reference: Map<string, number>, output: Map<string, number>): 
 }
 
 const hasPoppler = popplerPath('pdftohtml') !== undefined;
+const skipPoppler = skipWithout('poppler (pdftohtml, pdftotext)', hasPoppler, 'apt-get install poppler-utils, or run scripts/setup-system.sh');
 const stations = ['Amber', 'Birch', 'Cedar', 'Dune', 'Elm', 'Fern', 'Grove', 'Heath', 'Iris', 'Juniper', 'Kestrel', 'Linden', 'Maple', 'Nettle'];
 const columnWords = Array.from({ length: 150 }, (_, i) => `w${i}`);
 
@@ -271,7 +273,7 @@ describe('PDF converter', () => {
     }
   });
 
-  it.skipIf(!hasPoppler)('shares a long page range among poppler processes and keeps the page order', async () => {
+  it.skipIf(skipPoppler)('shares a long page range among poppler processes and keeps the page order', async () => {
     const alone = await extractPdf(long, 1, Infinity, { processes: 1 });
     const shared = await extractPdf(long, 1, Infinity, { processes: 2 });
     expect(shared.engine).toBe('poppler');
@@ -286,7 +288,7 @@ describe('PDF converter', () => {
     expect(liveChildren()).toBe(0);
   });
 
-  it.skipIf(!hasPoppler)("has pdftotext's words, the running lines aside", async () => {
+  it.skipIf(skipPoppler)("has pdftotext's words, the running lines aside", async () => {
     for (const bytes of [report, long]) {
       let plain = '';
       await runPoppler({
@@ -343,7 +345,7 @@ describe('PDF converter', () => {
     }
   });
 
-  it.skipIf(!hasPoppler)('tells an encrypted PDF from a damaged one when poppler fails', async () => {
+  it.skipIf(skipPoppler)('tells an encrypted PDF from a damaged one when poppler fails', async () => {
     const failure = (bytes: Uint8Array) =>
       runPoppler({ tool: 'pdftotext', args: ['-', '-'], stdin: bytes, first: 1, last: 1, pageEnd: '\f', onPage: () => undefined }).then(
         () => undefined,
