@@ -1,5 +1,4 @@
-import { cutToBudget, continuationNote, defineTool, FathomError } from '@fathom/core';
-import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
+import { defineTool, FathomError, respond } from '@fathom/core';
 import { z } from 'zod';
 import type { CapturedText, CellOutput, Sandbox } from '../backends/types.js';
 import { WORKSPACE } from '../backends/types.js';
@@ -19,6 +18,22 @@ function runOptions(runtime: SandboxRuntime, timeoutS: number | undefined, signa
 }
 
 const fileChange = z.object({ path: z.string(), change: z.enum(['created', 'modified', 'deleted']), size: z.number() });
+
+const sessionOutput = z.object({ session_id: z.string(), backend: z.string(), workspace: z.string(), idle_timeout_s: z.number() });
+
+const runOutput = z.object({
+  stdout: z.string(),
+  stderr: z.string(),
+  value: z.string().optional(),
+  error: z.object({ name: z.string(), value: z.string(), traceback: z.string() }).optional(),
+  files: z.array(fileChange),
+  figures: z.number().describe('Figures returned as image content'),
+  timed_out: z.boolean(),
+  restarted: z.string().optional().describe('Set when the interpreter restarted and lost its state'),
+  saved_output: z.array(z.string()).describe('Workspace files holding output too long to show'),
+});
+
+const shellOutput = z.object({ exit_code: z.number(), stdout: z.string(), stderr: z.string(), timed_out: z.boolean(), saved_output: z.array(z.string()) });
 
 /** A stream cut to the budget; the whole of it saved in the workspace when it did not fit. */
 async function shown(sandbox: Sandbox, stream: CapturedText, name: string, budget: number, call: number): Promise<{ text: string; savedTo?: string; note?: string }> {
@@ -52,16 +67,15 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
       `files live in ${WORKSPACE}. There is no network inside: fetch files with sandbox_download_url. ` +
       'The session closes after timeout_s seconds without use.',
     input: z.object({ timeout_s: z.number().int().min(10).max(86_400).optional().describe('Close the session after this many idle seconds (default 600)') }),
-    output: z.object({ session_id: z.string(), backend: z.string(), workspace: z.string(), idle_timeout_s: z.number() }),
+    output: sessionOutput,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     async handle({ timeout_s }) {
       const sessions = await runtime.sessions();
       const session = await sessions.create(owner, sessions.ttlFor(timeout_s));
       const idle = Math.round(session.ttlMs / 1000);
-      return {
-        text: `Created Python session ${session.id} (${sessions.backend.name}). Files live in ${WORKSPACE}; it closes after ${idle} s idle.`,
-        structured: { session_id: session.id, backend: sessions.backend.name, workspace: WORKSPACE, idle_timeout_s: idle },
-      };
+      return respond<z.infer<typeof sessionOutput>>()
+        .text(`Created Python session ${session.id} (${sessions.backend.name}). Files live in ${WORKSPACE}; it closes after ${idle} s idle.`)
+        .structured({ session_id: session.id, backend: sessions.backend.name, workspace: WORKSPACE, idle_timeout_s: idle });
     },
   });
 
@@ -78,17 +92,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
       code: z.string().max(1_000_000).describe('Python source; the value of a final expression is returned'),
       timeout_s: timeoutField,
     }),
-    output: z.object({
-      stdout: z.string(),
-      stderr: z.string(),
-      value: z.string().optional(),
-      error: z.object({ name: z.string(), value: z.string(), traceback: z.string() }).optional(),
-      files: z.array(fileChange),
-      figures: z.number().describe('Figures returned as image content'),
-      timed_out: z.boolean(),
-      restarted: z.string().optional().describe('Set when the interpreter restarted and lost its state'),
-      saved_output: z.array(z.string()).describe('Workspace files holding output too long to show'),
-    }),
+    output: runOutput,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     handle: ({ session_id, code, timeout_s }, context) =>
       use(session_id, async (sandbox, session) => {
@@ -102,7 +106,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
     title: 'Run a shell command',
     description: `Run a bash command in the session's sandbox (working directory ${WORKSPACE}, no network). Returns the exit code, stdout and stderr.`,
     input: z.object({ session_id: sessionId, command: z.string().min(1).max(100_000), timeout_s: timeoutField }),
-    output: z.object({ exit_code: z.number(), stdout: z.string(), stderr: z.string(), timed_out: z.boolean(), saved_output: z.array(z.string()) }),
+    output: shellOutput,
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     handle: ({ session_id, command, timeout_s }, context) =>
       use(session_id, async (sandbox, { calls: call }) => {
@@ -114,16 +118,15 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
         if (stdout.text) lines.push(`stdout:\n${stdout.text}`);
         if (stderr.text) lines.push(`stderr:\n${stderr.text}`);
         for (const note of [report.notice, stdout.note, stderr.note, report.restarted]) if (note) lines.push(`[note] ${note}`);
-        return {
-          text: lines.join('\n'),
-          structured: {
+        return respond<z.infer<typeof shellOutput>>()
+          .text(lines.join('\n'))
+          .structured({
             exit_code: result.exitCode,
             stdout: stdout.text,
             stderr: stderr.text,
             timed_out: result.timedOut,
             saved_output: [stdout.savedTo, stderr.savedTo].filter((path): path is string => Boolean(path)),
-          },
-        };
+          });
       }),
   });
 
@@ -142,7 +145,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
       use(session_id, async (sandbox) => {
         const data = encoding === 'base64' ? Buffer.from(content, 'base64') : Buffer.from(content, 'utf8');
         const written = await sandbox.writeFile(path, data);
-        return `Wrote ${formatBytes(data.length)} to ${written}`;
+        return respond().text(`Wrote ${formatBytes(data.length)} to ${written}`);
       }),
   });
 
@@ -164,7 +167,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
         const data = Buffer.from(await sandbox.readFile(path, config.maxTransferMb * 1024 * 1024));
         const image = imageType(data);
         if (encoding === 'auto' && image) {
-          return { content: [{ type: 'image', data: data.toString('base64'), mimeType: image }, { type: 'text', text: `${path}: ${image}, ${formatBytes(data.length)}` }] };
+          return respond().content({ type: 'image', data: data.toString('base64'), mimeType: image }, { type: 'text', text: `${path}: ${image}, ${formatBytes(data.length)}` });
         }
         const binary = data.subarray(0, 8192).includes(0);
         if (encoding === 'base64' || (encoding === 'auto' && binary)) {
@@ -173,10 +176,11 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
               hint: 'Export it with sandbox_export, or process it inside the sandbox.',
             });
           }
-          return `${path} (${formatBytes(data.length)}, base64):\n${data.toString('base64')}`;
+          return respond().text(`${path} (${formatBytes(data.length)}, base64):\n${data.toString('base64')}`);
         }
-        const slice = cutToBudget(data.toString('utf8'), { maxChars: max_chars, ...(cursor ? { cursor } : {}) });
-        return [slice.text, continuationNote(slice)].filter(Boolean).join('\n\n') || '(empty file)';
+        const response = respond();
+        response.body(data.toString('utf8'), { maxChars: max_chars, cursor, empty: '(empty file)' });
+        return response;
       }),
   });
 
@@ -189,7 +193,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
     handle: ({ session_id, path, recursive }) =>
       use(session_id, async (sandbox) => {
         const { entries, omitted, incomplete } = await sandbox.listFiles(path, recursive);
-        if (!entries.length) return `${path} is empty.`;
+        if (!entries.length) return respond().text(`${path} is empty.`);
         const lines = entries.map((entry) => (entry.type === 'directory' ? `${entry.path}/` : `${entry.path}  ${entry.type === 'file' ? formatBytes(entry.size) : entry.type}`));
         if (omitted) {
           lines.push(
@@ -197,7 +201,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
               'List a subfolder, or list without recursive, to see the rest.',
           );
         }
-        return lines.join('\n');
+        return respond().text(lines.join('\n'));
       }),
   });
 
@@ -210,7 +214,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
     handle: ({ session_id, local_path, sandbox_path }, context) =>
       use(session_id, async (sandbox) => {
         const written = await uploadInto(runtime, sandbox, local_path, sandbox_path ?? WORKSPACE, context);
-        return `Uploaded ${local_path} to ${written.path} (${formatBytes(written.size)})`;
+        return respond().text(`Uploaded ${local_path} to ${written.path} (${formatBytes(written.size)})`);
       }),
   });
 
@@ -223,7 +227,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
     handle: ({ session_id, url, sandbox_path }) =>
       use(session_id, async (sandbox) => {
         const written = await downloadInto(runtime, sandbox, url, sandbox_path ?? WORKSPACE);
-        return `Downloaded ${written.url} to ${written.path} (${formatBytes(written.size)}${written.contentType ? `, ${written.contentType}` : ''})`;
+        return respond().text(`Downloaded ${written.url} to ${written.path} (${formatBytes(written.size)}${written.contentType ? `, ${written.contentType}` : ''})`);
       }),
   });
 
@@ -236,7 +240,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
     handle: ({ session_id, path, name }) =>
       use(session_id, async (_sandbox, session) => {
         const local = await exportFile(runtime, session, path, name);
-        return `Exported ${path} to ${local.path} (${formatBytes(local.size)})`;
+        return respond().text(`Exported ${path} to ${local.path} (${formatBytes(local.size)})`);
       }),
   });
 
@@ -249,7 +253,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
     async handle({ session_id }) {
       const sessions = await runtime.sessions();
       const closed = await sessions.closeSession(session_id, owner);
-      return closed ? `Closed session ${session_id}.` : `No open session ${session_id} (already closed or expired).`;
+      return respond().text(closed ? `Closed session ${session_id}.` : `No open session ${session_id} (already closed or expired).`);
     },
   });
 
@@ -272,11 +276,10 @@ async function renderCell(sandbox: Sandbox, cell: CellOutput, call: number, maxC
   if (cell.files.length) parts.push(`[files]\n${describeChanges(cell.files)}`);
   if (cell.figures.length) parts.push(`[figures] ${cell.figures.length} shown as image${cell.figures.length > 1 ? 's' : ''}`);
   for (const note of [stdout.note, stderr.note]) if (note) parts.push(`[note] ${note}`);
-  const content: ContentBlock[] = [{ type: 'text', text: parts.join('\n') || '(no output)' }];
-  for (const figure of cell.figures) content.push({ type: 'image', data: figure, mimeType: 'image/png' });
-  return {
-    content,
-    structured: {
+  return respond<z.infer<typeof runOutput>>()
+    .text(parts.join('\n') || '(no output)')
+    .content(...cell.figures.map((figure) => ({ type: 'image' as const, data: figure, mimeType: 'image/png' })))
+    .structured({
       stdout: stdout.text,
       stderr: stderr.text,
       ...(value !== undefined ? { value } : {}),
@@ -286,8 +289,7 @@ async function renderCell(sandbox: Sandbox, cell: CellOutput, call: number, maxC
       timed_out: cell.timedOut,
       ...(report.restarted ? { restarted: report.restarted } : {}),
       saved_output: [stdout.savedTo, stderr.savedTo].filter((path): path is string => Boolean(path)),
-    },
-  };
+    });
 }
 
 function imageType(data: Buffer): string | undefined {

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { defineTool, errorMessage, FathomError, mirothinkerTool } from '@fathom/core';
+import { defineTool, errorMessage, FathomError, mirothinkerTool, respond } from '@fathom/core';
 import type { Tool, ToolContext } from '@fathom/core';
 import { z } from 'zod';
 import type { CellOutput, Sandbox } from '../backends/types.js';
@@ -46,7 +46,8 @@ export function mirothinkerTools(runtime: SandboxRuntime, owner: string): Tool[]
       annotations: { readOnlyHint: readOnly, destructiveHint: false, idempotentHint: false, openWorldHint: name.includes('internet') },
       handle: async (args, context) => {
         const text = await handle(args, context);
-        return original.outputSchema ? { text, structured: { result: text } } : text;
+        const response = respond().text(text);
+        return original.outputSchema ? response.structured({ result: text }) : response;
       },
     });
   }
