@@ -1,4 +1,4 @@
-import { defineTool } from '@fathom/core';
+import { defineTool, respond } from '@fathom/core';
 import { z } from 'zod';
 import type { FilesRuntime } from '../runtime.js';
 import { sourceField } from './common.js';
@@ -53,8 +53,8 @@ export const documentInfo = (runtime: FilesRuntime) =>
         notes: info.notes ?? [],
         properties: info.properties ?? {},
       };
-      const lines = [
-        `${loaded.display}: ${info.type} (${info.mimeType}), ${structured.bytes.toLocaleString('en-US')} bytes`,
+      // A line per fact, so one section: sections are set apart by blank lines.
+      const facts = [
         info.title && `Title: ${info.title}`,
         info.author && `Author: ${info.author}`,
         info.created && `Created: ${info.created}`,
@@ -67,6 +67,8 @@ export const documentInfo = (runtime: FilesRuntime) =>
         structured.outline.length > 0 && `Outline:\n${structured.outline.slice(0, 100).map((entry) => `- ${entry}`).join('\n')}`,
         ...structured.notes.map((note) => `Note: ${note}`),
       ];
-      return { text: lines.filter(Boolean).join('\n'), structured };
+      return respond<typeof structured>()
+        .text([`${loaded.display}: ${info.type} (${info.mimeType}), ${structured.bytes.toLocaleString('en-US')} bytes`, ...facts].filter(Boolean).join('\n'))
+        .structured(structured);
     },
   });

@@ -1,7 +1,7 @@
 import type { Dirent } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { FathomError, defineTool, resolveWithinRoots } from '@fathom/core';
+import { FathomError, defineTool, resolveWithinRoots, respond } from '@fathom/core';
 import { z } from 'zod';
 import { compileGlob } from '../glob.js';
 
@@ -16,6 +16,13 @@ const MAX_DEPTH = 32;
 const MAX_ENTRIES = 5000;
 /** Past the cut, matches are counted up to this many more, then the walk stops. */
 const MAX_UNSHOWN = 100_000;
+
+const listOutput = z.object({
+  folder: z.string().describe('The absolute folder listed'),
+  entries: z.array(entrySchema),
+  truncated: z.boolean().describe('True when more entries matched than max_entries'),
+  not_shown: z.number().optional().describe(`When truncated: matching entries left out (at least this many when over ${MAX_UNSHOWN})`),
+});
 
 function kind(entry: Dirent): z.infer<typeof entrySchema>['type'] {
   if (entry.isFile()) return 'file';
@@ -51,12 +58,7 @@ export const listFiles = () =>
       glob: z.string().default('*').describe('Which entries to show, e.g. "*.pdf" or "**/*.csv"'),
       max_entries: z.number().int().min(1).max(MAX_ENTRIES).default(500).describe('Most entries to return'),
     }),
-    output: z.object({
-      folder: z.string().describe('The absolute folder listed'),
-      entries: z.array(entrySchema),
-      truncated: z.boolean().describe('True when more entries matched than max_entries'),
-      not_shown: z.number().optional().describe(`When truncated: matching entries left out (at least this many when over ${MAX_UNSHOWN})`),
-    }),
+    output: listOutput,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handle({ path, glob, max_entries }, context) {
       const folder = await resolveWithinRoots(path, await context.roots());
@@ -89,12 +91,14 @@ export const listFiles = () =>
       await walk(folder, 0);
       const truncated = notShown > 0;
 
-      const lines = entries.map((e) => `${e.type === 'directory' ? e.path + '/' : e.path}${e.type === 'file' ? `  (${e.size} bytes)` : ''}`);
-      const text =
+      const header =
         `${folder}: ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} matching "${glob}"` +
-        (truncated ? ` (first ${max_entries}; narrow the glob or ${max_entries < MAX_ENTRIES ? 'raise max_entries' : 'list a subfolder'})` : '') +
-        (lines.length ? '\n' + lines.join('\n') : '') +
-        (truncated ? '\n' + cutNote(max_entries, notShown, countStopped) : '');
-      return { text, structured: { folder, entries, truncated, ...(truncated ? { not_shown: notShown } : {}) } };
+        (truncated ? ` (first ${max_entries}; narrow the glob or ${max_entries < MAX_ENTRIES ? 'raise max_entries' : 'list a subfolder'})` : '');
+      const lines = entries.map((e) => `${e.type === 'directory' ? e.path + '/' : e.path}${e.type === 'file' ? `  (${e.size} bytes)` : ''}`);
+      if (truncated) lines.push(cutNote(max_entries, notShown, countStopped));
+      // A line per entry, so one section: sections are set apart by blank lines.
+      return respond<z.infer<typeof listOutput>>()
+        .text([header, ...lines].join('\n'))
+        .structured({ folder, entries, truncated, ...(truncated ? { not_shown: notShown } : {}) });
     },
   });

@@ -1,7 +1,13 @@
-import { defineTool } from '@fathom/core';
+import { defineTool, respond } from '@fathom/core';
 import { z } from 'zod';
 import type { FilesRuntime } from '../runtime.js';
 import { sourceField } from './common.js';
+
+const searchOutput = z.object({
+  source: z.string(),
+  total_matches: z.number().describe('Matching lines in the whole document'),
+  matches: z.array(z.object({ location: z.string(), line: z.number(), passage: z.string() })),
+});
 
 export const searchDocument = (runtime: FilesRuntime) =>
   defineTool({
@@ -17,11 +23,7 @@ export const searchDocument = (runtime: FilesRuntime) =>
       context_lines: z.number().int().min(0).max(20).default(2).describe('Lines shown before and after each match'),
       max_results: z.number().int().min(1).max(200).default(20).describe('Most passages to return'),
     }),
-    output: z.object({
-      source: z.string(),
-      total_matches: z.number().describe('Matching lines in the whole document'),
-      matches: z.array(z.object({ location: z.string(), line: z.number(), passage: z.string() })),
-    }),
+    output: searchOutput,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async handle({ source, query, regex, context_lines, max_results }, context) {
       const loaded = await runtime.load(source, context);
@@ -34,7 +36,8 @@ export const searchDocument = (runtime: FilesRuntime) =>
           : `${total} matching line${total === 1 ? '' : 's'} for "${query}" in ${loaded.display}` +
             (matches.length < total ? ` (showing ${matches.length} passages; raise max_results or narrow the query)` : '') +
             ':';
-      const body = matches.map((match) => `--- ${match.location} ---\n${match.passage}`).join('\n\n');
-      return { text: body ? `${header}\n\n${body}` : header, structured: { source: loaded.display, total_matches: total, matches } };
+      const response = respond<z.infer<typeof searchOutput>>().heading(header).structured({ source: loaded.display, total_matches: total, matches });
+      for (const match of matches) response.text(`--- ${match.location} ---\n${match.passage}`);
+      return response;
     },
   });

@@ -1,4 +1,4 @@
-import { defineTool } from '@fathom/core';
+import { defineTool, respond } from '@fathom/core';
 import { z } from 'zod';
 import { tableMarkdown } from '../convert/markdown.js';
 import type { Table } from '../convert/types.js';
@@ -6,6 +6,19 @@ import type { FilesRuntime } from '../runtime.js';
 import { pagesField, select, sheetField, sourceField } from './common.js';
 
 const MAX_CELLS = 50_000;
+
+const tablesOutput = z.object({
+  source: z.string(),
+  tables: z.array(
+    z.object({
+      location: z.string(),
+      caption: z.string().optional(),
+      header: z.array(z.string()),
+      rows: z.array(z.array(z.string())),
+    }),
+  ),
+  truncated: z.boolean().describe(`True when the tables held more than ${MAX_CELLS} cells and the rest were left out`),
+});
 
 export const extractTables = (runtime: FilesRuntime) =>
   defineTool({
@@ -15,18 +28,7 @@ export const extractTables = (runtime: FilesRuntime) =>
       'The tables of a document (PDF pages where the layout allows, Word, Excel/CSV sheets, slides, HTML) as a header ' +
       'and rows of cell text, with where each stands. Use pages/sheet to take only some.',
     input: z.object({ source: sourceField, pages: pagesField, sheet: sheetField }),
-    output: z.object({
-      source: z.string(),
-      tables: z.array(
-        z.object({
-          location: z.string(),
-          caption: z.string().optional(),
-          header: z.array(z.string()),
-          rows: z.array(z.array(z.string())),
-        }),
-      ),
-      truncated: z.boolean().describe(`True when the tables held more than ${MAX_CELLS} cells and the rest were left out`),
-    }),
+    output: tablesOutput,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async handle({ source, pages, sheet }, context) {
       const loaded = await runtime.load(source, context);
@@ -46,11 +48,9 @@ export const extractTables = (runtime: FilesRuntime) =>
         cells += size;
         tables.push(table);
       }
-      const text =
-        tables.length === 0
-          ? `No tables found in ${loaded.display}.`
-          : tables.map((table) => `### ${table.location}\n\n${tableMarkdown(table)}`).join('\n\n') +
-            (truncated ? `\n\n[More tables left out: over ${MAX_CELLS} cells. Ask for fewer pages or one sheet.]` : '');
-      return { text, structured: { source: loaded.display, tables, truncated } };
+      const response = respond<z.infer<typeof tablesOutput>>().structured({ source: loaded.display, tables, truncated });
+      if (tables.length === 0) return response.text(`No tables found in ${loaded.display}.`);
+      for (const table of tables) response.text(`### ${table.location}\n\n${tableMarkdown(table)}`);
+      return response.text(truncated ? `[More tables left out: over ${MAX_CELLS} cells. Ask for fewer pages or one sheet.]` : undefined);
     },
   });
