@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@fathom/core';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+import { percentile } from '../lib/stats.mjs';
 import { SharedServers, TraceWriter, agentConfig, applyRetention, runEval, runMirothinker, runTask, serverEnvironment } from '@fathom/agent';
 
 // Memory samples need a collection first: run again with --expose-gc when it is missing.
@@ -96,8 +97,6 @@ trace.close();
 const contextTokens = applyRetention(outcome.messages, 5).reduce((sum, message) => sum + countTokens(message.content), 0);
 gc();
 const heapEnd = process.memoryUsage().heapUsed;
-const sorted = [...turnTimes].sort((a, b) => a - b);
-const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const perTurn = (wall - modelMs - toolMs) / outcome.turns;
 
 // 2. Throughput of fathom eval.
@@ -193,7 +192,7 @@ const lines = [
   '| Client overhead per turn | ms |',
   '|---|--:|',
   `| mean (wall time less model and tool time, / turns) | ${perTurn.toFixed(2)} |`,
-  `| p50 / p95 / max between turns | ${pct(50).toFixed(2)} / ${pct(95).toFixed(2)} / ${sorted.at(-1).toFixed(2)} |`,
+  `| p50 / p95 / max between turns | ${percentile(turnTimes, 50).toFixed(2)} / ${percentile(turnTimes, 95).toFixed(2)} / ${Math.max(...turnTimes).toFixed(2)} |`,
   '',
   '| Turn | heap used (MB) | RSS (MB) |',
   '|--:|--:|--:|',

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { median, percentile } from '../lib/stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const resultsDir = join(here, '..', 'results');
@@ -253,10 +254,6 @@ async function call(client) {
   return result;
 }
 
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
 async function measure(kind, transport, options) {
   const n = transport === 'stdio' ? options.nStdio : options.nHttp;
   const m = transport === 'stdio' ? options.mStdio : options.mHttp;
@@ -303,12 +300,6 @@ async function measure(kind, transport, options) {
   } finally {
     await session.close();
   }
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 // ---------------------------------------------------------------- reporting
