@@ -86,7 +86,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
       'Run Python code in a session. State persists between calls. Returns stdout, stderr, the value of the last expression, ' +
       'the error with its traceback, files created or changed, and matplotlib figures as images. ' +
       `Long output is cut (the whole of it is saved in ${WORKSPACE}/.fathom/). ` +
-      'If the code runs past the time limit the interpreter restarts: variables are lost, files are kept.',
+      'Code past the time limit is stopped; when the interpreter has to restart, its variables are lost and the answer says whether the files were kept.',
     input: z.object({
       session_id: sessionId,
       code: z.string().max(1_000_000).describe('Python source; the value of a final expression is returned'),
