@@ -79,7 +79,7 @@ export function describeBefore(outcome: KernelOutcome): string {
   const what = whatStopped(outcome, true);
   switch (outcome.kernel) {
     case 'kept':
-      return `${what}; ${KEPT}`;
+      return `${what}. ${KEPT}`;
     case 'restarted':
       return outcome.files === 'kept'
         ? `${what}; variables and imports were lost before this run.`
