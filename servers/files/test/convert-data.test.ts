@@ -123,10 +123,9 @@ describe('YAML', () => {
 
   it('does not expand alias bombs', async () => {
     const text = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${`*${String.fromCharCode(97 + i)},`.repeat(9)}]`)].join('\n');
-    const started = performance.now();
     const document = await convert({ bytes: encode(text), name: 'bomb.yaml' });
-    expect(performance.now() - started).toBeLessThan(2000);
-    expect(document.sections[0]!.markdown.length).toBeLessThan(text.length + 20);
+    expect(document.sections[0]!.markdown).toBe('```yaml\n' + text + '\n```');
+    expect(document.info.properties).toEqual({ documents: 1, keys: 'a, b, c, d, e, f, g, h, i' });
   });
 });
 
@@ -176,9 +175,7 @@ describe('XML', () => {
     const entities = ['<!ENTITY lol "lol">'];
     for (let i = 1; i <= 9; i++) entities.push(`<!ENTITY lol${i} "${`&lol${i === 1 ? '' : i - 1};`.repeat(10)}">`);
     const xml = `<?xml version="1.0"?>\n<!DOCTYPE lolz [\n${entities.join('\n')}\n]>\n<lolz><laugh>&lol9;</laugh></lolz>`;
-    const started = performance.now();
     const document = await convert({ bytes: encode(xml), name: 'lolz.xml' });
-    expect(performance.now() - started).toBeLessThan(1000);
     expect(document.sections[0]!.markdown).toBe('- **lolz**\n  - **laugh**: &lol9;');
     expect(document.sections[0]!.markdown).not.toContain('lollol');
   });
