@@ -1,4 +1,6 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findChromium, loadConfig } from '@fathom/core';
@@ -192,6 +194,25 @@ describeChromium('browser server tools (Chromium)', () => {
     expect(dropped.text).toMatch(/^Connection lost: http:\/\/127\.0\.0\.1:\d+ closed the connection without an answer\./);
     const after = await call('browser_navigate', { url: `${site.url}/second.html` });
     expect(after.isError, after.text).toBe(false);
+  });
+
+  it("answers a click once what it fetched is on the page, however long the fetch took", async () => {
+    const late = createHttpServer((request, response) => {
+      if (request.url === '/data') return void setTimeout(() => response.end('Fetched after a while.'), 1500);
+      response.setHeader('content-type', 'text/html');
+      response.end(
+        '<title>Late</title><button onclick="fetch(\'/data\').then((r) => r.text()).then((t) => { document.getElementById(\'out\').textContent = t; })">Load</button><p id="out"></p>',
+      );
+    });
+    await new Promise<void>((resolve) => late.listen(0, '127.0.0.1', resolve));
+    try {
+      const page = await call('browser_navigate', { url: `http://127.0.0.1:${(late.address() as AddressInfo).port}/` });
+      const clicked = await call('browser_click', { ref: refOf(page.text, 'Load') });
+      expect(clicked.text).toContain('Fetched after a while.');
+    } finally {
+      late.closeAllConnections();
+      late.close();
+    }
   });
 
   it('says to take a new snapshot when a ref is stale or unknown', async () => {

@@ -3,6 +3,7 @@ import type { Tool } from '@fathom/core';
 import type { Page } from 'playwright-core';
 import { z } from 'zod';
 import { isPlaywrightTimeout } from '../session.js';
+import { settleAfter } from '../settle.js';
 import { resolveRef } from '../snapshot.js';
 import { DEFAULT_VIEW_CHARS, fullField, refField } from '../runtime.js';
 import type { ToolRuntime } from '../runtime.js';
@@ -11,14 +12,17 @@ import type { ToolRuntime } from '../runtime.js';
 export function interactTools(runtime: ToolRuntime): Tool[] {
   const { config } = runtime;
 
-  /** An action on an element: done (within the action time limit, plus `extraMs`), then answered with what changed. */
+  /**
+   * An action on an element: done (within the action time limit, plus `extraMs`), then answered with
+   * what changed; with `settle`, once what it set off has landed (settleAfter).
+   */
   const action = <I extends z.ZodRawShape>(
     name: string,
     title: string,
     description: string,
     input: I,
     run: (page: Page, args: z.infer<z.ZodObject<I>>) => Promise<string | void>,
-    extraMs: (args: z.infer<z.ZodObject<I>>) => number = () => 0,
+    { extraMs = () => 0, settle = false }: { extraMs?: (args: z.infer<z.ZodObject<I>>) => number; settle?: boolean } = {},
   ) =>
     defineTool({
       name,
@@ -30,7 +34,8 @@ export function interactTools(runtime: ToolRuntime): Tool[] {
         const session = await runtime.session(context);
         const page = await runtime.openPage(session);
         const input = args as z.infer<z.ZodObject<I>>;
-        const done = (await session.read(page, () => run(page, input), { limitMs: session.actionLimitMs(extraMs(input)), retry: false })) ?? `${title}: done.`;
+        const act = () => session.read(page, () => run(page, input), { limitMs: session.actionLimitMs(extraMs(input)), retry: false });
+        const done = (await (settle ? settleAfter(page, act) : act())) ?? `${title}: done.`;
         await page.waitForLoadState('domcontentloaded', { timeout: 5000 }).catch(() => undefined);
         const text = await runtime.changes(session, (args as { full: boolean }).full);
         const response = runtime.onPage(session, session.current, [], done);
@@ -39,15 +44,18 @@ export function interactTools(runtime: ToolRuntime): Tool[] {
       },
     });
 
-  const click = action('browser_click', 'Click', 'Click an element by its ref.', { ref: refField }, async (page, { ref }) => {
-    const target = await resolveRef(page, ref);
-    // A click may open a tab or start a download a moment later: give those events time to land.
-    const popup = page.context().waitForEvent('page', { timeout: 700 }).catch(() => undefined);
-    const download = page.waitForEvent('download', { timeout: 700 }).catch(() => undefined);
-    await target.click();
-    await Promise.race([Promise.all([popup, download]), new Promise((resolve) => setTimeout(resolve, 700))]);
-    return `Clicked ${ref}.`;
-  });
+  // A click may open a tab, start a download or fetch what the page shows next: its answer waits for those to land.
+  const click = action(
+    'browser_click',
+    'Click',
+    'Click an element by its ref.',
+    { ref: refField },
+    async (page, { ref }) => {
+      await (await resolveRef(page, ref)).click();
+      return `Clicked ${ref}.`;
+    },
+    { settle: true },
+  );
 
   const type = action(
     'browser_type',
@@ -125,7 +133,7 @@ export function interactTools(runtime: ToolRuntime): Tool[] {
       const done = text && gone ? `"${text}" appeared and "${gone}" is gone` : text ? `"${text}" appeared` : `"${gone}" is gone`;
       return `${done} after ${waited()}.`;
     },
-    ({ time_s }) => (time_s ?? 0) * 1000,
+    { extraMs: ({ time_s }) => (time_s ?? 0) * 1000 },
   );
 
   return [click, type, select, press, hover, scroll, waitFor];
