@@ -12,6 +12,42 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const FATHOM_BIN = `${ROOT}bin/fathom.js`;
 export const SERVERS = ['search', 'browser', 'files', 'python-sandbox'] as const;
 
+/** Each server's tools in its default profile, in the order it lists them. */
+export const SERVER_TOOLS: Record<(typeof SERVERS)[number], readonly string[]> = {
+  search: ['web_search', 'web_fetch', 'extract'],
+  browser: [
+    'browser_navigate',
+    'browser_back',
+    'browser_forward',
+    'browser_reload',
+    'browser_snapshot',
+    'browser_click',
+    'browser_type',
+    'browser_select',
+    'browser_press',
+    'browser_hover',
+    'browser_scroll',
+    'browser_wait_for',
+    'browser_find',
+    'browser_screenshot',
+    'browser_tabs',
+    'browser_downloads',
+  ],
+  files: ['read_document', 'document_info', 'search_document', 'extract_tables', 'list_files', 'convert_to_markdown'],
+  'python-sandbox': [
+    'python_create_session',
+    'python_run',
+    'shell_run',
+    'sandbox_write_file',
+    'sandbox_read_file',
+    'sandbox_list_files',
+    'sandbox_upload',
+    'sandbox_download_url',
+    'sandbox_export',
+    'python_close_session',
+  ],
+};
+
 export function serverMain(name: string): string {
   return `${ROOT}servers/${name}/dist/main.js`;
 }

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, SERVERS, freePort, healthy, processAlive, spawnNode, startHttpServer, waitFor } from '../helpers.js';
+import { ROOT, SERVERS, SERVER_TOOLS, freePort, healthy, processAlive, spawnNode, startHttpServer, waitFor } from '../helpers.js';
 
 const initialize = {
   jsonrpc: '2.0',
@@ -54,10 +54,10 @@ describe.each(SERVERS)('%s over Streamable HTTP', (name) => {
     await server.exited;
   });
 
-  it('serves tools/list to a real MCP client and reports health', async () => {
+  it('lists its tools to a real MCP client and reports health', async () => {
     const { client } = await connect(server.url);
     const { tools } = await client.listTools();
-    expect(Array.isArray(tools)).toBe(true);
+    expect(tools.map((tool) => tool.name)).toEqual(SERVER_TOOLS[name]);
     const health = (await (await fetch(`http://127.0.0.1:${server.port}/healthz`)).json()) as Record<string, unknown>;
     expect(health).toMatchObject({ status: 'ok', server: name, sessions: 1 });
     await client.close();
