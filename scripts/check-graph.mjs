@@ -6,7 +6,9 @@
 //   (b) a package imports a workspace package its package.json does not list in dependencies;
 //   (c) the files of one package import each other in a cycle;
 //   (d) a file under bench/ or tests/ imports from a package's src/ or dist/ instead of by its
-//       name, or imports a subpath the package does not list in its exports.
+//       name, or imports a subpath the package does not list in its exports;
+//   (e) a package's sources name a workspace package other than in an import written out (a
+//       specifier computed at run time, import(`@scope/${name}`), hides the dependency).
 // Starting a built program (a path to dist/main.js handed to a child process) is not an import
 // and is not checked.
 //
@@ -74,6 +76,17 @@ function importsOf(file) {
   const found = new Set();
   for (const form of IMPORT_FORMS) for (const match of code.matchAll(form)) found.add(match[2]);
   return [...found];
+}
+
+/** The workspace package names a file writes outside its import forms, e.g. in a computed import. */
+function hiddenNames(file, prefixes) {
+  let code = withoutComments(readFileSync(file, 'utf8'));
+  for (const form of IMPORT_FORMS) code = code.replace(form, '');
+  const found = [];
+  for (const match of code.matchAll(/(['"`])([^'"`\n]*)/g)) {
+    if (prefixes.some((prefix) => match[2].startsWith(prefix))) found.push(match[2]);
+  }
+  return found;
 }
 
 /** The package name and subpath of a bare specifier: '@fathom/files/convert' → ['@fathom/files', './convert']. */
@@ -197,6 +210,16 @@ function cycleIn(group, edges) {
     }
   }
   return [start, start];
+}
+
+// A scoped workspace name is looked for by its scope (`@fathom/`), so that a computed name counts.
+const namePrefixes = [...new Set(packages.map((pkg) => (pkg.name.startsWith('@') ? `${pkg.name.split('/')[0]}/` : pkg.name)))];
+for (const pkg of packages) {
+  for (const file of pkg.files) {
+    for (const name of hiddenNames(file, namePrefixes)) {
+      problems.push(`${rel(file)} names ${name} outside an import: import the package with its specifier written out, so that the dependency shows`);
+    }
+  }
 }
 
 for (const group of cycleGroups(packageEdges)) problems.push(`package cycle: ${cycleIn(group, packageEdges).join(' -> ')}`);

@@ -46,7 +46,7 @@ describe('scripts/check-graph.mjs', () => {
     expect(result.stdout).toContain('2 packages, no cycles');
   });
 
-  it('names each problem: a package cycle, an undeclared import, a file cycle, internals and unexported subpaths from bench/ and tests/', async () => {
+  it('names each problem: an undeclared import, a computed package name, a package cycle, a file cycle, internals and unexported subpaths from bench/ and tests/', async () => {
     const result = await checkTree({
       'package.json': workspaces,
       'a/package.json': manifest('@x/a'),
@@ -54,6 +54,7 @@ describe('scripts/check-graph.mjs', () => {
       'a/src/y.ts': "import type { X } from './x.js';\n",
       'b/package.json': manifest('@x/b', ['@x/a']),
       'b/src/index.ts': "export * from '@x/a';\n",
+      'b/src/load.ts': "const name = 'a';\nconst a = await import(`@x/${name}`);\nconst hidden = '@x/a';\nawait import(hidden);\n",
       'bench/run.mjs': "import { x } from '../a/src/x.js';\n",
       'tests/t.test.ts': "import { s } from '@x/b/sub';\nimport { d } from '../b/dist/index.js';\n",
     });
@@ -61,6 +62,8 @@ describe('scripts/check-graph.mjs', () => {
     const lines = result.stderr.trim().split('\n').slice(1).map((line) => line.trim());
     expect(lines).toEqual([
       'a/src/x.ts imports @x/b, which a/package.json does not list in its dependencies',
+      'b/src/load.ts names @x/${name} outside an import: import the package with its specifier written out, so that the dependency shows',
+      'b/src/load.ts names @x/a outside an import: import the package with its specifier written out, so that the dependency shows',
       'package cycle: @x/a -> @x/b -> @x/a',
       'import cycle in @x/a: src/x.ts -> src/y.ts -> src/x.ts',
       "bench/run.mjs imports ../a/src/x.js, inside @x/a: import it from @x/a (add it to the package's exports if it is not there)",
