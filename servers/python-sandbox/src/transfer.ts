@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { FathomError, loadSource } from '@fathom/core';
+import { FathomError, loadSource, safeFileName } from '@fathom/core';
 import type { ToolContext } from '@fathom/core';
 import { sandboxPath } from './backends/paths.js';
 import type { Sandbox } from './backends/types.js';
@@ -75,20 +75,9 @@ export async function downloadInto(
 /** Longest file name (in UTF-8 bytes) a transfer gives a file; file systems allow 255. */
 const MAX_NAME_BYTES = 200;
 
-/** A name that stays one file inside the output folder, at most MAX_NAME_BYTES long (its extension kept). */
-export function safeFileName(name: string): string {
-  const base = name.split(/[\\/]/).pop() ?? '';
-  const cleaned = [...base].filter((char) => char.charCodeAt(0) >= 0x20).join('').replace(/^\.+/, '');
-  return fitName(cleaned) || 'downloaded_file';
-}
-
-function fitName(name: string): string {
-  if (Buffer.byteLength(name) <= MAX_NAME_BYTES) return name;
-  const extension = posix.extname(name);
-  const keep = Buffer.byteLength(extension) <= 20 ? extension : '';
-  let stem = [...name.slice(0, name.length - keep.length)];
-  while (stem.length && Buffer.byteLength(stem.join('') + keep) > MAX_NAME_BYTES) stem = stem.slice(0, -1);
-  return stem.join('') + keep;
+/** A name that stays one file inside the output folder or the sandbox folder it goes to. */
+export function transferName(name: string): string {
+  return safeFileName(name, { fallback: 'downloaded_file', maxBytes: MAX_NAME_BYTES });
 }
 
 /**
@@ -119,7 +108,7 @@ export async function exportFile(runtime: SandboxRuntime, session: Session, path
     }
     throw error;
   });
-  const fileName = `sandbox_${session.exportTag}_${safeFileName(asked || posix.basename(sandboxPath(path)))}`;
+  const fileName = `sandbox_${session.exportTag}_${transferName(asked || posix.basename(sandboxPath(path)))}`;
   await mkdir(config.outputDir, { recursive: true });
   const local = join(config.outputDir, fileName);
   await writeFile(local, data);

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { defineTool, errorMessage, FathomError, mirothinkerTool, respond } from '@fathom/core';
+import { defineTool, errorMessage, FathomError, fileNameOf, mirothinkerTool, respond } from '@fathom/core';
 import type { Tool, ToolContext } from '@fathom/core';
 import { z } from 'zod';
 import type { CellOutput, Sandbox } from '../backends/types.js';
@@ -7,7 +7,7 @@ import { WORKSPACE } from '../backends/types.js';
 import { cellReport, commandFailure, commandResultRepr, executionRepr, KEEP_BYTES, MIROTHINKER_MAX_ERROR, noNetworkNote, shlexQuote, truncateResult } from '../format.js';
 import type { SandboxRuntime } from '../runtime.js';
 import type { Session } from '../sessions.js';
-import { fetchUrl, exportFile, readLocal, safeFileName, targetPath } from '../transfer.js';
+import { fetchUrl, exportFile, readLocal, targetPath, transferName } from '../transfer.js';
 
 /** The MCP server name MiroThinker knows these tools under. */
 export const MIROTHINKER_SERVER = 'tool-python';
@@ -138,7 +138,7 @@ export function mirothinkerTools(runtime: SandboxRuntime, owner: string): Tool[]
           return `[ERROR]: Failed to upload file ${local_file_path} to sandbox ${sandbox_id}: ${short(error)}`;
         }
         try {
-          const path = await sandbox.writeFile(posix.normalize(posix.join(sandbox_file_path, safeFileName(local.name))), local.bytes);
+          const path = await sandbox.writeFile(posix.normalize(posix.join(sandbox_file_path, transferName(local.name))), local.bytes);
           return `File uploaded to ${path}`;
         } catch (error) {
           return `[ERROR]: Failed to upload file ${local_file_path} to sandbox ${sandbox_id}: ${short(error)}`;
@@ -153,7 +153,7 @@ export function mirothinkerTools(runtime: SandboxRuntime, owner: string): Tool[]
       withSandbox(sandbox_id, async (sandbox) => {
         try {
           const fetched = await fetchUrl(runtime, url);
-          const name = safeFileName(decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '') || fetched.name);
+          const name = transferName((new URL(url).pathname.split('/').pop() && fileNameOf(url)) || fetched.name);
           // MiroThinker's rule: a path that ends with "/" or has no extension is a folder.
           const folder = sandbox_file_path.endsWith('/') || !posix.extname(sandbox_file_path) || undefined;
           const path = await sandbox.writeFile(await targetPath(sandbox, sandbox_file_path, name, folder), fetched.bytes);
