@@ -1,7 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { describe, expect, it } from 'vitest';
-import { SERVERS, TEST_CACHE, serverMain, spawnNode, waitFor } from '../helpers.js';
+import { SERVERS, SERVER_TOOLS, TEST_CACHE, serverMain, spawnNode, waitFor } from '../helpers.js';
 
 const initialize = {
   jsonrpc: '2.0',
@@ -28,7 +28,7 @@ describe('servers over stdio', () => {
     expect(client.getServerCapabilities()?.tools).toBeDefined();
     expect(client.getServerCapabilities()?.logging).toBeDefined();
     const { tools } = await client.listTools();
-    expect(Array.isArray(tools)).toBe(true);
+    expect(tools.map((tool) => tool.name)).toEqual(SERVER_TOOLS[name]);
     await client.ping();
     await client.close();
   });
