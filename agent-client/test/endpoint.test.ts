@@ -1,19 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { FathomError, isFathomError } from '@fathom/core';
+import { isFathomError } from '@fathom/core';
 import { startModelServer } from '../../tests/fixtures/model-server.js';
 import { freePort } from '../../tests/helpers.js';
 import { resolveModel } from '../src/agent.js';
 import { checkModelEndpoint } from '../src/llm.js';
+import { fathomFailure } from '@fathom/core/testing';
 
-async function failure(work: Promise<unknown>): Promise<FathomError> {
-  try {
-    await work;
-  } catch (error) {
-    if (error instanceof FathomError) return error;
-    throw error;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('checkModelEndpoint', () => {
   it('takes the one model an endpoint serves when none is asked for, and checks one that is', async () => {
@@ -21,7 +13,7 @@ describe('checkModelEndpoint', () => {
     try {
       expect(await checkModelEndpoint({ baseUrl: model.baseUrl })).toEqual({ model: 'miromind-ai/MiroThinker-1.7-mini', served: ['miromind-ai/MiroThinker-1.7-mini'], chosen: true });
       expect(await checkModelEndpoint({ baseUrl: `${model.baseUrl}/`, model: 'miromind-ai/MiroThinker-1.7-mini' })).toMatchObject({ chosen: false });
-      const wrong = await failure(checkModelEndpoint({ baseUrl: model.baseUrl, model: 'MiroThinker-1.7' }));
+      const wrong = await fathomFailure(checkModelEndpoint({ baseUrl: model.baseUrl, model: 'MiroThinker-1.7' }));
       expect(isFathomError(wrong, 'not_found')).toBe(true);
       expect(wrong.message).toBe(`The model endpoint ${model.baseUrl} does not serve "MiroThinker-1.7"; it serves: miromind-ai/MiroThinker-1.7-mini.`);
       expect(wrong.hint).toContain('--model');
@@ -35,7 +27,7 @@ describe('checkModelEndpoint', () => {
   it('lists the models when several are served and none was chosen', async () => {
     const model = await startModelServer({ models: ['a-8B', 'b-72B'] });
     try {
-      const error = await failure(checkModelEndpoint({ baseUrl: model.baseUrl }));
+      const error = await fathomFailure(checkModelEndpoint({ baseUrl: model.baseUrl }));
       expect(isFathomError(error, 'invalid_config')).toBe(true);
       expect(error.message).toBe(`No model chosen, and ${model.baseUrl} serves 2: a-8B, b-72B.`);
       expect(error.hint).toContain('FATHOM_MODEL');
@@ -47,7 +39,7 @@ describe('checkModelEndpoint', () => {
   it('fails in seconds, with the fix, when nothing listens at the base URL', async () => {
     const port = await freePort();
     const started = Date.now();
-    const error = await failure(checkModelEndpoint({ baseUrl: `http://127.0.0.1:${port}/v1`, model: 'm' }));
+    const error = await fathomFailure(checkModelEndpoint({ baseUrl: `http://127.0.0.1:${port}/v1`, model: 'm' }));
     expect(Date.now() - started).toBeLessThan(5000);
     expect(isFathomError(error, 'unavailable')).toBe(true);
     expect(error.message).toBe(`The model endpoint cannot be reached: nothing is listening at 127.0.0.1:${port} (connection refused) (GET http://127.0.0.1:${port}/v1/models).`);
@@ -58,7 +50,7 @@ describe('checkModelEndpoint', () => {
     const model = await startModelServer();
     try {
       const root = model.baseUrl.replace(/\/v1$/, '');
-      const error = await failure(checkModelEndpoint({ baseUrl: root, model: 'm' }));
+      const error = await fathomFailure(checkModelEndpoint({ baseUrl: root, model: 'm' }));
       expect(isFathomError(error, 'not_found')).toBe(true);
       expect(error.message).toBe(`The model endpoint ${root}/models answered HTTP 404: this is not an OpenAI-compatible endpoint.`);
       expect(error.hint).toBe(`The base URL must be the OpenAI-compatible root, which usually ends in /v1: try ${root}/v1.`);
@@ -73,7 +65,7 @@ describe('checkModelEndpoint', () => {
       const check = await checkModelEndpoint({ baseUrl: model.baseUrl, model: 'm' });
       expect(check).toMatchObject({ model: 'm', chosen: false, served: [] });
       expect(check.warning).toBe(`The model endpoint ${model.baseUrl}/models answered HTTP 503 (Service Unavailable)`);
-      const error = await failure(checkModelEndpoint({ baseUrl: model.baseUrl }));
+      const error = await fathomFailure(checkModelEndpoint({ baseUrl: model.baseUrl }));
       expect(error.message).toContain('so the model to run cannot be chosen from it');
     } finally {
       await model.close();

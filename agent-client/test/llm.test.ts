@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, FathomError } from '@fathom/core';
+import { createLogger } from '@fathom/core';
 import { ModelClient } from '../src/llm.js';
 import type { ModelClientOptions } from '../src/llm.js';
 import type { ChatMessage, ModelSettings } from '../src/types.js';
 import { startModelServer, thinking, toolCallBlock } from '../../tests/fixtures/model-server.js';
 import type { ModelServer, ModelServerOptions } from '../../tests/fixtures/model-server.js';
+import { fathomFailure } from '@fathom/core/testing';
 
 const logger = createLogger('test', { level: 'silent' });
 const MESSAGES: ChatMessage[] = [
@@ -44,14 +45,6 @@ function clientFor(baseUrl: string, overrides: Partial<ModelSettings> = {}, opti
   return new ModelClient(settings(baseUrl, overrides), { logger, backoffMs: 5, maxBackoffMs: 20, ...options });
 }
 
-async function failure(promise: Promise<unknown>): Promise<FathomError> {
-  const error = await promise.then(
-    () => undefined,
-    (reason: unknown) => reason,
-  );
-  expect(error).toBeInstanceOf(FathomError);
-  return error as FathomError;
-}
 
 describe('ModelClient requests', () => {
   it('sends the MiroThinker request body and headers', async () => {
@@ -208,7 +201,7 @@ describe('ModelClient retries', () => {
   it('times out a hanging server on every attempt, then fails with timeout', async () => {
     const server = await serve({ script: [{ hang: true }, { hang: true }] });
     const started = Date.now();
-    const error = await failure(clientFor(server.baseUrl, { timeoutMs: 150, retries: 2 }).complete(MESSAGES));
+    const error = await fathomFailure(clientFor(server.baseUrl, { timeoutMs: 150, retries: 2 }).complete(MESSAGES));
     const elapsed = Date.now() - started;
 
     expect(error.code).toBe('timeout');
@@ -221,7 +214,7 @@ describe('ModelClient retries', () => {
 
   it('fails with unavailable after the last 5xx, quoting the server', async () => {
     const server = await serve({ script: [{ status: 503 }, { status: 502, body: '{"message":"upstream worker crashed"}' }] });
-    const error = await failure(clientFor(server.baseUrl, { retries: 2 }).complete(MESSAGES));
+    const error = await fathomFailure(clientFor(server.baseUrl, { retries: 2 }).complete(MESSAGES));
     expect(error.code).toBe('unavailable');
     expect(error.message).toContain('HTTP 502: upstream worker crashed');
   });
@@ -230,7 +223,7 @@ describe('ModelClient retries', () => {
 describe('ModelClient failures', () => {
   it('does not retry a 401 and names FATHOM_MODEL_API_KEY', async () => {
     const server = await serve({ script: [{ status: 401, body: '{"error":{"message":"Invalid API key"}}' }, { content: 'unused' }] });
-    const error = await failure(clientFor(server.baseUrl, { apiKey: 'wrong' }).complete(MESSAGES));
+    const error = await fathomFailure(clientFor(server.baseUrl, { apiKey: 'wrong' }).complete(MESSAGES));
     expect(error.code).toBe('forbidden');
     expect(error.message).toContain('FATHOM_MODEL_API_KEY');
     expect(error.message).toContain('Invalid API key');
@@ -239,7 +232,7 @@ describe('ModelClient failures', () => {
 
   it('turns a 404 into not_found naming the model and the base URL', async () => {
     const server = await serve({ script: [{ status: 404, body: '{"object":"error","message":"The model `x` does not exist.","code":404}' }] });
-    const error = await failure(clientFor(server.baseUrl, { model: 'x' }).complete(MESSAGES));
+    const error = await fathomFailure(clientFor(server.baseUrl, { model: 'x' }).complete(MESSAGES));
     expect(error.code).toBe('not_found');
     expect(error.message).toContain('"x"');
     expect(error.message).toContain(server.baseUrl);
@@ -249,7 +242,7 @@ describe('ModelClient failures', () => {
   it('turns a 400 into invalid_argument with the server message', async () => {
     const message = "This model's maximum context length is 262144 tokens. However, you requested 300000 tokens.";
     const server = await serve({ script: [{ status: 400, body: JSON.stringify({ object: 'error', message, code: 400 }) }] });
-    const error = await failure(clientFor(server.baseUrl).complete(MESSAGES));
+    const error = await fathomFailure(clientFor(server.baseUrl).complete(MESSAGES));
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toContain(message);
     expect(server.requests).toHaveLength(1);
@@ -260,7 +253,7 @@ describe('ModelClient failures', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
     const started = Date.now();
-    const error = await failure(clientFor(server.baseUrl, { timeoutMs: 10_000 }).complete(MESSAGES, { signal: controller.signal }));
+    const error = await fathomFailure(clientFor(server.baseUrl, { timeoutMs: 10_000 }).complete(MESSAGES, { signal: controller.signal }));
     expect(error.code).toBe('cancelled');
     expect(Date.now() - started).toBeLessThan(5_000);
   });
@@ -271,7 +264,7 @@ describe('ModelClient failures', () => {
     const started = Date.now();
     const pending = clientFor(server.baseUrl, {}, { backoffMs: 10_000, maxBackoffMs: 10_000 }).complete(MESSAGES, { signal: controller.signal });
     setTimeout(() => controller.abort(), 100);
-    const error = await failure(pending);
+    const error = await fathomFailure(pending);
     expect(error.code).toBe('cancelled');
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(server.requests).toHaveLength(1);
@@ -279,7 +272,7 @@ describe('ModelClient failures', () => {
 
   it('refuses to start when already cancelled', async () => {
     const server = await serve({ script: [{ content: 'unused' }] });
-    const error = await failure(clientFor(server.baseUrl).complete(MESSAGES, { signal: AbortSignal.abort() }));
+    const error = await fathomFailure(clientFor(server.baseUrl).complete(MESSAGES, { signal: AbortSignal.abort() }));
     expect(error.code).toBe('cancelled');
     expect(server.requests).toHaveLength(0);
   });
@@ -288,7 +281,7 @@ describe('ModelClient failures', () => {
     const closed = await startModelServer();
     const baseUrl = closed.baseUrl;
     await closed.close();
-    const error = await failure(clientFor(baseUrl, { retries: 2 }).complete(MESSAGES));
+    const error = await fathomFailure(clientFor(baseUrl, { retries: 2 }).complete(MESSAGES));
     expect(error.code).toBe('unavailable');
     expect(error.message).toContain(`${baseUrl}/chat/completions did not answer after 2 attempts`);
     expect(error.message).toContain('ECONNREFUSED');

@@ -1,6 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { FathomError } from './errors.js';
 import type { FathomServer } from './server.js';
 
 export interface InMemoryConnection {
@@ -63,4 +64,15 @@ export async function rawToolList(instance: FathomServer): Promise<Record<string
   const listed = await request(2, 'tools/list', {});
   await clientSide.close();
   return (listed.result as { tools: Record<string, unknown>[] }).tools;
+}
+
+/** The FathomError `promise` fails with: a promise that resolves, or fails with anything else, fails the caller. */
+export async function fathomFailure(promise: Promise<unknown>): Promise<FathomError> {
+  const outcome = await promise.then(
+    () => ({ resolved: true as const }),
+    (error: unknown) => ({ resolved: false as const, error }),
+  );
+  if (outcome.resolved) throw new Error('expected a failure, but the promise resolved');
+  if (outcome.error instanceof FathomError) return outcome.error;
+  throw outcome.error;
 }

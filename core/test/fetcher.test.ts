@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cache } from '../src/cache.js';
-import { FathomError } from '../src/errors.js';
 import { DocumentFetcher, fileNameOf, parseWebUrl } from '../src/fetcher.js';
 import { createLogger } from '../src/log.js';
 import { HttpClient } from '../src/net/index.js';
 import { loadSource } from '../src/source.js';
+import { fathomFailure } from '../src/testing.js';
 
 const logger = createLogger('test', { level: 'silent' });
 const dir = mkdtempSync(join(tmpdir(), 'fathom-fetcher-'));
@@ -44,14 +44,6 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function failure(promise: Promise<unknown>): Promise<FathomError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(FathomError);
-  return error as FathomError;
-}
 
 describe('DocumentFetcher', () => {
   it('writes one cache entry per URL that every server reads: the files server reuses what search fetched', async () => {
@@ -88,21 +80,21 @@ describe('DocumentFetcher', () => {
 
   it('answers an HTTP error status with its meaning and what to do, and stores nothing for it', async () => {
     const fetcher = new DocumentFetcher({ http, cache, logger, maxBytes: 1 << 20 });
-    const error = await failure(fetcher.fetch(`${base}/missing`));
+    const error = await fathomFailure(fetcher.fetch(`${base}/missing`));
     expect(error.code).toBe('not_found');
     expect(error.message).toBe(`${base}/missing answered HTTP 404 Not Found`);
     expect(error.hint).toContain('Check the address');
-    await failure(fetcher.fetch(`${base}/missing`));
+    await fathomFailure(fetcher.fetch(`${base}/missing`));
     expect(seen.filter((request) => request.url === '/missing')).toHaveLength(2);
   });
 
   it('stops at its time limit with a timeout error, and says how to raise a size limit', async () => {
     const slow = new DocumentFetcher({ http, cache, logger, maxBytes: 1 << 20, timeoutMs: 200 });
-    const timeout = await failure(slow.fetch(`${base}/stalls`));
+    const timeout = await fathomFailure(slow.fetch(`${base}/stalls`));
     expect(timeout.code).toBe('timeout');
     expect(timeout.message).toBe(`Timed out after 0.2 s fetching ${base}/stalls`);
     const small = new DocumentFetcher({ http, cache, logger, maxBytes: 4, tooLargeHint: 'Raise --max-bytes.' });
-    const large = await failure(small.fetch(`${base}/large.pdf`));
+    const large = await fathomFailure(small.fetch(`${base}/large.pdf`));
     expect(large.code).toBe('too_large');
     expect(large.hint).toBe('Raise --max-bytes.');
   });

@@ -1,9 +1,9 @@
-import { FathomError } from '@fathom/core';
 import { burn } from '@kenjiuno/msgreader/lib/Burner.js';
 import type { Entry } from '@kenjiuno/msgreader/lib/Burner.js';
 import { describe, expect, it } from 'vitest';
 import { converter } from '../src/convert/email.js';
 import { convert, DEFAULT_OPTIONS, renderMarkdown } from '../src/convert/index.js';
+import { fathomFailure } from '@fathom/core/testing';
 
 const CSV = 'item,amount\nPaper,12\nInk,30\n';
 const PNG_1x1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
@@ -119,14 +119,6 @@ function buildMsg(): Uint8Array {
   return burn(entries);
 }
 
-async function failure(promise: Promise<unknown>): Promise<FathomError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(FathomError);
-  return error as FathomError;
-}
 
 describe('email converter: .eml', () => {
   it('gives the headers as a table, the plain-text body and the attachments', async () => {
@@ -185,7 +177,7 @@ describe('email converter: .eml', () => {
   });
 
   it('refuses bytes that are not an e-mail message', async () => {
-    const error = await failure(converter.convert({ bytes: new Uint8Array([0, 1, 2, 3, 255, 254, 10, 10, 0, 7]) }, 'eml', DEFAULT_OPTIONS, convert));
+    const error = await fathomFailure(converter.convert({ bytes: new Uint8Array([0, 1, 2, 3, 255, 254, 10, 10, 0, 7]) }, 'eml', DEFAULT_OPTIONS, convert));
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toBe('Not an e-mail message: no header lines were found');
     expect(error.hint).toBeTruthy();
@@ -222,7 +214,7 @@ describe('email converter: .msg', () => {
   it('names a damaged .msg as corrupt', async () => {
     const damaged = new Uint8Array(msg.subarray(0, 600));
     damaged.fill(0xee, 80, 600);
-    const error = await failure(convert({ bytes: damaged, name: 'broken.msg' }));
+    const error = await fathomFailure(convert({ bytes: damaged, name: 'broken.msg' }));
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toMatch(/^Corrupt Outlook message \(\.msg\): it could not be parsed/);
     expect(error.hint).toBeTruthy();

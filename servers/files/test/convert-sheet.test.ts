@@ -1,4 +1,3 @@
-import { FathomError } from '@fathom/core';
 import iconv from 'iconv-lite';
 import JSZip from 'jszip';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import type { ConvertedDocument, DocumentType } from '../src/convert/index.js';
 import { converter, detectDelimiter, parseDelimited, ROWS_PER_SECTION } from '../src/convert/sheet.js';
 import { DEFAULT_OPTIONS } from '../src/convert/types.js';
 import { encryptedWorkbook } from './fixtures/workbooks.js';
+import { fathomFailure } from '@fathom/core/testing';
 
 function workbook(): XLSX.WorkBook {
   const book = XLSX.utils.book_new();
@@ -40,14 +40,6 @@ async function direct(bytes: Uint8Array, type: DocumentType, name = `file.${type
   return converter.convert({ bytes, name }, type, DEFAULT_OPTIONS, convert);
 }
 
-async function failure(promise: Promise<unknown>): Promise<FathomError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(FathomError);
-  return error as FathomError;
-}
 
 describe('XLSX', () => {
   let document: ConvertedDocument;
@@ -351,7 +343,7 @@ describe('CSV and TSV', () => {
 
 describe('corrupt workbooks', () => {
   it('says a password-protected workbook needs its password', async () => {
-    const error = await failure(convert({ bytes: new Uint8Array(encryptedWorkbook()), name: 'locked.xlsx' }));
+    const error = await fathomFailure(convert({ bytes: new Uint8Array(encryptedWorkbook()), name: 'locked.xlsx' }));
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toBe('Encrypted spreadsheet: a password is needed to read it');
     expect(error.hint).toMatch(/unprotected copy/);
@@ -359,7 +351,7 @@ describe('corrupt workbooks', () => {
 
   it('refuses a truncated XLSX with a clear error', async () => {
     const bytes = write(workbook(), 'xlsx');
-    const error = await failure(convert({ bytes: bytes.subarray(0, Math.floor(bytes.length / 2)), name: 'budget.xlsx' }));
+    const error = await fathomFailure(convert({ bytes: bytes.subarray(0, Math.floor(bytes.length / 2)), name: 'budget.xlsx' }));
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toMatch(/^Corrupt XLSX: the ZIP container is truncated or damaged/);
     expect(error.hint).toBeTruthy();
@@ -369,14 +361,14 @@ describe('corrupt workbooks', () => {
     const bytes = new Uint8Array(4096);
     bytes.set([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]);
     for (let i = 8; i < bytes.length; i++) bytes[i] = (i * 7919) % 251;
-    const error = await failure(convert({ bytes, name: 'report.xls' }));
+    const error = await fathomFailure(convert({ bytes, name: 'report.xls' }));
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toMatch(/^Corrupt XLS: the OLE container is truncated or damaged/);
   });
 
   it('refuses binary junk labelled as a workbook', async () => {
     const junk = new Uint8Array(256).map((_, i) => (i * 37) % 256);
-    expect((await failure(direct(junk, 'xlsx'))).message).toMatch(/^Corrupt XLSX: the file is not a ZIP or OLE container/);
-    expect((await failure(direct(junk, 'ods'))).message).toMatch(/^Corrupt ODS/);
+    expect((await fathomFailure(direct(junk, 'xlsx'))).message).toMatch(/^Corrupt XLSX: the file is not a ZIP or OLE container/);
+    expect((await fathomFailure(direct(junk, 'ods'))).message).toMatch(/^Corrupt ODS/);
   });
 });

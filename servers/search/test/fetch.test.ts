@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FathomError, createLogger, httpClientFor, loadConfig, openCache } from '@fathom/core';
+import { createLogger, httpClientFor, loadConfig, openCache } from '@fathom/core';
 import { WorkerPool } from '@fathom/files/pool';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTICLES, CHROME_TEXT, CSV_FILE, DOCX_TEXT, ENCODED_TEXT, startFixtureSite } from '../../../tests/fixtures/site.js';
@@ -12,6 +12,7 @@ import type { FixtureSite } from '../../../tests/fixtures/site.js';
 import { configSchema } from '../src/config.js';
 import { PageFetcher, parseJinaReader } from '../src/fetch.js';
 import type { FetchedPage } from '../src/fetch.js';
+import { fathomFailure } from '@fathom/core/testing';
 
 const logger = createLogger('test', { level: 'silent' });
 const pool = new WorkerPool({ size: 2, logger });
@@ -50,16 +51,6 @@ function makeFetcher(flags: Record<string, string | boolean> = {}) {
   return { fetcher, config };
 }
 
-/** The FathomError a call fails with. */
-async function failure(promise: Promise<unknown>): Promise<FathomError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(FathomError);
-    return error as FathomError;
-  }
-  throw new Error('expected a failure');
-}
 
 const requestsFor = (path: string) => site.requests.filter((request) => request.path === path).length;
 
@@ -197,7 +188,7 @@ describe('documents', () => {
     ['/files/blob.bin', 'application/octet-stream'],
     ['/media/clip.mp4', 'video/mp4'],
   ])('refuses %s as %s, not a document', async (path, named) => {
-    const error = await failure(fetcher.fetch(`${site.url}${path}`));
+    const error = await fathomFailure(fetcher.fetch(`${site.url}${path}`));
     expect(error.code).toBe('invalid_argument');
     expect(error.message).toContain(named);
     expect(error.message).toContain('not a document');
@@ -216,29 +207,29 @@ describe('redirects and addresses', () => {
   });
 
   it('stops a redirect loop with a clear error', async () => {
-    const error = await failure(fetcher.fetch(`${site.url}/redirect/loop`));
+    const error = await fathomFailure(fetcher.fetch(`${site.url}/redirect/loop`));
     expect(error.code).toBe('upstream');
     expect(error.message).toMatch(/Too many redirects/);
   });
 
   it('refuses redirects to private and metadata addresses', async () => {
-    const toPrivate = await failure(fetcher.fetch(`${site.url}/redirect/private`));
+    const toPrivate = await fathomFailure(fetcher.fetch(`${site.url}/redirect/private`));
     expect(toPrivate.code).toBe('blocked_address');
     expect(toPrivate.message).toContain('10.0.0.1');
-    const toMetadata = await failure(fetcher.fetch(`${site.url}/redirect/metadata`));
+    const toMetadata = await fathomFailure(fetcher.fetch(`${site.url}/redirect/metadata`));
     expect(toMetadata.code).toBe('blocked_address');
     expect(toMetadata.message).toContain('169.254.169.254');
   });
 
   it('refuses private addresses given directly', async () => {
-    expect((await failure(fetcher.fetch('http://10.0.0.1/'))).code).toBe('blocked_address');
-    expect((await failure(fetcher.fetch('http://[::1]:8080/'))).code).toBe('blocked_address');
+    expect((await fathomFailure(fetcher.fetch('http://10.0.0.1/'))).code).toBe('blocked_address');
+    expect((await fathomFailure(fetcher.fetch('http://[::1]:8080/'))).code).toBe('blocked_address');
   });
 
   it.each(['file:///etc/passwd', 'ftp://example.com/file.txt', 'javascript:alert(1)', 'data:text/plain,hello', 'example.com/page'])(
     'refuses %s',
     async (url) => {
-      const error = await failure(fetcher.fetch(url));
+      const error = await fathomFailure(fetcher.fetch(url));
       expect(error.code).toBe('invalid_argument');
       expect(error.hint).toMatch(/https?:\/\//);
     },
@@ -247,11 +238,11 @@ describe('redirects and addresses', () => {
 
 describe('failures', () => {
   it('maps 404 and 410 to not_found and 500 to upstream, with the status', async () => {
-    const missing = await failure(fetcher.fetch(`${site.url}/no/such/page`));
+    const missing = await fathomFailure(fetcher.fetch(`${site.url}/no/such/page`));
     expect(missing.code).toBe('not_found');
     expect(missing.message).toContain('404');
-    expect((await failure(fetcher.fetch(`${site.url}/status/410`))).code).toBe('not_found');
-    const broken = await failure(fetcher.fetch(`${site.url}/status/500`));
+    expect((await fathomFailure(fetcher.fetch(`${site.url}/status/410`))).code).toBe('not_found');
+    const broken = await fathomFailure(fetcher.fetch(`${site.url}/status/500`));
     expect(broken.code).toBe('upstream');
     expect(broken.message).toContain('HTTP 500');
   });
@@ -259,18 +250,18 @@ describe('failures', () => {
   it('times out a slow page after fetchTimeoutSeconds, retries included', async () => {
     const { fetcher: impatient } = makeFetcher({ 'fetch-timeout-seconds': '1' });
     const started = Date.now();
-    const error = await failure(impatient.fetch(`${site.url}/slow?ms=5000`));
+    const error = await fathomFailure(impatient.fetch(`${site.url}/slow?ms=5000`));
     expect(error.code).toBe('timeout');
     expect(error.message).toContain('1 s');
     expect(Date.now() - started).toBeLessThan(4500);
-    const trickle = await failure(impatient.fetch(`${site.url}/trickle?ms=5000`));
+    const trickle = await fathomFailure(impatient.fetch(`${site.url}/trickle?ms=5000`));
     expect(trickle.code).toBe('timeout');
   });
 
   it('stops huge and endless pages at maxPageBytes, naming the limit', async () => {
     const { fetcher: small } = makeFetcher({ 'max-page-bytes': '100000' });
     for (const path of ['/huge?mb=30', '/huge?mb=30&chunked=1', '/endless']) {
-      const error = await failure(small.fetch(`${site.url}${path}`));
+      const error = await fathomFailure(small.fetch(`${site.url}${path}`));
       expect(error.code).toBe('too_large');
       expect(error.message).toContain('97.7 KiB limit');
       expect(error.hint).toContain('FATHOM_MAX_PAGE_BYTES');
@@ -280,7 +271,7 @@ describe('failures', () => {
   it('stops when the caller cancels', async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);
-    const error = await failure(fetcher.fetch(`${site.url}/slow?ms=5000`, { signal: controller.signal }));
+    const error = await fathomFailure(fetcher.fetch(`${site.url}/slow?ms=5000`, { signal: controller.signal }));
     expect(error.code).toBe('cancelled');
   });
 });
@@ -289,7 +280,7 @@ describe('robots.txt', () => {
   it('refuses a disallowed page and allows the allowed subpath, reading robots.txt once', async () => {
     const { fetcher: polite } = makeFetcher();
     const before = requestsFor('/robots.txt');
-    const error = await failure(polite.fetch(`${site.url}/private/secret.html`));
+    const error = await fathomFailure(polite.fetch(`${site.url}/private/secret.html`));
     expect(error.code).toBe('forbidden');
     expect(error.message).toBe(`${site.url}/private/secret.html is disallowed by robots.txt`);
     expect(error.hint).toContain('FATHOM_ROBOTS=false');
@@ -301,7 +292,7 @@ describe('robots.txt', () => {
   });
 
   it('refuses a page that a redirect leads to when robots.txt disallows it', async () => {
-    const error = await failure(fetcher.fetch(`${site.url}/redirect/to-private-dir`));
+    const error = await fathomFailure(fetcher.fetch(`${site.url}/redirect/to-private-dir`));
     expect(error.code).toBe('forbidden');
     expect(error.message).toBe(`${site.url}/private/secret.html is disallowed by robots.txt`);
   });
@@ -351,7 +342,7 @@ describe('cache', () => {
     const replayed: FetchedPage = await replay.fetch(`${own.url}/articles/4.html`);
     expect(replayed.fromCache).toBe(true);
     expect(replayed.markdown).toContain(ARTICLES[3]!.code);
-    const miss = await failure(replay.fetch(`${own.url}/articles/5.html`));
+    const miss = await fathomFailure(replay.fetch(`${own.url}/articles/5.html`));
     expect(miss.code).toBe('not_found');
     expect(miss.message).toContain('Not in the recording');
   });
@@ -428,7 +419,7 @@ describe('Jina Reader', () => {
     // No allowed hosts: localhost resolves to 127.0.0.1, which the other tests allow.
     const { fetcher: viaJina } = makeFetcher({ 'jina-api-key': 'jina-test-key', 'jina-base-url': jina.url, 'egress-allow': '' });
     for (const url of ['http://10.0.0.1/admin', 'http://localhost:8080/', 'http://169.254.169.254/latest/meta-data/']) {
-      expect((await failure(viaJina.fetch(url))).code).toBe('blocked_address');
+      expect((await fathomFailure(viaJina.fetch(url))).code).toBe('blocked_address');
     }
     expect(jina.requests).toHaveLength(0);
   });

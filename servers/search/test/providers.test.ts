@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FathomError, HttpClient, createLogger, loadConfig } from '@fathom/core';
+import { HttpClient, createLogger, loadConfig } from '@fathom/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../src/config.js';
 import type { Config } from '../src/config.js';
@@ -17,6 +17,7 @@ import type { ProviderContext, SearchProvider, SearchRequest } from '../src/type
 import { resultId } from '../src/urls.js';
 import { startProviderFakes } from '../../../tests/fixtures/providers.js';
 import type { FakeProvider, FakeRequest, ProviderFakes } from '../../../tests/fixtures/providers.js';
+import { fathomFailure } from '@fathom/core/testing';
 
 const quiet = createLogger('providers-test', { level: 'silent' });
 const cwd = mkdtempSync(join(tmpdir(), 'fathom-providers-'));
@@ -71,14 +72,6 @@ function only(provider: FakeProvider): FakeRequest {
   return sent[0]!;
 }
 
-async function failure(promise: Promise<unknown>): Promise<FathomError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(FathomError);
-  return error as FathomError;
-}
 
 describe('serper', () => {
   it('POSTs /search with X-API-KEY and every option mapped, keeping Serper extras', async () => {
@@ -161,7 +154,7 @@ describe('serper', () => {
 
   it('reads an empty account as a quota limit', async () => {
     fakes.script('serper', { status: 400, body: { message: 'Not enough credits', statusCode: 400 } });
-    const error = await failure(serperProvider.search(request(), context()));
+    const error = await fathomFailure(serperProvider.search(request(), context()));
     expect(error.code).toBe('rate_limited');
     expect(error.message).toContain('Not enough credits');
     expect(error.details).toMatchObject({ status: 400, quota: true });
@@ -241,7 +234,7 @@ describe('brave', () => {
 
   it('takes the wait from X-RateLimit-Reset when a 429 has no Retry-After', async () => {
     fakes.script('brave', { status: 429 });
-    const error = await failure(braveProvider.search(request(), context()));
+    const error = await fathomFailure(braveProvider.search(request(), context()));
     expect(error.code).toBe('rate_limited');
     expect(error.details).toMatchObject({ status: 429, retryAfterMs: 1000 });
   });
@@ -294,7 +287,7 @@ describe('tavily', () => {
 
   it.each([432, 433])('reads %i as the plan’s usage limit', async (status) => {
     fakes.script('tavily', { status, body: { detail: { error: 'This request exceeds your plan\'s set usage limit.' } } });
-    const error = await failure(tavilyProvider.search(request(), context()));
+    const error = await fathomFailure(tavilyProvider.search(request(), context()));
     expect(error.code).toBe('rate_limited');
     expect(error.details).toMatchObject({ status, quota: true });
     expect(error.hint).toContain('TAVILY_API_KEY');
@@ -346,7 +339,7 @@ describe('exa', () => {
 
   it('reads 402 as spent credits', async () => {
     fakes.script('exa', { status: 402, body: { requestId: 'r1', error: 'No more credits', tag: 'NO_MORE_CREDITS' } });
-    const error = await failure(exaProvider.search(request(), context()));
+    const error = await fathomFailure(exaProvider.search(request(), context()));
     expect(error.code).toBe('rate_limited');
     expect(error.details).toMatchObject({ status: 402, quota: true });
   });
@@ -386,7 +379,7 @@ describe('searxng', () => {
 
   it('explains a 403 as the JSON format being off', async () => {
     fakes.script('searxng', { status: 403 });
-    const error = await failure(searxngProvider.search(request(), context()));
+    const error = await fathomFailure(searxngProvider.search(request(), context()));
     expect(error.code).toBe('forbidden');
     expect(error.message).toBe('SearXNG refused the request (HTTP 403)');
     expect(error.hint).toContain('settings.yml');
@@ -443,7 +436,7 @@ describe('duckduckgo', () => {
 
   it('reads the 202 challenge page as rate limiting', async () => {
     fakes.script('duckduckgo', { status: 202 });
-    const error = await failure(duckduckgoProvider.search(request(), context()));
+    const error = await fathomFailure(duckduckgoProvider.search(request(), context()));
     expect(error.code).toBe('rate_limited');
     expect(error.details).toMatchObject({ status: 202 });
   });
@@ -492,12 +485,12 @@ describe('wikipedia', () => {
 
   it('reads the API’s error objects: maxlag as rate limiting, others as upstream', async () => {
     fakes.script('wikipedia', { status: 200, retryAfter: 5, body: { error: { code: 'maxlag', info: 'Waiting for a database server: 7 seconds lagged.' } } });
-    const lagged = await failure(wikipediaProvider.search(request(), context()));
+    const lagged = await fathomFailure(wikipediaProvider.search(request(), context()));
     expect(lagged.code).toBe('rate_limited');
     expect(lagged.details).toMatchObject({ retryAfterMs: 5000 });
 
     fakes.script('wikipedia', { status: 200, body: { error: { code: 'internal_api_error_DBQueryError', info: 'A database query error has occurred.' } } });
-    const broken = await failure(wikipediaProvider.search(request(), context()));
+    const broken = await fathomFailure(wikipediaProvider.search(request(), context()));
     expect(broken.code).toBe('upstream');
     expect(broken.message).toContain('A database query error has occurred.');
   });
@@ -516,7 +509,7 @@ const ALL: Array<[FakeProvider, SearchProvider<Config>, string]> = [
 describe.each(ALL)('%s errors', (fake, provider, label) => {
   it('maps 429 with Retry-After in seconds to rate_limited with retryAfterMs', async () => {
     fakes.script(fake, { status: 429, retryAfter: 7 });
-    const error = await failure(provider.search(request(), context()));
+    const error = await fathomFailure(provider.search(request(), context()));
     expect(error.code).toBe('rate_limited');
     expect(error.message).toContain(label);
     expect(error.details).toMatchObject({ status: 429, retryAfterMs: 7000 });
@@ -524,7 +517,7 @@ describe.each(ALL)('%s errors', (fake, provider, label) => {
 
   it('maps 429 with Retry-After as an HTTP date', async () => {
     fakes.script(fake, { status: 429, retryAfter: new Date(Date.now() + 20_000).toUTCString() });
-    const error = await failure(provider.search(request(), context()));
+    const error = await fathomFailure(provider.search(request(), context()));
     const retryAfterMs = (error.details as { retryAfterMs: number }).retryAfterMs;
     expect(retryAfterMs).toBeGreaterThan(15_000);
     expect(retryAfterMs).toBeLessThanOrEqual(20_000);
@@ -532,14 +525,14 @@ describe.each(ALL)('%s errors', (fake, provider, label) => {
 
   it('maps 500 to upstream', async () => {
     fakes.script(fake, { status: 500 });
-    const error = await failure(provider.search(request(), context()));
+    const error = await fathomFailure(provider.search(request(), context()));
     expect(error.code).toBe('upstream');
     expect(error.message).toContain(`${label} failed with HTTP 500`);
   });
 
   it('maps a body that is not in the provider’s format to upstream', async () => {
     fakes.script(fake, { status: 200, body: fake === 'duckduckgo' ? '<html><body><p>Service notice</p></body></html>' : '{"results": [' });
-    const error = await failure(provider.search(request(), context()));
+    const error = await fathomFailure(provider.search(request(), context()));
     expect(error.code).toBe('upstream');
     expect(error.message).toContain(label);
     expect(error.message).toContain('not in the expected format');
@@ -547,19 +540,19 @@ describe.each(ALL)('%s errors', (fake, provider, label) => {
 
   it('asks once, whatever the client’s own retry setting', async () => {
     fakes.script(fake, { status: 503, times: 3 });
-    const error = await failure(provider.search(request(), context({}, { client: client({ retries: 2, retryBaseMs: 1 }) })));
+    const error = await fathomFailure(provider.search(request(), context({}, { client: client({ retries: 2, retryBaseMs: 1 }) })));
     expect(error.code).toBe('upstream');
     expect(sentTo(fake)).toHaveLength(1);
   });
 
   it('gives up on a slow answer with the client’s timeout, and stops when the signal aborts', async () => {
     fakes.script(fake, { status: 200, delayMs: 2_000, times: 2 });
-    const slow = await failure(provider.search(request(), context({}, { client: client({ retries: 0, timeoutMs: 100 }) })));
+    const slow = await fathomFailure(provider.search(request(), context({}, { client: client({ retries: 0, timeoutMs: 100 }) })));
     expect(slow.code).toBe('timeout');
     const controller = new AbortController();
     const pending = provider.search(request(), context({}, { signal: controller.signal }));
     setTimeout(() => controller.abort(), 50);
-    expect((await failure(pending)).code).toBe('cancelled');
+    expect((await fathomFailure(pending)).code).toBe('cancelled');
   });
 });
 
@@ -570,7 +563,7 @@ describe.each([
   ['exa', exaProvider, 'exa-api-key', 'EXA_API_KEY', 'Exa', 401],
 ] as const)('%s key', (fake, provider, flag, env, label, status) => {
   it('turns a refused key into forbidden, naming the variable to fix', async () => {
-    const error = await failure(provider.search(request(), context({ [flag]: 'wrong-key' })));
+    const error = await fathomFailure(provider.search(request(), context({ [flag]: 'wrong-key' })));
     expect(error.code).toBe('forbidden');
     expect(error.message).toBe(`${label} refused the API key (HTTP ${status})`);
     expect(error.hint).toContain(env);
