@@ -23,22 +23,10 @@ const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.u
 // Cycles between files that another change is taking apart, each with the reason it is listed.
 // A listed cycle that is gone is reported too, so the list only shrinks.
 // Type-only imports count: they tie the files together as much for a reader.
-const KNOWN_FILE_CYCLES = [
-  {
-    package: '@fathom/agent',
-    files: ['src/loop.ts', 'src/trace.ts'],
-    reason: 'type-only: trace.ts names the LoopEvent that loop.ts declares, loop.ts the TraceWriter; LoopEvent belongs in types.ts',
-  },
-];
+const KNOWN_FILE_CYCLES = [];
 
 // Internal imports from bench/ or tests/ that wait for an export of their own, with the reason.
-const KNOWN_INTERNAL_IMPORTS = [
-  {
-    file: 'tests/e2e/python-sandbox.test.ts',
-    specifier: '../../servers/python-sandbox/src/backends/volume.js',
-    reason: 'unmountUnder (cleaning up loop mounts a killed server left) is not exported by @fathom/python-sandbox yet',
-  },
-];
+const KNOWN_INTERNAL_IMPORTS = [];
 
 const CODE = /\.(?:ts|mts|cts|js|mjs|cjs)$/;
 const SKIP_DIRS = new Set(['node_modules', 'dist', 'results', '.fathom']);

@@ -22,7 +22,9 @@ import {
   toolResultsMessage,
 } from './protocol/index.js';
 import type { TraceWriter } from './trace.js';
-import type { ChatMessage, Completion, ModelSettings, ToolCall, ToolOutcome } from './types.js';
+import type { ChatMessage, Completion, LoopEvent, ModelSettings, ToolCall, ToolOutcome } from './types.js';
+
+export type { LoopEvent } from './types.js';
 
 /** The parts of a MiroThinker agent config the loop follows (see harness.ts). */
 export type LoopHarness = Pick<Harness, 'compressLimit' | 'retryWithSummary' | 'finalAnswerRetries' | 'hiddenTools' | 'maxConsecutiveRollbacks' | 'extraAttemptsBuffer'>;
@@ -48,16 +50,6 @@ export interface LoopOptions {
   /** Live view: called as the run goes. */
   onEvent?: (event: LoopEvent) => void;
 }
-
-export type LoopEvent =
-  | { type: 'attempt'; attempt: number; of: number }
-  | { type: 'turn'; turn: number; tokens: number }
-  | { type: 'tool'; turn: number; call: ToolCall; outcome: ToolOutcome }
-  | { type: 'rollback'; turn: number; reason: string }
-  | { type: 'model_retry'; turn: number; reason: string }
-  | { type: 'summary'; reason: string }
-  | { type: 'attempt_end'; attempt: number; of: number; ended: string; answer?: string; failureSummary: boolean }
-  | { type: 'answer'; answer: string | undefined };
 
 export type StopReason = 'answered' | 'turn_limit' | 'context_full' | 'rollbacks' | 'cancelled' | 'model_error';
 

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { FathomError } from '@fathom/core';
 import { ModelClient } from './llm.js';
 import type { CompleteOptions, ModelClientOptions } from './llm.js';
-import type { LoopEvent } from './loop.js';
+import type { LoopEvent } from './types.js';
 import type { ChatMessage, Completion, ModelSettings } from './types.js';
 
 export const TRACE_EVENT_TYPES = [

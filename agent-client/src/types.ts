@@ -78,3 +78,14 @@ export interface ModelSettings {
   /** Attempts per request (MiroThinker: 10). */
   retries: number;
 }
+
+/** What a run reports as it goes, for the live view and the trace. */
+export type LoopEvent =
+  | { type: 'attempt'; attempt: number; of: number }
+  | { type: 'turn'; turn: number; tokens: number }
+  | { type: 'tool'; turn: number; call: ToolCall; outcome: ToolOutcome }
+  | { type: 'rollback'; turn: number; reason: string }
+  | { type: 'model_retry'; turn: number; reason: string }
+  | { type: 'summary'; reason: string }
+  | { type: 'attempt_end'; attempt: number; of: number; ended: string; answer?: string; failureSummary: boolean }
+  | { type: 'answer'; answer: string | undefined };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
-import { unmountUnder } from '../../servers/python-sandbox/src/backends/volume.js';
+import { unmountUnder } from '@fathom/python-sandbox';
 import { sandboxPids } from '../../servers/python-sandbox/test/helpers.js';
 import { processAlive, serverMain, spawnNode, startHttpServer, waitFor } from '../helpers.js';
 

@@ -23,3 +23,5 @@ export function createServer(config: Config, logger: Logger = createLogger('fath
 }
 
 export { findPython } from './python.js';
+/** Unmounts the loop-mounted sandbox volumes a killed server left under `root`. */
+export { unmountUnder } from './backends/volume.js';
