@@ -2,10 +2,10 @@ import { FathomError, respond } from '@fathom/core';
 import type { ServerContext, ToolContext, ToolResponse } from '@fathom/core';
 import type { Page } from 'playwright-core';
 import { z } from 'zod';
-import { isBlankPage } from './session.js';
-import type { BrowserManager } from './manager.js';
-import type { BrowserSession, ViewMode } from './session.js';
 import type { Config } from './config.js';
+import type { BrowserManager } from './manager.js';
+import { isBlankPage } from './session.js';
+import type { BrowserSession, ViewMode } from './session.js';
 import { ariaView, diffViews, markdownView } from './snapshot.js';
 
 export const DEFAULT_VIEW_CHARS = 6000;
@@ -66,7 +66,7 @@ export class ToolRuntime {
   async view(session: BrowserSession, page: Page, mode: ViewMode): Promise<string> {
     if (mode === 'aria') return session.read(page, () => ariaView(page));
     // The page's title is in the answer's heading (Title: ...), not repeated here as a heading.
-    return (await markdownView(page, (script) => session.read(page, () => page.evaluate(script)))).markdown;
+    return (await markdownView(page, (script) => session.read(page, () => page.evaluate(script)), session.markdownMemo(page))).markdown;
   }
 
   /** A fresh view of the current tab, remembered for the next diff. */

@@ -9,6 +9,7 @@ import { blockResourceTypes, watchNavigations } from './egress.js';
 import type { EgressGuard, RefusedNavigation } from './egress.js';
 import type { Owner } from './launch.js';
 import { netError } from './net-errors.js';
+import type { MarkdownMemo } from './snapshot.js';
 
 const LOAD_WAIT_MS = 2000;
 /** How long a page may take to answer a trivial evaluation before it counts as not responding. */
@@ -127,6 +128,7 @@ export class BrowserSession {
   private readonly events: string[] = [];
   /** What the agent last saw of each tab, to answer an action with what changed. */
   private readonly views = new WeakMap<Page, PageView>();
+  private readonly memos = new WeakMap<Page, MarkdownMemo>();
   /** The URL each tab's last failed navigation request went to (a redirect's last hop). */
   private readonly failedNavigations = new WeakMap<Page, string>();
   private readonly crashed = new WeakSet<Page>();
@@ -242,6 +244,13 @@ export class BrowserSession {
 
   rememberView(page: Page, view: PageView): void {
     this.views.set(page, view);
+  }
+
+  /** `page`'s last markdown conversion, kept while the tab is open. */
+  markdownMemo(page: Page): MarkdownMemo {
+    let memo = this.memos.get(page);
+    if (!memo) this.memos.set(page, (memo = {}));
+    return memo;
   }
 
   /**

@@ -201,14 +201,24 @@ const MARKDOWN_SCRIPT = String.raw`(() => {
   return { title: document.title || '', html: '<!doctype html><html><head><title>' + esc(document.title || '') + '</title></head><body>' + out.join('') + '</body></html>', marks };
 })()`;
 
+/** One tab's last conversion: the converter is the slow part, and a page often has not changed. */
+export interface MarkdownMemo {
+  last?: { url: string; html: string; marks: string; view: { title: string; markdown: string } };
+}
+
 /**
  * The page as markdown, links and fields marked with refs (`[ref=m3]`) to act on. The whole page
- * is kept, navigation and forms included, so everything the agent can do is in one view.
+ * is kept, navigation and forms included, so everything the agent can do is in one view. With
+ * `memo`, a page unchanged since the last call is not converted again.
  */
-export async function markdownView(page: Page, evaluate: Evaluate = (script) => page.evaluate(script)): Promise<{ title: string; markdown: string }> {
+export async function markdownView(
+  page: Page,
+  evaluate: Evaluate = (script) => page.evaluate(script),
+  memo: MarkdownMemo = {},
+): Promise<{ title: string; markdown: string }> {
   const { title, html, marks } = (await evaluate(MARKDOWN_SCRIPT)) as { title: string; html: string; marks: string[] };
   const url = page.url();
-  const cached = lastMarkdown.get(page);
+  const cached = memo.last;
   if (cached && cached.html === html && cached.url === url && cached.marks === marks.join('\n')) return cached.view;
   const result = htmlToMarkdown(html, { url, mainContent: false });
   const markdown = result.markdown
@@ -219,12 +229,9 @@ export async function markdownView(page: Page, evaluate: Evaluate = (script) => 
     .replace(/^ +| +$/gm, '')
     .trim();
   const view = { title: result.title ?? title, markdown };
-  lastMarkdown.set(page, { url, html, marks: marks.join('\n'), view });
+  memo.last = { url, html, marks: marks.join('\n'), view };
   return view;
 }
-
-/** The last conversion per page: the converter is the slow part, and a page often has not changed. */
-const lastMarkdown = new WeakMap<Page, { url: string; html: string; marks: string; view: { title: string; markdown: string } }>();
 
 const M_REF = /^m\d+$/;
 const AI_REF = /^(?:f\d+)?e\d+$/;
