@@ -4,12 +4,13 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, findChromium, isFathomError, loadConfig } from '@fathom/core';
+import { createLogger, isFathomError, loadConfig } from '@fathom/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { safeFileName } from '../src/downloads.js';
 import { BrowserManager } from '../src/manager.js';
 import type { BrowserSession } from '../src/session.js';
 import { configSchema } from '../src/config.js';
+import { describeChromium } from './chromium.js';
 
 const html = (res: ServerResponse, body: string, headers: Record<string, string> = {}) => {
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...headers });
@@ -46,9 +47,7 @@ function chromiumChildren(): number[] {
   return pids;
 }
 
-const hasChromium = !!findChromium();
-
-describe.skipIf(!hasChromium)('BrowserManager', () => {
+describeChromium('BrowserManager', () => {
   let site: { server: Server; origin: string };
   const hanging: ServerResponse[] = [];
   let output: string;
@@ -273,15 +272,39 @@ describe.skipIf(!hasChromium)('BrowserManager', () => {
     expect(fresh.takeNotes()).toEqual([]);
   });
 
-  it('closes idle sessions', async () => {
-    const short = new BrowserManager({ config: configFor(), logger: createLogger('test', { level: 'silent' }), ttlMs: 1000 });
+  it('closes idle sessions, measured from their last use', async () => {
+    let now = 1_000_000;
+    const ttlMs = 60_000;
+    const short = new BrowserManager({ config: configFor(), logger: createLogger('test', { level: 'silent' }), ttlMs, clock: () => now });
     try {
       const session: BrowserSession = await short.session('idle');
-      await until(() => session.closed, 5000);
+      now += ttlMs - 1000;
+      await short.sweep();
+      expect(session.closed).toBe(false);
+      expect(await short.session('idle')).toBe(session);
+      now += ttlMs - 1000;
+      await short.sweep();
+      expect(session.closed).toBe(false);
+      now += 2000;
+      await short.sweep();
+      expect(session.closed).toBe(true);
       expect(short.sessionCount).toBe(0);
       const again = await short.session('idle');
       expect(again).not.toBe(session);
       expect(again.takeNotes()).toEqual([]);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('sweeps by itself, a quarter of the time to live apart', async () => {
+    let now = 1_000_000;
+    const short = new BrowserManager({ config: configFor(), logger: createLogger('test', { level: 'silent' }), ttlMs: 1000, clock: () => now });
+    try {
+      const session = await short.session('idle');
+      now += 1001;
+      await until(() => session.closed, 5000);
+      expect(short.sessionCount).toBe(0);
     } finally {
       await short.close();
     }

@@ -4,7 +4,7 @@ import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { blockedAddressError, findChromium, loadConfig } from '@fathom/core';
+import { blockedAddressError, loadConfig } from '@fathom/core';
 import { connectInMemory, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -13,13 +13,11 @@ import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
 import { SELF_SIGNED } from '../../../tests/fixtures/self-signed.js';
 import { freePort } from '../../../tests/helpers.js';
 import { configSchema } from '../src/config.js';
+import { describeChromium } from './chromium.js';
 import type { Config } from '../src/config.js';
 import { netError } from '../src/net-errors.js';
 import { createServer as createBrowserServer, definition } from '../src/server.js';
 
-const chromium = findChromium();
-if (!chromium && !process.env.CI) console.log('Skipping browser network error tests: Chromium not found (apt-get install chromium)');
-const describeChromium = !chromium && !process.env.CI ? describe.skip : describe;
 
 describe('netError', () => {
   const url = new URL('https://example.org/page');

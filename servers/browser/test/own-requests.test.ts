@@ -4,19 +4,17 @@ import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, findChromium, loadConfig } from '@fathom/core';
+import { createLogger, loadConfig } from '@fathom/core';
 import { connectInMemory, textOf } from '@fathom/core/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startBrowserSite } from '../../../tests/fixtures/browser-site.js';
 import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
 import { SELF_SIGNED } from '../../../tests/fixtures/self-signed.js';
 import { descendants } from '../../../tests/helpers.js';
 import { configSchema } from '../src/config.js';
+import { describeChromium } from './chromium.js';
 import { createServer as createBrowserServer, definition } from '../src/server.js';
 
-const chromium = findChromium();
-if (!chromium && !process.env.CI) console.log("Skipping the browser's own-requests test: Chromium not found (apt-get install chromium)");
-const describeChromium = !chromium && !process.env.CI ? describe.skip : describe;
 
 /** The host of a proxy target: a URL, or host:port as a CONNECT names it. */
 const hostOf = (target: string) => (/^[a-z]+:\/\//.test(target) ? new URL(target).hostname : target.replace(/:\d+$/, ''));

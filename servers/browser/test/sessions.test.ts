@@ -1,22 +1,20 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, findChromium, loadConfig } from '@fathom/core';
+import { createLogger, loadConfig } from '@fathom/core';
 import { textOf } from '@fathom/core/testing';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startBrowserSite } from '../../../tests/fixtures/browser-site.js';
 import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
 import { TEST_CACHE, descendants, processAlive, serverMain, startHttpServer, waitFor } from '../../../tests/helpers.js';
 import { configSchema } from '../src/config.js';
+import { describeChromium } from './chromium.js';
 import { createServer, definition } from '../src/server.js';
 
-const chromium = findChromium();
-if (!chromium && !process.env.CI) console.log('Skipping browser session tests: Chromium not found (apt-get install chromium)');
-const describeChromium = !chromium && !process.env.CI ? describe.skip : describe;
 
 type Caller = (name: string, args?: Record<string, unknown>) => Promise<{ text: string; isError: boolean }>;
 const callerOf =

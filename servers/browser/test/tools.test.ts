@@ -3,20 +3,18 @@ import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findChromium, loadConfig } from '@fathom/core';
+import { loadConfig } from '@fathom/core';
 import { connectInMemory, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { startBrowserSite } from '../../../tests/fixtures/browser-site.js';
 import { freePort } from '../../../tests/helpers.js';
 import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
 import { configSchema } from '../src/config.js';
+import { describeChromium } from './chromium.js';
 import type { Config } from '../src/config.js';
 import { createServer as createBrowserServer, definition } from '../src/server.js';
 
-const chromium = findChromium();
-if (!chromium && !process.env.CI) console.log('Skipping browser tool tests: Chromium not found (apt-get install chromium)');
-const describeChromium = !chromium && !process.env.CI ? describe.skip : describe;
 
 const TOOLS = [
   'browser_navigate',

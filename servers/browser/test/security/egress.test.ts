@@ -44,7 +44,11 @@ describeChromium('pages cannot reach private addresses', () => {
       expect(redirect.text).toMatch(/refused|Refused/);
       expect((await session.call('browser_snapshot')).text).toBe('No page is open: call browser_navigate first.');
     }
-    await session.call('browser_navigate', { url: `${browser.site.url}/private-image.html` });
+    // Images on private addresses: "no hits" means something only once the page has tried each one.
+    const sources = ['http://10.255.255.1/x.png', `${loopbackUrl}x.png`, `${privateSite.origin}/x.png`];
+    await session.call('browser_navigate', { url: `${browser.hostile.origin}/images?${sources.map((src) => `src=${encodeURIComponent(src)}`).join('&')}` });
+    const settled = await session.call('browser_wait_for', { text: `all ${sources.length} images settled` });
+    expect(settled.isError, settled.text).toBe(false);
     expect(loopbackHits).toBe(0);
     expect(privateSite.requests).toEqual([]);
     expect((await session.call('browser_navigate', { url: `${browser.site.url}/static.html` })).isError).toBe(false);

@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, findChromium, loadConfig } from '@fathom/core';
+import { createLogger, loadConfig } from '@fathom/core';
 import { textOf } from '@fathom/core/testing';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { describe, expect, onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { startBrowserSite } from '../../../../tests/fixtures/browser-site.js';
 import type { BrowserSite } from '../../../../tests/fixtures/browser-site.js';
 import { configSchema } from '../../src/config.js';
@@ -14,10 +14,7 @@ import { createServer, definition } from '../../src/server.js';
 import { startHostileSite } from './hostile-site.js';
 import type { RecordingServer } from './hostile-site.js';
 
-const chromium = findChromium();
-if (!chromium && !process.env.CI) console.log('Skipping browser security tests: Chromium not found (apt-get install chromium)');
-/** `describe` where Chromium is installed; without it, a skip here and a failure in CI. */
-export const describeChromium = !chromium && !process.env.CI ? describe.skip : describe;
+export { describeChromium } from '../chromium.js';
 
 /** Long enough to tell a hang from an answer on a loaded 2-core machine. */
 export const CALL_TIMEOUT_MS = 120_000;

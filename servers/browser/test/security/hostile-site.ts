@@ -95,6 +95,18 @@ function hostilePage(url: URL): string | undefined {
           }, 20);
         </script>`,
       );
+    case '/images': {
+      const sources = url.searchParams.getAll('src');
+      return page(
+        'Images',
+        `<p id="result">loading</p>${sources.map((src) => `<img src="${attr(src)}" alt="">`).join('')}<script>
+          const images = [...document.images];
+          let settled = 0;
+          const settle = () => { if (++settled === images.length) document.getElementById('result').textContent = 'all ' + images.length + ' images settled'; };
+          for (const img of images) img.complete ? settle() : (img.onload = img.onerror = settle);
+        </script>`,
+      );
+    }
     case '/private-resources': {
       const origin = param('origin');
       return page(
