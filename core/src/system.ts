@@ -1,15 +1,6 @@
 import { FathomError } from './errors.js';
 import { existsSync } from 'node:fs';
 
-/**
- * @deprecated The browser's own finder is `findChromium` from @fathom/browser; this copy goes
- * once the browser's sources and tests import that one.
- */
-export function findChromium(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const candidates = [env.FATHOM_CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-  return candidates.find((path): path is string => !!path && existsSync(path));
-}
-
 /** The absolute path of a program on PATH (or in the system folders), for children started without an environment. */
 export function findProgram(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const folders = [...(env.PATH ?? '').split(':'), '/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'];

@@ -2,7 +2,7 @@ import { constants, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, open, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { FathomError, errorMessage, isFathomError } from '@fathom/core';
+import { FathomError, errorMessage, isFathomError, safeFileName } from '@fathom/core';
 import type { Download } from 'playwright-core';
 import type { Config } from './config.js';
 import type { Owner } from './launch.js';
@@ -18,17 +18,6 @@ export interface SavedDownload {
   path: string;
   bytes: number;
   url: string;
-}
-
-/** A file name safe on any disk: no separators, control characters or leading dots. */
-export function safeFileName(suggested: string): string {
-  const cleaned = basename(suggested.replace(/\\/g, '/'))
-    .replace(/[<>:"/\\|?*]/g, '_')
-    .replace(/\p{Cc}/gu, '_')
-    .replace(/^[.\s]+/, '')
-    .trim()
-    .slice(0, 200);
-  return cleaned || 'download';
 }
 
 /** A new file in `dir` named `name`, or `name (1)`, `name (2)`…: never one that exists. */
@@ -199,7 +188,7 @@ export class SessionDownloads {
   /** Saves `download` into the output folder, or cancels it when it would pass a limit; says which as an event. */
   async save(download: Download): Promise<void> {
     const { config, watcher, owner, folder, record } = this.options;
-    const name = safeFileName(download.suggestedFilename());
+    const name = safeFileName(download.suggestedFilename(), { fallback: 'download' });
     if (this.limitReached) {
       this.refused++;
       await download.cancel().catch(() => undefined);
@@ -227,7 +216,7 @@ export class SessionDownloads {
       const source = await finished;
       const copy = this.copying.then(async () => {
         const limit = Math.min(fileLimit, sessionLeft());
-        const dir = join(config.outputDir, 'browser', safeFileName(folder));
+        const dir = join(config.outputDir, 'browser', safeFileName(folder, { fallback: 'download' }));
         try {
           const saved = await copyOut(source, dir, name, owner, limit);
           this.bytes += saved.bytes;

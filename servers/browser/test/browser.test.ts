@@ -5,8 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, isFathomError, loadConfig } from '@fathom/core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { safeFileName } from '../src/downloads.js';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { BrowserManager } from '../src/manager.js';
 import type { BrowserSession } from '../src/session.js';
 import { configSchema } from '../src/config.js';
@@ -319,15 +318,5 @@ describeChromium('BrowserManager', () => {
     } finally {
       await missing.close();
     }
-  });
-});
-
-describe('safeFileName', () => {
-  it('keeps names on one folder level', () => {
-    expect(safeFileName('../../etc/passwd')).toBe('passwd');
-    expect(safeFileName('..\\a\\b.txt')).toBe('b.txt');
-    expect(safeFileName('.hidden')).toBe('hidden');
-    expect(safeFileName('a:b?.pdf')).toBe('a_b_.pdf');
-    expect(safeFileName('')).toBe('download');
   });
 });
