@@ -1,4 +1,4 @@
-import type { ContentBlock } from '@modelcontextprotocol/sdk/types.js';
+import type { ContentBlock } from '@modelcontextprotocol/server';
 import type { BudgetSlice } from './budget.js';
 import { continuationNote, cutToBudget } from './budget.js';
 

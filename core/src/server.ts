@@ -1,7 +1,6 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { fileURLToPath } from 'node:url';
-import { CallToolRequestSchema, ListToolsRequestSchema, RootsListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { CallToolResult, Tool as McpTool } from '@modelcontextprotocol/sdk/types.js';
+import { Server } from '@modelcontextprotocol/server';
+import type { CallToolResult, Tool as McpTool } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { FathomError, errorMessage, isFathomError } from './errors.js';
 import type { ErrorCode } from './errors.js';
@@ -94,14 +93,15 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
     annotations: { title: tool.title, ...tool.annotations },
   }));
 
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
+  server.setRequestHandler('tools/list', () => ({ tools: listed }));
 
   let clientRoots: Promise<string[] | undefined> | undefined;
-  server.setNotificationHandler(RootsListChangedNotificationSchema, () => {
+  server.setNotificationHandler('notifications/roots/list_changed', () => {
     clientRoots = undefined;
   });
   const offeredRoots = (): Promise<string[] | undefined> => {
-    if (!server.getClientCapabilities()?.roots) return Promise.resolve(undefined);
+    // The 2026-07-28 era has no server-to-client requests, so no roots/list: the operator's roots hold.
+    if (isModernEra(server) || !server.getClientCapabilities()?.roots) return Promise.resolve(undefined);
     clientRoots ??= server
       .listRoots()
       .then(({ roots: offered }) => offered.flatMap((root) => fileRootPath(root.uri, logger)))
@@ -138,7 +138,7 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
     }
   };
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
+  server.setRequestHandler('tools/call', async (request, ctx): Promise<CallToolResult> => {
     if (closingReason !== undefined) return errorResult(interruptedText(closingReason));
     const { name, arguments: args } = request.params;
     const tool = byName.get(name);
@@ -166,14 +166,16 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
       };
     });
     const context: ToolContext = {
-      signal: AbortSignal.any([extra.signal, stop.signal]),
-      sessionId: extra.sessionId,
+      signal: AbortSignal.any([ctx.mcpReq.signal, stop.signal]),
+      sessionId: ctx.sessionId,
       logger,
       roots,
-      notify: (level, data) => server.sendLoggingMessage({ level, logger: name, data }, extra.sessionId),
+      // A 2026-era request carries its own log level (absent: no messages); a 2025 session set one with logging/setLevel.
+      notify: (level, data) =>
+        isModernEra(server) ? ctx.mcpReq.log(level, data, name) : server.sendLoggingMessage({ level, logger: name, data }, ctx.sessionId),
       progress: async (progress, total, message) => {
         if (progressToken === undefined) return;
-        await extra.sendNotification({
+        await ctx.mcpReq.notify({
           method: 'notifications/progress',
           params: { progressToken, progress, ...(total === undefined ? {} : { total }), ...(message ? { message } : {}) },
         });
@@ -187,6 +189,12 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
     }
   });
 
+  // The SDK's own entries (one 2026-era HTTP request, a stdio connection) close the Server directly:
+  // what the instance holds is released then too, once.
+  let released: Promise<void> | undefined;
+  const release = () => (released ??= Promise.resolve(options.onClose?.()));
+  server.onclose = () => void release().catch((error: unknown) => logger.warn('instance release failed', { error: errorMessage(error) }));
+
   let closed: Promise<void> | undefined;
   return {
     server,
@@ -199,11 +207,16 @@ export function createToolServer(options: ToolServerOptions): FathomServer {
           await new Promise((resolve) => setImmediate(resolve));
         }
         await server.close();
-        await options.onClose?.();
+        await release();
       })();
       return closed;
     },
   };
+}
+
+/** Whether `server` serves the 2026-07-28 era (one request over HTTP, a connection pinned to it over stdio). */
+export function isModernEra(server: Server): boolean {
+  return (server.getNegotiatedProtocolVersion() ?? '') >= '2026-07-28';
 }
 
 /** The path of a file: root, or nothing (logged) for other schemes and malformed URIs. */

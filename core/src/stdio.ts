@@ -1,7 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { JSONRPCMessageSchema } from '@modelcontextprotocol/sdk/types.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { parseJSONRPCMessage } from '@modelcontextprotocol/server';
+import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/server';
 
 const PARSE_ERROR = -32700;
 const INVALID_REQUEST = -32600;
@@ -58,14 +57,16 @@ export class StdioTransport implements Transport {
       this.reply(null, PARSE_ERROR, `Parse error: ${(error as Error).message}`);
       return;
     }
-    const message = JSONRPCMessageSchema.safeParse(value);
-    if (!message.success) {
+    let message: JSONRPCMessage;
+    try {
+      message = parseJSONRPCMessage(value);
+    } catch {
       const id = (value as { id?: unknown } | null)?.id;
       const validId = typeof id === 'string' || typeof id === 'number' ? id : null;
       this.reply(validId, INVALID_REQUEST, 'Invalid Request: not a JSON-RPC 2.0 message');
       return;
     }
-    this.onmessage?.(message.data);
+    this.onmessage?.(message);
   }
 
   private reply(id: string | number | null, code: number, message: string) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CallToolResult, LoggingLevel } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, LoggingLevel } from '@modelcontextprotocol/server';
 import type { Logger } from './log.js';
 import type { ToolReply, ToolResponse } from './response.js';
 
