@@ -8,6 +8,8 @@ import { isInitializeRequest } from '@modelcontextprotocol/server';
 import type { BaseConfig } from './config.js';
 import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
+import { ModernEndpoints, isModernRequest } from './modern.js';
+import type { InstanceOptions } from './modern.js';
 import type { FathomServer } from './server.js';
 
 export interface HttpHostOptions {
@@ -16,8 +18,8 @@ export interface HttpHostOptions {
   name: string;
   version: string;
   logger: Logger;
-  /** An instance serving /mcp (endpoint undefined) or /mcp/<endpoint>. */
-  createServer(endpoint?: string): Promise<FathomServer>;
+  /** An instance serving /mcp (endpoint undefined) or /mcp/<endpoint>: a 2025-era session, or one 2026-era request. */
+  createServer(endpoint?: string, instance?: InstanceOptions): Promise<FathomServer>;
   /** Named subsets of the tools, each served at /mcp/<name> besides the whole set at /mcp. */
   endpoints?: readonly string[];
 }
@@ -129,8 +131,10 @@ function readBody(req: IncomingMessage, limit: number, deadlineMs: number): Prom
 }
 
 /**
- * Streamable HTTP at /mcp with one MCP server instance per session, plus /healthz. Guards, in
- * order: Host and Origin (DNS rebinding), bearer token, body size, JSON, session id.
+ * Streamable HTTP at /mcp, plus /healthz. Guards, in order: Host and Origin (DNS rebinding), bearer
+ * token, body size, JSON; then a 2026-07-28-era request (it carries the per-request `_meta`
+ * envelope) goes to an instance of its own, and a 2025-era one to its session's instance by
+ * session id.
  */
 export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost> {
   const { config, logger } = options;
@@ -163,6 +167,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
   const idleMs = config.sessionIdleMinutes * 60_000;
   const openResponses = new Set<ServerResponse>();
   let stopping: string | undefined;
+  const modern = new ModernEndpoints((endpoint, instance) => options.createServer(endpoint, instance), logger);
 
   /** Closes a session; its calls in flight are answered first with an error that starts with `reason`. */
   const closeSession = async (id: string, reason?: string) => {
@@ -215,6 +220,10 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
         body = JSON.parse(raw.toString('utf8'));
       } catch (error) {
         sendJsonRpcError(res, 400, -32700, `Parse error: ${errorMessage(error)}`);
+        return;
+      }
+      if (await isModernRequest(req, body)) {
+        await modern.serve(req, res, body, endpoint);
         return;
       }
     }
@@ -326,6 +335,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
         stopping = reason;
         clearInterval(sweeper);
         await Promise.all([...sessions.keys()].map((id) => closeSession(id, reason)));
+        await modern.close(reason);
         await drained(openResponses, DRAIN_MS);
         await new Promise<void>((resolve) => {
           http.close(() => resolve());

@@ -9,6 +9,7 @@ export * from './config.js';
 export * from './serve.js';
 export * from './stdio.js';
 export * from './http.js';
+export * from './modern.js';
 export * from './chat.js';
 export * from './children.js';
 export * from './budget.js';

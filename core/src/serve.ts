@@ -10,10 +10,11 @@ import { helpColumns } from './help.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { startHttpHost } from './http.js';
+import type { InstanceOptions } from './modern.js';
 import { createToolServer } from './server.js';
 import type { FathomServer } from './server.js';
 import type { Tool } from './tool.js';
-import { StdioTransport } from './stdio.js';
+import { StdioTransport, serveStdioConnection } from './stdio.js';
 
 export interface ServerDefinition<S extends ConfigSchema = ConfigSchema> {
   /** The name the CLI uses: `fathom <name>`. */
@@ -25,10 +26,11 @@ export interface ServerDefinition<S extends ConfigSchema = ConfigSchema> {
   configSchema: S;
   envAliases?: Record<string, readonly string[]>;
   /**
-   * One MCP server instance: one per HTTP session, one in stdio mode. `endpoint` names a subset
-   * of the tools (served over HTTP at /mcp/<endpoint>, over stdio with --endpoint).
+   * One MCP server instance: one per 2025-era HTTP session, one per 2026-era HTTP request, one in
+   * stdio mode. `endpoint` names a subset of the tools (served over HTTP at /mcp/<endpoint>, over
+   * stdio with --endpoint).
    */
-  createServer(config: z.infer<S>, logger: Logger, endpoint?: string): FathomServer | Promise<FathomServer>;
+  createServer(config: z.infer<S>, logger: Logger, endpoint?: string, instance?: InstanceOptions): FathomServer | Promise<FathomServer>;
   /** The named tool subsets this configuration offers. */
   endpoints?(config: z.infer<S>): string[];
   /** Releases what all instances share (a browser, a pool of kernels), once, at exit. */
@@ -72,12 +74,18 @@ export interface ServerContext<C, R> {
 }
 
 /**
- * One MCP server instance: one client connection over stdio, one session over HTTP. What its tools
- * make for the client (a sandbox, a browser context) belongs to it and goes when it closes.
+ * One MCP server instance: one client connection over stdio, one 2025-era session over HTTP, one
+ * 2026-era request over HTTP. What its tools make for the client (a sandbox, a browser context)
+ * belongs to it and goes when it closes.
  */
 export interface InstanceScope {
   /** Unique per instance and never shown to clients: the owner of what the instance's tools make. */
   readonly id: string;
+  /**
+   * The instance serves one 2026-era HTTP request (that era has no sessions) and closes once it is
+   * answered: what a client must reach again in a later call it reaches by a handle argument.
+   */
+  readonly perRequest: boolean;
   /** Runs when the instance closes: the client went away, its session ended, or the server stops. */
   onClose(release: () => Promise<void> | void): void;
 }
@@ -111,9 +119,9 @@ export function defineToolServer<S extends ConfigSchema, R extends SharedRuntime
       await shutdown?.();
     },
     endpoints: (config) => Object.keys(toolGroups?.(config) ?? {}),
-    createServer: (config, logger, endpoint) => {
+    createServer: (config, logger, endpoint, options) => {
       const releases: (() => Promise<void> | void)[] = [];
-      const instance: InstanceScope = { id: randomUUID(), onClose: (release) => void releases.push(release) };
+      const instance: InstanceScope = { id: randomUUID(), perRequest: options?.perRequest ?? false, onClose: (release) => void releases.push(release) };
       let offered = tools({ config, logger, instance, runtime: runtimeFor(config, logger) });
       if (endpoint !== undefined) {
         const group = toolGroups?.(config)[endpoint];
@@ -240,7 +248,7 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
         `to let outbound requests reach ${config.allowedHosts.join(', ')}, use --egress-allow\n`,
     );
   }
-  const create = async (endpoint = config.endpoint) => definition.createServer(config, logger, endpoint);
+  const create = async (endpoint = config.endpoint, instance?: InstanceOptions) => definition.createServer(config, logger, endpoint, instance);
 
   process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: errorMessage(reason) }));
   process.on('uncaughtException', (error) => logger.error('uncaught exception', { error: error.message, stack: error.stack }));
@@ -268,11 +276,8 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
 
   let url: string | undefined;
   if (config.transport === 'stdio') {
-    const instance = await create();
-    const transport = new StdioTransport();
-    transport.onclose = () => void shutdown('stdin closed');
-    await instance.server.connect(transport);
-    closeTransport = (reason) => instance.close(reason);
+    const connection = serveStdioConnection(await create(), () => create(), new StdioTransport(), () => void shutdown('stdin closed'));
+    closeTransport = (reason) => connection.close(reason);
     logger.info('serving over stdio', { server: definition.name, profile: config.profile });
   } else {
     const host = await startHttpHost({

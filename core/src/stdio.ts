@@ -1,6 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
 import { parseJSONRPCMessage } from '@modelcontextprotocol/server';
 import type { JSONRPCMessage, Transport } from '@modelcontextprotocol/server';
+import { serveStdio } from '@modelcontextprotocol/server/stdio';
+import type { FathomServer } from './server.js';
 
 const PARSE_ERROR = -32700;
 const INVALID_REQUEST = -32600;
@@ -103,4 +105,43 @@ export class StdioTransport implements Transport {
     this.buffer = Buffer.alloc(0);
     this.onclose?.();
   }
+}
+
+export interface StdioConnection {
+  /** Answers the calls in flight with an error that starts with `reason`, then closes the instance and the transport. */
+  close(reason: string): Promise<void>;
+}
+
+/**
+ * Serves one stdio connection in the era its client opens with (the SDK's `serveStdio`): an
+ * `initialize` pins it to the 2025 era, a request with the per-request `_meta` envelope to
+ * 2026-07-28. Either way one instance serves the whole connection. `first` is made before anything
+ * arrives, so a bad configuration stops the server at start-up; `create` makes any later one (after
+ * a `server/discover` probe the client gave up on). `onEnd` runs when the transport closes.
+ */
+export function serveStdioConnection(
+  first: FathomServer,
+  create: () => Promise<FathomServer>,
+  transport: StdioTransport,
+  onEnd: () => void,
+): StdioConnection {
+  let current: FathomServer | undefined;
+  const handle = serveStdio(
+    async () => {
+      current = current === undefined ? first : await create();
+      return current.server;
+    },
+    { transport },
+  );
+  const closed = transport.onclose;
+  transport.onclose = () => {
+    closed?.();
+    onEnd();
+  };
+  return {
+    async close(reason) {
+      await (current ?? first).close(reason);
+      await handle.close();
+    },
+  };
 }
