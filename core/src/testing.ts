@@ -1,6 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { createMcpHandler } from '@modelcontextprotocol/server';
 import { FathomError } from './errors.js';
 import type { FathomServer } from './server.js';
 
@@ -64,6 +65,30 @@ export async function rawToolList(instance: FathomServer): Promise<Record<string
   const listed = await request(2, 'tools/list', {});
   await clientSide.close();
   return (listed.result as { tools: Record<string, unknown>[] }).tools;
+}
+
+/**
+ * tools/list as a 2026-07-28-era request gets it on the wire: one request, with the per-request
+ * `_meta` envelope, to an instance `create` makes for it (the SDK's createMcpHandler, in process).
+ */
+export async function rawToolList2026(create: () => FathomServer | Promise<FathomServer>): Promise<Record<string, unknown>[]> {
+  const handler = createMcpHandler(async () => (await create()).server, { legacy: 'reject' });
+  const meta = {
+    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+    'io.modelcontextprotocol/clientInfo': { name: 'raw', version: '0' },
+    'io.modelcontextprotocol/clientCapabilities': {},
+  };
+  const response = await handler.fetch(
+    new Request('http://fathom.test/mcp', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: meta } }),
+    }),
+  );
+  const body = await response.text();
+  await handler.close();
+  const json = response.headers.get('content-type')?.includes('text/event-stream') ? /^data: (.*)$/m.exec(body)?.[1] ?? '' : body;
+  return (JSON.parse(json) as { result: { tools: Record<string, unknown>[] } }).result.tools;
 }
 
 /** The FathomError `promise` fails with: a promise that resolves, or fails with anything else, fails the caller. */

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { rawToolList, textOf } from '@fathom/core/testing';
+import { rawToolList, rawToolList2026, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Config } from '../src/config.js';
@@ -59,6 +59,8 @@ describeBwrap('python-sandbox mirothinker profile (bwrap)', () => {
     expect(wire.map((tool) => JSON.stringify({ name: tool.name, description: tool.description, inputSchema: tool.inputSchema, outputSchema: tool.outputSchema }))).toEqual(
       trained.map((tool) => JSON.stringify(tool)),
     );
+    // A 2026-era request gets the same tools, byte for byte.
+    expect(JSON.stringify(await rawToolList2026(() => createServer(config)))).toBe(JSON.stringify(wire));
   });
 
   it('lists the tools as fastmcp 2.10.1 does: dedented docstrings, no schema title, the wrapped str output', async () => {

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { loadConfig } from '@fathom/core';
-import { connectInMemory, rawToolList, textOf } from '@fathom/core/testing';
+import { connectInMemory, rawToolList, rawToolList2026, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startExtractionModel } from '../../../tests/fixtures/extraction-model.js';
@@ -166,6 +166,8 @@ describe('search server, mirothinker profile', () => {
     expect(wire.map((tool) => JSON.stringify({ name: tool.name, description: tool.description, inputSchema: tool.inputSchema }))).toEqual(
       expected.map((tool) => JSON.stringify(tool)),
     );
+    // A 2026-era request gets the same tools, byte for byte.
+    expect(JSON.stringify(await rawToolList2026(() => createServer(config({ profile: 'mirothinker' }))))).toBe(JSON.stringify(wire));
     const searchOnly = await rawToolList(await createServer(config({ profile: 'mirothinker' }), undefined, 'search_and_scrape_webpage'));
     expect(searchOnly.map((tool) => tool.name)).toEqual(['google_search']);
     const scrapeOnly = await rawToolList(await createServer(config({ profile: 'mirothinker' }), undefined, 'jina_scrape_llm_summary'));
