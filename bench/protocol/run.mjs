@@ -1,10 +1,11 @@
-// Protocol overhead: tools/call latency and throughput of a Fathom server against a bare SDK
-// server, each with one no-op tool, over stdio and Streamable HTTP, in the same run.
+// Protocol overhead: tools/call latency and throughput of a Fathom server against a bare SDK (v2)
+// server, each with one no-op tool, in both protocol eras (2025-11-25 and 2026-07-28), over stdio
+// and Streamable HTTP, in the same run. The client is SDK v2's, negotiating the era under test.
 //
 //   node bench/protocol/run.mjs [--quick] [--rounds R] [--warmup W] [--n-stdio N] [--n-http N]
 //                               [--m-stdio M] [--m-http M] [--concurrency C] [--timeout-s S]
 //
-// Every (transport, server) pair runs once per round, on a fresh server process, alternating
+// Every (era, transport, server) triple runs once per round, on a fresh server process, alternating
 // which server goes first; each metric is the median over the rounds. The markdown table goes to
 // stdout and to bench/results/protocol.md (protocol-quick.md with --quick); progress goes to
 // stderr. Everything listens and connects on 127.0.0.1 only.
@@ -15,9 +16,8 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { median, percentile } from '../lib/stats.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -30,6 +30,11 @@ const SERVERS = {
   fathom: { label: 'Fathom', script: join(here, 'fathom-noop.mjs'), extraArgs: ['--log-level', 'warn'] },
 };
 const TRANSPORTS = ['stdio', 'http'];
+/** The client options that pick each era: the 2025 initialize handshake, or 2026-07-28 pinned. */
+const ERAS = {
+  '2025-11-25': {},
+  '2026-07-28': { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+};
 
 // ---------------------------------------------------------------- options
 
@@ -156,9 +161,9 @@ function rssMiB(pid) {
 // ---------------------------------------------------------------- connecting
 
 /** A connected client plus what is needed to measure and stop the server behind it. */
-async function open(kind, transport) {
+async function open(kind, transport, era) {
   const server = SERVERS[kind];
-  const client = new Client({ name: 'fathom-bench', version: '0.0.0' });
+  const client = new Client({ name: 'fathom-bench', version: '0.0.0' }, ERAS[era]);
 
   if (transport === 'stdio') {
     const clientTransport = new StdioClientTransport({
@@ -254,14 +259,16 @@ async function call(client) {
   return result;
 }
 
-async function measure(kind, transport, options) {
+async function measure(kind, transport, era, options) {
   const n = transport === 'stdio' ? options.nStdio : options.nHttp;
   const m = transport === 'stdio' ? options.mStdio : options.mHttp;
-  const session = await open(kind, transport);
+  const session = await open(kind, transport, era);
   try {
+    const negotiated = session.client.getProtocolEra();
+    if (negotiated !== (era.startsWith('2026') ? 'modern' : 'legacy')) throw new Error(`${kind} over ${transport}: asked for ${era}, got the ${negotiated} era`);
     const first = await call(session.client);
     if (first.isError || first.content?.[0]?.text !== PAYLOAD) {
-      throw new Error(`${kind} over ${transport}: the no-op answered ${JSON.stringify(first)}`);
+      throw new Error(`${kind} over ${transport} (${era}): the no-op answered ${JSON.stringify(first)}`);
     }
     for (let i = 0; i < options.warmup; i++) await call(session.client);
     const cpuBefore = cpuMs(session.pid);
@@ -316,7 +323,7 @@ function cpuModel() {
 function table(results, options) {
   const fmt = (value, digits) => value.toFixed(digits);
   const lines = [
-    '### Protocol overhead: Fathom kit vs bare MCP SDK (one no-op tool)',
+    '### Protocol overhead: Fathom kit vs bare MCP SDK v2 (one no-op tool), both protocol eras',
     '',
     `${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpuModel()} · ` +
       `latency: N = ${options.nStdio} (stdio) / ${options.nHttp} (HTTP) sequential calls · ` +
@@ -324,18 +331,18 @@ function table(results, options) {
       `warm-up ${options.warmup} calls · median of ${options.rounds} round${options.rounds === 1 ? '' : 's'} per metric, ` +
       `fresh server process per measurement${options.quick ? ' · --quick' : ''}`,
     '',
-    `| transport | server | p50 ms | p95 ms | p99 ms | calls/s (${options.concurrency} in flight) | server CPU µs/call | RSS MiB | ratio (p50 · calls/s · CPU) |`,
-    '|---|---|--:|--:|--:|--:|--:|--:|---|',
+    `| era | transport | server | p50 ms | p95 ms | p99 ms | calls/s (${options.concurrency} in flight) | server CPU µs/call | RSS MiB | ratio (p50 · calls/s · CPU) |`,
+    '|---|---|---|--:|--:|--:|--:|--:|--:|---|',
   ];
   const verdicts = [];
-  for (const transport of TRANSPORTS) {
-    const sdk = results[transport].sdk;
-    const fathom = results[transport].fathom;
+  for (const era of Object.keys(ERAS)) for (const transport of TRANSPORTS) {
+    const sdk = results[era][transport].sdk;
+    const fathom = results[era][transport].fathom;
     const latencyRatio = fathom.p50 / sdk.p50;
     const throughputRatio = sdk.callsPerSecond / fathom.callsPerSecond;
     const cpuRatio = fathom.cpuPerCall / sdk.cpuPerCall;
     const worst = Math.max(latencyRatio, throughputRatio);
-    verdicts.push({ transport, ok: worst <= LIMIT_THRESHOLD });
+    verdicts.push({ row: `${era} ${transport}`, ok: worst <= LIMIT_THRESHOLD });
     const name = transport === 'stdio' ? 'stdio' : 'Streamable HTTP';
     for (const [kind, row] of [['sdk', sdk], ['fathom', fathom]]) {
       const ratio =
@@ -343,7 +350,7 @@ function table(results, options) {
           ? 'baseline'
           : `${fmt(latencyRatio, 2)}x · ${fmt(throughputRatio, 2)}x · ${fmt(cpuRatio, 2)}x${worst > LIMIT_THRESHOLD ? ` (over ${LIMIT_THRESHOLD}x)` : ''}`;
       lines.push(
-        `| ${name} | ${SERVERS[kind].label} | ${fmt(row.p50, 3)} | ${fmt(row.p95, 3)} | ${fmt(row.p99, 3)} | ` +
+        `| ${era} | ${name} | ${SERVERS[kind].label} | ${fmt(row.p50, 3)} | ${fmt(row.p95, 3)} | ${fmt(row.p99, 3)} | ` +
           `${Math.round(row.callsPerSecond).toLocaleString('en-US')} | ${fmt(row.cpuPerCall, 0)} | ${fmt(row.rss, 1)} | ${ratio} |`,
       );
     }
@@ -361,7 +368,7 @@ function table(results, options) {
       ? `Fathom stays within ${LIMIT_THRESHOLD}x of the bare SDK on every row.`
       : `Fathom is over ${LIMIT_THRESHOLD}x of the bare SDK on: ${verdicts
           .filter((v) => !v.ok)
-          .map((v) => v.transport)
+          .map((v) => v.row)
           .join(', ')}.`,
   );
   return { markdown: lines.join('\n') + '\n', ok: verdicts.every((v) => v.ok) };
@@ -378,15 +385,15 @@ async function main() {
   }, options.timeoutS * 1000);
   watchdog.unref();
 
-  const perRound = { stdio: { sdk: [], fathom: [] }, http: { sdk: [], fathom: [] } };
+  const perRound = Object.fromEntries(Object.keys(ERAS).map((era) => [era, { stdio: { sdk: [], fathom: [] }, http: { sdk: [], fathom: [] } }]));
   for (let round = 0; round < options.rounds; round++) {
     const order = round % 2 === 0 ? ['sdk', 'fathom'] : ['fathom', 'sdk'];
-    for (const transport of TRANSPORTS) {
+    for (const era of Object.keys(ERAS)) for (const transport of TRANSPORTS) {
       for (const kind of order) {
-        const result = await measure(kind, transport, options);
-        perRound[transport][kind].push(result);
+        const result = await measure(kind, transport, era, options);
+        perRound[era][transport][kind].push(result);
         process.stderr.write(
-          `[protocol] round ${round + 1}/${options.rounds} ${transport.padEnd(5)} ${kind.padEnd(6)} ` +
+          `[protocol] round ${round + 1}/${options.rounds} ${era} ${transport.padEnd(5)} ${kind.padEnd(6)} ` +
             `p50 ${result.p50.toFixed(3)} ms  p99 ${result.p99.toFixed(3)} ms  ` +
             `${Math.round(result.callsPerSecond)} calls/s  server CPU ${result.cpuPerCall.toFixed(0)} µs/call  RSS ${result.rss.toFixed(1)} MiB\n`,
         );
@@ -395,11 +402,12 @@ async function main() {
   }
 
   const results = {};
-  for (const transport of TRANSPORTS) {
-    results[transport] = {};
+  for (const era of Object.keys(ERAS)) for (const transport of TRANSPORTS) {
+    results[era] ??= {};
+    results[era][transport] = {};
     for (const kind of Object.keys(SERVERS)) {
-      const rounds = perRound[transport][kind];
-      results[transport][kind] = Object.fromEntries(
+      const rounds = perRound[era][transport][kind];
+      results[era][transport][kind] = Object.fromEntries(
         ['p50', 'p95', 'p99', 'callsPerSecond', 'cpuPerCall', 'rss'].map((metric) => [metric, median(rounds.map((r) => r[metric]))]),
       );
     }

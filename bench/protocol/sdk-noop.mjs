@@ -1,14 +1,16 @@
-// The bare MCP SDK equivalent of fathom-noop.mjs: McpServer + registerTool with the same no-op.
-// stdio: StdioServerTransport. http: a plain node:http server with one
-// StreamableHTTPServerTransport (and one McpServer) per session at /mcp, as the SDK docs show.
+// The bare MCP SDK (v2) equivalent of fathom-noop.mjs: McpServer + registerTool with the same no-op,
+// served in both protocol eras the way the SDK's docs show.
+// stdio: serveStdio (the client's opening picks the era; one instance per connection).
+// http: a plain node:http server at /mcp; a 2025-era request (isLegacyRequest) goes to its session's
+// NodeStreamableHTTPServerTransport (one McpServer per session), a 2026-era one to createMcpHandler
+// (one McpServer per request).
 // Usage: node bench/protocol/sdk-noop.mjs --transport stdio|http [--port N] [--host H]
 import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { NodeStreamableHTTPServerTransport, toNodeHandler, toWebRequest } from '@modelcontextprotocol/node';
+import { McpServer, createMcpHandler, isInitializeRequest, isLegacyRequest } from '@modelcontextprotocol/server';
+import { serveStdio } from '@modelcontextprotocol/server/stdio';
 import { z } from 'zod';
 
 function option(name, fallback) {
@@ -23,7 +25,7 @@ function newServer() {
     {
       title: 'No-op',
       description: 'Returns the text it is given; does nothing else.',
-      inputSchema: { text: z.string().optional().describe('Text to echo back') },
+      inputSchema: z.object({ text: z.string().optional().describe('Text to echo back') }),
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     async ({ text }) => ({ content: [{ type: 'text', text: text ?? '' }] }),
@@ -34,11 +36,12 @@ function newServer() {
 const transportKind = option('transport', 'stdio');
 
 if (transportKind === 'stdio') {
-  await newServer().connect(new StdioServerTransport());
+  serveStdio(newServer);
 } else {
   const port = Number(option('port', '0'));
   const host = option('host', '127.0.0.1');
   const transports = new Map();
+  const modern = toNodeHandler(createMcpHandler(newServer, { legacy: 'reject' }));
 
   const readJson = (req) =>
     new Promise((resolve, reject) => {
@@ -61,11 +64,15 @@ if (transportKind === 'stdio') {
         return;
       }
       const body = req.method === 'POST' ? await readJson(req) : undefined;
+      if (req.method === 'POST' && !(await isLegacyRequest(await toWebRequest(req, body), body))) {
+        await modern(req, res, body);
+        return;
+      }
       const sessionId = req.headers['mcp-session-id'];
       let transport = typeof sessionId === 'string' ? transports.get(sessionId) : undefined;
       if (!transport) {
         if (sessionId === undefined && req.method === 'POST' && isInitializeRequest(body)) {
-          transport = new StreamableHTTPServerTransport({
+          transport = new NodeStreamableHTTPServerTransport({
             sessionIdGenerator: () => randomUUID(),
             onsessioninitialized: (id) => transports.set(id, transport),
           });
