@@ -12,13 +12,21 @@ export function downloadTools(runtime: ToolRuntime): Tool[] {
     title: 'Downloads',
     description: "Files downloaded in this session, saved under the server's output folder where the files server can read them.",
     input: z.object({}),
+    output: z.object({
+      downloads: z.array(z.object({ name: z.string(), bytes: z.number(), url: z.string(), path: z.string().describe('Where it was saved on the host') })),
+      limit_reached: z.boolean().describe('True when this session may start no more downloads'),
+    }),
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     async handle(_args, context) {
       const session = await runtime.session(context);
       const listed = session.downloads.length
         ? session.downloads.map((file) => `${file.name} (${file.bytes} bytes) from ${file.url}\n  saved at ${file.path}`).join('\n')
         : 'No downloads in this session yet.';
-      return respond()
+      return respond<{ downloads: { name: string; bytes: number; url: string; path: string }[]; limit_reached: boolean }>()
+        .structured({
+          downloads: session.downloads.map((file) => ({ name: file.name, bytes: file.bytes, url: file.url, path: file.path })),
+          limit_reached: session.downloadLimitReached,
+        })
         .text(listed)
         .text(events(session))
         .note(
