@@ -20,6 +20,7 @@ export const SERVER_TOOLS: Record<(typeof SERVERS)[number], readonly string[]> =
     'browser_back',
     'browser_forward',
     'browser_reload',
+    'browser_open',
     'browser_snapshot',
     'browser_click',
     'browser_type',

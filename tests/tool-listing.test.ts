@@ -35,6 +35,7 @@ const HINTS: Record<string, Hints> = {
   browser_back: BROWSES,
   browser_forward: BROWSES,
   browser_reload: BROWSES,
+  browser_open: [false, false, false, false],
   browser_snapshot: READS_LOCAL,
   browser_click: SUBMITS,
   browser_type: SUBMITS,

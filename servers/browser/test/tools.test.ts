@@ -22,6 +22,7 @@ const TOOLS = [
   'browser_back',
   'browser_forward',
   'browser_reload',
+  'browser_open',
   'browser_snapshot',
   'browser_click',
   'browser_type',
@@ -336,6 +337,8 @@ describeChromium('browser structured output (Chromium)', () => {
       expect((tabs.structuredContent as { tabs: { current: boolean }[] }).tabs.map((tab) => tab.current)).toEqual([false, true]);
       await checker.call('browser_tabs', { action: 'list' });
       await checker.call('browser_downloads', {});
+      const opened = await checker.call('browser_open', {});
+      await checker.call('browser_navigate', { url: `${site.url}/static.html`, context_id: opened.structuredContent?.context_id });
       await checker.call('browser_evaluate', { expression: '({ title: document.title, n: 2 })' });
       await checker.call('browser_evaluate', { expression: 'undefined' });
       const screenshot = await checker.call('browser_screenshot', {});

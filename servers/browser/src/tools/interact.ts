@@ -7,6 +7,7 @@ import { settleAfter } from '../settle.js';
 import { resolveRef } from '../snapshot.js';
 import { DEFAULT_VIEW_CHARS, fullField, refField } from '../runtime.js';
 import type { ToolRuntime } from '../runtime.js';
+import { contextIdField } from './contexts.js';
 
 /** A click, a key or a field's value can submit a form or set off whatever the site does with it. */
 const SUBMITS: ToolAnnotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true };
@@ -45,11 +46,11 @@ export function interactTools(runtime: ToolRuntime): Tool[] {
       name,
       title,
       description: `${description} Returns what changed on the page since the last view (full: true for the whole view).`,
-      input: z.object({ ...input, full: fullField }),
+      input: z.object({ ...input, full: fullField, context_id: contextIdField }),
       output: actionOutput,
       annotations,
       async handle(args, context) {
-        const session = await runtime.session(context);
+        const session = await runtime.session(context, (args as { context_id?: string }).context_id);
         const page = await runtime.openPage(session);
         const input = args as z.infer<z.ZodObject<I>>;
         const act = () => session.read(page, () => run(page, input), { limitMs: session.actionLimitMs(extraMs(input)), retry: false });

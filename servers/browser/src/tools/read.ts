@@ -5,6 +5,7 @@ import { findInPage } from '../snapshot.js';
 import type { FindMatch } from '../snapshot.js';
 import { viewCharsField } from '../runtime.js';
 import type { ToolRuntime } from '../runtime.js';
+import { contextIdField } from './contexts.js';
 
 const annotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
 
@@ -46,11 +47,12 @@ export function readTools(runtime: ToolRuntime): { snapshot: Tool; find: Tool } 
       mode: z.enum(['markdown', 'aria']).default('markdown'),
       max_chars: viewCharsField(200_000, 20_000),
       cursor: z.string().optional(),
+      context_id: contextIdField,
     }),
     output: snapshotOutput,
     annotations,
-    async handle({ mode, max_chars, cursor }, context) {
-      const session = await runtime.session(context);
+    async handle({ mode, max_chars, cursor, context_id }, context) {
+      const session = await runtime.session(context, context_id);
       const page = await runtime.openPage(session);
       const title = await session.read(page, () => page.title());
       const text = await runtime.fullView(session, mode);
@@ -75,11 +77,11 @@ export function readTools(runtime: ToolRuntime): { snapshot: Tool; find: Tool } 
       'Find text (or a regex) on the page: each match with the text of the element it is in (a paragraph, list item, table row; ' +
       'cut to about 300 characters around the match) and the ref of the element that holds it: the link, button or field, ' +
       'else the plain element, marked "plain text".',
-    input: z.object({ query: z.string().min(1).max(500), regex: z.boolean().default(false) }),
+    input: z.object({ query: z.string().min(1).max(500), regex: z.boolean().default(false), context_id: contextIdField }),
     output: findOutput,
     annotations,
-    async handle({ query, regex }, context) {
-      const session = await runtime.session(context);
+    async handle({ query, regex, context_id }, context) {
+      const session = await runtime.session(context, context_id);
       const page = await runtime.openPage(session);
       const { matches, total } = await findInPage(page, query, { regex, limit: 20, matcher: runtime.manager.matcher }, (script) =>
         session.read(page, () => page.evaluate(script)),

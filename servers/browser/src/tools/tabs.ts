@@ -2,6 +2,7 @@ import { defineTool, FathomError } from '@fathom/core';
 import type { Tool, ToolResponse } from '@fathom/core';
 import { z } from 'zod';
 import type { ToolRuntime } from '../runtime.js';
+import { contextIdField } from './contexts.js';
 
 /** browser_tabs: list, open, select or close the session's tabs. */
 export function tabTools(runtime: ToolRuntime): Tool[] {
@@ -12,12 +13,12 @@ export function tabTools(runtime: ToolRuntime): Tool[] {
     name: 'browser_tabs',
     title: 'Tabs',
     description: 'List, open, select or close tabs.',
-    input: z.object({ action: z.enum(['list', 'new', 'select', 'close']), index: z.number().int().min(0).optional(), url: z.string().optional() }),
+    input: z.object({ action: z.enum(['list', 'new', 'select', 'close']), index: z.number().int().min(0).optional(), url: z.string().optional(), context_id: contextIdField }),
     // Closing a tab loses its page and history.
     output,
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
-    async handle({ action, index, url }, context) {
-      const session = await runtime.session(context);
+    async handle({ action, index, url, context_id }, context) {
+      const session = await runtime.session(context, context_id);
       if (action === 'new') await session.newTab(url);
       if (action === 'select' || action === 'close') {
         if (index === undefined) throw new FathomError('invalid_argument', `Give the index of the tab to ${action}`, { hint: 'List the tabs first.' });
