@@ -57,7 +57,7 @@ export class ContextRegistry {
     const entry = this.entries.get(id);
     if (entry?.session?.closed) this.entries.delete(id);
     if (!entry || entry.session?.closed) {
-      throw new FathomError('not_found', `No open browser context ${id}: it closed after its idle time or when the MCP session that opened it ended`, {
+      throw new FathomError('not_found', `No open browser context ${id}: it closed after its idle time, when the MCP session that opened it ended, or when the browser restarted`, {
         hint: 'Call browser_open for a new context (or leave context_id out to use this session\'s own), then browser_navigate again.',
       });
     }
