@@ -20,6 +20,7 @@ export const SERVER_TOOLS: Record<(typeof SERVERS)[number], readonly string[]> =
     'browser_back',
     'browser_forward',
     'browser_reload',
+    'browser_open',
     'browser_snapshot',
     'browser_click',
     'browser_type',
@@ -46,6 +47,15 @@ export const SERVER_TOOLS: Record<(typeof SERVERS)[number], readonly string[]> =
     'sandbox_export',
     'python_close_session',
   ],
+};
+
+/** Each server's tools in its mirothinker profile, in the order it lists them (all of its endpoints together; optional ones off). */
+export const MIROTHINKER_TOOLS: Record<(typeof SERVERS)[number], readonly string[]> = {
+  search: ['google_search', 'scrape_and_extract_info'],
+  // MiroThinker was trained with no browser or files server: both profiles share these tools.
+  browser: SERVER_TOOLS.browser,
+  files: SERVER_TOOLS.files,
+  'python-sandbox': ['create_sandbox', 'run_command', 'run_python_code', 'upload_file_from_local_to_sandbox', 'download_file_from_internet_to_sandbox'],
 };
 
 export function serverMain(name: string): string {

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, SERVERS, SERVER_TOOLS, freePort, healthy, processAlive, spawnNode, startHttpServer, waitFor } from '../helpers.js';
+import { MIROTHINKER_TOOLS, ROOT, SERVERS, SERVER_TOOLS, freePort, healthy, processAlive, spawnNode, startHttpServer, waitFor } from '../helpers.js';
 
 const initialize = {
   jsonrpc: '2.0',
@@ -61,6 +61,20 @@ describe.each(SERVERS)('%s over Streamable HTTP', (name) => {
     const health = (await (await fetch(`http://127.0.0.1:${server.port}/healthz`)).json()) as Record<string, unknown>;
     expect(health).toMatchObject({ status: 'ok', server: name, sessions: 1 });
     await client.close();
+  });
+});
+
+describe.each(SERVERS)('%s over Streamable HTTP, mirothinker profile', (name) => {
+  it('lists its tools in their pinned order', async () => {
+    const server = await startHttpServer(name, ['--profile', 'mirothinker']);
+    try {
+      const { client } = await connect(server.url);
+      expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(MIROTHINKER_TOOLS[name]);
+      await client.close();
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { describe, expect, it } from 'vitest';
-import { SERVERS, SERVER_TOOLS, TEST_CACHE, serverMain, spawnNode, waitFor } from '../helpers.js';
+import { MIROTHINKER_TOOLS, SERVERS, SERVER_TOOLS, TEST_CACHE, serverMain, spawnNode, waitFor } from '../helpers.js';
 
 const initialize = {
   jsonrpc: '2.0',
@@ -30,6 +30,20 @@ describe('servers over stdio', () => {
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name)).toEqual(SERVER_TOOLS[name]);
     await client.ping();
+    await client.close();
+  });
+
+  it.each(SERVERS)('%s lists the mirothinker profile in its pinned order', async (name) => {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [serverMain(name), '--profile', 'mirothinker'],
+      env: { ...getDefaultEnvironment(), FATHOM_CACHE_PATH: TEST_CACHE },
+      stderr: 'pipe',
+    });
+    const client = new Client({ name: 'e2e', version: '1' });
+    await client.connect(transport);
+    const { tools } = await client.listTools();
+    expect(tools.map((tool) => tool.name)).toEqual(MIROTHINKER_TOOLS[name]);
     await client.close();
   });
 

@@ -7,6 +7,10 @@ import type { BrowserManager } from './manager.js';
 import { isBlankPage } from './session.js';
 import type { BrowserSession, ViewMode } from './session.js';
 import { ariaView, diffViews, markdownView } from './snapshot.js';
+import { ContextRegistry } from './tools/contexts.js';
+
+/** One registry of context ids per browser: an id names a context of whichever instance opened it. */
+const registries = new WeakMap<BrowserManager, ContextRegistry>();
 
 export const DEFAULT_VIEW_CHARS = 6000;
 export const NO_PAGE = 'No page is open: call browser_navigate first.';
@@ -22,23 +26,49 @@ export class ToolRuntime {
   readonly config: Config;
   readonly manager: BrowserManager;
   private readonly instanceId: string;
+  private readonly contexts: ContextRegistry;
   private closed = false;
 
   constructor({ config, runtime, instance }: ServerContext<Config, BrowserManager>) {
     this.config = config;
     this.manager = runtime;
     this.instanceId = instance.id;
-    instance.onClose(() => {
+    let contexts = registries.get(runtime);
+    if (!contexts) registries.set(runtime, (contexts = new ContextRegistry()));
+    this.contexts = contexts;
+    instance.onClose(async () => {
       this.closed = true;
-      return runtime.closeSession(instance.id);
+      const opened = contexts.release(instance.id);
+      await Promise.allSettled([instance.id, ...opened].map((id) => runtime.closeSession(id)));
     });
   }
 
-  /** This instance's browser session, opened on first use. */
-  session(context: ToolContext): Promise<BrowserSession> {
+  /** This instance's browser session, opened on first use; with a context id, the context it names (one this instance opened). */
+  async session(context: ToolContext, contextId?: string): Promise<BrowserSession> {
     if (this.closed) throw new FathomError('cancelled', 'The MCP session was closed', { hint: 'Connect again.' });
+    if (contextId !== undefined && !this.contexts.lookup(contextId, this.instanceId).own) return this.manager.session(contextId);
     // The downloads folder is named after the MCP session where there is one.
     return this.manager.session(this.instanceId, context.sessionId ?? this.instanceId);
+  }
+
+  /** The id that names the context `contextId` does, or this instance's own context when there is none. */
+  contextId(contextId?: string): string {
+    return contextId ?? this.contexts.ownId(this.instanceId);
+  }
+
+  /** A new browser context of this instance's, apart from its own: its id, to pass as context_id. */
+  async openContext(): Promise<string> {
+    if (this.closed) throw new FathomError('cancelled', 'The MCP session was closed', { hint: 'Connect again.' });
+    const id = this.contexts.open(this.instanceId);
+    try {
+      this.contexts.attach(id, await this.manager.session(id));
+    } catch (error) {
+      this.contexts.forget(id);
+      throw error;
+    }
+    // The MCP session ended while the context opened: it goes with it.
+    if (this.closed) await this.manager.closeSession(id);
+    return id;
   }
 
   /** The current tab's page, for a tool that reads or acts on it: a blank tab has nothing to read or act on. */

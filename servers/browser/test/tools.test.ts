@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { startBrowserSite } from '../../../tests/fixtures/browser-site.js';
 import { freePort } from '../../../tests/helpers.js';
 import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
+import { outputChecker } from '../../../tests/outputs.js';
 import { configSchema } from '../src/config.js';
 import { describeChromium } from './chromium.js';
 import type { Config } from '../src/config.js';
@@ -21,6 +22,7 @@ const TOOLS = [
   'browser_back',
   'browser_forward',
   'browser_reload',
+  'browser_open',
   'browser_snapshot',
   'browser_click',
   'browser_type',
@@ -303,6 +305,49 @@ describeChromium('browser server tools (Chromium)', () => {
     expect(slow.text).toMatch(/did not finish loading|timed out|timeout/i);
     expect((await call('browser_navigate', { url: `${site.url}/second.html` })).isError).toBe(false);
   }, 90_000);
+});
+
+describeChromium('browser structured output (Chromium)', () => {
+  it('answers every data tool with structuredContent that validates against the outputSchema it advertises', async () => {
+    const evaluating = loadConfig(configSchema, { server: 'browser', flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'enable-evaluate': 'true' }, env: {}, cwd: tmpdir() });
+    const browser = await connectInMemory(await createBrowserServer(evaluating));
+    try {
+      const checker = await outputChecker(browser.client);
+      const text = (result: object) => textOf(result);
+      const form = await checker.call('browser_navigate', { url: `${site.url}/form.html`, max_chars: 500 });
+      expect(form.structuredContent).toMatchObject({ url: `${site.url}/form.html`, status: 200 });
+      await checker.call('browser_snapshot', {});
+      await checker.call('browser_snapshot', { mode: 'aria', max_chars: 500 });
+      await checker.call('browser_select', { ref: refOf(text(form), 'select'), values: ['maps'] });
+      const typed = await checker.call('browser_type', { ref: refOf(text(form), 'Search the catalogue'), text: 'harbour charts', submit: true });
+      expect(typed.structuredContent).toMatchObject({ done: 'Typed into ' + refOf(text(form), 'Search the catalogue') + ' and pressed Enter.' });
+      await checker.call('browser_back', {});
+      await checker.call('browser_forward', {});
+      await checker.call('browser_reload', {});
+      const page = await checker.call('browser_navigate', { url: `${site.url}/static.html` });
+      await checker.call('browser_find', { query: 'no such text anywhere' });
+      const found = await checker.call('browser_find', { query: 'second', regex: true });
+      expect((found.structuredContent as { total: number }).total).toBeGreaterThan(0);
+      await checker.call('browser_hover', { ref: refOf(text(page), 'second') });
+      await checker.call('browser_scroll', { direction: 'down' });
+      await checker.call('browser_press', { key: 'Escape' });
+      await checker.call('browser_wait_for', { time_s: 0 });
+      await checker.call('browser_click', { ref: refOf(text(page), 'second') });
+      const tabs = await checker.call('browser_tabs', { action: 'new', url: `${site.url}/second.html` });
+      expect((tabs.structuredContent as { tabs: { current: boolean }[] }).tabs.map((tab) => tab.current)).toEqual([false, true]);
+      await checker.call('browser_tabs', { action: 'list' });
+      await checker.call('browser_downloads', {});
+      const opened = await checker.call('browser_open', {});
+      await checker.call('browser_navigate', { url: `${site.url}/static.html`, context_id: opened.structuredContent?.context_id });
+      await checker.call('browser_evaluate', { expression: '({ title: document.title, n: 2 })' });
+      await checker.call('browser_evaluate', { expression: 'undefined' });
+      const screenshot = await checker.call('browser_screenshot', {});
+      expect(screenshot.structuredContent).toBeUndefined();
+      expect(checker.unchecked()).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
 });
 
 describeChromium('browser server sessions (Chromium)', () => {

@@ -12,6 +12,7 @@ import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import JSZip from 'jszip';
 import PDFDocument from 'pdfkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { outputChecker } from '../../../tests/outputs.js';
 import { configSchema } from '../src/config.js';
 import { createServer, definition } from '../src/server.js';
 
@@ -85,6 +86,24 @@ describe('files server tools', () => {
     const miro = await connect({ profile: 'mirothinker' });
     expect((await miro.client.listTools()).tools.map((tool) => tool.name)).toEqual(names);
     await miro.close();
+  });
+
+  it("answers every data tool with structuredContent that validates against the outputSchema it advertises", async () => {
+    const checker = await outputChecker(files.client);
+    await checker.call('read_document', { source: 'long.md', max_chars: 5000 });
+    await checker.call('read_document', { source: 'report.pdf', pages: '2' });
+    await checker.call('document_info', { source: 'report.pdf' });
+    await checker.call('document_info', { source: 'page.html' });
+    await checker.call('search_document', { source: 'report.pdf', query: 'birds' });
+    await checker.call('search_document', { source: 'long.md', query: 'no such words' });
+    await checker.call('extract_tables', { source: 'page.html' });
+    await checker.call('extract_tables', { source: 'long.md' });
+    await checker.call('list_files', {});
+    await checker.call('list_files', { glob: '**/*', max_entries: 1 });
+    expect(checker.unchecked()).toEqual([]);
+    // convert_to_markdown answers markitdown's plain markdown, with no structured form.
+    const listed = (await files.client.listTools()).tools;
+    expect(listed.filter((tool) => !tool.outputSchema).map((tool) => tool.name)).toEqual(['convert_to_markdown']);
   });
 
   it('reads a long document in parts with a cursor, and the parts join to the whole', async () => {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { outputChecker } from '../../../tests/outputs.js';
 import { definition } from '../src/server.js';
 import { call, connect, describeBwrap, newSession, sandboxConfig, testDirs } from './helpers.js';
 import type { TestDirs } from './helpers.js';
@@ -57,6 +58,34 @@ describeBwrap('python-sandbox default tools (bwrap)', () => {
     const run = tools.find((tool) => tool.name === 'python_run')!;
     expect(run.outputSchema).toBeDefined();
     expect(run.annotations?.readOnlyHint).toBe(false);
+  });
+
+  it('answers every data tool with structuredContent that validates against the outputSchema it advertises', async () => {
+    const checker = await outputChecker(connection.client);
+    const created = await checker.call('python_create_session', {});
+    const id = String(created.structuredContent?.session_id);
+    await checker.call('python_run', { session_id: id, code: 'import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\nprint("x" * 5000)\n1 + 1' });
+    await checker.call('python_run', { session_id: id, code: 'raise ValueError("no")' });
+    await checker.call('shell_run', { session_id: id, command: 'echo hi; echo oops >&2; exit 2' });
+    await checker.call('sandbox_write_file', { session_id: id, path: 'notes.txt', content: 'hello\n'.repeat(200) });
+    await checker.call('sandbox_write_file', { session_id: id, path: 'blob.bin', content: Buffer.from([0, 1, 2]).toString('base64'), encoding: 'base64' });
+    await checker.call('sandbox_read_file', { session_id: id, path: 'notes.txt', max_chars: 500 });
+    await checker.call('sandbox_read_file', { session_id: id, path: 'blob.bin' });
+    await checker.call('python_run', { session_id: id, code: 'import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.savefig("plot.png")' });
+    const image = await checker.call('sandbox_read_file', { session_id: id, path: 'plot.png' });
+    expect(image.structuredContent).toMatchObject({ encoding: 'image', mime_type: 'image/png' });
+    await checker.call('sandbox_list_files', { session_id: id, recursive: true });
+    await checker.call('python_run', { session_id: id, code: 'import os\nos.makedirs("empty", exist_ok=True)' });
+    const empty = await checker.call('sandbox_list_files', { session_id: id, path: 'empty' });
+    expect(empty.structuredContent).toEqual({ path: 'empty', entries: [], omitted: 0, incomplete: false });
+    await checker.call('sandbox_upload', { session_id: id, local_path: 'data.csv' });
+    await checker.call('sandbox_download_url', { session_id: id, url: `${webBase}/table.csv` });
+    const exported = await checker.call('sandbox_export', { session_id: id, path: 'notes.txt' });
+    expect(existsSync(String(exported.structuredContent?.path))).toBe(true);
+    const closed = await checker.call('python_close_session', { session_id: id });
+    expect(closed.structuredContent).toEqual({ session_id: id, closed: true });
+    expect((await checker.call('python_close_session', { session_id: id })).structuredContent).toEqual({ session_id: id, closed: false });
+    expect(checker.unchecked()).toEqual([]);
   });
 
   it('keeps state between runs and returns stdout, stderr, the last value and errors', async () => {

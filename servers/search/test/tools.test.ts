@@ -5,6 +5,7 @@ import { loadConfig } from '@fathom/core';
 import { connectInMemory, rawToolList, rawToolList2026, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { outputChecker } from '../../../tests/outputs.js';
 import { startExtractionModel } from '../../../tests/fixtures/extraction-model.js';
 import { refusingOrigin, startProviderFakes } from '../../../tests/fixtures/providers.js';
 import type { ProviderFakes } from '../../../tests/fixtures/providers.js';
@@ -136,6 +137,17 @@ describe('search server, default profile', () => {
     expect(answer.structured).toMatchObject({ method: 'passages', tokens_used: 0 });
     expect(answer.text).toContain('ranked by BM25');
     expect(answer.text).toContain(article.code);
+  });
+
+  it('answers every tool with structuredContent that validates against the outputSchema it advertises', async () => {
+    const checker = await outputChecker(connection.client);
+    const article = site.articles[4]!;
+    await checker.call('web_search', { query: 'tidal power', num: 3 });
+    await checker.call('web_search', { query: article.code, provider: 'local' });
+    await checker.call('web_fetch', { url: `${site.url}${article.path}`, max_chars: 1000 });
+    await checker.call('web_fetch', { url: `${site.url}${article.path}`, find: article.code, format: 'text' });
+    await checker.call('extract', { url: `${site.url}${article.path}`, question: `Which entry is ${article.code}?` });
+    expect(checker.unchecked()).toEqual([]);
   });
 
   it('extracts with the configured model', async () => {

@@ -1,5 +1,5 @@
 import { defineTool, FathomError } from '@fathom/core';
-import type { Tool } from '@fathom/core';
+import type { Tool, ToolAnnotations, ToolResponse } from '@fathom/core';
 import type { Page } from 'playwright-core';
 import { z } from 'zod';
 import { isPlaywrightTimeout } from '../session.js';
@@ -7,6 +7,20 @@ import { settleAfter } from '../settle.js';
 import { resolveRef } from '../snapshot.js';
 import { DEFAULT_VIEW_CHARS, fullField, refField } from '../runtime.js';
 import type { ToolRuntime } from '../runtime.js';
+import { contextIdField } from './contexts.js';
+
+/** A click, a key or a field's value can submit a form or set off whatever the site does with it. */
+const SUBMITS: ToolAnnotations = { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true };
+/** Moving the pointer or the view changes the page's state and may load more, but sends nothing of the agent's. */
+const ACTS: ToolAnnotations = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true };
+/** Waiting only watches the page. */
+const WATCHES: ToolAnnotations = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false };
+
+const actionOutput = z.object({
+  url: z.string().describe('Where the current tab is after the action'),
+  title: z.string(),
+  done: z.string().describe('What was done, e.g. "Clicked m12."'),
+});
 
 /** Acting on the page: click, type, select, press, hover, scroll, and waiting for it. */
 export function interactTools(runtime: ToolRuntime): Tool[] {
@@ -22,25 +36,30 @@ export function interactTools(runtime: ToolRuntime): Tool[] {
     description: string,
     input: I,
     run: (page: Page, args: z.infer<z.ZodObject<I>>) => Promise<string | void>,
-    { extraMs = () => 0, settle = false }: { extraMs?: (args: z.infer<z.ZodObject<I>>) => number; settle?: boolean } = {},
+    {
+      extraMs = () => 0,
+      settle = false,
+      annotations = ACTS,
+    }: { extraMs?: (args: z.infer<z.ZodObject<I>>) => number; settle?: boolean; annotations?: ToolAnnotations } = {},
   ) =>
     defineTool({
       name,
       title,
       description: `${description} Returns what changed on the page since the last view (full: true for the whole view).`,
-      input: z.object({ ...input, full: fullField }),
-      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+      input: z.object({ ...input, full: fullField, context_id: contextIdField }),
+      output: actionOutput,
+      annotations,
       async handle(args, context) {
-        const session = await runtime.session(context);
+        const session = await runtime.session(context, (args as { context_id?: string }).context_id);
         const page = await runtime.openPage(session);
         const input = args as z.infer<z.ZodObject<I>>;
         const act = () => session.read(page, () => run(page, input), { limitMs: session.actionLimitMs(extraMs(input)), retry: false });
         const done = (await (settle ? settleAfter(page, act) : act())) ?? `${title}: done.`;
         await page.waitForLoadState('domcontentloaded', { timeout: 5000 }).catch(() => undefined);
         const text = await runtime.changes(session, (args as { full: boolean }).full);
-        const response = runtime.onPage(session, session.current, [], done);
+        const response = runtime.onPage(session, session.current, [], done) as ToolResponse<z.infer<typeof actionOutput>>;
         response.body(text, { maxChars: DEFAULT_VIEW_CHARS });
-        return response;
+        return response.structured({ url: session.current.url(), title: await session.titleOf(session.current), done });
       },
     });
 
@@ -54,7 +73,7 @@ export function interactTools(runtime: ToolRuntime): Tool[] {
       await (await resolveRef(page, ref)).click();
       return `Clicked ${ref}.`;
     },
-    { settle: true },
+    { settle: true, annotations: SUBMITS },
   );
 
   const type = action(
@@ -68,17 +87,18 @@ export function interactTools(runtime: ToolRuntime): Tool[] {
       if (submit) await field.press('Enter');
       return `Typed into ${ref}${submit ? ' and pressed Enter' : ''}.`;
     },
+    { annotations: SUBMITS },
   );
 
   const select = action('browser_select', 'Select', 'Choose options in a select element by its ref.', { ref: refField, values: z.array(z.string()).min(1) }, async (page, { ref, values }) => {
     const chosen = await (await resolveRef(page, ref)).selectOption(values);
     return `Selected ${chosen.join(', ')} in ${ref}.`;
-  });
+  }, { annotations: SUBMITS });
 
   const press = action('browser_press', 'Press a key', 'Press a key or a combination, e.g. Enter, Escape, ArrowDown, Control+A.', { key: z.string().min(1).max(50) }, async (page, { key }) => {
     await page.keyboard.press(key);
     return `Pressed ${key}.`;
-  });
+  }, { annotations: SUBMITS });
 
   const hover = action('browser_hover', 'Hover', 'Move the mouse over an element by its ref.', { ref: refField }, async (page, { ref }) => {
     await (await resolveRef(page, ref)).hover();
@@ -133,7 +153,7 @@ export function interactTools(runtime: ToolRuntime): Tool[] {
       const done = text && gone ? `"${text}" appeared and "${gone}" is gone` : text ? `"${text}" appeared` : `"${gone}" is gone`;
       return `${done} after ${waited()}.`;
     },
-    { extraMs: ({ time_s }) => (time_s ?? 0) * 1000 },
+    { extraMs: ({ time_s }) => (time_s ?? 0) * 1000, annotations: WATCHES },
   );
 
   return [click, type, select, press, hover, scroll, waitFor];

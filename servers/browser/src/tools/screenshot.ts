@@ -5,6 +5,7 @@ import { isBlankPage } from '../session.js';
 import { resolveRef } from '../snapshot.js';
 import { NO_PAGE, refField } from '../runtime.js';
 import type { ToolRuntime } from '../runtime.js';
+import { contextIdField } from './contexts.js';
 
 /** browser_screenshot: a PNG of the viewport, the full page or one element, and a caption. */
 export function screenshotTools(runtime: ToolRuntime): Tool[] {
@@ -13,10 +14,10 @@ export function screenshotTools(runtime: ToolRuntime): Tool[] {
     name: 'browser_screenshot',
     title: 'Screenshot',
     description: 'A PNG screenshot of the page (the viewport, the full page, or one element by its ref).',
-    input: z.object({ ref: refField.optional(), full_page: z.boolean().default(false) }),
+    input: z.object({ ref: refField.optional(), full_page: z.boolean().default(false), context_id: contextIdField }),
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-    async handle({ ref, full_page }, context) {
-      const session = await runtime.session(context);
+    async handle({ ref, full_page, context_id }, context) {
+      const session = await runtime.session(context, context_id);
       // A blank tab still gives an image (a host may only want to see that the browser runs); its caption says no page is open.
       const page = ref ? await runtime.openPage(session) : await session.page();
       const image = await session.read(

@@ -33,6 +33,32 @@ const runOutput = z.object({
   saved_output: z.array(z.string()).describe('Workspace files holding output too long to show'),
 });
 
+const writtenOutput = z.object({ path: z.string().describe('The file written in the sandbox'), bytes: z.number() });
+
+const readOutput = z.object({
+  path: z.string(),
+  bytes: z.number().describe('Size of the whole file'),
+  encoding: z.enum(['text', 'base64', 'image']).describe('How the content is returned: text, base64 text, or image content'),
+  mime_type: z.string().optional().describe('For images'),
+  start: z.number().optional().describe('Text: offset of the first character returned'),
+  end: z.number().optional().describe('Text: offset after the last character returned'),
+  total_chars: z.number().optional().describe('Text: length of the whole file'),
+  next_cursor: z.string().optional().describe('Text: pass as cursor to read on; absent at the end'),
+});
+
+const listOutput = z.object({
+  path: z.string(),
+  entries: z.array(z.object({ path: z.string(), type: z.enum(['file', 'directory', 'symlink', 'other']), size: z.number(), modified: z.string() })),
+  omitted: z.number().describe('Entries found but not listed, past the cap'),
+  incomplete: z.boolean().describe('True when the folder was too large to walk to the end, so omitted is a lower bound'),
+});
+
+const downloadOutput = z.object({ url: z.string(), path: z.string(), bytes: z.number(), content_type: z.string().optional() });
+
+const exportOutput = z.object({ path: z.string().describe('The file written on the host, in its output folder'), bytes: z.number() });
+
+const closeOutput = z.object({ session_id: z.string(), closed: z.boolean().describe('False when the session was already closed or expired') });
+
 const shellOutput = z.object({ exit_code: z.number(), stdout: z.string(), stderr: z.string(), timed_out: z.boolean(), saved_output: z.array(z.string()) });
 
 /** A stream cut to the budget; the whole of it saved in the workspace when it did not fit. */
@@ -93,7 +119,8 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
       timeout_s: timeoutField,
     }),
     output: runOutput,
-    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    // Code can delete or overwrite the session's files; the sandbox has no network.
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
     handle: ({ session_id, code, timeout_s }, context) =>
       use(session_id, async (sandbox, session) => {
         const cell = await sandbox.runPython(code, runOptions(runtime, timeout_s, context.signal));
@@ -107,7 +134,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
     description: `Run a bash command in the session's sandbox (working directory ${WORKSPACE}, no network). Returns the exit code, stdout and stderr.`,
     input: z.object({ session_id: sessionId, command: z.string().min(1).max(100_000), timeout_s: timeoutField }),
     output: shellOutput,
-    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
     handle: ({ session_id, command, timeout_s }, context) =>
       use(session_id, async (sandbox, { calls: call }) => {
         const result = await sandbox.runShell(command, runOptions(runtime, timeout_s, context.signal));
@@ -140,12 +167,13 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
       content: z.string().max(50_000_000),
       encoding: z.enum(['text', 'base64']).default('text'),
     }),
+    output: writtenOutput,
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     handle: ({ session_id, path, content, encoding }) =>
       use(session_id, async (sandbox) => {
         const data = encoding === 'base64' ? Buffer.from(content, 'base64') : Buffer.from(content, 'utf8');
         const written = await sandbox.writeFile(path, data);
-        return respond().text(`Wrote ${formatBytes(data.length)} to ${written}`);
+        return respond<z.infer<typeof writtenOutput>>().text(`Wrote ${formatBytes(data.length)} to ${written}`).structured({ path: written, bytes: data.length });
       }),
   });
 
@@ -161,13 +189,17 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
       cursor: z.string().optional().describe('Continue where the previous call stopped'),
       max_chars: z.number().int().min(500).max(200_000).default(20_000),
     }),
+    output: readOutput,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     handle: ({ session_id, path, encoding, cursor, max_chars }) =>
       use(session_id, async (sandbox) => {
         const data = Buffer.from(await sandbox.readFile(path, config.maxTransferMb * 1024 * 1024));
         const image = imageType(data);
+        const answer = () => respond<z.infer<typeof readOutput>>();
         if (encoding === 'auto' && image) {
-          return respond().content({ type: 'image', data: data.toString('base64'), mimeType: image }, { type: 'text', text: `${path}: ${image}, ${formatBytes(data.length)}` });
+          return answer()
+            .content({ type: 'image', data: data.toString('base64'), mimeType: image }, { type: 'text', text: `${path}: ${image}, ${formatBytes(data.length)}` })
+            .structured({ path, bytes: data.length, encoding: 'image', mime_type: image });
         }
         const binary = data.subarray(0, 8192).includes(0);
         if (encoding === 'base64' || (encoding === 'auto' && binary)) {
@@ -176,11 +208,19 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
               hint: 'Export it with sandbox_export, or process it inside the sandbox.',
             });
           }
-          return respond().text(`${path} (${formatBytes(data.length)}, base64):\n${data.toString('base64')}`);
+          return answer().text(`${path} (${formatBytes(data.length)}, base64):\n${data.toString('base64')}`).structured({ path, bytes: data.length, encoding: 'base64' });
         }
-        const response = respond();
-        response.body(data.toString('utf8'), { maxChars: max_chars, cursor, empty: '(empty file)' });
-        return response;
+        const response = answer();
+        const slice = response.body(data.toString('utf8'), { maxChars: max_chars, cursor, empty: '(empty file)' });
+        return response.structured({
+          path,
+          bytes: data.length,
+          encoding: 'text',
+          start: slice.start,
+          end: slice.end,
+          total_chars: slice.total,
+          ...(slice.nextCursor ? { next_cursor: slice.nextCursor } : {}),
+        });
       }),
   });
 
@@ -189,11 +229,18 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
     title: 'List files in the sandbox',
     description: `List the files in a sandbox folder (default ${WORKSPACE}) with their sizes.`,
     input: z.object({ session_id: sessionId, path: pathField.default(WORKSPACE), recursive: z.boolean().default(false) }),
+    output: listOutput,
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     handle: ({ session_id, path, recursive }) =>
       use(session_id, async (sandbox) => {
         const { entries, omitted, incomplete } = await sandbox.listFiles(path, recursive);
-        if (!entries.length) return respond().text(`${path} is empty.`);
+        const response = respond<z.infer<typeof listOutput>>().structured({
+          path,
+          entries: entries.map((entry) => ({ path: entry.path, type: entry.type, size: entry.size, modified: entry.modified })),
+          omitted,
+          incomplete: incomplete === true,
+        });
+        if (!entries.length) return response.text(`${path} is empty.`);
         const lines = entries.map((entry) => (entry.type === 'directory' ? `${entry.path}/` : `${entry.path}  ${entry.type === 'file' ? formatBytes(entry.size) : entry.type}`));
         if (omitted) {
           lines.push(
@@ -201,7 +248,7 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
               'List a subfolder, or list without recursive, to see the rest.',
           );
         }
-        return respond().text(lines.join('\n'));
+        return response.text(lines.join('\n'));
       }),
   });
 
@@ -210,11 +257,14 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
     title: 'Upload a local file to the sandbox',
     description: `Copy a file from the host (within the folders this server may read) into the sandbox, by default into ${WORKSPACE}.`,
     input: z.object({ session_id: sessionId, local_path: pathField, sandbox_path: pathField.optional().describe(`Target file or folder (default ${WORKSPACE})`) }),
+    output: writtenOutput,
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     handle: ({ session_id, local_path, sandbox_path }, context) =>
       use(session_id, async (sandbox) => {
         const written = await uploadInto(runtime, sandbox, local_path, sandbox_path ?? WORKSPACE, context);
-        return respond().text(`Uploaded ${local_path} to ${written.path} (${formatBytes(written.size)})`);
+        return respond<z.infer<typeof writtenOutput>>()
+          .text(`Uploaded ${local_path} to ${written.path} (${formatBytes(written.size)})`)
+          .structured({ path: written.path, bytes: written.size });
       }),
   });
 
@@ -223,11 +273,14 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
     title: 'Download a URL into the sandbox',
     description: `Fetch an http(s) URL (the server fetches it: the sandbox has no network) and save it in the sandbox, by default in ${WORKSPACE}.`,
     input: z.object({ session_id: sessionId, url: z.string().url(), sandbox_path: pathField.optional().describe(`Target file or folder (default ${WORKSPACE})`) }),
+    output: downloadOutput,
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
     handle: ({ session_id, url, sandbox_path }) =>
       use(session_id, async (sandbox) => {
         const written = await downloadInto(runtime, sandbox, url, sandbox_path ?? WORKSPACE);
-        return respond().text(`Downloaded ${written.url} to ${written.path} (${formatBytes(written.size)}${written.contentType ? `, ${written.contentType}` : ''})`);
+        return respond<z.infer<typeof downloadOutput>>()
+          .text(`Downloaded ${written.url} to ${written.path} (${formatBytes(written.size)}${written.contentType ? `, ${written.contentType}` : ''})`)
+          .structured({ url: written.url, path: written.path, bytes: written.size, ...(written.contentType ? { content_type: written.contentType } : {}) });
       }),
   });
 
@@ -236,11 +289,13 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
     title: 'Export a sandbox file to the host',
     description: "Copy a file out of the sandbox into the host's output folder, where other tools (such as the files server) can read it.",
     input: z.object({ session_id: sessionId, path: pathField, name: z.string().max(255).optional().describe('File name on the host (default: the file\'s own)') }),
-    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    output: exportOutput,
+    // It writes to the host's output folder, replacing this session's earlier export of the same name.
+    annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     handle: ({ session_id, path, name }) =>
       use(session_id, async (_sandbox, session) => {
         const local = await exportFile(runtime, session, path, name);
-        return respond().text(`Exported ${path} to ${local.path} (${formatBytes(local.size)})`);
+        return respond<z.infer<typeof exportOutput>>().text(`Exported ${path} to ${local.path} (${formatBytes(local.size)})`).structured({ path: local.path, bytes: local.size });
       }),
   });
 
@@ -249,11 +304,14 @@ export function defaultTools(runtime: SandboxRuntime, owner: string) {
     title: 'Close a Python sandbox',
     description: 'Close a session: its processes stop and its files are deleted.',
     input: z.object({ session_id: sessionId }),
+    output: closeOutput,
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
     async handle({ session_id }) {
       const sessions = await runtime.sessions();
       const closed = await sessions.closeSession(session_id, owner);
-      return respond().text(closed ? `Closed session ${session_id}.` : `No open session ${session_id} (already closed or expired).`);
+      return respond<z.infer<typeof closeOutput>>()
+        .text(closed ? `Closed session ${session_id}.` : `No open session ${session_id} (already closed or expired).`)
+        .structured({ session_id, closed });
     },
   });
 

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { defineTool, errorMessage, FathomError, fileNameOf, mirothinkerTool, respond } from '@fathom/core';
-import type { Tool, ToolContext } from '@fathom/core';
+import type { Tool, ToolAnnotations, ToolContext } from '@fathom/core';
 import { z } from 'zod';
 import type { CellOutput, Sandbox } from '../backends/types.js';
 import { WORKSPACE } from '../backends/types.js';
@@ -19,6 +19,20 @@ const INVALID_SANDBOX_IDS = new Set([
   'sandbox-1', 'sandbox_0', 'sandbox_1', 'new', '0', 'auto', 'default_sandbox', 'none', 'sandbox_12345', 'dummy', 'sandbox_01',
 ]);
 
+/**
+ * What each tool does to its world (MiroThinker's servers listed no annotations: these are Fathom's).
+ * Code and commands can delete the sandbox's files; a transfer replaces a file of the same name.
+ */
+const ANNOTATIONS = {
+  create_sandbox: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+  run_command: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  run_python_code: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  upload_file_from_local_to_sandbox: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  download_file_from_internet_to_sandbox: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
+  // It writes into the host's output folder.
+  download_file_from_sandbox_to_local: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+} satisfies Record<string, ToolAnnotations>;
+
 const invalidId = (id: string) => `[ERROR]: '${id}' is not a valid sandbox_id. Please create a real sandbox first using the create_sandbox tool.`;
 const notConnected = (id: string) => `[ERROR]: Failed to connect to sandbox ${id}. Make sure the sandbox is created and the sandbox_id is correct.`;
 const short = (error: unknown) => errorMessage(error).slice(0, MIROTHINKER_MAX_ERROR);
@@ -34,7 +48,7 @@ export function mirothinkerTools(runtime: SandboxRuntime, owner: string): Tool[]
   const { config } = runtime;
   const v1_0 = config.mirothinkerRelease === 'v1.0';
 
-  function trained<I extends z.ZodObject<z.ZodRawShape>>(name: string, input: I, handle: (args: z.infer<I>, context: ToolContext) => Promise<string>, readOnly = false): Tool {
+  function trained<I extends z.ZodObject<z.ZodRawShape>>(name: keyof typeof ANNOTATIONS, input: I, handle: (args: z.infer<I>, context: ToolContext) => Promise<string>): Tool {
     const original = mirothinkerTool(MIROTHINKER_SERVER, name, config.mirothinkerRelease);
     return defineTool({
       name,
@@ -43,7 +57,7 @@ export function mirothinkerTools(runtime: SandboxRuntime, owner: string): Tool[]
       input,
       advertisedInputSchema: original.inputSchema,
       ...(original.outputSchema ? { advertisedOutputSchema: original.outputSchema } : {}),
-      annotations: { readOnlyHint: readOnly, destructiveHint: false, idempotentHint: false, openWorldHint: name.includes('internet') },
+      annotations: ANNOTATIONS[name],
       handle: async (args, context) => {
         const text = await handle(args, context);
         const response = respond().text(text);
@@ -182,7 +196,6 @@ export function mirothinkerTools(runtime: SandboxRuntime, owner: string): Tool[]
           return `[ERROR]: Failed to read file '${sandbox_file_path}' from sandbox ${sandbox_id}: ${short(error)}`;
         }
       }),
-    true,
   );
 
   const tools = [createSandbox, runCommand, runPythonCode, upload, downloadFromInternet];
