@@ -1,7 +1,5 @@
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { Client, SdkError, SdkErrorCode, SdkHttpError, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/client/stdio';
 import { z } from 'zod';
 import { FathomError, errorMessage } from '@fathom/core';
 import type { Logger } from '@fathom/core';
@@ -31,6 +29,15 @@ export interface CallOptions {
 }
 
 const CONNECT_TIMEOUT_MS = 60_000;
+/** How long a server may take to answer the 2026-era probe before the 2025 handshake is tried. */
+const PROBE_TIMEOUT_MS = 10_000;
+
+/**
+ * The SDK's stdio transport, but probing the protocol era on the server's own process: the base
+ * class probes on a second, throw-away process, which would start every server twice per task.
+ * A server that exits on the probe is started again for the 2025 handshake (see connect()).
+ */
+class StdioTransport extends StdioClientTransport {}
 const CALL_TIMEOUT_MS = 1_200_000;
 /** A server that dies is started again once per task; a second death is final. */
 const MAX_RECONNECTS = 1;
@@ -226,11 +233,22 @@ interface Connected {
 }
 
 async function connect(name: string, entry: ServerEntry, options: OpenOptions): Promise<Connected> {
+  try {
+    return await connectIn('auto', name, entry, options);
+  } catch (error) {
+    const probeKilled = !isHttpEntry(entry) && error instanceof FathomError && error.cause instanceof SdkError && error.cause.code === SdkErrorCode.EraNegotiationFailed;
+    if (!probeKilled) throw error;
+    options.logger.info('MCP server exited on the protocol probe; starting it again for the 2025 handshake', { server: name });
+    return connectIn('legacy', name, entry, options);
+  }
+}
+
+async function connectIn(mode: 'auto' | 'legacy', name: string, entry: ServerEntry, options: OpenOptions): Promise<Connected> {
   const timeout = options.timeoutMs ?? CONNECT_TIMEOUT_MS;
   const stderr = new StderrTail();
   const transport = isHttpEntry(entry)
     ? new StreamableHTTPClientTransport(new URL(entry.url), { requestInit: { headers: entry.headers } })
-    : new StdioClientTransport({
+    : new StdioTransport({
         command: entry.command,
         args: entry.args,
         env: { ...getDefaultEnvironment(), ...definedOnly(options.env), ...entry.env },
@@ -238,7 +256,9 @@ async function connect(name: string, entry: ServerEntry, options: OpenOptions): 
         stderr: 'pipe',
       });
   if (transport instanceof StdioClientTransport) transport.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
-  const client = new Client({ name: 'fathom-agent', version: '0.1.0' }, { capabilities: {} });
+  // The newest protocol era the server offers: 2026-07-28 where it answers server/discover, else the 2025 handshake.
+  const versionNegotiation = mode === 'auto' ? { mode, probe: { timeoutMs: Math.min(timeout, PROBE_TIMEOUT_MS) } } : { mode };
+  const client = new Client({ name: 'fathom-agent', version: '0.1.0' }, { capabilities: {}, versionNegotiation });
   const session: Session = { client, transport, stderr, closing: false, lost: false };
   client.onclose = () => {
     if (session.closing || session.lost) return;
@@ -250,12 +270,14 @@ async function connect(name: string, entry: ServerEntry, options: OpenOptions): 
   try {
     await client.connect(transport, { timeout });
     const tools = await listTools(client, timeout);
-    options.logger.info('MCP server connected', { server: name, tools: tools.length, ms: Date.now() - started });
+    options.logger.info('MCP server connected', { server: name, era: client.getProtocolEra(), tools: tools.length, ms: Date.now() - started });
     return { session, tools };
   } catch (error) {
-    const exited = !isHttpEntry(entry) && error instanceof McpError && error.code === ErrorCode.ConnectionClosed;
+    const exited = !isHttpEntry(entry) && error instanceof SdkError && error.code === SdkErrorCode.ConnectionClosed;
     await closeSession(session);
-    const reason = exited ? 'the process exited during start-up' : reasonOf(error);
+    // A probe that failed for a reason of the transport (nothing listening) says that reason, not the probe's.
+    const probed = error instanceof SdkError && error.code === SdkErrorCode.EraNegotiationFailed && error.cause instanceof Error ? error.cause : error;
+    const reason = exited ? 'the process exited during start-up' : reasonOf(probed);
     const tail = stderr.last();
     throw new FathomError('unavailable', `${name} did not start: ${reason}${tail ? `\n${tail}` : ''}`, {
       hint: isHttpEntry(entry) ? `Check that an MCP server answers at ${entry.url}.` : `Check the command: ${describeEntry(entry)}`,
@@ -297,7 +319,7 @@ async function callOnce(session: Session, call: ToolCall, timeout: number, signa
   if (signal?.aborted) abort();
   signal?.addEventListener('abort', abort, { once: true });
   try {
-    return (await session.client.callTool({ name: call.tool, arguments: call.arguments }, undefined, { timeout, signal: controller.signal })) as CallResult;
+    return (await session.client.callTool({ name: call.tool, arguments: call.arguments }, { timeout, signal: controller.signal })) as CallResult;
   } finally {
     signal?.removeEventListener('abort', abort);
   }
@@ -313,15 +335,15 @@ function resultText(result: CallResult): string {
 /** Whether a failed call failed because the server went away (process exit, HTTP session or server gone). */
 function lostDuring(session: Session, entry: ServerEntry, error: unknown): boolean {
   if (session.lost) return true;
-  if (error instanceof McpError) return error.code === ErrorCode.ConnectionClosed;
+  if (error instanceof SdkHttpError) return isHttpEntry(entry) && error.status === 404;
+  if (error instanceof SdkError) return error.code === SdkErrorCode.ConnectionClosed;
   if (!isHttpEntry(entry)) return false;
-  if (error instanceof StreamableHTTPError) return error.code === 404;
   return error instanceof TypeError && error.message === 'fetch failed';
 }
 
 function failureReason(error: unknown, timeoutMs: number, signal?: AbortSignal): string {
   if (signal?.aborted) return 'the call was cancelled';
-  if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) return `timed out after ${formatSeconds(timeoutMs)} s`;
+  if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) return `timed out after ${formatSeconds(timeoutMs)} s`;
   return reasonOf(error);
 }
 
