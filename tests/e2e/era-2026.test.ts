@@ -55,8 +55,12 @@ function text(result: unknown): string {
     .join('\n');
 }
 
-/** One call of each server's, checked; python-sandbox makes a session in one call and uses it in the next. */
-async function callOne(name: ServerName, client: Client): Promise<void> {
+/**
+ * One call of each server's, checked; python-sandbox makes a session in one call and uses it in the
+ * next, and the browser opens a page in one and reads it in the next (`sessionless`: over HTTP, where
+ * each 2026-era request stands alone).
+ */
+async function callOne(name: ServerName, client: Client, sessionless: boolean): Promise<void> {
   if (name === 'search') {
     const fetched = await client.callTool({ name: 'web_fetch', arguments: { url: `${site.url}${site.articles[0]!.path}` } });
     expect(fetched.isError).toBeFalsy();
@@ -66,6 +70,18 @@ async function callOne(name: ServerName, client: Client): Promise<void> {
     const opened = await client.callTool({ name: 'browser_navigate', arguments: { url: `${site.url}${site.articles[0]!.path}` } });
     expect(opened.isError, text(opened)).toBeFalsy();
     expect(text(opened)).toContain(`Page: ${site.url}`);
+    // The page stays in its context for the next call that names it, session or none.
+    const context_id = (opened.structuredContent as { context_id: string }).context_id;
+    const snapshot = await client.callTool({ name: 'browser_snapshot', arguments: { context_id } });
+    expect(snapshot.isError, text(snapshot)).toBeFalsy();
+    expect(text(snapshot)).toContain(`Page: ${site.url}${site.articles[0]!.path}`);
+    const unnamed = await client.callTool({ name: 'browser_snapshot', arguments: {} });
+    if (sessionless) {
+      expect(unnamed.isError).toBe(true);
+      expect(text(unnamed)).toContain('pass context_id');
+    } else {
+      expect(text(unnamed)).toContain(`Page: ${site.url}${site.articles[0]!.path}`);
+    }
   } else if (name === 'files') {
     const listed = await client.callTool({ name: 'list_files', arguments: {} });
     expect(listed.isError, text(listed)).toBeFalsy();
@@ -92,7 +108,7 @@ describe.each(SERVERS)('%s to a 2026-07-28 client', (name) => {
     const client = await connect(transport);
     try {
       expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(SERVER_TOOLS[name]);
-      await callOne(name, client);
+      await callOne(name, client, false);
     } finally {
       await client.close();
     }
@@ -103,7 +119,7 @@ describe.each(SERVERS)('%s to a 2026-07-28 client', (name) => {
     try {
       const client = await connect(new StreamableHTTPClientTransport(new URL(server.url)));
       expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(SERVER_TOOLS[name]);
-      await callOne(name, client);
+      await callOne(name, client, true);
       const health = (await (await fetch(`http://127.0.0.1:${server.port}/healthz`)).json()) as Record<string, unknown>;
       expect(health).toMatchObject({ status: 'ok', sessions: 0 });
       await client.close();

@@ -6,6 +6,7 @@ import type { Logger } from '@fathom/core';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 import { findChromium } from './chromium.js';
+import { ContextRegistry } from './contexts.js';
 import type { Config } from './config.js';
 import { DownloadWatcher } from './downloads.js';
 import { launchHint, prepareLaunch } from './launch.js';
@@ -101,6 +102,8 @@ export class BrowserManager {
   private closing = false;
   /** Where browser_find runs its patterns: a worker a costly one cannot wedge, replaced when stopped. */
   readonly matcher: WorkerPool;
+  /** The context ids every server instance on this browser hands out, with their owners. */
+  readonly contexts = new ContextRegistry();
 
   constructor(options: BrowserManagerOptions) {
     this.config = options.config;

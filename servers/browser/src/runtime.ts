@@ -7,10 +7,13 @@ import type { BrowserManager } from './manager.js';
 import { isBlankPage } from './session.js';
 import type { BrowserSession, ViewMode } from './session.js';
 import { ariaView, diffViews, markdownView } from './snapshot.js';
-import { ContextRegistry } from './tools/contexts.js';
+import type { ContextRegistry } from './contexts.js';
 
-/** One registry of context ids per browser: an id names a context of whichever instance opened it. */
-const registries = new WeakMap<BrowserManager, ContextRegistry>();
+/**
+ * A 2026-era HTTP request is an instance of its own, closed once answered: the contexts such
+ * requests open belong to them all, are reached by the id a later call passes back, and close when idle.
+ */
+const PER_REQUEST_OWNER = '2026-era requests';
 
 export const DEFAULT_VIEW_CHARS = 6000;
 export const NO_PAGE = 'No page is open: call browser_navigate first.';
@@ -27,33 +30,49 @@ export class ToolRuntime {
   readonly manager: BrowserManager;
   private readonly instanceId: string;
   private readonly contexts: ContextRegistry;
+  private readonly perRequest: boolean;
+  /** The context a 2026-era browser_navigate opened for its one call. */
+  private opened: string | undefined;
   private closed = false;
 
   constructor({ config, runtime, instance }: ServerContext<Config, BrowserManager>) {
     this.config = config;
     this.manager = runtime;
-    this.instanceId = instance.id;
-    let contexts = registries.get(runtime);
-    if (!contexts) registries.set(runtime, (contexts = new ContextRegistry()));
-    this.contexts = contexts;
+    this.perRequest = instance.perRequest;
+    this.instanceId = instance.perRequest ? PER_REQUEST_OWNER : instance.id;
+    this.contexts = runtime.contexts;
+    if (instance.perRequest) return;
     instance.onClose(async () => {
       this.closed = true;
-      const opened = contexts.release(instance.id);
+      const opened = this.contexts.release(instance.id);
       await Promise.allSettled([instance.id, ...opened].map((id) => runtime.closeSession(id)));
     });
   }
 
-  /** This instance's browser session, opened on first use; with a context id, the context it names (one this instance opened). */
-  async session(context: ToolContext, contextId?: string): Promise<BrowserSession> {
+  /**
+   * This instance's browser session, opened on first use; with a context id, the context it names
+   * (one this instance opened). A 2026-era request has no session of its own: it names a context,
+   * or (`open`, for browser_navigate) gets a new one whose id its answer carries.
+   */
+  async session(context: ToolContext, contextId?: string, options: { open?: boolean } = {}): Promise<BrowserSession> {
     if (this.closed) throw new FathomError('cancelled', 'The MCP session was closed', { hint: 'Connect again.' });
     if (contextId !== undefined && !this.contexts.lookup(contextId, this.instanceId).own) return this.manager.session(contextId);
+    if (this.perRequest) {
+      if (!options.open) {
+        throw new FathomError('invalid_argument', 'This request has no MCP session, so it must name its browser context: pass context_id', {
+          hint: 'Pass the context_id that browser_navigate or browser_open returned (MCP 2026-07-28 requests keep no session between calls).',
+        });
+      }
+      this.opened = await this.openContext();
+      return this.manager.session(this.opened);
+    }
     // The downloads folder is named after the MCP session where there is one.
     return this.manager.session(this.instanceId, context.sessionId ?? this.instanceId);
   }
 
   /** The id that names the context `contextId` does, or this instance's own context when there is none. */
   contextId(contextId?: string): string {
-    return contextId ?? this.contexts.ownId(this.instanceId);
+    return contextId ?? this.opened ?? this.contexts.ownId(this.instanceId);
   }
 
   /** A new browser context of this instance's, apart from its own: its id, to pass as context_id. */

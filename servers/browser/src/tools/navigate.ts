@@ -51,7 +51,7 @@ export function navigateTools(runtime: ToolRuntime): Tool[] {
     output: pageOutput,
     annotations,
     async handle({ url, max_chars, context_id }, context) {
-      const session = await runtime.session(context, context_id);
+      const session = await runtime.session(context, context_id, { open: true });
       return pageAnswer(runtime, session, await session.navigate(url), max_chars, runtime.contextId(context_id), true);
     },
   });
