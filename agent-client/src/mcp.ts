@@ -256,8 +256,12 @@ async function connectIn(mode: 'auto' | 'legacy', name: string, entry: ServerEnt
         stderr: 'pipe',
       });
   if (transport instanceof StdioClientTransport) transport.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
-  // The newest protocol era the server offers: 2026-07-28 where it answers server/discover, else the 2025 handshake.
-  const versionNegotiation = mode === 'auto' ? { mode, probe: { timeoutMs: Math.min(timeout, PROBE_TIMEOUT_MS) } } : { mode };
+  // Over stdio, the newest protocol era the server offers: 2026-07-28 where it answers server/discover,
+  // else the 2025 handshake. Over HTTP the 2025 era with its session: a task's sandboxes and browser
+  // contexts close when its session ends, and a restarted server is seen as one; a 2026-era HTTP
+  // request has no session, so what a task made would stay until its idle time.
+  const negotiate = mode === 'auto' && !isHttpEntry(entry);
+  const versionNegotiation = negotiate ? { mode, probe: { timeoutMs: Math.min(timeout, PROBE_TIMEOUT_MS) } } : { mode: 'legacy' as const };
   const client = new Client({ name: 'fathom-agent', version: '0.1.0' }, { capabilities: {}, versionNegotiation });
   const session: Session = { client, transport, stderr, closing: false, lost: false };
   client.onclose = () => {
