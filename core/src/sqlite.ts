@@ -1,6 +1,7 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 
-// Node's built-in SQLite (node:sqlite, stable enough in Node 24 to load without a warning) under
+// Node's built-in SQLite (node:sqlite: a release candidate from Node 24.15, which loads it without
+// the ExperimentalWarning that 24.14 and older print, so Fathom requires 24.15) under
 // the few conveniences Fathom's stores use: typed statements, a prepared-statement cache and
 // transactions that nest as savepoints. No native addon to build.
 
