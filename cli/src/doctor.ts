@@ -52,10 +52,10 @@ export async function runChecks(): Promise<Check[]> {
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
   checks.push({
     name: 'node',
-    ok: major > 20 || (major === 20 && minor >= 18),
+    ok: major > 24 || (major === 24 && minor >= 15),
     neededBy: 'everything',
     detail: `v${process.versions.node}`,
-    fix: 'install Node.js 20.18 or newer',
+    fix: 'use "npm start" in the Fathom folder (it runs on the Node 24 that npm ci installs), or install Node.js 24.15 or newer',
   });
 
   const chromium = findChromium();
@@ -143,21 +143,27 @@ export async function runChecks(): Promise<Check[]> {
     }
   }
 
+  // Node's built-in SQLite, with the FTS5 full-text module the local search index needs.
   let sqlite: string | undefined;
+  let sqliteError = '';
   try {
-    const { default: Database } = await import('better-sqlite3');
-    const db = new Database(':memory:');
-    sqlite = (db.prepare('select sqlite_version() as v').get() as { v: string }).v;
-    db.close();
-  } catch {
-    sqlite = undefined;
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(':memory:');
+    try {
+      db.exec('CREATE VIRTUAL TABLE probe USING fts5(body)');
+      sqlite = (db.prepare('select sqlite_version() as v').get() as { v: string }).v;
+    } finally {
+      db.close();
+    }
+  } catch (error) {
+    sqliteError = error instanceof Error ? error.message : String(error);
   }
   checks.push({
     name: 'sqlite',
     ok: !!sqlite,
     neededBy: 'shared cache',
-    detail: sqlite ? `SQLite ${sqlite} through better-sqlite3` : 'better-sqlite3 failed to load',
-    fix: 'npm rebuild better-sqlite3   (needs python3, make and g++)',
+    detail: sqlite ? `SQLite ${sqlite} with FTS5 (node:sqlite)` : `node:sqlite unusable: ${sqliteError}`,
+    fix: 'run Fathom on Node.js 24.15 or newer (npm start does)',
   });
 
   const pdftotext = await output('pdftotext', ['-v']);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import { type DatabaseSync, type Statement, StatementCache, blobBuffer, openSqlite, transaction } from './sqlite.js';
 import { FathomError, errorMessage } from './errors.js';
 import { createLogger } from './log.js';
 
@@ -95,7 +95,7 @@ CREATE INDEX IF NOT EXISTS entries_access ON entries (last_access);
 `;
 
 interface EntryRow {
-  body: Buffer;
+  body: Uint8Array;
   meta: string;
   created_at: number;
   expires_at: number | null;
@@ -105,17 +105,18 @@ const log = createLogger('cache');
 
 export class Cache {
   readonly mode: CacheMode;
-  private readonly db: Database.Database;
+  private readonly db: DatabaseSync;
   private readonly now: () => number;
   private readonly defaultTtlMs: number;
   private readonly maxBytes: number | undefined;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements: StatementCache;
   private readonly inFlight = new Map<string, Promise<CacheHit>>();
   private hits = 0;
   private misses = 0;
 
-  private constructor(db: Database.Database, options: CacheOptions) {
+  private constructor(db: DatabaseSync, options: CacheOptions) {
     this.db = db;
+    this.statements = new StatementCache(db);
     this.mode = options.mode ?? 'normal';
     this.now = options.now ?? Date.now;
     this.defaultTtlMs = options.defaultTtlMs ?? DAY_MS;
@@ -129,14 +130,16 @@ export class Cache {
     }
     // Off mode touches no file at all.
     const path = mode === 'off' ? ':memory:' : options.path;
-    let db: Database.Database;
+    let db: DatabaseSync;
     try {
       if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
-      db = new Database(path, { timeout: 5000 });
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
-      db.exec(SCHEMA);
+      db = openSqlite(path, { timeoutMs: 5000 });
+      try {
+        db.exec(SCHEMA);
+      } catch (error) {
+        db.close();
+        throw error;
+      }
     } catch (cause) {
       throw new FathomError('unavailable', `Cannot open the cache at ${path}: ${errorMessage(cause)}`, {
         hint: 'Check that the cache directory is writable, or set FATHOM_CACHE_MODE=off.',
@@ -155,7 +158,7 @@ export class Cache {
        WHERE e.namespace = ? AND e.key_hash = ?`,
     ).get(namespace, keyHash);
     const now = this.now();
-    const hit = row && makeHit(row.body, JSON.parse(row.meta) as CacheMeta, row.created_at, row.expires_at, true);
+    const hit = row && makeHit(blobBuffer(row.body), JSON.parse(row.meta) as CacheMeta, row.created_at, row.expires_at, true);
     if (!hit || (this.mode === 'normal' && hit.expiresAt !== null && hit.expiresAt <= now) || (usable && !usable(hit))) {
       this.misses++;
       return undefined;
@@ -177,15 +180,17 @@ export class Cache {
     const blobHash = createHash('sha256').update(bytes).digest('hex');
     const now = this.now();
     const expiresAt = Number.isFinite(ttlMs) ? now + ttlMs : null;
-    this.db
-      .transaction(() => {
+    transaction(
+      this.db,
+      () => {
         this.sql('INSERT OR IGNORE INTO blobs (hash, body, size) VALUES (?, ?, ?)').run(blobHash, bytes, bytes.length);
         this.sql(
           `INSERT OR REPLACE INTO entries (namespace, key_hash, key, blob_hash, created_at, expires_at, last_access, size, meta)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ).run(namespace, hashKey(namespace, key), canonicalJson(key), blobHash, now, expiresAt, now, bytes.length, JSON.stringify(meta));
-      })
-      .immediate();
+      },
+      { immediate: true },
+    );
     return makeHit(bytes, meta, now, expiresAt, false);
   }
 
@@ -237,8 +242,9 @@ export class Cache {
   prune(): PruneResult {
     const removed: PruneResult = { entries: 0, blobs: 0, bytes: 0 };
     if (this.mode === 'off' || this.mode === 'replay') return removed;
-    this.db
-      .transaction(() => {
+    transaction(
+      this.db,
+      () => {
         removed.entries += this.sql('DELETE FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?').run(this.now()).changes;
         const dropOrphans = () => {
           const freed = this.sql('DELETE FROM blobs WHERE hash NOT IN (SELECT blob_hash FROM entries) RETURNING size').all() as Array<{ size: number }>;
@@ -266,8 +272,9 @@ export class Cache {
             removed.bytes += freed.size;
           }
         }
-      })
-      .immediate();
+      },
+      { immediate: true },
+    );
     if (removed.entries > 0 || removed.blobs > 0) log.debug('pruned', { ...removed });
     return removed;
   }
@@ -278,16 +285,11 @@ export class Cache {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.db.isOpen) this.db.close();
   }
 
-  private sql<P extends unknown[] = unknown[], R = unknown>(text: string): Database.Statement<P, R> {
-    let statement = this.statements.get(text);
-    if (!statement) {
-      statement = this.db.prepare(text);
-      this.statements.set(text, statement);
-    }
-    return statement as Database.Statement<P, R>;
+  private sql<P extends unknown[] = unknown[], R = unknown>(text: string): Statement<P, R> {
+    return this.statements.sql<P, R>(text);
   }
 
   private storedBytes(): number {

@@ -14,6 +14,7 @@ export * from './chat.js';
 export * from './children.js';
 export * from './budget.js';
 export * from './cache.js';
+export * from './sqlite.js';
 export * from './net/index.js';
 export * from './paths.js';
 export * from './runtime.js';

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Cache } from '../src/cache.js';
 import type { CacheOptions } from '../src/cache.js';
@@ -22,7 +22,7 @@ function clock(start = 1_000_000) {
 }
 
 function blobCount(): number {
-  const db = new Database(join(dir, 'cache.sqlite'), { readonly: true });
+  const db = new DatabaseSync(join(dir, 'cache.sqlite'), { readOnly: true });
   try {
     return (db.prepare('SELECT count(*) AS n FROM blobs').get() as { n: number }).n;
   } finally {

@@ -2,9 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FathomError, errorMessage } from '@fathom/core';
-import type { Peer } from '@fathom/core';
-import Database from 'better-sqlite3';
+import { FathomError, StatementCache, errorMessage, openSqlite, prepare, transaction } from '@fathom/core';
+import type { DatabaseSync, Peer, Statement } from '@fathom/core';
 import { isStopWord } from './bm25.js';
 import type { SearchRequest, SearchResult } from './types.js';
 import { normalizeUrl, resultId } from './urls.js';
@@ -213,24 +212,27 @@ interface FileInfo {
 
 /** A full-text index of fetched pages and local documents (SQLite FTS5). */
 export class LocalIndex {
-  private readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly db: DatabaseSync;
+  private readonly statements: StatementCache;
 
-  private constructor(db: Database.Database) {
+  private constructor(db: DatabaseSync) {
     this.db = db;
+    this.statements = new StatementCache(db);
   }
 
   /** A file path (parent folders are created) or ':memory:'. */
   static open(path: string, options: IndexOptions = {}): LocalIndex {
     try {
       if (path !== ':memory:' && path !== '') mkdirSync(dirname(path), { recursive: true });
-      const db = new Database(path, { timeout: 5000 });
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
-      migrate(db);
-      const lists = options.lists ?? (() => true);
-      db.function('listed', { deterministic: true }, (peers: unknown) => (lists(parsePeers(peers)) ? 1 : 0));
+      const db = openSqlite(path, { timeoutMs: 5000 });
+      try {
+        migrate(db);
+        const lists = options.lists ?? (() => true);
+        db.function('listed', { deterministic: true }, (peers) => (lists(parsePeers(peers)) ? 1 : 0));
+      } catch (error) {
+        db.close();
+        throw error;
+      }
       return new LocalIndex(db);
     } catch (cause) {
       throw new FathomError('unavailable', `Cannot open the local search index at ${path}: ${errorMessage(cause)}`, {
@@ -255,7 +257,7 @@ export class LocalIndex {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.db.isOpen) this.db.close();
   }
 
   /**
@@ -431,12 +433,12 @@ export class LocalIndex {
       "SELECT id, key FROM pages WHERE source = 'folder' AND substr(key, 1, length(@prefix)) = @prefix",
     ).all({ prefix });
     const gone = rows.filter((row) => !seen.has(row.key));
-    this.db.transaction(() => {
+    transaction(this.db, () => {
       for (const row of gone) {
         this.sql('DELETE FROM pages WHERE id = ?').run(row.id);
         this.sql('DELETE FROM pages_fts WHERE rowid = ?').run(row.id);
       }
-    })();
+    });
     return gone.length;
   }
 
@@ -447,8 +449,9 @@ export class LocalIndex {
     const fetchedAt = page.fetchedAt ?? new Date().toISOString();
     const body = indexedText(page.markdown.slice(0, MAX_INDEXED_CHARS));
     const peers = page.source === 'web' && page.peers ? JSON.stringify(page.peers) : null;
-    this.db
-      .transaction(() => {
+    transaction(
+      this.db,
+      () => {
         const { id } = this.sql<unknown[], { id: number }>(
           `INSERT INTO pages (key, url, title, markdown, source, host, fetched_at, file_mtime_ms, file_size, peers)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -459,17 +462,13 @@ export class LocalIndex {
         ).get(key, page.url, title, page.markdown, page.source, host, fetchedAt, file?.mtimeMs ?? null, file?.size ?? null, peers)!;
         this.sql('DELETE FROM pages_fts WHERE rowid = ?').run(id);
         this.sql('INSERT INTO pages_fts (rowid, title, body) VALUES (?, ?, ?)').run(id, spaceUnspaced(title), body);
-      })
-      .immediate();
+      },
+      { immediate: true },
+    );
   }
 
-  private sql<P extends unknown[] = unknown[], R = unknown>(text: string): Database.Statement<P, R> {
-    let statement = this.statements.get(text);
-    if (!statement) {
-      statement = this.db.prepare(text);
-      this.statements.set(text, statement);
-    }
-    return statement as Database.Statement<P, R>;
+  private sql<P extends unknown[] = unknown[], R = unknown>(text: string): Statement<P, R> {
+    return this.statements.sql<P, R>(text);
   }
 }
 
@@ -479,12 +478,16 @@ const HOST_MATCH = "(p.host = ? OR p.host LIKE ? ESCAPE '\\')";
  * The tables, and the peers column an index made before it existed lacks, in one write
  * transaction (two servers may open the same old file at once).
  */
-function migrate(db: Database.Database): void {
-  db.transaction(() => {
-    db.exec(SCHEMA);
-    const columns = db.prepare<[], { name: string }>('PRAGMA table_info(pages)').all();
-    if (!columns.some((column) => column.name === 'peers')) db.exec('ALTER TABLE pages ADD COLUMN peers TEXT');
-  }).immediate();
+function migrate(db: DatabaseSync): void {
+  transaction(
+    db,
+    () => {
+      db.exec(SCHEMA);
+      const columns = prepare<[], { name: string }>(db, 'PRAGMA table_info(pages)').all();
+      if (!columns.some((column) => column.name === 'peers')) db.exec('ALTER TABLE pages ADD COLUMN peers TEXT');
+    },
+    { immediate: true },
+  );
 }
 
 /** The stored peers column: the JSON it holds, or null when there is none or it is not JSON. */

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startJinaFake } from '../../../../tests/fixtures/providers.js';
 import type { JinaFake } from '../../../../tests/fixtures/providers.js';
@@ -159,7 +159,7 @@ describe('two search servers sharing one index (beside one cache file)', () => {
 
 /** An index file as the search server wrote it before it recorded where pages came from. */
 function writeLegacyIndex(path: string, pages: Array<{ url: string; title: string; body: string; source: 'web' | 'folder' }>): void {
-  const db = new Database(path);
+  const db = new DatabaseSync(path);
   db.exec(`
     CREATE TABLE pages (
       id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, url TEXT NOT NULL, title TEXT NOT NULL, markdown TEXT NOT NULL,
