@@ -33,6 +33,8 @@ export interface DocumentFetcherOptions {
   ttlMs?: number;
   /** What to tell the agent when a document is over `maxBytes`: how the operator raises the limit. */
   tooLargeHint?: string;
+  /** Sent with every request (e.g. the operator's User-Agent), and not part of the cache key. */
+  headers?: Record<string, string>;
 }
 
 export interface FetchDocumentOptions {
@@ -56,8 +58,8 @@ export class DocumentFetcher {
   async fetch(url: string | URL, options: FetchDocumentOptions = {}): Promise<FetchedDocument> {
     const target = typeof url === 'string' ? parseWebUrl(url) : url;
     const custom = requestHeaders(options.headers);
-    const headers = { accept: ACCEPT, 'accept-language': 'en-US,en;q=0.9', ...custom };
-    const key: CacheKey = Object.keys(custom).length > 0 ? { url: target.href, headers } : { url: target.href };
+    const headers = { accept: ACCEPT, 'accept-language': 'en-US,en;q=0.9', ...requestHeaders(this.options.headers), ...custom };
+    const key: CacheKey = Object.keys(custom).length > 0 ? { url: target.href, headers: custom } : { url: target.href };
     const { http, cache, logger, maxBytes, ttlMs = DEFAULT_FETCH_TTL_MS } = this.options;
     const hit = await withDeadline(this.options, target.href, options.signal, (signal) =>
       http.cached(

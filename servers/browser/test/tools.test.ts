@@ -8,34 +8,13 @@ import { connectInMemory, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { startBrowserSite } from '../../../tests/fixtures/browser-site.js';
-import { freePort } from '../../../tests/helpers.js';
+import { SERVER_TOOLS, freePort } from '../../../tests/helpers.js';
 import type { BrowserSite } from '../../../tests/fixtures/browser-site.js';
 import { outputChecker } from '../../../tests/outputs.js';
 import { configSchema } from '../src/config.js';
 import { describeChromium } from './chromium.js';
 import type { Config } from '../src/config.js';
 import { createServer as createBrowserServer, definition } from '../src/server.js';
-
-
-const TOOLS = [
-  'browser_navigate',
-  'browser_back',
-  'browser_forward',
-  'browser_reload',
-  'browser_open',
-  'browser_snapshot',
-  'browser_click',
-  'browser_type',
-  'browser_select',
-  'browser_press',
-  'browser_hover',
-  'browser_scroll',
-  'browser_wait_for',
-  'browser_find',
-  'browser_screenshot',
-  'browser_tabs',
-  'browser_downloads',
-];
 
 let site: BrowserSite;
 let output: string;
@@ -74,7 +53,7 @@ afterAll(async () => {
 describeChromium('browser server tools (Chromium)', () => {
   it('lists its tools', async () => {
     const { tools } = await connection.client.listTools();
-    expect(tools.map((tool) => tool.name)).toEqual(TOOLS);
+    expect(tools.map((tool) => tool.name)).toEqual(SERVER_TOOLS.browser);
   });
 
   it('navigates and returns the title, status and a compact view with refs; back and forward', async () => {

@@ -55,9 +55,9 @@ export async function fetchUrl(runtime: SandboxRuntime, url: string): Promise<{ 
   if (!/^https?:\/\//i.test(url.trim())) {
     throw new FathomError('invalid_argument', `Only http and https URLs can be downloaded, not ${url}`, { hint: 'Give an http(s) URL.' });
   }
-  const loaded = await loadSource(url, { roots: [], maxBytes: maxBytes(runtime), fetcher: runtime.fetcher });
-  const name = loaded.name && loaded.name !== 'index' ? loaded.name : 'downloaded_file';
-  return { bytes: loaded.bytes, name, url: loaded.url ?? url, ...(loaded.mimeType ? { contentType: loaded.mimeType } : {}) };
+  const fetched = await runtime.fetcher.fetch(url);
+  const name = fetched.name !== 'index' ? fetched.name : 'downloaded_file';
+  return { bytes: fetched.bytes, name, url: fetched.finalUrl, ...(fetched.contentType ? { contentType: fetched.contentType } : {}) };
 }
 
 export async function downloadInto(

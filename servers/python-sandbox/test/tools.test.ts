@@ -10,19 +10,7 @@ import { outputChecker } from '../../../tests/outputs.js';
 import { definition } from '../src/server.js';
 import { call, connect, describeBwrap, newSession, sandboxConfig, testDirs } from './helpers.js';
 import type { TestDirs } from './helpers.js';
-
-const DEFAULT_TOOLS = [
-  'python_create_session',
-  'python_run',
-  'shell_run',
-  'sandbox_write_file',
-  'sandbox_read_file',
-  'sandbox_list_files',
-  'sandbox_upload',
-  'sandbox_download_url',
-  'sandbox_export',
-  'python_close_session',
-];
+import { SERVER_TOOLS } from '../../../tests/helpers.js';
 
 let dirs: TestDirs;
 let connection: InMemoryConnection;
@@ -54,7 +42,7 @@ afterAll(async () => {
 describeBwrap('python-sandbox default tools (bwrap)', () => {
   it('lists the default tool set', async () => {
     const { tools } = await connection.client.listTools();
-    expect(tools.map((tool) => tool.name)).toEqual(DEFAULT_TOOLS);
+    expect(tools.map((tool) => tool.name)).toEqual(SERVER_TOOLS['python-sandbox']);
     const run = tools.find((tool) => tool.name === 'python_run')!;
     expect(run.outputSchema).toBeDefined();
     expect(run.annotations?.readOnlyHint).toBe(false);

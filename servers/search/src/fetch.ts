@@ -87,6 +87,7 @@ export class PageFetcher {
       timeoutMs: this.timeoutMs,
       ttlMs: this.config.pageTtlHours * HOUR_MS,
       tooLargeHint: TOO_LARGE_HINT,
+      headers: { 'user-agent': this.config.userAgent },
     });
     // The operator chose the Jina endpoint, so it may be a local instance.
     this.jina = this.config.jinaApiKey
@@ -112,7 +113,7 @@ export class PageFetcher {
         this.logger.warn('Jina Reader failed; fetching the page directly', { url: target.href, error });
       }
     }
-    const fetched = await this.documents.fetch(target, { ...(options.headers ? { headers: { 'user-agent': this.config.userAgent, ...options.headers } } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+    const fetched = await this.documents.fetch(target, { ...(options.headers ? { headers: options.headers } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     // A redirect may lead where robots.txt says no: the page is not handed on then.
     if (this.config.robots && fetched.finalUrl !== target.href) await this.checkRobots(new URL(fetched.finalUrl), options.signal);
     return this.toPage(fetched, options.mainContent ?? true);
