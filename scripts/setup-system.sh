@@ -7,12 +7,13 @@
 #                       image that Debian ships small (README: python-sandbox lists the gaps)
 #   poppler-utils       pdftohtml, the files server's fast PDF text reader (pdf.js is the fallback)
 #   pandoc              the DOCX baseline of the document benchmarks
+#   redis-server, nginx the eval queue, shared cache and balancer tests (each test starts its own on loopback)
 set -euo pipefail
 
 packages=(chromium bubblewrap e2fsprogs python3 python3-numpy python3-pandas python3-scipy python3-sympy
   python3-matplotlib python3-requests python3-sklearn python3-bs4 python3-openpyxl python3-xlrd python3-docx
   python3-seaborn python3-pil python3-tz python3-joblib python3-imageio python3-soundfile python3-xarray
-  python3-nltk python3-aiohttp python3-pytest poppler-utils pandoc)
+  python3-nltk python3-aiohttp python3-pytest poppler-utils pandoc redis-server nginx)
 
 missing=()
 for package in "${packages[@]}"; do
