@@ -7,6 +7,7 @@ import { baseType, booleanForms, booleanWord, describeConfig, flagName, loadConf
 import type { BaseConfig } from './config.js';
 import { FathomError, errorLine, errorMessage } from './errors.js';
 import { helpColumns } from './help.js';
+import { defaultReplicaId } from './replica.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { startHttpHost } from './http.js';
@@ -35,6 +36,11 @@ export interface ServerDefinition<S extends ConfigSchema = ConfigSchema> {
   endpoints?(config: z.infer<S>): string[];
   /** Releases what all instances share (a browser, a pool of kernels), once, at exit. */
   shutdown?(): Promise<void>;
+  /**
+   * What a client's session holds on this server (its sandboxes, its browser contexts), when it
+   * holds something: such a server refuses --stateless, and behind a balancer needs affinity.
+   */
+  sessionState?: string;
 }
 
 export function defineServer<S extends ConfigSchema>(definition: ServerDefinition<S>): ServerDefinition<S> {
@@ -248,6 +254,16 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
         `to let outbound requests reach ${config.allowedHosts.join(', ')}, use --egress-allow\n`,
     );
   }
+  if (config.stateless && definition.sessionState) {
+    throw new FathomError('invalid_config', `fathom ${definition.name} cannot serve --stateless: each client's session holds ${definition.sessionState} in the replica that made them`, {
+      hint:
+        'Serve it with sessions and route each session to its replica: give every replica its own --replica-id and ' +
+        'use the affinity upstreams of deploy/nginx/fathom.conf (they route on the replica named in the Mcp-Session-Id header).',
+    });
+  }
+  if (config.transport === 'stdio' && config.stateless) {
+    process.stderr.write(`fathom ${definition.name}: --stateless is for HTTP and does nothing over stdio\n`);
+  }
   const create = async (endpoint = config.endpoint, instance?: InstanceOptions) => definition.createServer(config, logger, endpoint, instance);
 
   process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: errorMessage(reason) }));
@@ -276,6 +292,7 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
 
   let url: string | undefined;
   if (config.transport === 'stdio') {
+    config.replicaId ??= defaultReplicaId();
     const connection = serveStdioConnection(await create(), () => create(), new StdioTransport(), () => void shutdown('stdin closed'));
     closeTransport = (reason) => connection.close(reason);
     logger.info('serving over stdio', { server: definition.name, profile: config.profile });

@@ -1,7 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { WorkerPool } from '@fathom/files/pool';
-import { AddressGuard, FathomError, errorMessage } from '@fathom/core';
+import { AddressGuard, FathomError, errorMessage, replicaOf } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
@@ -103,11 +103,12 @@ export class BrowserManager {
   /** Where browser_find runs its patterns: a worker a costly one cannot wedge, replaced when stopped. */
   readonly matcher: WorkerPool;
   /** The context ids every server instance on this browser hands out, with their owners. */
-  readonly contexts = new ContextRegistry();
+  readonly contexts: ContextRegistry;
 
   constructor(options: BrowserManagerOptions) {
     this.config = options.config;
     this.logger = options.logger;
+    this.contexts = new ContextRegistry(replicaOf(options.config));
     this.ttlMs = options.ttlMs ?? options.config.contextTtlSeconds * 1000;
     this.clock = options.clock ?? Date.now;
     this.guard = new AddressGuard(options.config.allowPrivateNetwork, options.config.egressAllow);
