@@ -11,7 +11,7 @@ import { startBrowserSite } from '../fixtures/browser-site.js';
 import type { BrowserSite } from '../fixtures/browser-site.js';
 import { startFixtureSite } from '../fixtures/site.js';
 import type { FixtureSite } from '../fixtures/site.js';
-import { ROOT, serverMain, spawnNode, startHttpServer } from '../helpers.js';
+import { ROOT, healthy, serverMain, spawnNode, startHttpServer, waitFor } from '../helpers.js';
 import { skipWithoutNginx, startNginx } from '../services.js';
 import type { NginxService } from '../services.js';
 
@@ -177,13 +177,16 @@ async function close({ client, transport }: Connected): Promise<void> {
 
 /**
  * One stateful server behind nginx: many clients, each session's calls answered by the replica
- * that holds its state; then the first replica stops under load.
+ * that holds its state; then the first replica stops under load (SIGTERM), and, started again,
+ * is killed outright under load (SIGKILL).
  */
 interface Scenario {
   /** Makes the client's state (a sandbox, a page): the id it lives under. */
   open(connected: Connected, client: number): Promise<string>;
   /** One call (the call-th since open) that reads and changes that state; throws when it is not there. */
-  step(connected: Connected, client: number, call: number, id: string): Promise<void>;
+  step(connected: Connected, client: number, call: number, id: string, timeout: number): Promise<void>;
+  /** A call that names the state `id`, answered as it is. */
+  reach(connected: Connected, id: string): ReturnType<Client['callTool']>;
 }
 
 interface Outcome {
@@ -193,14 +196,12 @@ interface Outcome {
 }
 
 function statefulSuite(name: 'python-sandbox' | 'browser', scenario: Scenario, args: (replica: number) => string[]) {
-  const path = name;
   const [first, second] = REPLICAS[name].names;
   let replicas: [Replica, Replica];
   let nginx: NginxService;
-  const url = () => `${nginx.url}/${path}/mcp`;
+  const url = () => `${nginx.url}/${name}/mcp`;
   beforeAll(async () => {
-    const [a, b] = REPLICAS[name].names;
-    replicas = await Promise.all([startHttpServer(name, [...args(0), '--replica-id', a]), startHttpServer(name, [...args(1), '--replica-id', b])]);
+    replicas = await Promise.all([startHttpServer(name, [...args(0), '--replica-id', first]), startHttpServer(name, [...args(1), '--replica-id', second])]);
     nginx = await startNginx(httpBlock(name, [replicas[0].port, replicas[1].port]));
   });
   afterAll(async () => {
@@ -208,27 +209,40 @@ function statefulSuite(name: 'python-sandbox' | 'browser', scenario: Scenario, a
     await Promise.all((replicas ?? []).map(stop));
   });
 
-  it(`keeps every session on its replica: ${CLIENTS} clients, ${CALLS} calls each, spread over both`, async () => {
+  /** Clients whose sessions are on both replicas. */
+  async function clientsOnBoth(): Promise<{ clients: Connected[]; named: (string | undefined)[] }> {
     const clients = await Promise.all(Array.from({ length: CLIENTS }, () => connect(url())));
     const named = clients.map(replicaOf);
     expect(new Set(named)).toEqual(new Set([first, second]));
-    await Promise.all(
+    return { clients, named };
+  }
+
+  it(`keeps every session on its replica: ${CLIENTS} clients, ${CALLS} calls each, spread over both`, async () => {
+    const { clients, named } = await clientsOnBoth();
+    const ids = await Promise.all(
       clients.map(async (connected, c) => {
         const id = await scenario.open(connected, c);
         // The id of the state names the replica of the session that made it.
         expect(id.startsWith(`${named[c]}.`)).toBe(true);
-        for (let i = 1; i <= CALLS; i++) await scenario.step(connected, c, i, id);
+        for (let i = 1; i <= CALLS; i++) await scenario.step(connected, c, i, id, CALL_TIMEOUT.timeout);
+        return id;
       }),
     );
     const sessions = (await Promise.all(replicas.map(health))).map((h) => h.sessions);
     expect(sessions).toEqual([named.filter((r) => r === first).length, named.filter((r) => r === second).length]);
+    // An id the other replica handed out, reaching this one: the tool error says so, with its code.
+    const there = clients[named.indexOf(second)]!;
+    const foreignId = ids[named.indexOf(first)]!;
+    const refused = await scenario.reach(there, foreignId);
+    expect(refused.isError).toBe(true);
+    expect(refused._meta?.['fathom/error']).toEqual({ code: 'wrong_replica' });
+    expect(text(refused)).toContain(`${foreignId} was opened on replica ${first}; this is replica ${second}: the balancer sent the request elsewhere`);
     await Promise.all(clients.map(close));
   }, 120_000);
 
-  it('stopped under load: its sessions get a clear "state lost" error, the others go on, and new sessions go to the live replica', async () => {
-    const clients = await Promise.all(Array.from({ length: CLIENTS }, () => connect(url())));
-    const named = clients.map(replicaOf);
-    expect(new Set(named)).toEqual(new Set([first, second]));
+  /** Every client calls in a loop; once each has made a few calls, `end` stops the first replica. */
+  async function underLoad(end: (replica: Replica) => Promise<void>, timeout: number, inFlight: RegExp) {
+    const { clients, named } = await clientsOnBoth();
     const ids = await Promise.all(clients.map((connected, c) => scenario.open(connected, c)));
     let stopped = false;
     let calls = 0;
@@ -237,7 +251,7 @@ function statefulSuite(name: 'python-sandbox' | 'browser', scenario: Scenario, a
       for (let i = 1; i <= 5000 && outcome.failures.length < 3; i++) {
         const wasStopped = stopped;
         try {
-          await scenario.step(connected, c, i, ids[c]!);
+          await scenario.step(connected, c, i, ids[c]!, timeout);
           calls++;
           if (wasStopped && ++outcome.after >= 5) break;
         } catch (error) {
@@ -249,7 +263,7 @@ function statefulSuite(name: 'python-sandbox' | 'browser', scenario: Scenario, a
       return outcome;
     });
     while (calls < CLIENTS * 3) await new Promise((resolve) => setTimeout(resolve, 20));
-    await stop(replicas[0]);
+    await end(replicas[0]);
     stopped = true;
     const outcomes = await Promise.all(loops);
     const lost = new RegExp(
@@ -261,10 +275,10 @@ function statefulSuite(name: 'python-sandbox' | 'browser', scenario: Scenario, a
         expect(outcome).toEqual({ after: 5, failures: [] });
         return;
       }
-      // A call in flight when the replica stopped is answered that it was not completed; every later one, that the state is lost.
+      // A call in flight when the replica stopped may fail otherwise (`inFlight`); every later one says the state is lost.
       expect(outcome.failures.length).toBeGreaterThan(0);
       expect(outcome.failures.at(-1)).toMatch(lost);
-      for (const failure of outcome.failures.slice(0, -1)) expect(failure).toMatch(/The server is shutting down \(SIGTERM\)|state is lost/);
+      for (const failure of outcome.failures.slice(0, -1)) expect(failure).toMatch(new RegExp(`${inFlight.source}|state is lost`));
     });
     await Promise.all(clients.filter((_, c) => named[c] === second).map(close));
     await Promise.all(clients.filter((_, c) => named[c] === first).map(({ client }) => client.close()));
@@ -275,10 +289,38 @@ function statefulSuite(name: 'python-sandbox' | 'browser', scenario: Scenario, a
       fresh.map(async (connected, c) => {
         const id = await scenario.open(connected, CLIENTS + c);
         expect(id.startsWith(`${second}.`)).toBe(true);
-        for (let i = 1; i <= 3; i++) await scenario.step(connected, CLIENTS + c, i, id);
+        for (let i = 1; i <= 3; i++) await scenario.step(connected, CLIENTS + c, i, id, CALL_TIMEOUT.timeout);
       }),
     );
     await Promise.all(fresh.map(close));
+  }
+
+  it('stopped under load (SIGTERM): its sessions get a clear "state lost" error, the others go on, new sessions go to the live replica', async () => {
+    // A call in flight is answered that the server is shutting down and the call was not completed.
+    await underLoad(stop, CALL_TIMEOUT.timeout, /The server is shutting down \(SIGTERM\); the call was not completed/);
+  }, 120_000);
+
+  it('killed under load (SIGKILL), after it was started again: the same, once the call in flight has timed out', async () => {
+    const port = replicas[0].port;
+    const again = spawnNode([serverMain(name), '--transport', 'http', '--port', String(port), ...args(0), '--replica-id', first]);
+    replicas[0] = { ...again, port, url: `http://127.0.0.1:${port}/mcp` };
+    await waitFor(() => healthy(port), 15_000, `${first} started again`);
+    // nginx sends new sessions to it again once the time it marked it failed for has passed.
+    await waitFor(async () => {
+      const probe = await connect(url());
+      const on = replicaOf(probe);
+      await close(probe);
+      return on === first;
+    }, 20_000, `nginx sending new sessions to ${first} again`);
+    // The SDK's client does not fail a request whose answer stream broke: the call in flight ends with its own timeout.
+    await underLoad(
+      async (replica) => {
+        replica.child.kill('SIGKILL');
+        await replica.exited;
+      },
+      5000,
+      /Request timed out/,
+    );
   }, 120_000);
 }
 
@@ -302,12 +344,13 @@ describe.skipIf(skipNginx)('python-sandbox replicas behind nginx, affinity on th
           if (set.isError) throw new Error(text(set));
           return id;
         },
-        async step({ client }, _c, call, id) {
-          const run = await client.callTool({ name: 'python_run', arguments: { session_id: id, code: `total += ${call}\ntotal` } }, undefined, CALL_TIMEOUT);
+        async step({ client }, _c, call, id, timeout) {
+          const run = await client.callTool({ name: 'python_run', arguments: { session_id: id, code: `total += ${call}\ntotal` } }, undefined, { timeout });
           if (run.isError) throw new Error(text(run));
           // The sum so far: every call ran in the same sandbox, on the same replica.
           expect((run.structuredContent as { value: string }).value).toBe(String((call * (call + 1)) / 2));
         },
+        reach: ({ client }, id) => client.callTool({ name: 'python_run', arguments: { session_id: id, code: '1' } }, undefined, CALL_TIMEOUT),
       },
       () => {
         const dir = mkdtempSync(join(tmpdir(), 'fathom-balancer-sandbox-'));
@@ -339,18 +382,19 @@ describe.skipIf(skipNginx)('browser replicas behind nginx, affinity on the sessi
           pages.set(c, url);
           return (opened.structuredContent as { context_id: string }).context_id;
         },
-        async step({ client }, c, call, id) {
+        async step({ client }, c, call, id, timeout) {
           if (call % 5 === 0) {
             const url = `${site.url}/static.html?client=${c}&call=${call}`;
-            const moved = await client.callTool({ name: 'browser_navigate', arguments: { url, context_id: id } }, undefined, CALL_TIMEOUT);
+            const moved = await client.callTool({ name: 'browser_navigate', arguments: { url, context_id: id } }, undefined, { timeout });
             if (moved.isError) throw new Error(text(moved));
             pages.set(c, url);
           }
-          const tabs = await client.callTool({ name: 'browser_tabs', arguments: { action: 'list', context_id: id } }, undefined, CALL_TIMEOUT);
+          const tabs = await client.callTool({ name: 'browser_tabs', arguments: { action: 'list', context_id: id } }, undefined, { timeout });
           if (tabs.isError) throw new Error(text(tabs));
           // The page this client's context last went to: the same context, on the same replica.
           expect((tabs.structuredContent as { tabs: { url: string }[] }).tabs.map((tab) => tab.url)).toEqual([pages.get(c)]);
         },
+        reach: ({ client }, id) => client.callTool({ name: 'browser_tabs', arguments: { action: 'list', context_id: id } }, undefined, CALL_TIMEOUT),
       },
       () => ['--egress-allow', '127.0.0.1'],
     );
