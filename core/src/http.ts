@@ -217,7 +217,16 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
       );
       return;
     }
+    let gone = false;
+    const onGone = () => (gone = true);
+    res.once('close', onGone);
     const server = await options.createServer(endpoint, { perRequest: true });
+    res.off('close', onGone);
+    if (gone) {
+      // The client went away while the instance was made.
+      void server.close();
+      return;
+    }
     statelessLive.add(server);
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     res.once('close', () => {
