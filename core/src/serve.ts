@@ -255,7 +255,7 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
     );
   }
   if (config.stateless && definition.sessionState) {
-    throw new FathomError('invalid_config', `fathom ${definition.name} cannot serve --stateless: each client's session holds ${definition.sessionState} in the replica that made them`, {
+    throw new FathomError('invalid_config', `--stateless is not for this server: each client's session holds ${definition.sessionState} in the replica that made them`, {
       hint:
         'Serve it with sessions and route each session to its replica: give every replica its own --replica-id and ' +
         'use the affinity upstreams of deploy/nginx/fathom.conf (they route on the replica named in the Mcp-Session-Id header).',

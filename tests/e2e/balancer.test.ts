@@ -162,7 +162,7 @@ describe.skipIf(skipNginx)('stateless servers behind nginx, round robin', () => 
     for (const name of ['python-sandbox', 'browser']) {
       const started = spawnNode([serverMain(name), '--transport', 'http', '--port', '0', '--stateless']);
       expect((await started.exited).code).toBe(2);
-      expect(started.stderr()).toContain(`fathom ${name}: fathom ${name} cannot serve --stateless`);
+      expect(started.stderr()).toContain(`fathom ${name}: --stateless is not for this server: each client's session holds its `);
       expect(started.stderr()).toContain('--replica-id');
       expect(started.stderr()).toContain('deploy/nginx/fathom.conf');
     }
