@@ -153,6 +153,12 @@ describe.skipIf(skipNginx)('stateless servers behind nginx, round robin', () => 
       );
       const served = (await Promise.all(replicas.map(health))).map((h, i) => h.requests - before[i]!.requests);
       expect(served[0]! + served[1]!).toBe(CLIENTS * (CALLS + 2));
+      // Without a session there are no client roots to ask for: the operator's --roots hold, on every replica.
+      for (let i = 0; i < 2; i++) {
+        const outside = await clients[0]!.client.callTool({ name: 'list_files', arguments: { path: '/etc' } }, undefined, CALL_TIMEOUT);
+        expect(outside.isError).toBe(true);
+        expect(text(outside)).toContain('/etc is outside the folders this server may read');
+      }
       for (const count of served) expect(count).toBeGreaterThan((CLIENTS * (CALLS + 2)) / 4);
       await Promise.all(clients.map(({ client }) => client.close()));
     });
