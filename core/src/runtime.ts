@@ -14,7 +14,15 @@ export function httpClientFor(config: BaseConfig, logger: Logger, options: NetOp
   });
 }
 
-/** The shared cache file, in the mode the operator chose. */
+const MB = 1024 * 1024;
+
+/** The shared cache (the file, or the Redis of --cache-url), in the mode the operator chose. */
 export function openCache(config: BaseConfig): Cache {
-  return Cache.open({ path: config.cachePath, mode: config.cacheMode });
+  return Cache.open({
+    path: config.cachePath,
+    ...(config.cacheUrl ? { url: config.cacheUrl } : {}),
+    mode: config.cacheMode,
+    maxEntryBytes: Math.floor(config.cacheEntryMaxMb * MB),
+    ...(config.cacheMaxMb !== undefined ? { maxBytes: Math.floor(config.cacheMaxMb * MB), pruneEveryMs: 60_000 } : {}),
+  });
 }

@@ -37,7 +37,7 @@ afterAll(async () => {
   for (const { connection, http, cache } of opened) {
     await connection.close();
     await http.close();
-    cache.close();
+    await cache.close();
   }
   await new Promise<void>((resolve) => site.close(() => resolve()));
   rmSync(dir, { recursive: true, force: true });
