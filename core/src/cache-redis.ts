@@ -153,6 +153,8 @@ export class RedisStore implements CacheStore {
   private readonly keys: { lru: string; size: string; exp: string; bytes: string };
   /** Set once the connection is lost (or never made), cleared when it is ready again. */
   private down = false;
+  /** Why the last connection attempt failed, for errors that would otherwise say only "retries exhausted". */
+  private lastError: string | undefined;
 
   constructor(options: RedisStoreOptions) {
     checkRedisUrl(options.url);
@@ -174,10 +176,14 @@ export class RedisStore implements CacheStore {
     // The Cache logs an outage once; ioredis would print every failed reconnection without a listener.
     redis.on('error', (error: Error) => {
       this.down = true;
+      this.lastError = error.message || (error as NodeJS.ErrnoException).code || String(error);
       options.logger.debug('redis error', { location: this.location, error: error.message });
     });
     redis.on('close', () => (this.down = true));
-    redis.on('ready', () => (this.down = false));
+    redis.on('ready', () => {
+      this.down = false;
+      this.lastError = undefined;
+    });
     this.redis = redis as Redis & ScriptCommands;
   }
 
@@ -242,7 +248,11 @@ export class RedisStore implements CacheStore {
   }
 
   async ping(): Promise<void> {
-    await this.redis.ping();
+    try {
+      await this.redis.ping();
+    } catch (error) {
+      throw new FathomError('unavailable', this.lastError ?? (error as Error).message);
+    }
   }
 
   async close(): Promise<void> {
@@ -263,7 +273,7 @@ export class RedisStore implements CacheStore {
   /** Fails at once while the connection is known to be down, instead of queueing for the timeout. */
   private ready(): void {
     if (this.down && this.redis.status !== 'ready') {
-      throw new FathomError('unavailable', `Redis at ${this.location} is not reachable (${this.redis.status})`);
+      throw new FathomError('unavailable', `Redis at ${this.location} is not reachable (${this.lastError ?? this.redis.status})`);
     }
   }
 
