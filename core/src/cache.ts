@@ -325,7 +325,8 @@ export class Cache {
   private answered(): void {
     if (!this.failing) return;
     this.failing = false;
-    this.log.info('cache available again', { store: this.store.kind, location: this.store.location });
+    // At the warning's level, so a log kept at warn shows when the outage ended.
+    this.log.warn('cache available again', { store: this.store.kind, location: this.store.location });
   }
 }
 
