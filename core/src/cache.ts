@@ -30,7 +30,7 @@ export interface CacheOptions {
   defaultTtlMs?: number;
   /** `prune()` evicts least-recently-accessed entries until stored bodies fit. */
   maxBytes?: number;
-  /** With `maxBytes`: prune in the background after a write, at most this often. Default: only when `prune()` is called. */
+  /** Prune in the background after a write, at most this often. Default: only when `prune()` is called. */
   pruneEveryMs?: number;
   /** The largest body stored (after compression); a larger one is served but not kept, with a warning. Default 64 MiB. */
   maxEntryBytes?: number;
@@ -304,7 +304,7 @@ export class Cache {
   }
 
   private schedulePrune(now: number): void {
-    if (this.maxBytes === undefined || this.pruneEveryMs === undefined || this.pruning || now - this.lastPrune < this.pruneEveryMs) return;
+    if (this.pruneEveryMs === undefined || this.pruning || now - this.lastPrune < this.pruneEveryMs) return;
     this.lastPrune = now;
     this.pruning = this.prune()
       .catch((error: unknown) => this.log.warn('could not prune the cache', { store: this.store.kind, error: errorMessage(error) }))

@@ -10,6 +10,7 @@ import type { RedisService } from '../../tests/services.js';
 import { Cache, redactRedisUrl } from '../src/cache.js';
 import type { CacheOptions } from '../src/cache.js';
 import { loadConfig, baseConfigSchema } from '../src/config.js';
+import { openCache } from '../src/runtime.js';
 import { isFathomError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 
@@ -413,6 +414,22 @@ describe('Cache on Redis', () => {
       client.disconnect();
     }
     expect(redactRedisUrl('redis://:hunter2@127.0.0.1:6379/0')).toBe('redis://:***@127.0.0.1:6379/0');
+  });
+
+  it('drops the size index lines of entries Redis expired, and opens from the config as the servers do', async () => {
+    redis = await startRedis();
+    const config = loadConfig(baseConfigSchema, { server: 'search', flags: { 'cache-url': redis.url, 'cache-entry-max-mb': '1' }, env: {}, cwd: dir });
+    const cache = openCache(config);
+    opened.push(cache);
+    expect(cache.store.kind).toBe('redis');
+    await cache.set('fetch', 'short', 'gone soon', { ttlMs: 30 });
+    await cache.set('fetch', 'long', 'stays');
+    expect(await cache.set('fetch', 'big', randomBytes(2 * 1024 * 1024))).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(await cache.get('fetch', 'short')).toBeUndefined();
+    expect((await cache.stats()).entries).toBe(2);
+    expect(await cache.prune()).toMatchObject({ entries: 1 });
+    expect(await cache.stats()).toMatchObject({ entries: 1, bytes: 'stays'.length });
   });
 });
 
