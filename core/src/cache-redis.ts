@@ -21,8 +21,8 @@ import type { Logger } from './log.js';
 //   consistent with each other. Pruning drops expired entries, then the least recently used until
 //   `<prefix>bytes` fits maxBytes, in batches of PRUNE_BATCH per script so Redis is never blocked
 //   long; two processes pruning at once each re-check the total inside their script, so they do
-//   not evict more than needed. An entry Redis itself evicted (a `maxmemory` policy) keeps its
-//   size counted until pruning reaches it.
+//   not evict more than needed. An entry Redis expired or evicted (a `maxmemory` policy) stays
+//   in the index, counted in `stats()`, until pruning reaches it (every minute in the servers).
 // - Single flight is per process (the Cache's): two processes missing the same key at the same
 //   moment both produce it, and the last write wins (both values are good). Across processes a
 //   page is fetched once unless two ask for it within one fetch time of each other.
