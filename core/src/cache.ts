@@ -204,6 +204,10 @@ export class Cache {
     produce: () => Promise<Produced>,
     { usable, ...options }: CacheWriteOptions & CacheReadOptions = {},
   ): Promise<CacheHit> {
+    const flightKey = `${namespace}\0${hashKey(namespace, key)}`;
+    // A call already producing this key found nothing to serve: join it rather than ask the store again.
+    const producing = this.inFlight.get(flightKey);
+    if (producing) return producing;
     const { hit: cached, failed } = await this.lookup(namespace, key, usable ? { usable } : {});
     if (cached) return cached;
     if (this.mode === 'replay') {
@@ -218,7 +222,7 @@ export class Cache {
         details: { namespace, key },
       });
     }
-    const flightKey = `${namespace}\0${hashKey(namespace, key)}`;
+    // Looked up while another call was: its producer may have started meanwhile.
     const pending = this.inFlight.get(flightKey);
     if (pending) return pending;
     // Deferred a tick so the in-flight entry exists before the producer can settle, even synchronously.
