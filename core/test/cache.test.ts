@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { freePort, waitFor } from '../../tests/helpers.js';
 import { skipWithoutRedis, startRedis } from '../../tests/services.js';
 import type { RedisService } from '../../tests/services.js';
-import { Cache, redactRedisUrl } from '../src/cache.js';
+import { Cache, canonicalJson, redactRedisUrl } from '../src/cache.js';
 import type { CacheOptions } from '../src/cache.js';
 import { loadConfig, baseConfigSchema } from '../src/config.js';
 import { openCache } from '../src/runtime.js';
@@ -326,6 +326,26 @@ describe.each(KINDS)('Cache (%s)', (kind) => {
     expect(await cache.stats()).toMatchObject({ entries: 1, hits: 1, misses: 2 });
   });
 
+  it.runIf(kind === 'sqlite')('reads a cache file written before bodies were compressed, and adds to it', async () => {
+    const path = join(dir, 'cache.sqlite');
+    const db = new DatabaseSync(path);
+    db.exec(`CREATE TABLE blobs (hash TEXT PRIMARY KEY, body BLOB NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE entries (namespace TEXT NOT NULL, key_hash TEXT NOT NULL, key TEXT NOT NULL, blob_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL, expires_at INTEGER, last_access INTEGER NOT NULL, size INTEGER NOT NULL, meta TEXT NOT NULL,
+        PRIMARY KEY (namespace, key_hash)) WITHOUT ROWID;`);
+    // What an older Fathom wrote: a plain 10 KB body, recorded.
+    const old = 'x'.repeat(10_000);
+    const keyHash = createHash('sha256').update('fetch').update('\0').update(canonicalJson('old')).digest('hex');
+    db.prepare('INSERT INTO blobs VALUES (?, ?, ?)').run('b1', Buffer.from(old), old.length);
+    db.prepare('INSERT INTO entries VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)').run('fetch', keyHash, '"old"', 'b1', 1, 1, old.length, '{}');
+    db.close();
+    const cache = open();
+    expect((await cache.get('fetch', 'old'))?.text()).toBe(old);
+    await cache.set('fetch', 'new', old);
+    expect((await cache.get('fetch', 'new'))?.text()).toBe(old);
+    expect((await cache.stats()).bytes).toBeLessThan(old.length + 200);
+  });
+
   it.runIf(kind === 'sqlite')('works in memory', async () => {
     const cache = Cache.open({ path: ':memory:' });
     opened.push(cache);
@@ -422,8 +442,9 @@ describe('Cache on Redis', () => {
     const cache = openCache(config);
     opened.push(cache);
     expect(cache.store.kind).toBe('redis');
-    await cache.set('fetch', 'short', 'gone soon', { ttlMs: 30 });
+    // The first write starts a background prune (the servers prune every minute); the short entry comes after it.
     await cache.set('fetch', 'long', 'stays');
+    await cache.set('fetch', 'short', 'gone soon', { ttlMs: 30 });
     expect(await cache.set('fetch', 'big', randomBytes(2 * 1024 * 1024))).toBeUndefined();
     await new Promise((resolve) => setTimeout(resolve, 80));
     expect(await cache.get('fetch', 'short')).toBeUndefined();
