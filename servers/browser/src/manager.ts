@@ -1,10 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { WorkerPool } from '@fathom/files/pool';
 import { AddressGuard, FathomError, errorMessage } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import { chromium } from 'playwright-core';
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { findChromium } from './chromium.js';
 import { ContextRegistry } from './contexts.js';
 import type { Config } from './config.js';
@@ -66,6 +67,31 @@ const CHROMIUM_ARGS = [
 
 const LOST_MESSAGE =
   'The browser restarted, so the tabs, cookies and logins of this session were lost; start again from a fresh page.';
+const REMOTE_LOST_MESSAGE =
+  'The remote browser disconnected and was connected to again, so the tabs, cookies and logins of this session were lost; start again from a fresh page.';
+
+/** `endpoint` without what may be a secret in it (a token in the query, user:password), for messages and logs. */
+export function shownEndpoint(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    url.username = '';
+    url.password = '';
+    url.search = url.search ? '?…' : '';
+    return url.href;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** `Name: value` lines as a header object. */
+export function headerObject(lines: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}
 
 export interface BrowserManagerOptions {
   config: Config;
@@ -79,12 +105,32 @@ export interface BrowserManagerOptions {
 interface RunningBrowser {
   browser: Browser;
   watcher: DownloadWatcher;
-  launch: BrowserLaunch;
+  /** How the browser was launched; undefined for a remote browser (--cdp-endpoint). */
+  launch: BrowserLaunch | undefined;
   /** The guard proxy the pages' contexts use. */
   proxyUrl: string;
+  /** The contexts made in it and not closed yet: in a remote browser, the only ones shutting down closes. */
+  contexts: Set<BrowserContext>;
 }
 
-/** The one Chromium process, launched on first use and relaunched after a crash, and its sessions. */
+/**
+ * The one Chromium process, launched on first use and relaunched after a crash, and its sessions.
+ *
+ * With --cdp-endpoint the browser is someone else's (browserless and the like): it is connected to
+ * over the DevTools protocol on first use and again after it disconnects, each session gets a
+ * context of its own in it, and shutting down closes those contexts and disconnects, never the
+ * browser. The SSRF policy holds the same way as for a launched browser: every context is made with
+ * the guard proxy as its proxy and no bypass (loopback included), so the browser resolves no page's
+ * host name itself; it sends CONNECT host:port or the URL to the proxy, which resolves the name with
+ * the guard's own lookup and connects only to allowed addresses. The proxy then listens where the
+ * remote browser can reach it (--cdp-proxy-host, --cdp-proxy-address) and requires credentials made
+ * at start-up, which the server hands to each context (Playwright answers the proxy's 407 through
+ * the DevTools protocol), so no one else on that network can use it. The navigation watch of
+ * egress.ts runs as before. What a remote browser does outside our contexts (its own services, its
+ * default profile, other DevTools clients), and WebRTC's UDP unless it was started with
+ * --webrtc-ip-handling-policy=disable_non_proxied_udp, no proxy sees: the operator's network policy
+ * on the browser's host must cover those (the README says how).
+ */
 export class BrowserManager {
   private proxy: GuardProxy | undefined;
   readonly guard: AddressGuard;
@@ -104,6 +150,8 @@ export class BrowserManager {
   readonly matcher: WorkerPool;
   /** The context ids every server instance on this browser hands out, with their owners. */
   readonly contexts = new ContextRegistry();
+  /** The credentials the guard proxy asks of a remote browser's contexts (made once per server). */
+  private readonly proxyCredentials = { username: 'fathom', password: randomBytes(24).toString('base64url') };
 
   constructor(options: BrowserManagerOptions) {
     this.config = options.config;
@@ -163,14 +211,27 @@ export class BrowserManager {
 
   private async openSession(id: string, name: string): Promise<BrowserSession> {
     const { browser, watcher, launch, proxyUrl } = await this.browser();
-    const context = await browser.newContext({
-      viewport: { width: this.config.viewportWidth, height: this.config.viewportHeight },
-      acceptDownloads: true,
-      serviceWorkers: 'block',
-      // No bypass: loopback goes through the proxy too, where the guard decides.
-      proxy: { server: proxyUrl, bypass: '<-loopback>' },
-    });
-    const lost = this.lostSessions.has(id) ? LOST_MESSAGE : undefined;
+    const remote = launch === undefined;
+    let context: BrowserContext;
+    try {
+      context = await browser.newContext({
+        viewport: { width: this.config.viewportWidth, height: this.config.viewportHeight },
+        // A remote browser writes downloads on its own host, out of the server's reach.
+        acceptDownloads: !remote,
+        serviceWorkers: 'block',
+        // No bypass: loopback goes through the proxy too, where the guard decides.
+        proxy: { server: proxyUrl, bypass: '<-loopback>', ...(remote ? this.proxyCredentials : {}) },
+      });
+    } catch (error) {
+      if (!remote || browser.isConnected()) throw error;
+      throw this.remoteError('disconnected', error);
+    }
+    const running = this.live;
+    if (running?.browser === browser) {
+      running.contexts.add(context);
+      context.on('close', () => running.contexts.delete(context));
+    }
+    const lost = this.lostSessions.has(id) ? (remote ? REMOTE_LOST_MESSAGE : LOST_MESSAGE) : undefined;
     try {
       const session = await BrowserSession.open({
         id,
@@ -179,7 +240,10 @@ export class BrowserManager {
         config: this.config,
         logger: this.logger,
         watcher,
-        owner: launch.owner,
+        owner: launch?.owner,
+        downloadsOff: remote
+          ? 'downloads are off with a remote browser (--cdp-endpoint), which would keep the file on its own host; fetch the file with the search server (web_fetch) instead'
+          : undefined,
         proxyFailure: (url, since) => this.proxy?.failure(url, since),
         guard: this.guard,
         clock: this.clock,
@@ -195,7 +259,7 @@ export class BrowserManager {
   }
 
   private browser(): Promise<RunningBrowser> {
-    this.running ??= this.launch().catch((error: unknown) => {
+    this.running ??= (this.config.cdpEndpoint ? this.connect(this.config.cdpEndpoint) : this.launch()).catch((error: unknown) => {
       this.running = undefined;
       throw error;
     });
@@ -235,7 +299,7 @@ export class BrowserManager {
       });
     }
     const watcher = new DownloadWatcher(launch.downloadsPath);
-    const running: RunningBrowser = { browser, watcher, launch, proxyUrl: this.proxy.url };
+    const running: RunningBrowser = { browser, watcher, launch, proxyUrl: this.proxy.url, contexts: new Set() };
     this.live = running;
     browser.on('disconnected', () => this.onDisconnected(running));
     this.logger.info('browser started', {
@@ -247,15 +311,53 @@ export class BrowserManager {
     return running;
   }
 
+  private remoteError(what: 'unreachable' | 'disconnected', cause: unknown): FathomError {
+    const endpoint = shownEndpoint(this.config.cdpEndpoint ?? '');
+    const message =
+      what === 'unreachable'
+        ? `Could not connect to the remote browser at ${endpoint}: ${errorMessage(cause).split('\n')[0]}`
+        : `The remote browser at ${endpoint} disconnected`;
+    return new FathomError('unavailable', message, {
+      hint: 'Check that the browser at --cdp-endpoint is running and reachable, and that --cdp-header carries what it asks for; the next call connects again.',
+      cause,
+    });
+  }
+
+  /** Connects to the browser at `endpoint` (--cdp-endpoint), with the guard proxy where it can reach it. */
+  private async connect(endpoint: string): Promise<RunningBrowser> {
+    this.proxy ??= await startGuardProxy(this.guard, this.logger, {
+      host: this.config.cdpProxyHost,
+      port: this.config.cdpProxyPort,
+      address: this.config.cdpProxyAddress ?? this.config.cdpProxyHost,
+      credentials: this.proxyCredentials,
+    });
+    let browser: Browser;
+    try {
+      // Playwright reads an http:// endpoint's /json/version for its WebSocket URL; the headers go with both.
+      browser = await chromium.connectOverCDP(endpoint, {
+        headers: headerObject(this.config.cdpHeader),
+        timeout: this.config.navigationTimeoutSeconds * 1000,
+      });
+    } catch (error) {
+      throw this.remoteError('unreachable', error);
+    }
+    // Nothing is downloaded (acceptDownloads is off): the watcher has no folder to watch.
+    const running: RunningBrowser = { browser, watcher: new DownloadWatcher(''), launch: undefined, proxyUrl: this.proxy.url, contexts: new Set() };
+    this.live = running;
+    browser.on('disconnected', () => this.onDisconnected(running));
+    this.logger.info('connected to a remote browser', { endpoint: shownEndpoint(endpoint), version: browser.version(), proxy: this.proxy.url });
+    return running;
+  }
+
   private onDisconnected(running: RunningBrowser): void {
     if (this.live === running) {
       this.live = undefined;
       this.running = undefined;
     }
     running.watcher.close();
-    rmSync(running.launch.dir, { recursive: true, force: true });
+    if (running.launch) rmSync(running.launch.dir, { recursive: true, force: true });
     if (this.closing) return;
-    this.logger.warn('browser disconnected; it will be relaunched on next use');
+    this.logger.warn(running.launch ? 'browser disconnected; it will be relaunched on next use' : 'remote browser disconnected; the next use connects again');
     for (const [id, session] of this.sessions) {
       if (session.context.browser() !== running.browser) continue;
       session.browserGone();
@@ -266,8 +368,13 @@ export class BrowserManager {
 
   private async shutdown(running: RunningBrowser): Promise<void> {
     running.watcher.close();
+    if (!running.launch) {
+      // Someone else's browser: our contexts are closed (the sessions' own, and any left), then we disconnect.
+      await Promise.allSettled([...running.contexts].map((context) => context.close()));
+    }
+    // For a connected browser Playwright only drops the connection here; a launched one is ended.
     await running.browser.close().catch(() => undefined);
-    await rm(running.launch.dir, { recursive: true, force: true }).catch(() => undefined);
+    if (running.launch) await rm(running.launch.dir, { recursive: true, force: true }).catch(() => undefined);
   }
 
   /** Closes the sessions unused for the time to live; runs on a timer, a quarter of that time apart. */

@@ -93,6 +93,8 @@ interface SessionOptions {
   watcher: DownloadWatcher;
   /** Who owns the files the browser writes (undefined: the server's own uid). */
   owner: Owner | undefined;
+  /** Set when downloads are off: why, said in the event of each download a page starts. */
+  downloadsOff?: string | undefined;
   /** Why the guard proxy could not connect for a URL, since a time (see GuardProxy.failure). */
   proxyFailure: (url: string, since: number) => Error | undefined;
   /** What the time since last use is measured on. */
@@ -154,6 +156,7 @@ export class BrowserSession {
       config: options.config,
       watcher: options.watcher,
       owner: options.owner,
+      off: options.downloadsOff,
       folder: options.name,
       record: (event) => this.record(event),
     });

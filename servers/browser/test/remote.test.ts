@@ -1,0 +1,135 @@
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { TEST_TIMEOUT_MS, describeChromium, startBrowser } from './security/harness.js';
+import type { Browser } from './security/harness.js';
+import { startHeaderGate, startRemoteChromium } from './remote-chromium.js';
+import type { GuardedEndpoint, RemoteChromium } from './remote-chromium.js';
+
+const refOf = (text: string, label: string) => new RegExp(`${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\n]*?\\[ref=(m\\d+)\\]`).exec(text)?.[1];
+const TOKEN_HEADER = 'X-Browser-Token';
+const TOKEN = 'let-me-in-7d1f';
+
+/** The DevTools endpoint's page targets: what the browser has open. */
+async function targets(endpoint: string): Promise<{ url: string; type: string }[]> {
+  const answer = await fetch(`${endpoint}/json/list`, { headers: { [TOKEN_HEADER]: TOKEN } });
+  return (await answer.json()) as { url: string; type: string }[];
+}
+
+describeChromium('a remote browser (--cdp-endpoint)', () => {
+  let remote: RemoteChromium;
+  let gate: GuardedEndpoint;
+  let browser: Browser;
+  let cookies: Server;
+  let cookieOrigin: string;
+
+  beforeAll(async () => {
+    remote = await startRemoteChromium();
+    gate = await startHeaderGate(() => remote.httpEndpoint, TOKEN_HEADER, TOKEN);
+    browser = await startBrowser({ 'cdp-endpoint': gate.url, 'cdp-header': `${TOKEN_HEADER}: ${TOKEN}` });
+    cookies = createServer((request, response) => {
+      const url = new URL(request.url ?? '/', 'http://x');
+      const headers: Record<string, string> = { 'content-type': 'text/html' };
+      const set = url.searchParams.get('set');
+      if (set) headers['set-cookie'] = `who=${set}; Path=/`;
+      response.writeHead(200, headers).end(`<title>Cookies</title><p>Cookies sent: ${request.headers.cookie ?? "none"}.</p>`);
+    });
+    await new Promise<void>((resolve) => cookies.listen(0, '127.0.0.1', resolve));
+    cookieOrigin = `http://127.0.0.1:${(cookies.address() as AddressInfo).port}`;
+  });
+
+  let closed = false;
+
+  afterAll(async () => {
+    if (!closed) await browser?.close();
+    await gate?.close();
+    await remote?.close();
+    cookies?.close();
+  });
+
+  it('sends --cdp-header to the endpoint, which refuses a client without it', async () => {
+    const refusedBefore = gate.refused;
+    await expect(chromium.connectOverCDP(gate.url, { timeout: 10_000 })).rejects.toThrow(/401/);
+    expect(gate.refused).toBeGreaterThan(refusedBefore);
+    const session = await browser.session('header');
+    const opened = await session.call('browser_navigate', { url: `${browser.site.url}/static.html` });
+    expect(opened.isError, opened.text).toBe(false);
+    // /json/version and the WebSocket both came through the gate, with the header.
+    expect(gate.accepted).toBeGreaterThanOrEqual(2);
+  }, TEST_TIMEOUT_MS);
+
+  it('navigates, reads and clicks in the remote browser', async () => {
+    const session = await browser.session('reader');
+    const page = await session.call('browser_navigate', { url: `${browser.site.url}/static.html` });
+    expect(page.isError, page.text).toBe(false);
+    expect(page.text).toContain('Title: Static page');
+    expect(page.text).toContain('The harbour master logged 312 ships in 1897.');
+    const link = refOf(page.text, 'second page');
+    expect(link).toBeDefined();
+    const clicked = await session.call('browser_click', { ref: link });
+    expect(clicked.text).toContain(`Page: ${browser.site.url}/second.html`);
+    expect(clicked.text).toContain('Arrived from the static page.');
+    // The page is in the remote browser itself.
+    expect((await targets(remote.httpEndpoint)).map((target) => target.url)).toContain(`${browser.site.url}/second.html`);
+  }, TEST_TIMEOUT_MS);
+
+  it('gives each MCP session a context of its own: cookies are not shared', async () => {
+    const alice = await browser.session('alice');
+    const bob = await browser.session('bob');
+    expect((await alice.call('browser_navigate', { url: `${cookieOrigin}/?set=alice` })).isError).toBe(false);
+    expect((await alice.call('browser_navigate', { url: `${cookieOrigin}/` })).text).toContain('Cookies sent: who=alice.');
+    expect((await bob.call('browser_navigate', { url: `${cookieOrigin}/` })).text).toContain('Cookies sent: none.');
+    expect((await bob.call('browser_navigate', { url: `${cookieOrigin}/?set=bob` })).isError).toBe(false);
+    expect((await alice.call('browser_navigate', { url: `${cookieOrigin}/` })).text).toContain('Cookies sent: who=alice.');
+    expect((await bob.call('browser_navigate', { url: `${cookieOrigin}/` })).text).toContain('Cookies sent: who=bob.');
+  }, TEST_TIMEOUT_MS);
+
+  it('does not save downloads, and says why', async () => {
+    const session = await browser.session('download');
+    await session.call('browser_navigate', { url: `${browser.site.url}/download.html` });
+    const page = await session.call('browser_snapshot');
+    const link = refOf(page.text, 'Download the report');
+    expect(link).toBeDefined();
+    const clicked = await session.call('browser_click', { ref: link });
+    let text = clicked.text;
+    for (let i = 0; i < 20 && !text.includes('Did not save the download'); i++) text += (await session.call('browser_snapshot')).text;
+    expect(text).toContain('Did not save the download of report.csv');
+    expect(text).toContain('downloads are off with a remote browser');
+    expect((await session.call('browser_downloads')).text).not.toContain('report.csv');
+  }, TEST_TIMEOUT_MS);
+
+  it('a killed remote browser: a clear error while it is down, and the next call after its restart works again', async () => {
+    const session = await browser.session('survivor');
+    expect((await session.call('browser_navigate', { url: `${browser.site.url}/static.html` })).isError).toBe(false);
+    await remote.kill();
+    const down = await session.call('browser_navigate', { url: `${browser.site.url}/second.html` });
+    expect(down.isError).toBe(true);
+    expect(down.text).toMatch(/remote browser at http:\/\/127\.0\.0\.1:\d+\/ (disconnected|Could not connect)|Could not connect to the remote browser at http:\/\/127\.0\.0\.1:\d+\//);
+    expect(down.text).toContain('the next call connects again');
+    expect(down.text).not.toContain(TOKEN);
+    // Still down: each call tries again and says so.
+    const again = await session.call('browser_navigate', { url: `${browser.site.url}/second.html` });
+    expect(again.isError).toBe(true);
+    expect(again.text).toContain('Could not connect to the remote browser');
+    await remote.restart();
+    const back = await session.call('browser_navigate', { url: `${browser.site.url}/second.html` });
+    expect(back.isError, back.text).toBe(false);
+    expect(back.text).toContain('Arrived from the static page.');
+    expect(back.text).toContain('The remote browser disconnected and was connected to again');
+  }, TEST_TIMEOUT_MS);
+
+  it('on shutdown closes only its own contexts and leaves the remote browser running', async () => {
+    const session = await browser.session('last');
+    expect((await session.call('browser_navigate', { url: `${browser.site.url}/heading.html` })).isError).toBe(false);
+    expect((await targets(remote.httpEndpoint)).map((target) => target.url)).toContain(`${browser.site.url}/heading.html`);
+    closed = true;
+    await browser.close();
+    expect(remote.running()).toBe(true);
+    const left = (await targets(remote.httpEndpoint)).filter((target) => target.type === 'page').map((target) => target.url);
+    expect(left).not.toContain(`${browser.site.url}/heading.html`);
+    // The browser's own tab, which the server never touched, is still open.
+    expect(left).toContain('about:blank');
+  }, TEST_TIMEOUT_MS);
+});
