@@ -41,8 +41,9 @@ export interface RemoteChromium {
 
 const DEVTOOLS_LINE = /DevTools listening on (ws:\/\/[^\s]+)/;
 
-async function startProcess(port: number, profile: string): Promise<{ child: ChildProcess; wsEndpoint: string }> {
-  const child = spawn(browserProgram(CHROMIUM!), [...REMOTE_CHROMIUM_ARGS, `--remote-debugging-port=${port}`, `--user-data-dir=${profile}`, 'about:blank'], {
+async function startProcess(port: number, profile: string, extraArgs: readonly string[]): Promise<{ child: ChildProcess; wsEndpoint: string }> {
+  const args = [...REMOTE_CHROMIUM_ARGS, ...extraArgs, `--remote-debugging-port=${port}`, `--user-data-dir=${profile}`, 'about:blank'];
+  const child = spawn(browserProgram(CHROMIUM!), args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
   });
@@ -78,11 +79,12 @@ function stop(child: ChildProcess): Promise<void> {
   return exited;
 }
 
-export async function startRemoteChromium(): Promise<RemoteChromium> {
+/** `extraArgs` go after REMOTE_CHROMIUM_ARGS (e.g. the browser's own --host-resolver-rules). */
+export async function startRemoteChromium(extraArgs: readonly string[] = []): Promise<RemoteChromium> {
   const dir = mkdtempSync(join(tmpdir(), 'fathom-remote-chromium-'));
   let generation = 0;
   const profile = () => join(dir, `profile-${generation++}`);
-  let { child, wsEndpoint } = await startProcess(0, profile());
+  let { child, wsEndpoint } = await startProcess(0, profile(), extraArgs);
   const port = Number(new URL(wsEndpoint).port);
   return {
     httpEndpoint: `http://127.0.0.1:${port}`,
@@ -93,7 +95,7 @@ export async function startRemoteChromium(): Promise<RemoteChromium> {
     kill: () => stop(child),
     async restart() {
       await stop(child);
-      ({ child, wsEndpoint } = await startProcess(port, profile()));
+      ({ child, wsEndpoint } = await startProcess(port, profile(), extraArgs));
     },
     async close() {
       await stop(child);
