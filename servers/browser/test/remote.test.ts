@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { TEST_TIMEOUT_MS, describeChromium, startBrowser } from './security/harness.js';
 import type { Browser } from './security/harness.js';
 import { startHeaderGate, startRemoteChromium } from './remote-chromium.js';
+import { startRecordingServer } from './security/hostile-site.js';
 import type { GuardedEndpoint, RemoteChromium } from './remote-chromium.js';
 
 const refOf = (text: string, label: string) => new RegExp(`${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\n]*?\\[ref=(m\\d+)\\]`).exec(text)?.[1];
@@ -32,6 +33,15 @@ describeChromium('a remote browser (--cdp-endpoint)', () => {
     cookies = createServer((request, response) => {
       const url = new URL(request.url ?? '/', 'http://x');
       const headers: Record<string, string> = { 'content-type': 'text/html' };
+      if (url.pathname === '/worker') {
+        // A dedicated worker fetches one URL and the page shows what came back.
+        const target = JSON.stringify(url.searchParams.get('fetch') ?? '');
+        const script = `fetch(${target}).then((r) => r.text()).then((t) => postMessage('worker got ' + t), (e) => postMessage('worker failed ' + e))`;
+        return void response
+          .writeHead(200, { 'content-type': 'text/html' })
+          .end(`<title>Worker</title><p id="out">waiting</p><script>const w = new Worker(URL.createObjectURL(new Blob([${JSON.stringify(script)}], { type: 'text/javascript' }))); w.onmessage = (m) => { document.getElementById('out').textContent = m.data; };</script>`);
+      }
+      if (url.pathname === '/plain') return void response.writeHead(200, { 'content-type': 'text/plain', 'access-control-allow-origin': '*' }).end('plain-text-7');
       const set = url.searchParams.get('set');
       if (set) headers['set-cookie'] = `who=${set}; Path=/`;
       response.writeHead(200, headers).end(`<title>Cookies</title><p>Cookies sent: ${request.headers.cookie ?? "none"}.</p>`);
@@ -86,6 +96,23 @@ describeChromium('a remote browser (--cdp-endpoint)', () => {
     expect((await bob.call('browser_navigate', { url: `${cookieOrigin}/` })).text).toContain('Cookies sent: who=bob.');
   }, TEST_TIMEOUT_MS);
 
+  it("a page's worker goes through the guard proxy too: an allowed address answers, a private one does not", async () => {
+    const privateSite = await startRecordingServer('127.0.0.2');
+    try {
+      const session = await browser.session('worker');
+      await session.call('browser_navigate', { url: `${cookieOrigin}/worker?fetch=${encodeURIComponent(`${cookieOrigin}/plain`)}` });
+      const allowed = await session.call('browser_wait_for', { text: 'worker got' });
+      expect(allowed.isError, allowed.text).toBe(false);
+      expect(allowed.text).toContain('worker got plain-text-7');
+      await session.call('browser_navigate', { url: `${cookieOrigin}/worker?fetch=${encodeURIComponent(`${privateSite.origin}/secret`)}` });
+      const refused = await session.call('browser_wait_for', { text: 'worker failed' });
+      expect(refused.isError, refused.text).toBe(false);
+      expect(privateSite.requests).toEqual([]);
+    } finally {
+      await privateSite.close();
+    }
+  }, TEST_TIMEOUT_MS);
+
   it('does not save downloads, and says why', async () => {
     const session = await browser.session('download');
     await session.call('browser_navigate', { url: `${browser.site.url}/download.html` });
@@ -97,6 +124,9 @@ describeChromium('a remote browser (--cdp-endpoint)', () => {
     for (let i = 0; i < 20 && !text.includes('Did not save the download'); i++) text += (await session.call('browser_snapshot')).text;
     expect(text).toContain('Did not save the download of report.csv');
     expect(text).toContain('downloads are off with a remote browser');
+    const direct = await session.call('browser_navigate', { url: `${browser.site.url}/files/report.csv` });
+    expect(direct.isError).toBe(true);
+    expect(direct.text).toContain('is a download, not a page; it was not saved: downloads are off with a remote browser');
     expect((await session.call('browser_downloads')).text).not.toContain('report.csv');
   }, TEST_TIMEOUT_MS);
 
