@@ -43,6 +43,9 @@ const DISABLED_FEATURES = [
   'Translate',
 ];
 
+/** The flag that keeps WebRTC to proxied connections; a remote browser must have been started with it too. */
+export const WEBRTC_POLICY = 'webrtc-ip-handling-policy=disable_non_proxied_udp';
+
 /**
  * The browser sends nothing a page did not ask for: these stop Chromium's own services from calling
  * home. What they do not stop (the component updater's on-demand updates, sign-in's ListAccounts,
@@ -62,7 +65,7 @@ const CHROMIUM_ARGS = [
   `--disable-features=${DISABLED_FEATURES.join(',')}`,
   // WebRTC may use only proxied connections (TURN over TCP through the guard proxy): no STUN or UDP.
   // (--force-webrtc-ip-handling-policy, the spelling often quoted, leaves STUN on in this Chromium.)
-  '--webrtc-ip-handling-policy=disable_non_proxied_udp',
+  `--${WEBRTC_POLICY}`,
 ];
 
 const LOST_MESSAGE =
@@ -341,12 +344,40 @@ export class BrowserManager {
     } catch (error) {
       throw this.remoteError('unreachable', error);
     }
+    await this.checkRemoteFlags(browser);
     // Nothing is downloaded (acceptDownloads is off): the watcher has no folder to watch.
     const running: RunningBrowser = { browser, watcher: new DownloadWatcher(''), launch: undefined, proxyUrl: this.proxy.url, contexts: new Set() };
     this.live = running;
     browser.on('disconnected', () => this.onDisconnected(running));
     this.logger.info('connected to a remote browser', { endpoint: shownEndpoint(endpoint), version: browser.version(), proxy: this.proxy.url });
     return running;
+  }
+
+  /**
+   * Warns when the remote browser lets WebRTC send UDP (STUN, TURN over UDP) around the guard proxy:
+   * a launch flag decides that, which only whoever starts the browser can set. Read from its
+   * chrome://version page (the DevTools protocol gives the command line only to --enable-automation).
+   */
+  private async checkRemoteFlags(browser: Browser): Promise<void> {
+    let commandLine: string | undefined;
+    const proxy = this.proxy ? { server: this.proxy.url, bypass: '<-loopback>', ...this.proxyCredentials } : undefined;
+    const context = await browser.newContext(proxy ? { proxy } : {}).catch(() => undefined);
+    try {
+      const page = await context?.newPage();
+      await page?.goto('chrome://version', { timeout: 5000 });
+      commandLine = (await page?.locator('#command_line').textContent({ timeout: 2000 })) ?? undefined;
+    } catch {
+      // A hosted browser may not show its chrome:// pages: then it is not known.
+    } finally {
+      await context?.close().catch(() => undefined);
+    }
+    if (commandLine !== undefined && new RegExp(`--${WEBRTC_POLICY}(\\s|$)`).test(commandLine)) return;
+    this.logger.warn(
+      commandLine === undefined
+        ? `could not read the remote browser's command line: unless it was started with --${WEBRTC_POLICY}, a page's WebRTC can send UDP around the guard proxy`
+        : `the remote browser was started without --${WEBRTC_POLICY}: a page's WebRTC can send UDP around the guard proxy`,
+      { hint: `Start it with --${WEBRTC_POLICY}, or block UDP from the browser's host to anything but what it must reach.` },
+    );
   }
 
   private onDisconnected(running: RunningBrowser): void {

@@ -42,7 +42,7 @@ export interface RemoteChromium {
 const DEVTOOLS_LINE = /DevTools listening on (ws:\/\/[^\s]+)/;
 
 async function startProcess(port: number, profile: string, extraArgs: readonly string[]): Promise<{ child: ChildProcess; wsEndpoint: string }> {
-  const args = [...REMOTE_CHROMIUM_ARGS, ...extraArgs, `--remote-debugging-port=${port}`, `--user-data-dir=${profile}`, 'about:blank'];
+  const args = [...extraArgs, `--remote-debugging-port=${port}`, `--user-data-dir=${profile}`, 'about:blank'];
   const child = spawn(browserProgram(CHROMIUM!), args, {
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
@@ -79,12 +79,16 @@ function stop(child: ChildProcess): Promise<void> {
   return exited;
 }
 
-/** `extraArgs` go after REMOTE_CHROMIUM_ARGS (e.g. the browser's own --host-resolver-rules). */
-export async function startRemoteChromium(extraArgs: readonly string[] = []): Promise<RemoteChromium> {
+/**
+ * `extraArgs` go after REMOTE_CHROMIUM_ARGS (e.g. the browser's own --host-resolver-rules);
+ * `webrtcPolicy: false` leaves out the WebRTC flag, as an operator who skipped it would.
+ */
+export async function startRemoteChromium(extraArgs: readonly string[] = [], options: { webrtcPolicy?: boolean } = {}): Promise<RemoteChromium> {
+  const base = options.webrtcPolicy === false ? REMOTE_CHROMIUM_ARGS.filter((arg) => !arg.startsWith('--webrtc-ip-handling-policy=')) : REMOTE_CHROMIUM_ARGS;
   const dir = mkdtempSync(join(tmpdir(), 'fathom-remote-chromium-'));
   let generation = 0;
   const profile = () => join(dir, `profile-${generation++}`);
-  let { child, wsEndpoint } = await startProcess(0, profile(), extraArgs);
+  let { child, wsEndpoint } = await startProcess(0, profile(), [...base, ...extraArgs]);
   const port = Number(new URL(wsEndpoint).port);
   return {
     httpEndpoint: `http://127.0.0.1:${port}`,
@@ -95,7 +99,7 @@ export async function startRemoteChromium(extraArgs: readonly string[] = []): Pr
     kill: () => stop(child),
     async restart() {
       await stop(child);
-      ({ child, wsEndpoint } = await startProcess(port, profile(), extraArgs));
+      ({ child, wsEndpoint } = await startProcess(port, profile(), [...base, ...extraArgs]));
     },
     async close() {
       await stop(child);

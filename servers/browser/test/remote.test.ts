@@ -1,7 +1,13 @@
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger, loadConfig } from '@fathom/core';
 import { chromium } from 'playwright-core';
+import { configSchema } from '../src/config.js';
+import { BrowserManager } from '../src/manager.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { TEST_TIMEOUT_MS, describeChromium, startBrowser } from './security/harness.js';
 import type { Browser } from './security/harness.js';
@@ -161,5 +167,31 @@ describeChromium('a remote browser (--cdp-endpoint)', () => {
     expect(left).not.toContain(`${browser.site.url}/heading.html`);
     // The browser's own tab, which the server never touched, is still open.
     expect(left).toContain('about:blank');
+  }, TEST_TIMEOUT_MS);
+});
+
+describeChromium('a remote browser started without the WebRTC flag', () => {
+  /** What the manager logs when it connects to a browser started with `webrtcPolicy`. */
+  async function warnings(webrtcPolicy: boolean): Promise<string[]> {
+    const remote = await startRemoteChromium([], { webrtcPolicy });
+    const output = mkdtempSync(join(tmpdir(), 'fathom-remote-flags-'));
+    const lines: string[] = [];
+    const config = loadConfig(configSchema, { server: 'browser', flags: { 'cdp-endpoint': remote.httpEndpoint, 'output-dir': output }, env: {}, cwd: output });
+    const manager = new BrowserManager({ config, logger: createLogger('test', { level: 'warn', write: (line) => lines.push(line) }) });
+    try {
+      await manager.session('one');
+    } finally {
+      await manager.close();
+      await remote.close();
+      rmSync(output, { recursive: true, force: true });
+    }
+    return lines.filter((line) => line.includes('"level":"warn"'));
+  }
+
+  it('is connected to with a warning that names the flag; one started with it gets none', async () => {
+    const without = await warnings(false);
+    expect(without).toHaveLength(1);
+    expect(without[0]).toContain('started without --webrtc-ip-handling-policy=disable_non_proxied_udp');
+    expect(await warnings(true)).toEqual([]);
   }, TEST_TIMEOUT_MS);
 });
