@@ -328,6 +328,12 @@ export class BrowserManager {
 
   /** Connects to the browser at `endpoint` (--cdp-endpoint), with the guard proxy where it can reach it. */
   private async connect(endpoint: string): Promise<RunningBrowser> {
+    const host = this.config.cdpProxyHost;
+    if (!this.config.cdpProxyAddress && /^(0\.0\.0\.0|::|\[::\])$/.test(host)) {
+      throw new FathomError('invalid_config', `The guard proxy listens on every interface (--cdp-proxy-host ${host}), so the remote browser cannot be told where it is`, {
+        hint: 'Set --cdp-proxy-address (FATHOM_CDP_PROXY_ADDRESS) to the host name or IP the remote browser reaches this machine at.',
+      });
+    }
     this.proxy ??= await startGuardProxy(this.guard, this.logger, {
       host: this.config.cdpProxyHost,
       port: this.config.cdpProxyPort,

@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, loadConfig } from '@fathom/core';
 import { chromium } from 'playwright-core';
-import { configSchema } from '../src/config.js';
+import { parseFlags } from '@fathom/core';
+import { configSchema, envAliases } from '../src/config.js';
 import { BrowserManager } from '../src/manager.js';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_TIMEOUT_MS, describeChromium, startBrowser } from './security/harness.js';
 import type { Browser } from './security/harness.js';
 import { startHeaderGate, startRemoteChromium } from './remote-chromium.js';
@@ -194,4 +195,30 @@ describeChromium('a remote browser started without the WebRTC flag', () => {
     expect(without[0]).toContain('started without --webrtc-ip-handling-policy=disable_non_proxied_udp');
     expect(await warnings(true)).toEqual([]);
   }, TEST_TIMEOUT_MS);
+});
+
+describe('remote browser options', () => {
+  const load = (argv: string[], env: Record<string, string> = {}) =>
+    loadConfig(configSchema, { server: 'browser', flags: parseFlags(argv, configSchema), env, envAliases, cwd: tmpdir() });
+
+  it('--cdp-header repeats; FATHOM_CDP_HEADERS takes a comma-separated list; a line without a name is refused', () => {
+    const flags = load(['--cdp-endpoint', 'ws://10.0.0.5:9222/devtools/browser/x', '--cdp-header', 'Authorization: Bearer a', '--cdp-header', 'X-Team: b']);
+    expect(flags.cdpEndpoint).toBe('ws://10.0.0.5:9222/devtools/browser/x');
+    expect(flags.cdpHeader).toEqual(['Authorization: Bearer a', 'X-Team: b']);
+    const env = load([], { FATHOM_CDP_ENDPOINT: 'http://browser.internal:3000', FATHOM_CDP_HEADERS: 'Authorization: Bearer a, X-Team: b' });
+    expect(env.cdpEndpoint).toBe('http://browser.internal:3000');
+    expect(env.cdpHeader).toEqual(['Authorization: Bearer a', 'X-Team: b']);
+    expect(() => load(['--cdp-header', 'no colon here'])).toThrow(/cdpHeader/);
+    expect(() => load(['--cdp-endpoint', 'file:///tmp/x'])).toThrow(/cdpEndpoint/);
+  });
+
+  it('a proxy on every interface needs the address the remote browser reaches it at', async () => {
+    const config = load(['--cdp-endpoint', 'ws://127.0.0.1:9/devtools/browser/x', '--cdp-proxy-host', '0.0.0.0']);
+    const manager = new BrowserManager({ config, logger: createLogger('test', { level: 'silent' }) });
+    try {
+      await expect(manager.session('one')).rejects.toThrow(/--cdp-proxy-host 0\.0\.0\.0/);
+    } finally {
+      await manager.close();
+    }
+  });
 });
