@@ -86,6 +86,13 @@ export function shownEndpoint(endpoint: string): string {
   }
 }
 
+/** Playwright's words for a page, context or browser gone under a call. */
+const TARGET_CLOSED = /Target page, context or browser has been closed|Browser has been closed|Target closed|browser has disconnected/i;
+/** How long a failed call waits for the disconnection of its browser to show. */
+const DISCONNECT_WAIT_MS = 2000;
+
+const isLoopback = (host: string) => host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1';
+
 /** `Name: value` lines as a header object. */
 export function headerObject(lines: readonly string[]): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -314,6 +321,29 @@ export class BrowserManager {
     return running;
   }
 
+  /**
+   * What a tool call that failed with `error` should say: a remote browser that went away under the
+   * call (Playwright says only that the target "has been closed") is named as such, once its
+   * disconnection shows, a moment later. Other failures, and a launched browser's, stay as they are.
+   */
+  async explainFailure(error: unknown): Promise<unknown> {
+    if (!this.config.cdpEndpoint || !TARGET_CLOSED.test(errorMessage(error))) return error;
+    const browser = this.live?.browser;
+    if (browser?.isConnected()) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, DISCONNECT_WAIT_MS);
+        function done() {
+          clearTimeout(timer);
+          browser?.off('disconnected', done);
+          resolve();
+        }
+        browser.once('disconnected', done);
+      });
+      if (browser.isConnected()) return error;
+    }
+    return this.remoteError('disconnected', error);
+  }
+
   private remoteError(what: 'unreachable' | 'disconnected', cause: unknown): FathomError {
     const endpoint = shownEndpoint(this.config.cdpEndpoint ?? '');
     const message =
@@ -349,6 +379,13 @@ export class BrowserManager {
       });
     } catch (error) {
       throw this.remoteError('unreachable', error);
+    }
+    const browserHost = new URL(endpoint).hostname.replace(/^\[(.*)\]$/, '$1');
+    const proxyHost = this.config.cdpProxyAddress ?? host;
+    if (isLoopback(proxyHost) && !isLoopback(browserHost)) {
+      this.logger.warn('the guard proxy is on loopback but the browser is not: its pages will not load unless it reaches this loopback (a tunnel)', {
+        hint: 'Set --cdp-proxy-host (and --cdp-proxy-address) to an address of this machine the browser host can reach.',
+      });
     }
     await this.checkRemoteFlags(browser);
     // Nothing is downloaded (acceptDownloads is off): the watcher has no folder to watch.

@@ -10,7 +10,7 @@ import { parseFlags } from '@fathom/core';
 import { configSchema, envAliases } from '../src/config.js';
 import { BrowserManager } from '../src/manager.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_TIMEOUT_MS, describeChromium, startBrowser } from './security/harness.js';
+import { TEST_TIMEOUT_MS, describeChromium, eventually, startBrowser } from './security/harness.js';
 import type { Browser } from './security/harness.js';
 import { startHeaderGate, startRemoteChromium } from './remote-chromium.js';
 import { startRecordingServer } from './security/hostile-site.js';
@@ -110,10 +110,11 @@ describeChromium('a remote browser (--cdp-endpoint)', () => {
       await session.call('browser_navigate', { url: `${cookieOrigin}/worker?fetch=${encodeURIComponent(`${cookieOrigin}/plain`)}` });
       const allowed = await session.call('browser_wait_for', { text: 'worker got' });
       expect(allowed.isError, allowed.text).toBe(false);
-      expect(allowed.text).toContain('worker got plain-text-7');
+      expect((await session.call('browser_snapshot')).text).toContain('worker got plain-text-7');
       await session.call('browser_navigate', { url: `${cookieOrigin}/worker?fetch=${encodeURIComponent(`${privateSite.origin}/secret`)}` });
       const refused = await session.call('browser_wait_for', { text: 'worker failed' });
       expect(refused.isError, refused.text).toBe(false);
+      expect((await session.call('browser_snapshot')).text).toContain('worker failed TypeError');
       expect(privateSite.requests).toEqual([]);
     } finally {
       await privateSite.close();
@@ -140,10 +141,18 @@ describeChromium('a remote browser (--cdp-endpoint)', () => {
   it('a killed remote browser: a clear error while it is down, and the next call after its restart works again', async () => {
     const session = await browser.session('survivor');
     expect((await session.call('browser_navigate', { url: `${browser.site.url}/static.html` })).isError).toBe(false);
+    // A call in flight when the browser goes: it says so, not just that a target closed.
+    const inFlight = session.call('browser_navigate', { url: `${browser.site.url}/slow?ms=20000` });
+    await eventually(() => browser.site.requests.some((path) => path.startsWith('/slow')), 'the slow page to be asked for');
     await remote.kill();
+    const cut = await inFlight;
+    expect(cut.isError).toBe(true);
+    expect(cut.text).toMatch(/^The remote browser at http:\/\/127\.0\.0\.1:\d+\/ disconnected/);
+    expect(cut.text).toContain('the next call connects again');
     const down = await session.call('browser_navigate', { url: `${browser.site.url}/second.html` });
     expect(down.isError).toBe(true);
-    expect(down.text).toMatch(/remote browser at http:\/\/127\.0\.0\.1:\d+\/ (disconnected|Could not connect)|Could not connect to the remote browser at http:\/\/127\.0\.0\.1:\d+\//);
+    // Whether the call meets the browser going away or comes after: either way it says what happened.
+    expect(down.text).toMatch(/^(The remote browser at http:\/\/127\.0\.0\.1:\d+\/ disconnected|Could not connect to the remote browser at http:\/\/127\.0\.0\.1:\d+\/)/);
     expect(down.text).toContain('the next call connects again');
     expect(down.text).not.toContain(TOKEN);
     // Still down: each call tries again and says so.
