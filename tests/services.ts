@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, skipWithout, waitFor } from './helpers.js';
@@ -151,8 +152,7 @@ export interface TcpProxy {
 
 /** A TCP relay on a free loopback port to `targetPort`, which a test can cut and restore. */
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
-  const { createServer } = await import('node:net');
-  const sockets = new Set<import('node:net').Socket>();
+  const sockets = new Set<Socket>();
   let open = true;
   const server = createServer((client) => {
     if (!open) return client.destroy();

@@ -115,7 +115,7 @@ describe('fathom eval --queue with fathom worker', { timeout: 180_000 }, () => {
     expect(lines.every((line) => line.status === 'answered' && line.correct === true)).toBe(true);
     for (const line of lines) {
       const trace = readTrace(join(out, line.trace));
-      expect(trace.some((event) => event.type === 'tool')).toBe(true);
+      expect(trace.some((event) => event.type === 'tool_result')).toBe(true);
     }
     expect(a.stderr()).toMatch(/→ answered/);
     expect(b.stderr()).toMatch(/→ answered/);
@@ -129,6 +129,9 @@ describe('fathom eval --queue with fathom worker', { timeout: 180_000 }, () => {
     expect(await client.smembers('fathom:evals')).toEqual([]);
     expect(await client.keys('fathom:q:out-share:*')).toEqual([]);
     client.disconnect();
+    // A worker told to stop closes its queue connections and servers, and exits.
+    a.child.kill('SIGTERM');
+    expect(await a.exited).toEqual({ code: 0, signal: null });
   });
 
   it("gives a stopped worker's run to another once its lock expires, and counts it once when the first comes back", async () => {
@@ -202,16 +205,18 @@ describe('fathom eval --queue with fathom worker', { timeout: 180_000 }, () => {
     script = (request) => (taskOf(request) === down ? { status: 503 } : sandboxScript(request));
     const state = join(work, 'state-retry');
     const out = join(work, 'out-retry');
-    startWorker('wA', redis!.url, state);
-    const before = model.requests.length;
+    const worker = startWorker('wA', redis!.url, state);
     const evaluation = startEval(tasksFile([9, 10]), out, '--retries', '1', '--retry-delay', '0.2');
     expect((await evaluation.exited).code, evaluation.stderr()).toBe(1);
     const lines = readResults(join(out, 'results.jsonl'));
     const failed = lines.find((line) => line.task_id === 't9')!;
     expect(failed).toMatchObject({ status: 'error', answer: null, correct: null, failure: 'model error' });
     expect(lines.find((line) => line.task_id === 't10')).toMatchObject({ status: 'answered', correct: true });
-    // Two attempts (one retry), each asking the model once (the config's model.retries is 1: one request per call).
-    expect(model.requests.slice(before).filter((request) => taskOf(request) === down)).toHaveLength(2);
+    // Two attempts (one retry), no third.
+    expect(worker.stderr()).toContain('t9 run 1 (attempt 1 of 2)');
+    expect(worker.stderr()).toContain('t9 run 1 (attempt 2 of 2)');
+    expect(worker.stderr()).toMatch(/t9 run 1 → error/);
+    expect(worker.stderr()).not.toContain('attempt 3');
     expect(readFileSync(join(out, 'summary.md'), 'utf8')).toMatch(/1 ended in error/);
   });
 });

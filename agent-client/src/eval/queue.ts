@@ -133,11 +133,15 @@ export async function runQueuedEval(options: QueuedEvalOptions): Promise<QueuedE
   const { name } = options;
   const redis = connectRedis(options.queueUrl, `fathom-eval:${name}`);
   const queue = new Queue<RunJobData, RunJobResult>(name, { connection: redis, prefix: QUEUE_PREFIX });
-  const events = new QueueEvents(name, { connection: redis.duplicate(), prefix: QUEUE_PREFIX });
+  // BullMQ leaves a connection it was given open on close(): each is disconnected here.
+  const eventsConnection = redis.duplicate();
+  const events = new QueueEvents(name, { connection: eventsConnection, prefix: QUEUE_PREFIX });
   const jobs = new Map<string, { task: EvalTask; run: number }>();
   for (const task of options.tasks) for (let run = 1; run <= options.runs; run++) jobs.set(jobIdOf(task.task_id, run), { task, run });
   /** Runs on the queue now, by run key. */
   const enqueued = new Set<string>();
+  /** Which workers held runs when the queue was last read, for the live view. */
+  let held: WorkerLoad[] = [];
   let wake: () => void = () => {};
   for (const event of ['completed', 'failed', 'active', 'stalled'] as const) events.on(event, () => wake());
   events.on('error', () => undefined);
@@ -162,7 +166,7 @@ export async function runQueuedEval(options: QueuedEvalOptions): Promise<QueuedE
       if (!book.has(known.task.task_id, known.run)) {
         const line = await resultLine(known.task, known.run, outcome, { ...(options.judge ? { judge: options.judge } : {}) });
         book.record(line, trace);
-        options.onProgress?.(book.progress(enqueued.size, line));
+        options.onProgress?.(book.progress(enqueued.size, line, held));
       }
       await job.remove().catch(() => undefined);
     };
@@ -216,7 +220,8 @@ export async function runQueuedEval(options: QueuedEvalOptions): Promise<QueuedE
       });
       for (const job of await queue.getJobs(['completed', 'failed'])) await settled(job);
       await fill();
-      options.onProgress?.(book.progress(enqueued.size, undefined, await loads(queue)));
+      held = await loads(queue);
+      options.onProgress?.(book.progress(enqueued.size, undefined, held));
     }
     const complete = enqueued.size === 0;
     if (complete) await clearEval(redis, queue, name);
@@ -224,6 +229,7 @@ export async function runQueuedEval(options: QueuedEvalOptions): Promise<QueuedE
   } finally {
     await events.close().catch(() => undefined);
     await queue.close().catch(() => undefined);
+    eventsConnection.disconnect();
     redis.disconnect();
   }
 }

@@ -105,8 +105,9 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
 
   const serve = (evalName: string) => {
     const lockMs = options.lockMs ?? 30_000;
+    const connection = redis.duplicate();
     const worker = new Worker<RunJobData, RunJobResult>(evalName, processRun(evalName), {
-      connection: redis.duplicate(),
+      connection,
       prefix: QUEUE_PREFIX,
       concurrency: options.concurrency,
       lockDuration: lockMs,
@@ -120,6 +121,8 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
       outage = true;
     });
     worker.on('failed', (job, error) => job && options.logger.info('run attempt failed', { job: job.id, error: error.message }));
+    // BullMQ leaves a connection it was given open on close().
+    worker.on('closed', () => connection.disconnect());
     workers.set(evalName, worker);
     say(`serving eval ${evalName}`);
   };
