@@ -129,7 +129,8 @@ export function buildProgram(): Command {
   const agentCommands = {
     agent: 'run the MiroThinker model on a task against MCP servers (see: fathom agent --help)',
     trace: 'render an agent trace as a readable timeline',
-    eval: 'run a benchmark file through the agent, resumably, and score it',
+    eval: 'run a benchmark file through the agent, resumably, and score it (in this process, or on a Redis queue with --queue)',
+    worker: 'take runs of `fathom eval --queue` evals from a Redis queue and run them',
   };
   // The agent client loads only when one of its commands runs, like each server (see servers.ts).
   for (const [name, description] of Object.entries(agentCommands)) {
