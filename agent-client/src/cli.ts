@@ -1,11 +1,17 @@
 import { mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { BooleanOption, FathomError, booleanOptionTerm, createLogger, errorMessage, isFathomError, normalizeBooleanArgs } from '@fathom/core';
 import { Command, InvalidArgumentError } from 'commander';
 import { agentConfig, resolveModel, runTask, taskHarness } from './agent.js';
 import { modelSettingSources, serverEnvironment } from './config.js';
 import { agentConfigNames, describeHarness, renderHarness } from './harness.js';
 import type { Protocol } from './agent.js';
+import type { Logger } from '@fathom/core';
+import { redisUrl, runQueuedEval } from './eval/queue.js';
+import type { RunSettings } from './eval/queue.js';
+import { runQueueWorker } from './eval/worker.js';
+import type { Runner } from './eval/worker.js';
+import type { EvalProgress } from './eval.js';
 import { SUMMARY_FILE, progressLine, progressRecord, readTasks, runEval } from './eval.js';
 import { CHART_FILE } from './chart.js';
 import type { LoopEvent } from './loop.js';
@@ -79,6 +85,75 @@ interface AgentCommandOptions {
   verbose?: boolean;
 }
 
+interface WorkerCommandOptions {
+  queue: string;
+  eval?: string;
+  concurrency: number;
+  name?: string;
+  config?: string;
+  model?: string;
+  baseUrl?: string;
+  lockSeconds: number;
+}
+
+interface RunnerOptions {
+  fathomBin: string;
+  logger: Logger;
+  env: NodeJS.ProcessEnv;
+  concurrency: number;
+  configPath?: string;
+  processPerTask?: boolean;
+}
+
+/**
+ * The servers and task runner for runs under `settings`: Fathom's servers started once over HTTP
+ * for every run (each run opens its own sessions, so its sandboxes and browser contexts close when
+ * it ends), unless each run starts its own.
+ */
+async function startRunner(settings: RunSettings, options: RunnerOptions): Promise<Runner> {
+  const { fathomBin, logger, env, configPath } = options;
+  const base = agentConfig({ fathomBin, env, ...(configPath ? { configPath } : {}) });
+  const harness = taskHarness(settings, base, env.FATHOM_MODEL || base.model?.model || '');
+  const config = configPath ? base : agentConfig({ fathomBin, env, release: harness.release });
+  const serverEvent = (event: { type: string; server: string; detail: string }) => say(`  ${event.server}: ${event.type} (${event.detail})`);
+  const shared = options.processPerTask
+    ? undefined
+    : await SharedServers.start(config.mcpServers, { fathomBin, logger, env: serverEnvironment(env), concurrency: options.concurrency, onEvent: serverEvent });
+  for (const server of shared?.processes() ?? []) say(`${server.names.join(', ')}: one ${server.server} process for every task (pid ${server.pid ?? '?'}, port ${server.port ?? '?'})`);
+  return {
+    runTask: async (task, _run, context) => {
+      const result = await runTask({
+        task: task.question,
+        ...(task.file ? { file: task.file } : {}),
+        ...(configPath ? { configPath } : {}),
+        ...(shared ? { servers: shared.mcpServers } : {}),
+        protocol: settings.protocol,
+        ...(settings.agentConfig ? { agentConfig: settings.agentConfig } : {}),
+        ...(settings.maxTurns !== undefined ? { maxTurns: settings.maxTurns } : {}),
+        ...(settings.keep !== undefined ? { keep: settings.keep } : {}),
+        tracePath: context.tracePath,
+        fathomBin,
+        logger,
+        env,
+        signal: context.signal,
+      });
+      return {
+        ...(result.answer !== undefined ? { answer: result.answer } : {}),
+        turns: result.turns,
+        toolCalls: result.toolCalls,
+        tokens: result.tokens,
+        ms: result.ms,
+        stop: result.stop,
+        attempts: result.attempts.length,
+        ...(result.error ? { error: result.error } : {}),
+      };
+    },
+    close: async () => {
+      await shared?.close();
+    },
+  };
+}
+
 interface EvalCommandOptions {
   out: string;
   concurrency: number;
@@ -94,6 +169,10 @@ interface EvalCommandOptions {
   maxTurns?: number;
   keep?: number;
   processPerTask?: boolean;
+  queue?: string;
+  name?: string;
+  retries: number;
+  retryDelay: number;
 }
 
 function agentConfigName(value: string): string {
@@ -216,7 +295,7 @@ export function buildAgentProgram(fathomBin: string): Command {
     .description('run a benchmark file (JSONL: task_id, question, file or file_name?, answer?, level?), resumable, and score it')
     .argument('<tasks>', 'tasks file')
     .option('--out <dir>', 'results folder (resumes what is already there)', 'fathom-eval')
-    .option('--concurrency <n>', 'tasks at once', count, 2)
+    .option('--concurrency <n>', 'tasks at once (in this process; with --queue each worker sets its own)', count, 2)
     .option('--runs <k>', 'runs per task (pass@k)', count, 1)
     .addOption(new BooleanOption('--early-stop', "stop a task's further runs once one is correct (judged, else exact match), as MiroThinker's pass@k does"))
     .addOption(new BooleanOption('--early-stop', '').negation())
@@ -231,26 +310,23 @@ export function buildAgentProgram(fathomBin: string): Command {
     .option('--keep <k>', "tool results kept in full, -1 for all (default: the agent config's)", count)
     .addOption(new BooleanOption('--process-per-task', "start each task's own server processes instead of sharing one set over HTTP"))
     .addOption(new BooleanOption('--process-per-task', '').negation())
+    .option('--queue <redis-url>', 'put the runs on a BullMQ queue in Redis for `fathom worker` processes (redis://HOST:PORT/DB) and follow them')
+    .option('--name <name>', "the eval's name on the queue (default: the --out folder's name)")
+    .option('--retries <n>', 'with --queue: further attempts of a run that failed for the infrastructure (model endpoint, servers, a lost worker)', count, 2)
+    .option('--retry-delay <seconds>', 'with --queue: wait before the first retry of a run, doubling for each further one', Number, 5)
     .action(async (file: string, options: EvalCommandOptions) => {
       if (options.concurrency < 1) throw new FathomError('invalid_argument', `--concurrency must be at least 1 (got ${options.concurrency})`);
       if (options.runs < 1) throw new FathomError('invalid_argument', `--runs must be at least 1 (got ${options.runs})`);
+      if (options.queue) redisUrl(options.queue);
       const tasks = readTasks(file, options.files ? { filesDir: options.files } : {});
       const base = agentConfig({ fathomBin, env: modelEnv(options), ...(options.config ? { configPath: options.config } : {}) });
       const model = await resolveModel(base, modelEnv(options));
       if (model.note) say(model.note);
       const env = model.env;
-      const harness = taskHarness(options, base, model.model);
-      say(describeHarness(harness));
-      const config = options.config ? base : agentConfig({ fathomBin, env, release: harness.release });
-      const { concurrency } = options;
-      const serverEvent = (event: { type: string; server: string; detail: string }) => say(`  ${event.server}: ${event.type} (${event.detail})`);
-      const shared = options.processPerTask
-        ? undefined
-        : await SharedServers.start(config.mcpServers, { fathomBin, logger, env: serverEnvironment(env), concurrency, onEvent: serverEvent });
-      for (const server of shared?.processes() ?? []) say(`${server.names.join(', ')}: one ${server.server} process for every task (pid ${server.pid ?? '?'}, port ${server.port ?? '?'})`);
+      say(describeHarness(taskHarness(options, base, model.model)));
       const controller = new AbortController();
       process.once('SIGINT', () => {
-        say('\nstopping after the running tasks; finished results are kept (run again to resume)');
+        say(options.queue ? '\nstopping: the runs on the queue go on on the workers; run the same command to follow them again' : '\nstopping after the running tasks; finished results are kept (run again to resume)');
         controller.abort();
       });
       const judge = process.env.FATHOM_JUDGE_BASE_URL && process.env.FATHOM_JUDGE_MODEL
@@ -258,55 +334,36 @@ export function buildAgentProgram(fathomBin: string): Command {
         : undefined;
       // On a terminal the progress bar is redrawn in place; in a log or a pipe each finished run is a line.
       const terminal = Boolean(process.stderr.isTTY);
+      const onProgress = (progress: EvalProgress) => {
+        if (terminal) process.stderr.write(`\r${progressLine(progress)}`);
+        else {
+          const line = progressRecord(progress);
+          if (line) say(line);
+        }
+      };
       const outDir = resolve(options.out);
+      const book = { tasks, runs: options.runs, outDir, ...(options.earlyStop ? { earlyStop: true } : {}), ...(judge ? { judge } : {}) };
+      const settings: RunSettings = {
+        protocol: options.protocol,
+        ...(options.agentConfig ? { agentConfig: options.agentConfig } : {}),
+        ...(options.maxTurns !== undefined ? { maxTurns: options.maxTurns } : {}),
+        ...(options.keep !== undefined ? { keep: options.keep } : {}),
+        model: model.model,
+        ...(env.FATHOM_MODEL_BASE_URL ? { baseUrl: env.FATHOM_MODEL_BASE_URL } : {}),
+        timeLimitMs: Number.isFinite(options.timeLimit) ? options.timeLimit * 60_000 : null,
+      };
       let summary;
-      try {
-        summary = await runEval({
-          tasks,
-          runs: options.runs,
-          concurrency,
-          outDir,
-          timeLimitMs: options.timeLimit * 60_000,
-          signal: controller.signal,
-          ...(options.earlyStop ? { earlyStop: true } : {}),
-          ...(judge ? { judge } : {}),
-          onProgress: (progress) => {
-            if (terminal) process.stderr.write(`\r${progressLine(progress)}`);
-            else {
-              const line = progressRecord(progress);
-              if (line) say(line);
-            }
-          },
-          runTask: async (task, _run, context) => {
-            const result = await runTask({
-              task: task.question,
-              ...(task.file ? { file: task.file } : {}),
-              ...(options.config ? { configPath: options.config } : {}),
-              ...(shared ? { servers: shared.mcpServers } : {}),
-              protocol: options.protocol,
-              ...(options.agentConfig ? { agentConfig: options.agentConfig } : {}),
-              ...(options.maxTurns !== undefined ? { maxTurns: options.maxTurns } : {}),
-              ...(options.keep !== undefined ? { keep: options.keep } : {}),
-              tracePath: context.tracePath,
-              fathomBin,
-              logger,
-              env,
-              signal: context.signal,
-            });
-            return {
-              ...(result.answer !== undefined ? { answer: result.answer } : {}),
-              turns: result.turns,
-              toolCalls: result.toolCalls,
-              tokens: result.tokens,
-              ms: result.ms,
-              stop: result.stop,
-              attempts: result.attempts.length,
-              ...(result.error ? { error: result.error } : {}),
-            };
-          },
-        });
-      } finally {
-        await shared?.close();
+      if (options.queue) {
+        const name = options.name ?? basename(outDir);
+        say(`eval ${name}: runs on the queue ${options.queue}; start workers with: fathom worker --queue ${options.queue}`);
+        summary = await runQueuedEval({ ...book, queueUrl: options.queue, name, settings, retries: options.retries, retryDelayMs: options.retryDelay * 1000, signal: controller.signal, onProgress });
+      } else {
+        const runner = await startRunner(settings, { fathomBin, logger, env, concurrency: options.concurrency, ...(options.config ? { configPath: options.config } : {}), ...(options.processPerTask ? { processPerTask: true } : {}) });
+        try {
+          summary = await runEval({ ...book, concurrency: options.concurrency, timeLimitMs: options.timeLimit * 60_000, signal: controller.signal, onProgress, runTask: runner.runTask });
+        } finally {
+          await runner.close();
+        }
       }
       if (terminal) say('');
       process.stdout.write(`${summary.markdown}\n`);
@@ -315,6 +372,55 @@ export function buildAgentProgram(fathomBin: string): Command {
         say(`${summary.errors} run${summary.errors > 1 ? 's' : ''} ended in error and ${summary.errors > 1 ? 'are' : 'is'} not scored: run the same command again to run ${summary.errors > 1 ? 'them' : 'it'}`);
         process.exitCode = 1;
       }
+    });
+
+  program
+    .command('worker')
+    .description('take runs of `fathom eval --queue` evals from the queue and run them, on this machine\'s own servers or the ones its --config names')
+    .requiredOption('--queue <redis-url>', 'the Redis the evals are on (redis://HOST:PORT/DB)')
+    .option('--eval <name>', 'serve this eval only (default: every eval on the queue, as they come)')
+    .option('--concurrency <n>', 'runs at once', count, 2)
+    .option('--name <name>', 'this worker in the live view (default: host:pid)')
+    .option('--config <path>', 'agent config (mcpServers shape): the servers runs use (default: Fathom servers started by this worker)')
+    .option('--model <id>', "over the eval's model id")
+    .option('--base-url <url>', "over the eval's endpoint")
+    .option('--lock-seconds <s>', "how long a run stays this worker's without a renewal: after a crash its runs go to other workers this long after", Number, 30)
+    .action(async (options: WorkerCommandOptions) => {
+      if (options.concurrency < 1) throw new FathomError('invalid_argument', `--concurrency must be at least 1 (got ${options.concurrency})`);
+      if (!(options.lockSeconds > 0)) throw new FathomError('invalid_argument', '--lock-seconds must be positive');
+      const stopping = new AbortController();
+      const cancelling = new AbortController();
+      process.on('SIGINT', () => {
+        if (stopping.signal.aborted) {
+          say('stopping now: the running runs go back on the queue');
+          cancelling.abort();
+        } else {
+          say('stopping after the running runs (Ctrl-C again to stop now)');
+          stopping.abort();
+        }
+      });
+      process.once('SIGTERM', () => {
+        stopping.abort();
+        cancelling.abort();
+      });
+      await runQueueWorker({
+        queueUrl: redisUrl(options.queue),
+        concurrency: options.concurrency,
+        ...(options.name ? { name: options.name } : {}),
+        ...(options.eval ? { evalName: options.eval } : {}),
+        lockMs: options.lockSeconds * 1000,
+        logger,
+        signal: stopping.signal,
+        cancelRunning: cancelling.signal,
+        onEvent: say,
+        runner: (settings) => {
+          const env = modelEnv({
+            ...(options.model ?? settings.model ? { model: options.model ?? settings.model } : {}),
+            ...(options.baseUrl ?? settings.baseUrl ? { baseUrl: options.baseUrl ?? settings.baseUrl } : {}),
+          });
+          return startRunner(settings, { fathomBin, logger, env, concurrency: options.concurrency, ...(options.config ? { configPath: options.config } : {}) });
+        },
+      });
     });
 
   return program;

@@ -208,9 +208,10 @@ describe('modelSettings', () => {
 });
 
 describe('serverEnvironment', () => {
-  it("passes Fathom's settings and provider keys on, but not the agent's own model settings or anything else", () => {
+  it("passes Fathom's settings (the shared cache's URL too) and provider keys on, but not the agent's own model settings or anything else", () => {
     const picked = serverEnvironment({
       FATHOM_CACHE_PATH: '/tmp/cache.sqlite',
+      FATHOM_CACHE_URL: 'redis://10.0.0.5:6379/1',
       FATHOM_SEARCH_PROVIDERS: 'serper,duckduckgo',
       SERPER_API_KEY: 's',
       JINA_API_KEY: 'j',
@@ -223,6 +224,7 @@ describe('serverEnvironment', () => {
     });
     expect(picked).toEqual({
       FATHOM_CACHE_PATH: '/tmp/cache.sqlite',
+      FATHOM_CACHE_URL: 'redis://10.0.0.5:6379/1',
       FATHOM_SEARCH_PROVIDERS: 'serper,duckduckgo',
       SERPER_API_KEY: 's',
       JINA_API_KEY: 'j',

@@ -1,7 +1,8 @@
 // Search server speed, in one run, over MCP stdio as an agent calls it:
 // 1. fetch + convert of the local fixture site (60 articles, a table page, a PDF) by web_fetch,
 //    against fetching the same pages and running turndown (+GFM) on the raw HTML;
-// 2. cache-hit latency of web_fetch and web_search;
+// 2. cache-hit latency of web_fetch and web_search; and a web_fetch of a page another server
+//    process fetched, from the SQLite file against from a shared Redis (--cache-url);
 // 3. 100 concurrent web_search calls against a provider that refuses more than 4 requests in
 //    flight, against the same 100 requests sent straight to it.
 //
@@ -17,6 +18,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import TurndownService from 'turndown';
+import { Cache } from '@fathom/core';
 import { loadTs } from '../lib/load-ts.mjs';
 import { percentile, ms, timed } from '../lib/stats.mjs';
 
@@ -126,6 +128,53 @@ for (let i = 0; i < 40; i++) {
 }
 await cached.close();
 
+// ---- 2b. hits from a cache another process filled: SQLite file against Redis ----
+// The second server is a fresh process: nothing in its memory, so every page comes from the
+// store (read, decompressed, converted), as in a worker that starts after another fetched it.
+log('cache hits across processes: SQLite and Redis');
+const { REDIS_SERVER, startRedis } = await loadTs('tests/services.ts');
+async function crossProcessHits(flags) {
+  const filler = await connect(['--cache-mode', 'normal', ...flags]);
+  for (const url of htmlUrls) await tool(filler, 'web_fetch', { url });
+  await filler.close();
+  const reader = await connect(['--cache-mode', 'normal', ...flags]);
+  // Warms the converter workers with whole-page reads (from the store too, but another memory key).
+  await pool(htmlUrls, 4, (url) => tool(reader, 'web_fetch', { url, main_content: false }));
+  const times = [];
+  for (const url of htmlUrls) {
+    const [took, result] = await timed(() => tool(reader, 'web_fetch', { url }));
+    if (!result.structuredContent?.from_cache) throw new Error(`not a cache hit: ${url}`);
+    times.push(took);
+  }
+  await reader.close();
+  return times;
+}
+/** The store alone: Cache.get of 100 stored pages (about 40 KB of HTML each, compressed), 3 rounds, in this process. */
+async function storeGets(options) {
+  const cache = Cache.open(options);
+  const page = (i) => Array.from({ length: 1000 }, (_, line) => `<p class="l${line}">Paragraph ${line} of page ${i}.</p>`).join('\n');
+  for (let i = 0; i < 100; i++) await cache.set('fetch', { url: `page-${i}` }, page(i));
+  const times = [];
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 100; i++) times.push((await timed(() => cache.get('fetch', { url: `page-${i}` })))[0]);
+  }
+  await cache.close();
+  return times;
+}
+const sqliteHits = await crossProcessHits(['--cache-path', join(work, 'shared', 'cache.sqlite')]);
+const sqliteGets = await storeGets({ path: join(work, 'gets', 'cache.sqlite') });
+let redisHits;
+let redisGets;
+if (REDIS_SERVER) {
+  const redis = await startRedis();
+  try {
+    redisHits = await crossProcessHits(['--cache-path', join(work, 'redis-side', 'cache.sqlite'), '--cache-url', redis.url]);
+    redisGets = await storeGets({ url: redis.url });
+  } finally {
+    await redis.stop();
+  }
+} else log('redis-server not found: the Redis column is left empty (apt-get install redis-server)');
+
 // ---- 3. 100 concurrent searches against a rate-limited provider ----
 log('100 concurrent searches');
 const before = { served: limited.served, refused: limited.refused };
@@ -168,6 +217,14 @@ const lines = [
   '|---|--:|--:|',
   `| web_fetch, ${htmlUrls.length} pages | ${ms(percentile(fetchMiss, 50))} / ${ms(percentile(fetchMiss, 95))} | ${ms(percentile(fetchHit, 50))} / ${ms(percentile(fetchHit, 95))} |`,
   `| web_search, 40 queries (provider answers in 50 ms) | ${ms(percentile(searchMiss, 50))} / ${ms(percentile(searchMiss, 95))} | ${ms(percentile(searchHit, 50))} / ${ms(percentile(searchHit, 95))} |`,
+  '',
+  `Hits in one server: a page fetched again comes from the server's memory of its last 32 pages; a search from the cache store.`,
+  '',
+  '| web_fetch hit from a cache another server process filled (ms) | SQLite file | Redis (--cache-url, loopback) |',
+  '|---|--:|--:|',
+  `| p50, ${htmlUrls.length} pages | ${ms(percentile(sqliteHits, 50))} | ${redisHits ? ms(percentile(redisHits, 50)) : 'no redis-server'} |`,
+  `| p95 | ${ms(percentile(sqliteHits, 95))} | ${redisHits ? ms(percentile(redisHits, 95)) : 'no redis-server'} |`,
+  `| Cache.get alone, in one process (40 KB pages, p50 / p95) | ${ms(percentile(sqliteGets, 50))} / ${ms(percentile(sqliteGets, 95))} | ${redisGets ? `${ms(percentile(redisGets, 50))} / ${ms(percentile(redisGets, 95))}` : 'no redis-server'} |`,
   '',
   '| 100 concurrent searches, provider allows 4 in flight (50 ms each) | succeeded | refused (429) | most in flight | wall time |',
   '|---|--:|--:|--:|--:|',

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { asUser } from '@fathom/core';
+import { Cache, asUser, baseConfigSchema, errorMessage, loadConfig } from '@fathom/core';
 import { findChromium } from '@fathom/browser';
 import { findPython } from '@fathom/python-sandbox';
 
@@ -47,7 +47,46 @@ function asUserIfPossible(uid: number): string[] | undefined {
 
 export const PYTHON_PACKAGES = ['numpy', 'pandas', 'scipy', 'sympy', 'matplotlib'];
 
-export async function runChecks(): Promise<Check[]> {
+/**
+ * The cache the servers would use with this environment and fathom.config.json (or `cacheUrl`):
+ * the SQLite file, or the Redis of FATHOM_CACHE_URL, which must answer.
+ */
+export async function cacheCheck(options: { cacheUrl?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Check> {
+  const name = 'cache';
+  let config;
+  try {
+    config = loadConfig(baseConfigSchema, { server: 'doctor', env: options.env ?? process.env, flags: options.cacheUrl ? { 'cache-url': options.cacheUrl } : {} });
+  } catch (error) {
+    return { name, ok: false, neededBy: 'shared cache', detail: errorMessage(error), fix: 'set FATHOM_CACHE_URL to redis://HOST:PORT/DB, or unset it to use the SQLite file' };
+  }
+  if (config.cacheMode === 'off') return { name, ok: true, neededBy: 'shared cache', detail: 'off (FATHOM_CACHE_MODE=off): nothing is cached' };
+  if (!config.cacheUrl) {
+    return { name, ok: true, neededBy: 'shared cache', detail: `SQLite file ${config.cachePath} (${config.cacheMode} mode; FATHOM_CACHE_URL shares one in Redis)` };
+  }
+  const cache = Cache.open({ url: config.cacheUrl, mode: config.cacheMode, redisTimeoutMs: 3000 });
+  try {
+    await cache.store.ping();
+    const { entries, bytes } = await cache.stats();
+    return {
+      name,
+      ok: true,
+      neededBy: 'shared cache',
+      detail: `Redis at ${cache.store.location}: reachable, ${entries} entries, ${(bytes / 1024 / 1024).toFixed(1)} MB (${config.cacheMode} mode)`,
+    };
+  } catch (error) {
+    return {
+      name,
+      ok: false,
+      neededBy: 'shared cache',
+      detail: `Redis at ${cache.store.location}: not reachable (${errorMessage(error)}); servers still answer, uncached`,
+      fix: 'start that Redis (apt-get install redis-server), or fix FATHOM_CACHE_URL / --cache-url',
+    };
+  } finally {
+    await cache.close();
+  }
+}
+
+export async function runChecks(options: { cacheUrl?: string } = {}): Promise<Check[]> {
   const checks: Check[] = [];
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
   checks.push({
@@ -165,6 +204,7 @@ export async function runChecks(): Promise<Check[]> {
     detail: sqlite ? `SQLite ${sqlite} with FTS5 (node:sqlite)` : `node:sqlite unusable: ${sqliteError}`,
     fix: 'run Fathom on Node.js 24.15 or newer (npm start does)',
   });
+  checks.push(await cacheCheck(options));
 
   const pdftotext = await output('pdftotext', ['-v']);
   checks.push({

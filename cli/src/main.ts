@@ -129,7 +129,8 @@ export function buildProgram(): Command {
   const agentCommands = {
     agent: 'run the MiroThinker model on a task against MCP servers (see: fathom agent --help)',
     trace: 'render an agent trace as a readable timeline',
-    eval: 'run a benchmark file through the agent, resumably, and score it',
+    eval: 'run a benchmark file through the agent, resumably, and score it (in this process, or on a Redis queue with --queue)',
+    worker: 'take runs of `fathom eval --queue` evals from a Redis queue and run them',
   };
   // The agent client loads only when one of its commands runs, like each server (see servers.ts).
   for (const [name, description] of Object.entries(agentCommands)) {
@@ -258,10 +259,11 @@ export function buildProgram(): Command {
     .command('doctor')
     .description('list the system parts Fathom uses, present or missing, with the command that fixes each');
   addBooleanOption(doctor, '--json', 'print the checks as JSON')
-    .action(async (options: { json?: boolean }) => {
+    .option('--cache-url <url>', 'check this Redis cache (default: FATHOM_CACHE_URL, or the SQLite file)')
+    .action(async (options: { json?: boolean; cacheUrl?: string }) => {
       // The checks read the browser's and the sandbox's finders: loaded when the doctor runs.
       const { renderChecks, runChecks } = await import('./doctor.js');
-      const checks = await runChecks();
+      const checks = await runChecks(options.cacheUrl ? { cacheUrl: options.cacheUrl } : {});
       out(options.json ? JSON.stringify(checks, null, 2) : renderChecks(checks));
       if (checks.some((check) => !check.ok && check.neededBy !== 'benchmarks only')) process.exitCode = 1;
     });

@@ -39,6 +39,13 @@ export const baseConfigSchema = z.object({
   logLevel: z.enum(LOG_LEVELS).default('info').describe('stderr log level'),
   cachePath: z.string().default(join(homedir(), '.cache', 'fathom', 'cache.sqlite')).describe('Shared cache file'),
   cacheMode: z.enum(['normal', 'record', 'replay', 'off']).default('normal').describe('Cache mode; record/replay repeat a run exactly'),
+  cacheUrl: z
+    .string()
+    .refine(isRedisUrl, { message: 'must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379/0' })
+    .optional()
+    .describe('Keep the cache in this Redis (redis://HOST:PORT/DB or rediss://), shared by every server using it, instead of --cache-path'),
+  cacheMaxMb: z.number().positive().optional().describe('Total cache size kept: least recently used entries are dropped past it (checked every minute)'),
+  cacheEntryMaxMb: z.number().positive().default(64).describe('Largest single body the cache keeps, after compression (larger ones are fetched every time)'),
   allowPrivateNetwork: z.boolean().default(false).describe('Let outbound requests reach loopback and private addresses'),
   egressAllow: z
     .array(z.string())
@@ -55,6 +62,15 @@ export const baseConfigSchema = z.object({
 });
 
 export type BaseConfig = z.infer<typeof baseConfigSchema>;
+
+function isRedisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' && /^\/?\d*$/.test(url.pathname);
+  } catch {
+    return false;
+  }
+}
 export type ConfigSchema = z.ZodObject<z.ZodRawShape>;
 
 export type ConfigSource = 'default' | 'file' | 'env' | 'flag';

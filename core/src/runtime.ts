@@ -14,7 +14,22 @@ export function httpClientFor(config: BaseConfig, logger: Logger, options: NetOp
   });
 }
 
-/** The shared cache file, in the mode the operator chose. */
+const MB = 1024 * 1024;
+
+/**
+ * The shared cache (the file, or the Redis of --cache-url), in the mode the operator chose. It is
+ * pruned every minute with --cache-max-mb, and in Redis always: Redis drops an expired entry by
+ * itself, pruning drops its line in the size index. (A SQLite file without a cap keeps expired
+ * entries, which replay can still serve, as before.)
+ */
 export function openCache(config: BaseConfig): Cache {
-  return Cache.open({ path: config.cachePath, mode: config.cacheMode });
+  const prune = config.cacheMaxMb !== undefined || config.cacheUrl !== undefined;
+  return Cache.open({
+    path: config.cachePath,
+    ...(config.cacheUrl ? { url: config.cacheUrl } : {}),
+    mode: config.cacheMode,
+    maxEntryBytes: Math.floor(config.cacheEntryMaxMb * MB),
+    ...(config.cacheMaxMb !== undefined ? { maxBytes: Math.floor(config.cacheMaxMb * MB) } : {}),
+    ...(prune ? { pruneEveryMs: 60_000 } : {}),
+  });
 }

@@ -169,7 +169,17 @@ export function parseFlags(argv: readonly string[], schema: ConfigSchema): Recor
       .filter(([, field]) => baseType(field as z.ZodType) === 'boolean')
       .map(([key]) => flagName(key)),
   );
+  const lists = new Set(
+    Object.entries(schema.shape)
+      .filter(([, field]) => baseType(field as z.ZodType) === 'array')
+      .map(([key]) => flagName(key)),
+  );
   const flags: Record<string, string | boolean> = {};
+  /** A list option given more than once adds to the list (--cdp-header A --cdp-header B); any other keeps the last. */
+  const set = (name: string, value: string) => {
+    const before = flags[name];
+    flags[name] = lists.has(name) && typeof before === 'string' ? `${before},${value}` : value;
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith('--')) {
@@ -182,7 +192,7 @@ export function parseFlags(argv: readonly string[], schema: ConfigSchema): Recor
         throw new FathomError('invalid_config', `Option --${name} takes no value (got "${inline}")`, { hint: `Write ${booleanForms(negated)}.` });
       }
       flags[negated] = false;
-    } else if (inline !== undefined) flags[name] = inline;
+    } else if (inline !== undefined) set(name, inline);
     else if (booleans.has(name)) {
       const next = argv[i + 1];
       if (next === undefined || next.startsWith('--')) flags[name] = true;
@@ -199,7 +209,7 @@ export function parseFlags(argv: readonly string[], schema: ConfigSchema): Recor
       if (value === undefined || value.startsWith('--')) {
         throw new FathomError('invalid_config', `Option --${name} needs a value`, { hint: 'See --help for the options.' });
       }
-      flags[name] = value;
+      set(name, value);
       i++;
     }
   }

@@ -280,6 +280,12 @@ describe('loadConfig errors', () => {
 });
 
 describe('parseFlags', () => {
+  it('adds a list option given more than once to the list, and keeps the last of any other', () => {
+    const flags = parseFlags(['--egress-allow', '10.0.0.1', '--port', '1', '--egress-allow=10.0.0.2,10.0.0.3', '--port', '2'], schema);
+    expect(flags).toEqual({ 'egress-allow': '10.0.0.1,10.0.0.2,10.0.0.3', port: '2' });
+    expect(load(workdir(), { argv: ['--egress-allow', '10.0.0.1', '--egress-allow', '10.0.0.2'] }).egressAllow).toEqual(['10.0.0.1', '10.0.0.2']);
+  });
+
   it('reads --key value, --key=value, --flag and --no-flag', () => {
     expect(
       parseFlags(['--port', '8080', '--host=0.0.0.0', '--verbose', '--no-allow-private-network', '--token=a=b'], schema),

@@ -39,7 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   release?.();
   await http.close();
-  cache.close();
+  await cache.close();
   await new Promise<void>((resolve) => site.close(() => resolve()));
   rmSync(dir, { recursive: true, force: true });
 });

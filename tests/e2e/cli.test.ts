@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findChromium } from '@fathom/browser';
 import { FATHOM_BIN, ROOT, SERVERS, freePorts, healthy, processAlive, serverMain, spawnNode, waitFor } from '../helpers.js';
+import { skipWithoutRedis, startRedis } from '../services.js';
 
 async function fathom(args: string[], env: NodeJS.ProcessEnv = {}) {
   const run = spawnNode([FATHOM_BIN, ...args], env);
@@ -133,7 +134,7 @@ describe('fathom CLI', () => {
     const { code, stdout } = await fathom(['doctor', '--json']);
     const checks = JSON.parse(stdout) as { name: string; ok: boolean; fix?: string; neededBy: string }[];
     const names = checks.map((check) => check.name);
-    for (const part of ['node', 'chromium', 'bubblewrap', 'python3', 'python3-numpy', 'python3-pandas', 'python3-scipy', 'python3-sympy', 'python3-matplotlib', 'sqlite', 'resource limits']) {
+    for (const part of ['node', 'chromium', 'bubblewrap', 'python3', 'python3-numpy', 'python3-pandas', 'python3-scipy', 'python3-sympy', 'python3-matplotlib', 'sqlite', 'cache', 'resource limits']) {
       expect(names).toContain(part);
     }
     for (const check of checks.filter((c) => !c.ok)) expect(check.fix).toBeTruthy();
@@ -141,6 +142,30 @@ describe('fathom CLI', () => {
     expect(code).toBe(missingRequired.length > 0 ? 1 : 0);
     if (process.env.CI) expect(checks.filter((check) => !check.ok)).toEqual([]);
     else if (missingRequired.length > 0) console.warn(`doctor: missing here: ${missingRequired.map((c) => c.name).join(', ')}`);
+  });
+
+  describe('doctor and the shared cache', () => {
+    if (skipWithoutRedis()) return;
+
+    it('reports the Redis of FATHOM_CACHE_URL reachable, then not, with a fix', async () => {
+      const redis = await startRedis();
+      try {
+        const cacheOf = async (env: NodeJS.ProcessEnv) => {
+          const { code, stdout } = await fathom(['doctor', '--json'], env);
+          return { code, check: (JSON.parse(stdout) as { name: string; ok: boolean; detail: string; fix?: string }[]).find((c) => c.name === 'cache')! };
+        };
+        const up = await cacheOf({ FATHOM_CACHE_URL: redis.url });
+        expect(up.check).toMatchObject({ ok: true, detail: expect.stringMatching(/^Redis at redis:\/\/127\.0\.0\.1:\d+\/0: reachable, 0 entries/) });
+        await redis.kill();
+        const down = await cacheOf({ FATHOM_CACHE_URL: redis.url });
+        expect(down.check).toMatchObject({ ok: false, detail: expect.stringMatching(/not reachable \(.*ECONNREFUSED/), fix: expect.stringContaining('FATHOM_CACHE_URL') });
+        expect(down.code).toBe(1);
+        const file = await cacheOf({ FATHOM_CACHE_URL: '' });
+        expect(file.check).toMatchObject({ ok: true, detail: expect.stringContaining('SQLite file') });
+      } finally {
+        await redis.stop();
+      }
+    });
   });
 
   it('serve starts the four servers on consecutive ports, prints mcpServers JSON, restarts one that dies, and stops them all', async () => {

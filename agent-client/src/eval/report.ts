@@ -98,7 +98,7 @@ function progressFacts(progress: EvalProgress): string[] {
     `acc ${accuracy}`,
     `no answer ${progress.failures}`,
     `err ${progress.errors}`,
-    ...(progress.running ? [`running ${progress.running}`] : []),
+    ...(progress.running ? [`running ${progress.running}${progress.workers?.length ? ` (${progress.workers.map((load) => `${load.worker} ${load.running}`).join(', ')})` : ''}`] : []),
     formatMs(progress.elapsedMs),
     `eta ${progress.etaMs === undefined ? '—' : formatMs(progress.etaMs)}`,
   ];

@@ -9,7 +9,7 @@ import type { EvalOptions, EvalTask, FailureKind, ResultLine, RunStatus, TaskRes
  * The next run to start: runs in order of run number, then task. With early stop a task's runs go
  * one after another, and none starts once one of them was correct.
  */
-export function nextJob(options: EvalOptions, finished: Map<string, ResultLine>, inFlight: Set<string>): { task: EvalTask; run: number } | undefined {
+export function nextJob(options: Pick<EvalOptions, 'tasks' | 'runs' | 'earlyStop'>, finished: Map<string, ResultLine>, inFlight: Set<string>): { task: EvalTask; run: number } | undefined {
   for (let run = 1; run <= options.runs; run++) {
     for (const task of options.tasks) {
       const id = runKey(task.task_id, run);
@@ -54,10 +54,21 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type Settled = { result: TaskResult } | { thrown: unknown } | { abandoned: true };
 
-/** One run under its time limit; undefined when cancelled, so that it runs again on resume. */
-export async function runJob(task: EvalTask, run: number, options: EvalOptions): Promise<ResultLine | undefined> {
-  const trace = tracePathFor(task.task_id, run);
-  const tracePath = join(options.outDir, trace);
+/**
+ * What a run came to before it is scored: what a queue worker sends back to the eval. `result` is
+ * absent when the run threw (`thrown`) or did not return in time after its signal.
+ */
+export interface RunOutcome {
+  result?: TaskResult;
+  thrown?: string;
+  timedOut: boolean;
+  ms: number;
+}
+
+export type ExecuteOptions = Pick<EvalOptions, 'runTask' | 'timeLimitMs' | 'graceMs' | 'cancelRunning'>;
+
+/** One run under its time limit, its trace written to `tracePath`; undefined when cancelled, so that it runs again on resume. */
+export async function executeRun(task: EvalTask, run: number, tracePath: string, options: ExecuteOptions): Promise<RunOutcome | undefined> {
   rmSync(tracePath, { force: true });
   const controller = new AbortController();
   let timedOut = false;
@@ -84,22 +95,29 @@ export async function runJob(task: EvalTask, run: number, options: EvalOptions):
   }
   const ms = Date.now() - started;
   if (cancelled && !timedOut && !('result' in settled && settled.result.answer !== undefined && !settled.result.error)) return undefined;
+  return {
+    ...('result' in settled ? { result: settled.result } : {}),
+    ...('thrown' in settled ? { thrown: errorMessage(settled.thrown) } : {}),
+    timedOut,
+    ms,
+  };
+}
 
-  const result: TaskResult = 'result' in settled ? settled.result : { turns: 0, toolCalls: 0, tokens: 0, ms };
-  let error = result.error;
-  let failure: FailureKind | undefined;
-  if (timedOut) {
-    error = 'time limit';
-    failure = 'time limit';
-  } else if ('thrown' in settled) {
-    error = errorMessage(settled.thrown);
-    failure = 'crash';
-  } else if (error || result.stop === 'model_error') {
-    error ??= 'the model failed';
-    failure = 'model error';
-  } else if (result.answer === undefined || !result.answer.trim()) failure = 'no answer';
-  const status: RunStatus = failure === 'crash' || failure === 'model error' ? 'error' : failure ? 'no_answer' : 'answered';
+/** How an outcome ended: an error (not scored, run again on resume) or a finished run. */
+export function classify(outcome: RunOutcome): { status: RunStatus; failure?: FailureKind; error?: string } {
+  const result = outcome.result;
+  if (outcome.timedOut) return { status: 'no_answer', failure: 'time limit', error: 'time limit' };
+  if (outcome.thrown !== undefined) return { status: 'error', failure: 'crash', error: outcome.thrown };
+  if (!result) return { status: 'error', failure: 'crash', error: 'the run did not return after it was stopped' };
+  if (result.error || result.stop === 'model_error') return { status: 'error', failure: 'model error', error: result.error ?? 'the model failed' };
+  if (result.answer === undefined || !result.answer.trim()) return { status: 'no_answer', failure: 'no answer' };
+  return { status: 'answered' };
+}
 
+/** The results line of an outcome: classified, scored against the task's answer, and judged when a judge is set. */
+export async function resultLine(task: EvalTask, run: number, outcome: RunOutcome, options: Pick<EvalOptions, 'judge' | 'cancelRunning'>): Promise<ResultLine> {
+  const result: TaskResult = outcome.result ?? { turns: 0, toolCalls: 0, tokens: 0, ms: outcome.ms };
+  const { status, failure, error } = classify(outcome);
   const truth = task.answer ?? null;
   const correct = truth === null || status === 'error' ? null : scoreAnswer(result.answer, truth);
   const line: ResultLine = {
@@ -113,12 +131,12 @@ export async function runJob(task: EvalTask, run: number, options: EvalOptions):
     turns: result.turns,
     tool_calls: result.toolCalls,
     tokens: result.tokens,
-    ms: result.ms || ms,
+    ms: result.ms || outcome.ms,
     ...(result.attempts !== undefined ? { attempts: result.attempts } : {}),
     ...(error ? { error } : {}),
     ...(failure ? { failure } : {}),
     ...(result.stop ? { stop: result.stop } : {}),
-    trace,
+    trace: tracePathFor(task.task_id, run),
   };
   if (options.judge && truth !== null && status !== 'error') {
     const verdict = correct ? { correct: true } : await judgeAnswer(task.question, result.answer, truth, options.judge, options.cancelRunning);
@@ -126,6 +144,12 @@ export async function runJob(task: EvalTask, run: number, options: EvalOptions):
     if ('reason' in verdict && verdict.reason) line.judge_reason = verdict.reason;
   }
   return line;
+}
+
+/** One run under its time limit, scored; undefined when cancelled, so that it runs again on resume. */
+export async function runJob(task: EvalTask, run: number, options: EvalOptions): Promise<ResultLine | undefined> {
+  const outcome = await executeRun(task, run, join(options.outDir, tracePathFor(task.task_id, run)), options);
+  return outcome && resultLine(task, run, outcome, options);
 }
 
 /** The run's outcome, or `abandoned` when it has not returned `graceMs` after its signal was aborted. */

@@ -81,6 +81,13 @@ export interface EvalProgress {
   elapsedMs: number;
   etaMs?: number;
   last?: ResultLine;
+  /** On a queue: the runs each worker holds now. */
+  workers?: WorkerLoad[];
+}
+
+export interface WorkerLoad {
+  worker: string;
+  running: number;
 }
 
 export interface EvalOptions {

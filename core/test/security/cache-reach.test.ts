@@ -15,10 +15,14 @@ import { loadSource } from '../../src/source.js';
 import { connectInMemory, textOf } from '../../src/testing.js';
 import type { InMemoryConnection } from '../../src/testing.js';
 import { defineTool } from '../../src/tool.js';
+import { skipWithoutRedis, startRedis } from '../../../tests/services.js';
+import type { RedisService } from '../../../tests/services.js';
 import { quiet } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'fathom-cache-reach-'));
 const cachePath = join(dir, 'cache.sqlite');
+/** Where the servers of the suite being run keep their shared cache: the SQLite file, or a Redis of its own. */
+let redis: RedisService | undefined;
 const requests: string[] = [];
 const site = createServer((req, res) => {
   requests.push(req.url ?? '/');
@@ -37,16 +41,17 @@ afterAll(async () => {
   for (const { connection, http, cache } of opened) {
     await connection.close();
     await http.close();
-    cache.close();
+    await cache.close();
   }
   await new Promise<void>((resolve) => site.close(() => resolve()));
+  await redis?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
 /** A server with one tool that reads a URL the way every Fathom server does: loadSource, guarded client, shared cache. */
 async function server(net: NetOptions, mode: CacheMode = 'normal') {
   const http = new HttpClient({ logger: quiet, retries: 0, ...net });
-  const cache = Cache.open({ path: cachePath, mode });
+  const cache = Cache.open(redis ? { url: redis.url, mode } : { path: cachePath, mode });
   const fetcher = new DocumentFetcher({ http, cache, logger: quiet, maxBytes: 1 << 20 });
   const readUrl = defineTool({
     name: 'read_url',
@@ -64,19 +69,21 @@ async function server(net: NetOptions, mode: CacheMode = 'normal') {
   };
 }
 
-describe('a shared cache does not carry pages past the address guard', () => {
+describe.each(['sqlite', 'redis'] as const)('a shared cache (%s) does not carry pages past the address guard', (kind) => {
+  if (kind === 'redis' && skipWithoutRedis()) return;
   let permissive: Awaited<ReturnType<typeof server>>;
   let strict: Awaited<ReturnType<typeof server>>;
   let uncached: Awaited<ReturnType<typeof server>>;
   beforeAll(async () => {
+    if (kind === 'redis') redis = await startRedis();
     permissive = await server({ allowHosts: ['127.0.0.1', 'localhost'] });
     strict = await server({});
     uncached = await server({}, 'off');
   });
 
   it.each([
-    ['an IP literal', () => `http://${origin}/by-address`],
-    ['a host name', () => `http://${origin.replace('127.0.0.1', 'localhost')}/by-name`],
+    ['an IP literal', () => `http://${origin}/${kind}/by-address`],
+    ['a host name', () => `http://${origin.replace('127.0.0.1', 'localhost')}/${kind}/by-name`],
   ])('refuses a loopback page a permissive server cached, fetched by %s', async (_how, urlOf) => {
     const url = urlOf();
     const path = new URL(url).pathname;
@@ -85,7 +92,7 @@ describe('a shared cache does not carry pages past the address guard', () => {
 
     const refused = await strict(url);
     expect(refused.isError).toBe(true);
-    expect(refused.text).toMatch(/^Refused to fetch http:\/\/(127\.0\.0\.1|localhost):\d+\/by-\w+: .*a loopback address/);
+    expect(refused.text).toMatch(/^Refused to fetch http:\/\/(127\.0\.0\.1|localhost):\d+\/(sqlite|redis)\/by-\w+: .*a loopback address/);
     expect(refused.text).toBe((await uncached(url)).text);
     expect(requests.filter((seen) => seen === path)).toHaveLength(1);
 
@@ -95,13 +102,13 @@ describe('a shared cache does not carry pages past the address guard', () => {
   });
 
   it('refuses it in replay mode too, where nothing is fetched', async () => {
-    const url = `http://${origin}/replayed`;
+    const url = `http://${origin}/${kind}/replayed`;
     expect((await permissive(url)).isError).toBe(false);
     const replaying = await server({}, 'replay');
     const refused = await replaying(url);
     expect(refused.isError).toBe(true);
-    expect(refused.text).toMatch(/^Refused to fetch http:\/\/127\.0\.0\.1:\d+\/replayed: 127\.0\.0\.1 is a loopback address/);
+    expect(refused.text).toMatch(/^Refused to fetch http:\/\/127\.0\.0\.1:\d+\/(sqlite|redis)\/replayed: 127\.0\.0\.1 is a loopback address/);
     const allowedReplay = await server({ allowHosts: ['127.0.0.1'] }, 'replay');
-    expect(await allowedReplay(url)).toEqual({ text: 'loopback page /replayed', isError: false });
+    expect(await allowedReplay(url)).toEqual({ text: `loopback page /${kind}/replayed`, isError: false });
   });
 });

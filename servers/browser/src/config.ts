@@ -28,8 +28,31 @@ export const configSchema = baseConfigSchema.extend({
   maxDownloadTotalMb: z.number().int().min(1).default(250).describe('Most megabytes of downloads one session keeps'),
   maxScreenshotBytes: z.number().int().min(10_000).default(2_000_000).describe('Largest screenshot returned'),
   enableEvaluate: z.boolean().default(false).describe('Offer browser_evaluate (runs JavaScript in the page)'),
+  cdpEndpoint: z
+    .string()
+    .regex(/^(wss?|https?):\/\/[^\s]+$/i, 'a ws://, wss://, http:// or https:// URL')
+    .optional()
+    .describe("Drive the Chromium at this DevTools endpoint (ws://HOST:PORT/devtools/browser/..., or http://HOST:PORT, read through /json/version) instead of launching one"),
+  cdpHeader: z
+    .array(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+:.*$/, 'Name: value'))
+    .default([])
+    .describe("HTTP headers sent to --cdp-endpoint, e.g. 'Authorization: Bearer TOKEN' (repeatable; comma-separated in FATHOM_CDP_HEADER or FATHOM_CDP_HEADERS)"),
+  cdpProxyHost: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe("With --cdp-endpoint: the interface the guard proxy the remote browser's pages go through listens on"),
+  cdpProxyPort: z.number().int().min(0).max(65535).default(0).describe('With --cdp-endpoint: the guard proxy\'s port (0 picks a free one)'),
+  cdpProxyAddress: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('With --cdp-endpoint: the host name or IP the remote browser reaches the guard proxy at (default: --cdp-proxy-host)'),
   viewportWidth: z.number().int().min(320).default(1280),
   viewportHeight: z.number().int().min(240).default(800),
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/** Environment names besides FATHOM_<KEY>. */
+export const envAliases: Readonly<Record<string, readonly string[]>> = { cdpHeader: ['FATHOM_CDP_HEADERS'] };

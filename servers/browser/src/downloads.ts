@@ -153,6 +153,8 @@ interface SessionDownloadsOptions {
   watcher: DownloadWatcher;
   /** Who owns the files the browser writes (undefined: the server's own uid). */
   owner: Owner | undefined;
+  /** Set when downloads are off: why. */
+  off?: string | undefined;
   /** The session's folder under the output folder's browser/. */
   folder: string;
   /** Says what happened to a download, as an event of the session. */
@@ -189,6 +191,11 @@ export class SessionDownloads {
   async save(download: Download): Promise<void> {
     const { config, watcher, owner, folder, record } = this.options;
     const name = safeFileName(download.suggestedFilename(), { fallback: 'download' });
+    if (this.options.off) {
+      record(`Did not save the download of ${name} (${download.url()}): ${this.options.off}.`);
+      await download.cancel().catch(() => undefined);
+      return;
+    }
     if (this.limitReached) {
       this.refused++;
       await download.cancel().catch(() => undefined);

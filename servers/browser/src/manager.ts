@@ -1,10 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { WorkerPool } from '@fathom/files/pool';
 import { AddressGuard, FathomError, errorMessage, replicaOf } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import { chromium } from 'playwright-core';
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { findChromium } from './chromium.js';
 import { ContextRegistry } from './contexts.js';
 import type { Config } from './config.js';
@@ -42,6 +43,9 @@ const DISABLED_FEATURES = [
   'Translate',
 ];
 
+/** The flag that keeps WebRTC to proxied connections; a remote browser must have been started with it too. */
+export const WEBRTC_POLICY = 'webrtc-ip-handling-policy=disable_non_proxied_udp';
+
 /**
  * The browser sends nothing a page did not ask for: these stop Chromium's own services from calling
  * home. What they do not stop (the component updater's on-demand updates, sign-in's ListAccounts,
@@ -61,11 +65,43 @@ const CHROMIUM_ARGS = [
   `--disable-features=${DISABLED_FEATURES.join(',')}`,
   // WebRTC may use only proxied connections (TURN over TCP through the guard proxy): no STUN or UDP.
   // (--force-webrtc-ip-handling-policy, the spelling often quoted, leaves STUN on in this Chromium.)
-  '--webrtc-ip-handling-policy=disable_non_proxied_udp',
+  `--${WEBRTC_POLICY}`,
 ];
 
 const LOST_MESSAGE =
   'The browser restarted, so the tabs, cookies and logins of this session were lost; start again from a fresh page.';
+const REMOTE_LOST_MESSAGE =
+  'The remote browser disconnected and was connected to again, so the tabs, cookies and logins of this session were lost; start again from a fresh page.';
+
+/** `endpoint` without what may be a secret in it (a token in the query, user:password), for messages and logs. */
+export function shownEndpoint(endpoint: string): string {
+  try {
+    const url = new URL(endpoint);
+    url.username = '';
+    url.password = '';
+    url.search = url.search ? '?…' : '';
+    return url.href;
+  } catch {
+    return '(not a URL)';
+  }
+}
+
+/** Playwright's words for a page, context or browser gone under a call. */
+const TARGET_CLOSED = /Target page, context or browser has been closed|Browser has been closed|Target closed|browser has disconnected/i;
+/** How long a failed call waits for the disconnection of its browser to show. */
+const DISCONNECT_WAIT_MS = 2000;
+
+const isLoopback = (host: string) => host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1';
+
+/** `Name: value` lines as a header object. */
+export function headerObject(lines: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}
 
 export interface BrowserManagerOptions {
   config: Config;
@@ -79,12 +115,32 @@ export interface BrowserManagerOptions {
 interface RunningBrowser {
   browser: Browser;
   watcher: DownloadWatcher;
-  launch: BrowserLaunch;
+  /** How the browser was launched; undefined for a remote browser (--cdp-endpoint). */
+  launch: BrowserLaunch | undefined;
   /** The guard proxy the pages' contexts use. */
   proxyUrl: string;
+  /** The contexts made in it and not closed yet: in a remote browser, the only ones shutting down closes. */
+  contexts: Set<BrowserContext>;
 }
 
-/** The one Chromium process, launched on first use and relaunched after a crash, and its sessions. */
+/**
+ * The one Chromium process, launched on first use and relaunched after a crash, and its sessions.
+ *
+ * With --cdp-endpoint the browser is someone else's (browserless and the like): it is connected to
+ * over the DevTools protocol on first use and again after it disconnects, each session gets a
+ * context of its own in it, and shutting down closes those contexts and disconnects, never the
+ * browser. The SSRF policy holds the same way as for a launched browser: every context is made with
+ * the guard proxy as its proxy and no bypass (loopback included), so the browser resolves no page's
+ * host name itself; it sends CONNECT host:port or the URL to the proxy, which resolves the name with
+ * the guard's own lookup and connects only to allowed addresses. The proxy then listens where the
+ * remote browser can reach it (--cdp-proxy-host, --cdp-proxy-address) and requires credentials made
+ * at start-up, which the server hands to each context (Playwright answers the proxy's 407 through
+ * the DevTools protocol), so no one else on that network can use it. The navigation watch of
+ * egress.ts runs as before. What a remote browser does outside our contexts (its own services, its
+ * default profile, other DevTools clients), and WebRTC's UDP unless it was started with
+ * --webrtc-ip-handling-policy=disable_non_proxied_udp, no proxy sees: the operator's network policy
+ * on the browser's host must cover those (the README says how).
+ */
 export class BrowserManager {
   private proxy: GuardProxy | undefined;
   readonly guard: AddressGuard;
@@ -104,6 +160,8 @@ export class BrowserManager {
   readonly matcher: WorkerPool;
   /** The context ids every server instance on this browser hands out, with their owners. */
   readonly contexts: ContextRegistry;
+  /** The credentials the guard proxy asks of a remote browser's contexts (made once per server). */
+  private readonly proxyCredentials = { username: 'fathom', password: randomBytes(24).toString('base64url') };
 
   constructor(options: BrowserManagerOptions) {
     this.config = options.config;
@@ -164,14 +222,27 @@ export class BrowserManager {
 
   private async openSession(id: string, name: string): Promise<BrowserSession> {
     const { browser, watcher, launch, proxyUrl } = await this.browser();
-    const context = await browser.newContext({
-      viewport: { width: this.config.viewportWidth, height: this.config.viewportHeight },
-      acceptDownloads: true,
-      serviceWorkers: 'block',
-      // No bypass: loopback goes through the proxy too, where the guard decides.
-      proxy: { server: proxyUrl, bypass: '<-loopback>' },
-    });
-    const lost = this.lostSessions.has(id) ? LOST_MESSAGE : undefined;
+    const remote = launch === undefined;
+    let context: BrowserContext;
+    try {
+      context = await browser.newContext({
+        viewport: { width: this.config.viewportWidth, height: this.config.viewportHeight },
+        // A remote browser writes downloads on its own host, out of the server's reach.
+        acceptDownloads: !remote,
+        serviceWorkers: 'block',
+        // No bypass: loopback goes through the proxy too, where the guard decides.
+        proxy: { server: proxyUrl, bypass: '<-loopback>', ...(remote ? this.proxyCredentials : {}) },
+      });
+    } catch (error) {
+      if (!remote || browser.isConnected()) throw error;
+      throw this.remoteError('disconnected', error);
+    }
+    const running = this.live;
+    if (running?.browser === browser) {
+      running.contexts.add(context);
+      context.on('close', () => running.contexts.delete(context));
+    }
+    const lost = this.lostSessions.has(id) ? (remote ? REMOTE_LOST_MESSAGE : LOST_MESSAGE) : undefined;
     try {
       const session = await BrowserSession.open({
         id,
@@ -180,7 +251,10 @@ export class BrowserManager {
         config: this.config,
         logger: this.logger,
         watcher,
-        owner: launch.owner,
+        owner: launch?.owner,
+        downloadsOff: remote
+          ? 'downloads are off with a remote browser (--cdp-endpoint), which would keep the file on its own host; fetch the file with the search server (web_fetch) instead'
+          : undefined,
         proxyFailure: (url, since) => this.proxy?.failure(url, since),
         guard: this.guard,
         clock: this.clock,
@@ -196,7 +270,7 @@ export class BrowserManager {
   }
 
   private browser(): Promise<RunningBrowser> {
-    this.running ??= this.launch().catch((error: unknown) => {
+    this.running ??= (this.config.cdpEndpoint ? this.connect(this.config.cdpEndpoint) : this.launch()).catch((error: unknown) => {
       this.running = undefined;
       throw error;
     });
@@ -236,7 +310,7 @@ export class BrowserManager {
       });
     }
     const watcher = new DownloadWatcher(launch.downloadsPath);
-    const running: RunningBrowser = { browser, watcher, launch, proxyUrl: this.proxy.url };
+    const running: RunningBrowser = { browser, watcher, launch, proxyUrl: this.proxy.url, contexts: new Set() };
     this.live = running;
     browser.on('disconnected', () => this.onDisconnected(running));
     this.logger.info('browser started', {
@@ -248,15 +322,117 @@ export class BrowserManager {
     return running;
   }
 
+  /**
+   * What a tool call that failed with `error` should say: a remote browser that went away under the
+   * call (Playwright says only that the target "has been closed") is named as such, once its
+   * disconnection shows, a moment later. Other failures, and a launched browser's, stay as they are.
+   */
+  async explainFailure(error: unknown): Promise<unknown> {
+    if (!this.config.cdpEndpoint || !TARGET_CLOSED.test(errorMessage(error))) return error;
+    const browser = this.live?.browser;
+    if (browser?.isConnected()) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, DISCONNECT_WAIT_MS);
+        function done() {
+          clearTimeout(timer);
+          browser?.off('disconnected', done);
+          resolve();
+        }
+        browser.once('disconnected', done);
+      });
+      if (browser.isConnected()) return error;
+    }
+    return this.remoteError('disconnected', error);
+  }
+
+  private remoteError(what: 'unreachable' | 'disconnected', cause: unknown): FathomError {
+    const endpoint = shownEndpoint(this.config.cdpEndpoint ?? '');
+    const message =
+      what === 'unreachable'
+        ? `Could not connect to the remote browser at ${endpoint}: ${errorMessage(cause).split('\n')[0]}`
+        : `The remote browser at ${endpoint} disconnected`;
+    return new FathomError('unavailable', message, {
+      hint: 'Check that the browser at --cdp-endpoint is running and reachable, and that --cdp-header carries what it asks for; the next call connects again.',
+      cause,
+    });
+  }
+
+  /** Connects to the browser at `endpoint` (--cdp-endpoint), with the guard proxy where it can reach it. */
+  private async connect(endpoint: string): Promise<RunningBrowser> {
+    const host = this.config.cdpProxyHost;
+    if (!this.config.cdpProxyAddress && /^(0\.0\.0\.0|::|\[::\])$/.test(host)) {
+      throw new FathomError('invalid_config', `The guard proxy listens on every interface (--cdp-proxy-host ${host}), so the remote browser cannot be told where it is`, {
+        hint: 'Set --cdp-proxy-address (FATHOM_CDP_PROXY_ADDRESS) to the host name or IP the remote browser reaches this machine at.',
+      });
+    }
+    this.proxy ??= await startGuardProxy(this.guard, this.logger, {
+      host: this.config.cdpProxyHost,
+      port: this.config.cdpProxyPort,
+      address: this.config.cdpProxyAddress ?? this.config.cdpProxyHost,
+      credentials: this.proxyCredentials,
+    });
+    let browser: Browser;
+    try {
+      // Playwright reads an http:// endpoint's /json/version for its WebSocket URL; the headers go with both.
+      browser = await chromium.connectOverCDP(endpoint, {
+        headers: headerObject(this.config.cdpHeader),
+        timeout: this.config.navigationTimeoutSeconds * 1000,
+      });
+    } catch (error) {
+      throw this.remoteError('unreachable', error);
+    }
+    const browserHost = new URL(endpoint).hostname.replace(/^\[(.*)\]$/, '$1');
+    const proxyHost = this.config.cdpProxyAddress ?? host;
+    if (isLoopback(proxyHost) && !isLoopback(browserHost)) {
+      this.logger.warn('the guard proxy is on loopback but the browser is not: its pages will not load unless it reaches this loopback (a tunnel)', {
+        hint: 'Set --cdp-proxy-host (and --cdp-proxy-address) to an address of this machine the browser host can reach.',
+      });
+    }
+    await this.checkRemoteFlags(browser);
+    // Nothing is downloaded (acceptDownloads is off): the watcher has no folder to watch.
+    const running: RunningBrowser = { browser, watcher: new DownloadWatcher(''), launch: undefined, proxyUrl: this.proxy.url, contexts: new Set() };
+    this.live = running;
+    browser.on('disconnected', () => this.onDisconnected(running));
+    this.logger.info('connected to a remote browser', { endpoint: shownEndpoint(endpoint), version: browser.version(), proxy: this.proxy.url });
+    return running;
+  }
+
+  /**
+   * Warns when the remote browser lets WebRTC send UDP (STUN, TURN over UDP) around the guard proxy:
+   * a launch flag decides that, which only whoever starts the browser can set. Read from its
+   * chrome://version page (the DevTools protocol gives the command line only to --enable-automation).
+   */
+  private async checkRemoteFlags(browser: Browser): Promise<void> {
+    let commandLine: string | undefined;
+    const proxy = this.proxy ? { server: this.proxy.url, bypass: '<-loopback>', ...this.proxyCredentials } : undefined;
+    const context = await browser.newContext(proxy ? { proxy } : {}).catch(() => undefined);
+    try {
+      const page = await context?.newPage();
+      await page?.goto('chrome://version', { timeout: 5000 });
+      commandLine = (await page?.locator('#command_line').textContent({ timeout: 2000 })) ?? undefined;
+    } catch {
+      // A hosted browser may not show its chrome:// pages: then it is not known.
+    } finally {
+      await context?.close().catch(() => undefined);
+    }
+    if (commandLine !== undefined && new RegExp(`--${WEBRTC_POLICY}(\\s|$)`).test(commandLine)) return;
+    this.logger.warn(
+      commandLine === undefined
+        ? `could not read the remote browser's command line: unless it was started with --${WEBRTC_POLICY}, a page's WebRTC can send UDP around the guard proxy`
+        : `the remote browser was started without --${WEBRTC_POLICY}: a page's WebRTC can send UDP around the guard proxy`,
+      { hint: `Start it with --${WEBRTC_POLICY}, or block UDP from the browser's host to anything but what it must reach.` },
+    );
+  }
+
   private onDisconnected(running: RunningBrowser): void {
     if (this.live === running) {
       this.live = undefined;
       this.running = undefined;
     }
     running.watcher.close();
-    rmSync(running.launch.dir, { recursive: true, force: true });
+    if (running.launch) rmSync(running.launch.dir, { recursive: true, force: true });
     if (this.closing) return;
-    this.logger.warn('browser disconnected; it will be relaunched on next use');
+    this.logger.warn(running.launch ? 'browser disconnected; it will be relaunched on next use' : 'remote browser disconnected; the next use connects again');
     for (const [id, session] of this.sessions) {
       if (session.context.browser() !== running.browser) continue;
       session.browserGone();
@@ -267,8 +443,13 @@ export class BrowserManager {
 
   private async shutdown(running: RunningBrowser): Promise<void> {
     running.watcher.close();
+    if (!running.launch) {
+      // Someone else's browser: our contexts are closed (the sessions' own, and any left), then we disconnect.
+      await Promise.allSettled([...running.contexts].map((context) => context.close()));
+    }
+    // For a connected browser Playwright only drops the connection here; a launched one is ended.
     await running.browser.close().catch(() => undefined);
-    await rm(running.launch.dir, { recursive: true, force: true }).catch(() => undefined);
+    if (running.launch) await rm(running.launch.dir, { recursive: true, force: true }).catch(() => undefined);
   }
 
   /** Closes the sessions unused for the time to live; runs on a timer, a quarter of that time apart. */

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect, isIP } from 'node:net';
@@ -6,7 +7,7 @@ import { blockedAddressError, FathomError } from '@fathom/core';
 import type { AddressGuard, Logger } from '@fathom/core';
 
 export interface GuardProxy {
-  /** http://127.0.0.1:PORT, the proxy of the pages' contexts: what the guard allows goes through. */
+  /** http://127.0.0.1:PORT (or the address given), the proxy of the pages' contexts: what the guard allows goes through. */
   url: string;
   /**
    * http://127.0.0.1:PORT, Chromium's --proxy-server: the proxy of everything the browser asks for
@@ -63,6 +64,28 @@ function literalAllowed(guard: AddressGuard, host: string): boolean {
   return !isIP(bare) || guard.allowsHostname(bare) || guard.allowsAddress(bare);
 }
 
+export interface GuardProxyOptions {
+  /** The interface the pages' proxy listens on (default 127.0.0.1); the browser's own listener stays on loopback. */
+  host?: string;
+  /** Its port (default 0: a free one). */
+  port?: number;
+  /** The host the browser reaches it at, in `url` (default `host`). */
+  address?: string;
+  /**
+   * Basic credentials every request to the pages' proxy must carry (Proxy-Authorization), for a
+   * proxy that others on the network could reach: without them it answers 407 and connects nothing.
+   */
+  credentials?: { username: string; password: string };
+}
+
+/** Whether `header` (a Proxy-Authorization value) carries exactly `expected`, compared in constant time. */
+function authorized(header: string | undefined, expected: Buffer): boolean {
+  const given = Buffer.from(header ?? '');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+const PROXY_AUTH_REQUIRED = 'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="fathom"\r\nContent-Length: 0\r\n\r\n';
+
 /**
  * A forward proxy every page connection goes through (each context is made with it and no bypass,
  * loopback included). Each connection, every redirect hop and WebSocket among them, is made here
@@ -70,7 +93,11 @@ function literalAllowed(guard: AddressGuard, host: string): boolean {
  * redirect, rebinding or literal address gets round the rules. A second listener takes what the
  * browser sends on its own, outside any page's context, and lets none of it out.
  */
-export async function startGuardProxy(guard: AddressGuard, logger: Logger): Promise<GuardProxy> {
+export async function startGuardProxy(guard: AddressGuard, logger: Logger, options: GuardProxyOptions = {}): Promise<GuardProxy> {
+  const expected = options.credentials
+    ? Buffer.from(`Basic ${Buffer.from(`${options.credentials.username}:${options.credentials.password}`).toString('base64')}`)
+    : undefined;
+  const allowed = (incoming: IncomingMessage) => !expected || authorized(incoming.headers['proxy-authorization'], expected);
   const failures = new Map<string, { error: Error; at: number }>();
   /** `target` is the URL or host:port the browser asked for; `key` its host:port. */
   const failed = (key: string, error: Error) => {
@@ -86,6 +113,12 @@ export async function startGuardProxy(guard: AddressGuard, logger: Logger): Prom
   const blocked = (host: string, target: string) => blockedAddressError(target, { host, address: host, viaDns: false });
 
   const forward = (incoming: IncomingMessage, outgoing: ServerResponse) => {
+    if (!allowed(incoming)) {
+      outgoing.writeHead(407, { 'proxy-authenticate': 'Basic realm="fathom"', 'content-length': '0' }).end();
+      return;
+    }
+    // Ours alone: never passed on.
+    delete incoming.headers['proxy-authorization'];
     let target: URL;
     try {
       target = new URL(incoming.url ?? '');
@@ -131,6 +164,10 @@ export async function startGuardProxy(guard: AddressGuard, logger: Logger): Prom
 
   const tunnel = (incoming: IncomingMessage, client: Socket, head: Buffer) => {
     track(client);
+    if (!allowed(incoming)) {
+      client.end(PROXY_AUTH_REQUIRED, () => client.destroy());
+      return;
+    }
     const [host = '', portText = '443'] = (incoming.url ?? '').split(/:(?=\d+$)/);
     const key = `${host.replace(/^\[(.*)\]$/, '$1')}:${portText}`;
     if (BROWSER_SERVICE_HOSTS.has(host)) {
@@ -179,9 +216,26 @@ export async function startGuardProxy(guard: AddressGuard, logger: Logger): Prom
   });
   browserServer.on('clientError', (_error, socket) => socket.destroy());
 
-  const listen = (listener: typeof server) =>
-    new Promise<string>((resolve) => listener.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(listener.address() as AddressInfo).port}`)));
-  const [url, browserUrl] = await Promise.all([listen(server), listen(browserServer)]);
+  const listen = (listener: typeof server, host: string, port: number, address: string) =>
+    new Promise<string>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(port, host, () => {
+        listener.off('error', reject);
+        const name = isIP(address) === 6 ? `[${address}]` : address;
+        resolve(`http://${name}:${(listener.address() as AddressInfo).port}`);
+      });
+    });
+  const host = options.host ?? '127.0.0.1';
+  const [url, browserUrl] = await Promise.all([
+    listen(server, host, options.port ?? 0, options.address ?? host),
+    listen(browserServer, '127.0.0.1', 0, '127.0.0.1'),
+  ]).catch((error: unknown) => {
+    server.close();
+    browserServer.close();
+    throw new FathomError('unavailable', `The guard proxy could not listen on ${host}:${options.port ?? 0}: ${(error as Error).message}`, {
+      hint: 'Pick another --cdp-proxy-host or --cdp-proxy-port.',
+    });
+  });
   const stop = (listener: typeof server) =>
     new Promise<void>((resolve) => {
       listener.closeAllConnections();

@@ -1,6 +1,6 @@
 import { createLogger, defineToolServer } from '@fathom/core';
 import type { FathomServer, Logger } from '@fathom/core';
-import { configSchema } from './config.js';
+import { configSchema, envAliases } from './config.js';
 import type { Config } from './config.js';
 import { BrowserManager } from './manager.js';
 import { toolsFor } from './tools.js';
@@ -12,6 +12,7 @@ export const definition = defineToolServer({
   packageJson: new URL('../package.json', import.meta.url),
   defaultPort: 8932,
   configSchema,
+  envAliases,
   runtime: (config: Config, logger: Logger) => new BrowserManager({ config, logger }),
   tools: toolsFor,
   sessionState: 'its browser contexts (pages, cookies, tabs)',

@@ -93,6 +93,8 @@ interface SessionOptions {
   watcher: DownloadWatcher;
   /** Who owns the files the browser writes (undefined: the server's own uid). */
   owner: Owner | undefined;
+  /** Set when downloads are off: why, said in the event of each download a page starts. */
+  downloadsOff?: string | undefined;
   /** Why the guard proxy could not connect for a URL, since a time (see GuardProxy.failure). */
   proxyFailure: (url: string, since: number) => Error | undefined;
   /** What the time since last use is measured on. */
@@ -124,6 +126,7 @@ export class BrowserSession {
   private readonly logger: Logger;
   private readonly clock: () => number;
   private readonly proxyFailure: SessionOptions['proxyFailure'];
+  private readonly downloadsOff: string | undefined;
   private readonly saved: SessionDownloads;
   private readonly events: string[] = [];
   /** What the agent last saw of each tab, to answer an action with what changed. */
@@ -149,11 +152,13 @@ export class BrowserSession {
     this.clock = options.clock;
     this.used = options.clock();
     this.proxyFailure = options.proxyFailure;
+    this.downloadsOff = options.downloadsOff;
     this.notes = options.lost ? [options.lost] : [];
     this.saved = new SessionDownloads({
       config: options.config,
       watcher: options.watcher,
       owner: options.owner,
+      off: options.downloadsOff,
       folder: options.name,
       record: (event) => this.record(event),
     });
@@ -524,6 +529,7 @@ export class BrowserSession {
       return new FathomError('network', `Could not load ${target}: ${code}`, { hint: 'Check the URL or try again later.', cause: error });
     }
     if (/Download is starting/i.test(message)) {
+      if (this.downloadsOff) return new FathomError('invalid_argument', `${target} is a download, not a page; it was not saved: ${this.downloadsOff}.`, { cause: error });
       return new FathomError('invalid_argument', `${target} is a download, not a page; it is being saved (see the session's downloads).`, {
         cause: error,
       });

@@ -14,7 +14,7 @@ import { tabTools } from './tools/tabs.js';
 export function toolsFor(context: ServerContext<Config, BrowserManager>): Tool[] {
   const runtime = new ToolRuntime(context);
   const read = readTools(runtime);
-  return [
+  const tools = [
     ...navigateTools(runtime),
     read.snapshot,
     ...interactTools(runtime),
@@ -24,4 +24,16 @@ export function toolsFor(context: ServerContext<Config, BrowserManager>): Tool[]
     ...downloadTools(runtime),
     ...(context.config.enableEvaluate ? evaluateTools(runtime) : []),
   ];
+  if (!context.config.cdpEndpoint) return tools;
+  // A remote browser can go away under any call: its failure then says so.
+  return tools.map((tool) => ({
+    ...tool,
+    async handle(args, toolContext) {
+      try {
+        return await tool.handle(args, toolContext);
+      } catch (error) {
+        throw await runtime.manager.explainFailure(error);
+      }
+    },
+  }));
 }

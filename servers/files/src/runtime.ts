@@ -62,7 +62,7 @@ export class FilesRuntime {
       this.recent.set(memoKey, recent);
       return recent;
     }
-    const hit = this.cache.get('files.document', key);
+    const hit = await this.cache.get('files.document', key);
     if (hit) return this.remember(memoKey, hit.json<ConvertedDocument>());
     const input = { bytes: loaded.bytes, name: loaded.name, ...(loaded.mimeType ? { mimeType: loaded.mimeType } : {}), ...(loaded.url ? { url: loaded.url } : {}) };
     const document = await this.pool.run<ConvertedDocument>(
@@ -70,7 +70,7 @@ export class FilesRuntime {
       this.config.conversionTimeoutSeconds * 1000,
       loaded.display,
     );
-    this.cache.set('files.document', key, JSON.stringify(document), { ttlMs: 30 * 24 * 3600_000 });
+    await this.cache.set('files.document', key, JSON.stringify(document), { ttlMs: 30 * 24 * 3600_000 });
     return this.remember(memoKey, document);
   }
 
@@ -88,6 +88,6 @@ export class FilesRuntime {
   async close(): Promise<void> {
     await this.pool.close();
     await this.http.close();
-    this.cache.close();
+    await this.cache.close();
   }
 }

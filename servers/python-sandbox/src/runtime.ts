@@ -90,6 +90,6 @@ export class SandboxRuntime {
     const sessions = await this.started.catch(() => undefined);
     await sessions?.close();
     await this.http.close();
-    this.cache.close();
+    await this.cache.close();
   }
 }

@@ -26,7 +26,7 @@ export const configSchema = baseConfigSchema
     summaryLlmModelName: z.string().optional().describe('Extraction model name'),
     summaryLlmApiKey: z.string().optional().describe('Extraction model API key'),
     localFolders: z.array(z.string()).default([]).describe('Folders whose documents the local provider indexes (comma-separated)'),
-    indexPath: z.string().optional().describe('Local full-text index file (default: beside the cache)'),
+    indexPath: z.string().optional().describe('Local full-text index file (default: beside --cache-path; on this machine even with --cache-url)'),
     searchTtlHours: z.number().positive().default(24).describe('How long search results are reused'),
     pageTtlHours: z.number().positive().default(24).describe('How long fetched pages are reused'),
     robots: z.boolean().default(true).describe('Honour robots.txt when fetching pages'),

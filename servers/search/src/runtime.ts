@@ -95,6 +95,6 @@ export class SearchRuntime {
   async close(): Promise<void> {
     await Promise.all([this.pages.close(), this.providerHttp.close(), this.fetcher.close(), this.extractor.close(), this.pool.close(), this.folderPass?.stop()]);
     this.index.close();
-    this.cache.close();
+    await this.cache.close();
   }
 }

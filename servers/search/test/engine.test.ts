@@ -107,14 +107,14 @@ describe('SearchEngine', () => {
     expect(second.results).toEqual(first.results);
     expect(second.attempts).toEqual([{ provider: 'serper', outcome: 'cached' }]);
     expect(asked('serper')).toBe(1);
-    cache.close();
+    await cache.close();
   });
 
   it('records a run and replays it with every provider offline', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'fathom-search-replay-')), 'cache.sqlite');
     const recording = Cache.open({ path, mode: 'record' });
     const live = await engineWith({}, recording).search(request('recorded query'));
-    recording.close();
+    await recording.close();
     const replaying = Cache.open({ path, mode: 'replay' });
     fakes.script('serper', { status: 500, times: 10 });
     const replayed = await engineWith({}, replaying).search(request('recorded query'));
@@ -124,7 +124,7 @@ describe('SearchEngine', () => {
       code: 'unavailable',
       message: expect.stringContaining('Not in the recording'),
     });
-    replaying.close();
+    await replaying.close();
   });
 
   it('fans out to every provider and fuses their rankings, each page once', async () => {

@@ -46,7 +46,7 @@ function makeFetcher(flags: Record<string, string | boolean> = {}) {
   cleanups.push(async () => {
     await fetcher.close();
     await http.close();
-    cache.close();
+    await cache.close();
   });
   return { fetcher, config };
 }

@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { TEST_TIMEOUT_MS, describeChromium, startBrowser } from './harness.js';
+import { BROWSER_MODES, TEST_TIMEOUT_MS, describeChromium, startBrowserIn } from './harness.js';
 import type { Browser } from './harness.js';
 import { startRecordingServer } from './hostile-site.js';
 import type { RecordingServer } from './hostile-site.js';
 
-describeChromium('cross-origin requests keep the browser’s real CORS checks', () => {
+for (const mode of BROWSER_MODES) describeChromium(`cross-origin requests keep the browser’s real CORS checks (${mode} browser)`, () => {
   let browser: Browser;
   let other: RecordingServer;
 
   beforeAll(async () => {
     // Blocking a resource type must not bring request interception (and Playwright's allow-all preflights) back.
-    browser = await startBrowser({ 'block-resources': 'image' });
+    browser = await startBrowserIn(mode, { 'block-resources': 'image' });
     other = await startRecordingServer('127.0.0.1');
   });
 

@@ -1,12 +1,12 @@
 import { createServer } from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { TEST_TIMEOUT_MS, describeChromium, startBrowser } from './harness.js';
+import { BROWSER_MODES, REBOUND_HOST, TEST_TIMEOUT_MS, describeChromium, startBrowserIn } from './harness.js';
 import type { Browser } from './harness.js';
 import { startRecordingServer } from './hostile-site.js';
 import type { RecordingServer } from './hostile-site.js';
 
-describeChromium('pages cannot reach private addresses', () => {
+for (const mode of BROWSER_MODES) describeChromium(`pages cannot reach private addresses (${mode} browser)`, () => {
   let browser: Browser;
   /** A private address (127.0.0.2 is not allowed, unlike the fixtures' 127.0.0.1). */
   let privateSite: RecordingServer;
@@ -14,7 +14,7 @@ describeChromium('pages cannot reach private addresses', () => {
   let loopbackHits = 0;
 
   beforeAll(async () => {
-    browser = await startBrowser();
+    browser = await startBrowserIn(mode);
     privateSite = await startRecordingServer('127.0.0.2', (_request, response) => void response.end('<title>Private</title>secret'));
     loopback = createServer((socket) => {
       loopbackHits++;
@@ -80,5 +80,20 @@ describeChromium('pages cannot reach private addresses', () => {
     const after = await session.call('browser_navigate', { url: `${browser.site.url}/static.html` });
     expect(after.isError, after.text).toBe(false);
     await browser.expectWitnessWorks(witness);
+  }, TEST_TIMEOUT_MS);
+  it('a name the browser’s own resolver maps to a private address: navigation, images, frames, fetches and WebSockets all refused', async () => {
+    // In the remote browser, rebound.test resolves to 127.0.0.2 (--host-resolver-rules); the guard proxy resolves names itself.
+    const session = await browser.session('rebound');
+    const rebound = `http://${REBOUND_HOST}:${new URL(privateSite.origin).port}`;
+    const opened = await session.call('browser_navigate', { url: `${rebound}/` });
+    expect(opened.isError, opened.text).toBe(true);
+    expect(opened.text).not.toContain('secret');
+    const redirect = await session.call('browser_navigate', { url: `${browser.site.url}/redirect-to?url=${encodeURIComponent(`${rebound}/`)}` });
+    expect(redirect.isError, redirect.text).toBe(true);
+    await session.call('browser_navigate', { url: `${browser.hostile.origin}/private-resources?origin=${encodeURIComponent(rebound)}` });
+    const settled = await session.call('browser_wait_for', { text: 'all four attempts settled' });
+    expect(settled.isError, settled.text).toBe(false);
+    expect(privateSite.requests).toEqual([]);
+    await browser.expectWitnessWorks(await browser.session('witness'));
   }, TEST_TIMEOUT_MS);
 });

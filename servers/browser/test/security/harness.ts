@@ -11,6 +11,8 @@ import type { BrowserSite } from '../../../../tests/fixtures/browser-site.js';
 import { configSchema } from '../../src/config.js';
 import type { Config } from '../../src/config.js';
 import { createServer, definition } from '../../src/server.js';
+import { startRemoteChromium } from '../remote-chromium.js';
+import type { RemoteChromium } from '../remote-chromium.js';
 import { startHostileSite } from './hostile-site.js';
 import type { RecordingServer } from './hostile-site.js';
 
@@ -45,6 +47,42 @@ export interface Browser {
   /** A session that reads an ordinary page: the check that an attack on another session left it alone. */
   expectWitnessWorks(session: Session): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * How the server gets its browser: it launches its own, or (--cdp-endpoint) drives one already
+ * running, here a Chromium the test starts with its DevTools endpoint open. The security cases run
+ * against both, so that a remote browser is held to the same policy.
+ */
+export type BrowserMode = 'launched' | 'remote';
+export const BROWSER_MODES: readonly BrowserMode[] = ['launched', 'remote'];
+
+/**
+ * What the remote browser's own resolver says about names: one a page may name that it maps to a
+ * private address (127.0.0.2, where the private fixtures listen), as a rebinding or split-horizon
+ * DNS on the browser's network would. The guard proxy resolves names itself, so it must not matter.
+ */
+export const REBOUND_HOST = 'rebound.test';
+const REMOTE_RESOLVER = [`--host-resolver-rules=MAP ${REBOUND_HOST} 127.0.0.2`];
+
+/** `startBrowser` for `mode`: with a remote Chromium of its own (closed with it) for 'remote'. */
+export async function startBrowserIn(mode: BrowserMode, flags: Record<string, string> = {}, env: Record<string, string> = {}): Promise<Browser> {
+  if (mode === 'launched') return startBrowser(flags, env);
+  const remote: RemoteChromium = await startRemoteChromium(REMOTE_RESOLVER);
+  let browser: Browser;
+  try {
+    browser = await startBrowser({ 'cdp-endpoint': remote.wsEndpoint, ...flags }, env);
+  } catch (error) {
+    await remote.close();
+    throw error;
+  }
+  return {
+    ...browser,
+    async close() {
+      await browser.close();
+      await remote.close();
+    },
+  };
 }
 
 /** The browser server with its own output folder and `flags`, loopback on 127.0.0.1 allowed for the fixtures. */

@@ -2,16 +2,16 @@ import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { TEST_TIMEOUT_MS, describeChromium, startBrowser } from './harness.js';
+import { BROWSER_MODES, TEST_TIMEOUT_MS, describeChromium, startBrowserIn } from './harness.js';
 import type { Browser } from './harness.js';
 
-describeChromium('WebRTC sends nothing around the egress proxy', () => {
+for (const mode of BROWSER_MODES) describeChromium(`WebRTC sends nothing around the egress proxy (${mode} browser)`, () => {
   let browser: Browser;
   let socket: Socket;
   const received: string[] = [];
 
   beforeAll(async () => {
-    browser = await startBrowser();
+    browser = await startBrowserIn(mode);
     socket = createSocket('udp4');
     socket.on('message', (message, from) => received.push(`${message.length} bytes from ${from.address}:${from.port}`));
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
