@@ -219,7 +219,7 @@ describe('fathom agent, mirothinker protocol, against real Fathom servers', () =
     expect(events).toContain('reconnect tool-python');
     expect(result).toMatchObject({ answer: 'done', toolCalls: 2 });
     const second = result.messages.filter((message) => message.role === 'user').at(-2)!.content;
-    expect(second).toMatch(/^Sandbox created with sandbox_id: [A-Za-z0-9_-]+\.sbx_/);
+    expect(second).toMatch(/^Sandbox created with sandbox_id: sbx_/);
   }, 120_000);
 
   it('stops a model that never stops calling tools at the turn limit, then asks for the summary', async () => {
@@ -265,7 +265,7 @@ describe('fathom agent, openai-tools protocol', () => {
     const first = model.requests[before]!.body as { tools?: { function: { name: string; parameters: Record<string, unknown> } }[] };
     expect(first.tools?.map((tool) => tool.function.name)).toContain('tool-python__run_python_code');
     const toolMessage = messagesOf(model.requests[before + 1]!).find((message) => message.role === 'tool')!;
-    expect(toolMessage.content).toMatch(/^Sandbox created with sandbox_id: [A-Za-z0-9_-]+\.sbx_/);
+    expect(toolMessage.content).toMatch(/^Sandbox created with sandbox_id: sbx_/);
   }, 120_000);
 });
 
@@ -322,7 +322,7 @@ describe('fathom eval', () => {
     expect(code).toBe(0);
     expect(run.stdout()).toBe('42\n');
     expect(run.stderr()).toMatch(/turn 1 /);
-    expect(run.stderr()).toMatch(/tool-python\/run_python_code sandbox_id="[A-Za-z0-9_-]+\.sbx_[0-9a-f]+" code_block="print\(6 \* 7\)"/);
+    expect(run.stderr()).toMatch(/tool-python\/run_python_code sandbox_id="sbx_[0-9a-f]+" code_block="print\(6 \* 7\)"/);
     expect(run.stderr()).toMatch(/5 turns, 4 tool calls/);
     const rendered = spawnNode([FATHOM_BIN, 'trace', tracePath]);
     expect((await rendered.exited).code).toBe(0);

@@ -200,8 +200,7 @@ describe('runEval on shared servers', () => {
         timeLimitMs: 120_000,
         runTask: async (task: EvalTask, _run, context): Promise<TaskResult> => {
           const result = await runTask({ task: task.question, configPath, servers: shared.mcpServers, protocol: 'mirothinker', agentConfig: 'mirothinker_v1.0', tracePath: context.tracePath, fathomBin: FATHOM_BIN, logger, env, signal: context.signal });
-          // The id names the replica, then the backend's id (the sandbox's folder).
-          const id = /sandbox_id: [A-Za-z0-9_-]+\.(sbx_[0-9a-f]+)/.exec(result.messages.map((message) => message.content).join('\n'))?.[1] ?? 'none';
+          const id = /sandbox_id: (sbx_[0-9a-f]+)/.exec(result.messages.map((message) => message.content).join('\n'))?.[1] ?? 'none';
           observed.push({ id, leftOver: sandboxes(stateDir).some((path) => path.endsWith(id)), serverPids: sandboxServers(stateDir) });
           return { ...(result.answer !== undefined ? { answer: result.answer } : {}), turns: result.turns, toolCalls: result.toolCalls, tokens: result.tokens, ms: result.ms, stop: result.stop };
         },
@@ -290,7 +289,7 @@ describe('SharedServers', () => {
     try {
       const [before] = shared.processes();
       const create = () => connections.call({ server: 'tool-python', tool: 'create_sandbox', arguments: {} });
-      expect((await create()).text).toMatch(/^Sandbox created with sandbox_id: [A-Za-z0-9_-]+\.sbx_/);
+      expect((await create()).text).toMatch(/^Sandbox created with sandbox_id: sbx_/);
       process.kill(before!.pid!, 'SIGKILL');
       await waitFor(() => events.some((event) => event.type === 'reconnect'), 30_000, 'the shared server to come back');
       expect(events.map((event) => event.type)).toEqual(['server_exit', 'reconnect']);
@@ -298,7 +297,7 @@ describe('SharedServers', () => {
       expect(after!.pid).not.toBe(before!.pid);
       expect(after!.port).toBe(before!.port);
       // The task's session died with the process: it opens a new one on the same URL.
-      expect((await create()).text).toMatch(/^Sandbox created with sandbox_id: [A-Za-z0-9_-]+\.sbx_/);
+      expect((await create()).text).toMatch(/^Sandbox created with sandbox_id: sbx_/);
     } finally {
       await connections.close();
       await shared.close();

@@ -35,7 +35,7 @@ export const baseConfigSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, - and _ only, at most 64')
     .optional()
-    .describe('Name of this replica behind a balancer, put in the session, sandbox and browser context ids it hands out (default: host name and port)'),
+    .describe('Name of this replica behind a balancer, put in the session, sandbox and browser context ids it hands out (default: none, ids as they are)'),
   logLevel: z.enum(LOG_LEVELS).default('info').describe('stderr log level'),
   cachePath: z.string().default(join(homedir(), '.cache', 'fathom', 'cache.sqlite')).describe('Shared cache file'),
   cacheMode: z.enum(['normal', 'record', 'replay', 'off']).default('normal').describe('Cache mode; record/replay repeat a run exactly'),

@@ -10,7 +10,7 @@ import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { ModernEndpoints, isModernRequest } from './modern.js';
 import type { InstanceOptions } from './modern.js';
-import { defaultReplicaId, foreignReplica, withReplica, wrongReplicaText } from './replica.js';
+import { foreignReplica, withReplica, wrongReplicaText } from './replica.js';
 import type { FathomServer } from './server.js';
 
 export interface HttpHostOptions {
@@ -28,8 +28,8 @@ export interface HttpHostOptions {
 export interface HttpHost {
   url: string;
   port: number;
-  /** The replica this host is: named in the session ids it hands out. */
-  replica: string;
+  /** The replica this host is (--replica-id): named in the session ids it hands out. */
+  replica: string | undefined;
   sessions(): number;
   /** Answers the calls in flight with an error that starts with `reason`, then closes every session and connection. */
   close(reason?: string): Promise<void>;
@@ -172,8 +172,8 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
   const openResponses = new Set<ServerResponse>();
   let stopping: string | undefined;
   const modern = new ModernEndpoints((endpoint, instance) => options.createServer(endpoint, instance), logger);
-  /** Set once the port is known; session ids start with it. */
-  let replica = config.replicaId ?? '';
+  /** Session ids start with it, when the server is a named replica. */
+  const replica = config.replicaId;
   /** MCP requests answered (or being answered), for /healthz: how a balancer's spread shows. */
   let requests = 0;
   /** The instances answering one stateless request now: closing the host answers their calls first. */
@@ -383,8 +383,6 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     http.listen(options.port, config.host, () => resolve());
   });
   const port = (http.address() as AddressInfo).port;
-  // The tools read the replica from the config too (sandbox and context ids name it): set it before any request.
-  replica = config.replicaId ??= defaultReplicaId(port);
   const shownHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   if (!loopback && !config.token) {
     logger.warn('listening beyond loopback without a token: set FATHOM_TOKEN', { host: config.host });

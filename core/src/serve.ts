@@ -7,7 +7,6 @@ import { baseType, booleanForms, booleanWord, describeConfig, flagName, loadConf
 import type { BaseConfig } from './config.js';
 import { FathomError, errorLine, errorMessage } from './errors.js';
 import { helpColumns } from './help.js';
-import { defaultReplicaId } from './replica.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { startHttpHost } from './http.js';
@@ -302,7 +301,6 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
 
   let url: string | undefined;
   if (config.transport === 'stdio') {
-    config.replicaId ??= defaultReplicaId();
     const connection = serveStdioConnection(await create(), () => create(), new StdioTransport(), () => void shutdown('stdin closed'));
     closeTransport = (reason) => connection.close(reason);
     logger.info('serving over stdio', { server: definition.name, profile: config.profile });

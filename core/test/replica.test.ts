@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HttpHost } from '../src/http.js';
-import { defaultReplicaId, foreignReplica, replicaNamedBy, withReplica } from '../src/replica.js';
+import { foreignReplica, replicaNamedBy, withReplica } from '../src/replica.js';
 import { textOf } from '../src/testing.js';
 import { connectHttp, startTestHost } from './security/fixtures.js';
 
@@ -32,15 +32,14 @@ describe('replica names in ids', () => {
     expect(foreignReplica('x', 'r1')).toBeUndefined();
   });
 
-  it('names a replica after its host and port by default, or its process without a port', () => {
-    expect(defaultReplicaId(8934)).toMatch(/^[A-Za-z0-9_-]+-8934$/);
-    expect(defaultReplicaId()).toBe(defaultReplicaId());
-    expect(defaultReplicaId()).toMatch(new RegExp(`-pid${process.pid}$`));
+  it('leaves ids as they are on a server without a replica name, and takes no id for another replica', () => {
+    expect(withReplica(undefined, 'sbx_00')).toBe('sbx_00');
+    expect(foreignReplica('r2.x', undefined)).toBeUndefined();
   });
 });
 
 describe('a host with sessions, behind a balancer', () => {
-  it('hands out session ids that name its replica (default: host and port), and says so in /healthz', async () => {
+  it('hands out session ids that name its replica, and says so in /healthz; without --replica-id, plain ids', async () => {
     const named = await host({ 'replica-id': 'r1' });
     const { client, transport } = await connectHttp(named.url);
     expect(named.replica).toBe('r1');
@@ -48,7 +47,10 @@ describe('a host with sessions, behind a balancer', () => {
     expect(await health(named)).toMatchObject({ replica: 'r1', stateless: false, sessions: 1 });
     await client.close();
     const unnamed = await host();
-    expect(unnamed.replica).toBe(defaultReplicaId(unnamed.port));
+    expect(unnamed.replica).toBeUndefined();
+    const plain = await connectHttp(unnamed.url);
+    expect(plain.transport.sessionId).toMatch(/^[0-9a-f-]{36}$/);
+    await plain.client.close();
   });
 
   it('answers a session id of another replica with 404 and why; an unknown one of its own as before', async () => {

@@ -13,13 +13,13 @@ interface Entry {
 /**
  * The browser contexts a context_id can name, across every server instance on one browser: each
  * belongs to the instance (the MCP session) that opened it, and only that instance may use it.
- * Ids are `<replica>.ctx_<hex>`: behind a balancer, a replica tells the ids another one handed out.
+ * Ids are `ctx_<hex>`, `<replica>.ctx_<hex>` on a named replica: behind a balancer, a replica tells the ids another one handed out.
  */
 export class ContextRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly own = new Map<string, string>();
 
-  constructor(readonly replica: string) {}
+  constructor(readonly replica: string | undefined) {}
 
   /** The id of `owner`'s own context, the one its tools use without a context_id. */
   ownId(owner: string): string {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { WorkerPool } from '@fathom/files/pool';
-import { AddressGuard, FathomError, errorMessage, replicaOf } from '@fathom/core';
+import { AddressGuard, FathomError, errorMessage } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext } from 'playwright-core';
@@ -166,7 +166,7 @@ export class BrowserManager {
   constructor(options: BrowserManagerOptions) {
     this.config = options.config;
     this.logger = options.logger;
-    this.contexts = new ContextRegistry(replicaOf(options.config));
+    this.contexts = new ContextRegistry(options.config.replicaId);
     this.ttlMs = options.ttlMs ?? options.config.contextTtlSeconds * 1000;
     this.clock = options.clock ?? Date.now;
     this.guard = new AddressGuard(options.config.allowPrivateNetwork, options.config.egressAllow);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, loadConfig, replicaOf } from '@fathom/core';
+import { createLogger, loadConfig } from '@fathom/core';
 import { connectInMemory, textOf } from '@fathom/core/testing';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -12,8 +12,8 @@ import type { Config } from '../src/config.js';
 import { createServer, definition } from '../src/server.js';
 import { describeChromium } from './chromium.js';
 
-/** `<replica>.ctx_<hex>`: in-process the replica is the process's own (host name and pid). */
-const CONTEXT_ID = new RegExp(`^${replicaOf({}).replace(/-/g, '\\-')}\\.ctx_[0-9a-f]{32}$`);
+/** `<replica>.ctx_<hex>`: this server is the replica b1. */
+const CONTEXT_ID = /^b1\.ctx_[0-9a-f]{32}$/;
 
 let site: BrowserSite;
 let output: string;
@@ -22,7 +22,7 @@ let config: Config;
 beforeAll(async () => {
   site = await startBrowserSite();
   output = mkdtempSync(join(tmpdir(), 'fathom-browser-contexts-'));
-  config = loadConfig(configSchema, { server: 'browser', flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off' }, env: {}, cwd: tmpdir() });
+  config = loadConfig(configSchema, { server: 'browser', flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off', 'replica-id': 'b1' }, env: {}, cwd: tmpdir() });
 });
 
 afterAll(async () => {
@@ -110,11 +110,11 @@ describeChromium('browser contexts addressed by context_id (Chromium)', () => {
       const unknown = await call(stranger, 'browser_tabs', { action: 'list', context_id: `ctx_${'0'.repeat(32)}` });
       expect(unknown).toMatchObject({ isError: true, code: 'not_found' });
       expect(unknown.text).toContain('browser_open');
-      const ours = await call(stranger, 'browser_tabs', { action: 'list', context_id: `${replicaOf(config)}.ctx_${'0'.repeat(32)}` });
+      const ours = await call(stranger, 'browser_tabs', { action: 'list', context_id: `b1.ctx_${'0'.repeat(32)}` });
       expect(ours).toMatchObject({ isError: true, code: 'not_found' });
       const elsewhere = await call(stranger, 'browser_tabs', { action: 'list', context_id: `r9.ctx_${'0'.repeat(32)}` });
       expect(elsewhere).toMatchObject({ isError: true, code: 'wrong_replica' });
-      expect(elsewhere.text).toContain(`Browser context r9.ctx_${'0'.repeat(32)} was opened on replica r9; this is replica ${replicaOf(config)}`);
+      expect(elsewhere.text).toContain(`Browser context r9.ctx_${'0'.repeat(32)} was opened on replica r9; this is replica b1`);
       expect(elsewhere.text).toContain('the state is lost');
       expect(elsewhere.text).toContain('browser_open');
       const malformed = await call(stranger, 'browser_snapshot', { context_id: 'default' });

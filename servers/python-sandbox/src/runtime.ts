@@ -1,4 +1,4 @@
-import { DocumentFetcher, FathomError, httpClientFor, openCache, replicaOf } from '@fathom/core';
+import { DocumentFetcher, FathomError, httpClientFor, openCache } from '@fathom/core';
 import type { Cache, HttpClient, Logger } from '@fathom/core';
 import { BwrapBackend, bwrapProblem } from './backends/bwrap.js';
 import { E2BBackend } from './backends/e2b.js';
@@ -75,7 +75,7 @@ export class SandboxRuntime {
         defaultTtlMs: config.sessionTtlSeconds * 1000,
         maxTtlMs: Math.max(config.sessionTtlSeconds, 600) * 1000,
         logger,
-        replica: replicaOf(config),
+        ...(config.replicaId ? { replica: config.replicaId } : {}),
       });
     });
     // The failure is reported by the first call that needs a sandbox.

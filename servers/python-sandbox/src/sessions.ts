@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { FathomError, foreignReplica, replicaOf, withReplica, wrongReplicaError } from '@fathom/core';
+import { FathomError, foreignReplica, withReplica, wrongReplicaError } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import type { Sandbox, SandboxBackend } from './backends/types.js';
 
@@ -10,12 +10,12 @@ export interface SessionsOptions {
   defaultTtlMs: number;
   maxTtlMs: number;
   logger: Logger;
-  /** The replica this server is (default: the process's): sandbox ids start with it, `<replica>.<backend's id>`. */
+  /** The replica this server is (--replica-id): sandbox ids start with it, `<replica>.<backend's id>`. */
   replica?: string;
 }
 
 export interface Session {
-  /** `<replica>.<the backend's sandbox id>`: a replica behind a balancer tells the ids another one handed out. */
+  /** The backend's sandbox id, `<replica>.<id>` on a named replica: a replica behind a balancer tells the ids another one handed out. */
   readonly id: string;
   readonly sandbox: Sandbox;
   /** The MCP server instance (one client connection or HTTP session) that made it: the only one that may use it. */
@@ -46,13 +46,13 @@ export class Sessions {
   private poolFailures = 0;
   /** Creates under way: they count against the cap before their sandbox exists. */
   private starting = 0;
-  readonly replica: string;
+  readonly replica: string | undefined;
 
   constructor(
     readonly backend: SandboxBackend,
     private readonly options: SessionsOptions,
   ) {
-    this.replica = options.replica ?? replicaOf({});
+    this.replica = options.replica;
     this.sweeper = setInterval(() => void this.sweep(), SWEEP_MS);
     this.sweeper.unref();
     this.refill();
