@@ -27,6 +27,15 @@ export const baseConfigSchema = z.object({
     .describe('Longest time an HTTP client may take to send a whole request, body included (answers are not limited)'),
   sessionIdleMinutes: z.number().positive().default(30).describe('HTTP sessions idle this long are closed'),
   maxSessions: z.number().int().positive().default(64).describe('Most concurrent HTTP sessions'),
+  stateless: z
+    .boolean()
+    .default(false)
+    .describe('Serve HTTP without MCP sessions, so any replica answers any request behind a round-robin balancer (search and files)'),
+  replicaId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, - and _ only, at most 64')
+    .optional()
+    .describe('Name of this replica behind a balancer, put in the session, sandbox and browser context ids it hands out (default: none, ids as they are)'),
   logLevel: z.enum(LOG_LEVELS).default('info').describe('stderr log level'),
   cachePath: z.string().default(join(homedir(), '.cache', 'fathom', 'cache.sqlite')).describe('Shared cache file'),
   cacheMode: z.enum(['normal', 'record', 'replay', 'off']).default('normal').describe('Cache mode; record/replay repeat a run exactly'),

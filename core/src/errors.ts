@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'upstream'
   | 'unavailable'
   | 'cancelled'
+  /** The id names state another replica behind the balancer holds (or held: it may have stopped). */
+  | 'wrong_replica'
   | 'internal';
 
 /**

@@ -10,6 +10,7 @@ import { errorMessage } from './errors.js';
 import type { Logger } from './log.js';
 import { ModernEndpoints, isModernRequest } from './modern.js';
 import type { InstanceOptions } from './modern.js';
+import { foreignReplica, withReplica, wrongReplicaText } from './replica.js';
 import type { FathomServer } from './server.js';
 
 export interface HttpHostOptions {
@@ -27,6 +28,8 @@ export interface HttpHostOptions {
 export interface HttpHost {
   url: string;
   port: number;
+  /** The replica this host is (--replica-id): named in the session ids it hands out. */
+  replica: string | undefined;
   sessions(): number;
   /** Answers the calls in flight with an error that starts with `reason`, then closes every session and connection. */
   close(reason?: string): Promise<void>;
@@ -134,7 +137,8 @@ function readBody(req: IncomingMessage, limit: number, deadlineMs: number): Prom
  * Streamable HTTP at /mcp, plus /healthz. Guards, in order: Host and Origin (DNS rebinding), bearer
  * token, body size, JSON; then a 2026-07-28-era request (it carries the per-request `_meta`
  * envelope) goes to an instance of its own, and a 2025-era one to its session's instance by
- * session id.
+ * session id. With `stateless`, a 2025-era request too is served by an instance of its own and no
+ * session id is handed out, so any replica behind a balancer can answer any request.
  */
 export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost> {
   const { config, logger } = options;
@@ -168,6 +172,12 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
   const openResponses = new Set<ServerResponse>();
   let stopping: string | undefined;
   const modern = new ModernEndpoints((endpoint, instance) => options.createServer(endpoint, instance), logger);
+  /** Session ids start with it, when the server is a named replica. */
+  const replica = config.replicaId;
+  /** MCP requests answered (or being answered), for /healthz: how a balancer's spread shows. */
+  let requests = 0;
+  /** The instances answering one stateless request now: closing the host answers their calls first. */
+  const statelessLive = new Set<FathomServer>();
 
   /** Closes a session; its calls in flight are answered first with an error that starts with `reason`. */
   const closeSession = async (id: string, reason?: string) => {
@@ -180,7 +190,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
   const newSession = async (endpoint: string | undefined): Promise<StreamableHTTPServerTransport> => {
     const server = await options.createServer(endpoint);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: randomUUID,
+      sessionIdGenerator: () => withReplica(replica, randomUUID()),
       onsessioninitialized: (id) => {
         sessions.set(id, { transport, server, lastSeen: Date.now(), open: 0 });
         logger.debug('session opened', { session: id, sessions: sessions.size });
@@ -193,6 +203,39 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     };
     await server.server.connect(transport);
     return transport;
+  };
+
+  /** A 2025-era request without a session: an instance and a transport of its own, closed once it is answered. */
+  const serveStateless = async (req: IncomingMessage, res: ServerResponse, body: unknown, endpoint: string | undefined) => {
+    if (req.method !== 'POST') {
+      sendJsonRpcError(
+        res,
+        405,
+        -32000,
+        'Method Not Allowed: this server is stateless (--stateless): it keeps no sessions and no server-to-client stream; send each request as a POST',
+        { allow: 'POST' },
+      );
+      return;
+    }
+    let gone = false;
+    const onGone = () => (gone = true);
+    res.once('close', onGone);
+    const server = await options.createServer(endpoint, { perRequest: true });
+    res.off('close', onGone);
+    if (gone) {
+      // The client went away while the instance was made.
+      void server.close();
+      return;
+    }
+    statelessLive.add(server);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    res.once('close', () => {
+      statelessLive.delete(server);
+      void transport.close();
+      void server.close();
+    });
+    await server.server.connect(transport);
+    await transport.handleRequest(req, res, body);
   };
 
   const handleMcp = async (req: IncomingMessage, res: ServerResponse, endpoint: string | undefined) => {
@@ -222,16 +265,25 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
         sendJsonRpcError(res, 400, -32700, `Parse error: ${errorMessage(error)}`);
         return;
       }
+      requests++;
       if (await isModernRequest(req, body)) {
         await modern.serve(req, res, body, endpoint);
         return;
       }
     }
+    if (config.stateless) {
+      await serveStateless(req, res, body, endpoint);
+      return;
+    }
     const sessionId = req.headers['mcp-session-id'];
     if (typeof sessionId === 'string') {
       const session = sessions.get(sessionId);
       if (!session) {
-        sendJsonRpcError(res, 404, -32001, 'Session not found: it expired or the server restarted; initialize a new session');
+        const named = foreignReplica(sessionId, replica);
+        const message = named
+          ? `${wrongReplicaText(`Session ${sessionId}`, named, replica, 'what the session held')}; initialize a new session`
+          : 'Session not found: it expired or the server restarted; initialize a new session';
+        sendJsonRpcError(res, 404, -32001, message);
         return;
       }
       session.lastSeen = Date.now();
@@ -270,7 +322,18 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
     }
     if (path === '/healthz' && req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: 'ok', server: options.name, version: options.version, pid: process.pid, sessions: sessions.size }));
+      res.end(
+        JSON.stringify({
+          status: 'ok',
+          server: options.name,
+          version: options.version,
+          pid: process.pid,
+          replica,
+          stateless: config.stateless,
+          sessions: sessions.size,
+          requests,
+        }),
+      );
       return;
     }
     const others = (options.endpoints ?? []).map((name) => `/mcp/${name}`);
@@ -329,6 +392,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
   return {
     url: `http://${shownHost}:${port}/mcp`,
     port,
+    replica,
     sessions: () => sessions.size,
     close(reason = 'The server is shutting down') {
       closed ??= (async () => {
@@ -336,6 +400,7 @@ export async function startHttpHost(options: HttpHostOptions): Promise<HttpHost>
         clearInterval(sweeper);
         await Promise.all([...sessions.keys()].map((id) => closeSession(id, reason)));
         await modern.close(reason);
+        await Promise.all([...statelessLive].map((server) => server.close(reason)));
         await drained(openResponses, DRAIN_MS);
         await new Promise<void>((resolve) => {
           http.close(() => resolve());

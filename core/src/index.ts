@@ -6,6 +6,7 @@ export * from './tool.js';
 export * from './response.js';
 export * from './server.js';
 export * from './config.js';
+export * from './replica.js';
 export * from './serve.js';
 export * from './stdio.js';
 export * from './http.js';

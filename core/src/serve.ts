@@ -35,6 +35,11 @@ export interface ServerDefinition<S extends ConfigSchema = ConfigSchema> {
   endpoints?(config: z.infer<S>): string[];
   /** Releases what all instances share (a browser, a pool of kernels), once, at exit. */
   shutdown?(): Promise<void>;
+  /**
+   * What a client's session holds on this server (its sandboxes, its browser contexts), when it
+   * holds something: such a server refuses --stateless, and behind a balancer needs affinity.
+   */
+  sessionState?: string;
 }
 
 export function defineServer<S extends ConfigSchema>(definition: ServerDefinition<S>): ServerDefinition<S> {
@@ -257,6 +262,16 @@ export async function serve<S extends ConfigSchema>(definition: ServerDefinition
       `fathom ${definition.name}: --allowed-hosts is the HTTP Host header check and does nothing over stdio; ` +
         `to let outbound requests reach ${config.allowedHosts.join(', ')}, use --egress-allow\n`,
     );
+  }
+  if (config.stateless && definition.sessionState) {
+    throw new FathomError('invalid_config', `--stateless is not for this server: each client's session holds ${definition.sessionState} in the replica that made them`, {
+      hint:
+        'Serve it with sessions and route each session to its replica: give every replica its own --replica-id and ' +
+        'use the affinity upstreams of deploy/nginx/fathom.conf (they route on the replica named in the Mcp-Session-Id header).',
+    });
+  }
+  if (config.transport === 'stdio' && config.stateless) {
+    process.stderr.write(`fathom ${definition.name}: --stateless is for HTTP and does nothing over stdio\n`);
   }
   const create = async (endpoint = config.endpoint, instance?: InstanceOptions) => definition.createServer(config, logger, endpoint, instance);
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { FathomError } from '@fathom/core';
+import { FathomError, foreignReplica, withReplica, wrongReplicaError } from '@fathom/core';
 import type { BrowserSession } from './session.js';
 
 interface Entry {
@@ -13,16 +13,19 @@ interface Entry {
 /**
  * The browser contexts a context_id can name, across every server instance on one browser: each
  * belongs to the instance (the MCP session) that opened it, and only that instance may use it.
+ * Ids are `ctx_<hex>`, `<replica>.ctx_<hex>` on a named replica: behind a balancer, a replica tells the ids another one handed out.
  */
 export class ContextRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly own = new Map<string, string>();
 
+  constructor(readonly replica: string | undefined) {}
+
   /** The id of `owner`'s own context, the one its tools use without a context_id. */
   ownId(owner: string): string {
     let id = this.own.get(owner);
     if (!id) {
-      id = newId();
+      id = this.newId();
       this.own.set(owner, id);
       this.entries.set(id, { owner, own: true });
     }
@@ -31,7 +34,7 @@ export class ContextRegistry {
 
   /** A new context id for `owner`; its context opens on `attach`. */
   open(owner: string): string {
-    const id = newId();
+    const id = this.newId();
     this.entries.set(id, { owner, own: false });
     return id;
   }
@@ -49,6 +52,10 @@ export class ContextRegistry {
   lookup(id: string, owner: string): { own: boolean } {
     const entry = this.entries.get(id);
     if (entry?.session?.closed) this.entries.delete(id);
+    const named = entry ? undefined : foreignReplica(id, this.replica);
+    if (named !== undefined) {
+      throw wrongReplicaError(`Browser context ${id}`, named, this.replica, 'its browser contexts', "Call browser_open for a new context (or leave context_id out to use this session's own), then browser_navigate again.");
+    }
     if (!entry || entry.session?.closed) {
       throw new FathomError('not_found', `No open browser context ${id}: it closed after its idle time, when the MCP session that opened it ended, or when the browser restarted`, {
         hint: 'Call browser_open for a new context (or leave context_id out to use this session\'s own), then browser_navigate again.',
@@ -73,8 +80,8 @@ export class ContextRegistry {
     }
     return opened;
   }
-}
 
-function newId(): string {
-  return `ctx_${randomBytes(16).toString('hex')}`;
+  private newId(): string {
+    return withReplica(this.replica, `ctx_${randomBytes(16).toString('hex')}`);
+  }
 }

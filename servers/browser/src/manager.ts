@@ -159,13 +159,14 @@ export class BrowserManager {
   /** Where browser_find runs its patterns: a worker a costly one cannot wedge, replaced when stopped. */
   readonly matcher: WorkerPool;
   /** The context ids every server instance on this browser hands out, with their owners. */
-  readonly contexts = new ContextRegistry();
+  readonly contexts: ContextRegistry;
   /** The credentials the guard proxy asks of a remote browser's contexts (made once per server). */
   private readonly proxyCredentials = { username: 'fathom', password: randomBytes(24).toString('base64url') };
 
   constructor(options: BrowserManagerOptions) {
     this.config = options.config;
     this.logger = options.logger;
+    this.contexts = new ContextRegistry(options.config.replicaId);
     this.ttlMs = options.ttlMs ?? options.config.contextTtlSeconds * 1000;
     this.clock = options.clock ?? Date.now;
     this.guard = new AddressGuard(options.config.allowPrivateNetwork, options.config.egressAllow);

@@ -15,6 +15,7 @@ export const definition = defineToolServer({
   envAliases,
   runtime: (config: Config, logger: Logger) => new BrowserManager({ config, logger }),
   tools: toolsFor,
+  sessionState: 'its browser contexts (pages, cookies, tabs)',
 });
 
 export function createServer(config: Config, logger: Logger = createLogger('fathom.browser'), endpoint?: string): Promise<FathomServer> | FathomServer {

@@ -12,6 +12,9 @@ import type { Config } from '../src/config.js';
 import { createServer, definition } from '../src/server.js';
 import { describeChromium } from './chromium.js';
 
+/** `<replica>.ctx_<hex>`: this server is the replica b1. */
+const CONTEXT_ID = /^b1\.ctx_[0-9a-f]{32}$/;
+
 let site: BrowserSite;
 let output: string;
 let config: Config;
@@ -19,7 +22,7 @@ let config: Config;
 beforeAll(async () => {
   site = await startBrowserSite();
   output = mkdtempSync(join(tmpdir(), 'fathom-browser-contexts-'));
-  config = loadConfig(configSchema, { server: 'browser', flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off' }, env: {}, cwd: tmpdir() });
+  config = loadConfig(configSchema, { server: 'browser', flags: { 'egress-allow': '127.0.0.1', 'output-dir': output, 'cache-mode': 'off', 'replica-id': 'b1' }, env: {}, cwd: tmpdir() });
 });
 
 afterAll(async () => {
@@ -49,7 +52,7 @@ describeChromium('browser contexts addressed by context_id (Chromium)', () => {
     try {
       const page = await call(client, 'browser_navigate', { url: `${site.url}/static.html` });
       const id = page.structured?.context_id as string;
-      expect(id).toMatch(/^ctx_[0-9a-f]{32}$/);
+      expect(id).toMatch(CONTEXT_ID);
       expect(page.text).toContain(`Context: ${id}`);
       expect((await call(client, 'browser_navigate', { url: `${site.url}/second.html` })).structured?.context_id).toBe(id);
       expect(await tabUrls(client, id)).toEqual([`${site.url}/second.html`]);
@@ -67,7 +70,7 @@ describeChromium('browser contexts addressed by context_id (Chromium)', () => {
     try {
       await call(client, 'browser_navigate', { url: `${site.url}/static.html` });
       const opened = await call(client, 'browser_open');
-      expect(opened.structured).toEqual({ context_id: expect.stringMatching(/^ctx_[0-9a-f]{32}$/), idle_timeout_s: config.contextTtlSeconds });
+      expect(opened.structured).toEqual({ context_id: expect.stringMatching(CONTEXT_ID), idle_timeout_s: config.contextTtlSeconds });
       const other = opened.structured!.context_id as string;
       expect(opened.text).toContain(other);
       expect(await tabUrls(client, other)).toEqual(['about:blank']);
@@ -107,6 +110,13 @@ describeChromium('browser contexts addressed by context_id (Chromium)', () => {
       const unknown = await call(stranger, 'browser_tabs', { action: 'list', context_id: `ctx_${'0'.repeat(32)}` });
       expect(unknown).toMatchObject({ isError: true, code: 'not_found' });
       expect(unknown.text).toContain('browser_open');
+      const ours = await call(stranger, 'browser_tabs', { action: 'list', context_id: `b1.ctx_${'0'.repeat(32)}` });
+      expect(ours).toMatchObject({ isError: true, code: 'not_found' });
+      const elsewhere = await call(stranger, 'browser_tabs', { action: 'list', context_id: `r9.ctx_${'0'.repeat(32)}` });
+      expect(elsewhere).toMatchObject({ isError: true, code: 'wrong_replica' });
+      expect(elsewhere.text).toContain(`Browser context r9.ctx_${'0'.repeat(32)} was opened on replica r9; this is replica b1`);
+      expect(elsewhere.text).toContain('the state is lost');
+      expect(elsewhere.text).toContain('browser_open');
       const malformed = await call(stranger, 'browser_snapshot', { context_id: 'default' });
       expect(malformed.isError).toBe(true);
     } finally {

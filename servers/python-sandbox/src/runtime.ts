@@ -75,6 +75,7 @@ export class SandboxRuntime {
         defaultTtlMs: config.sessionTtlSeconds * 1000,
         maxTtlMs: Math.max(config.sessionTtlSeconds, 600) * 1000,
         logger,
+        ...(config.replicaId ? { replica: config.replicaId } : {}),
       });
     });
     // The failure is reported by the first call that needs a sandbox.

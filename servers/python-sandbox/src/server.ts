@@ -16,6 +16,7 @@ export const definition = defineToolServer({
   tools: toolsFor,
   toolGroups,
   envAliases,
+  sessionState: 'its sandboxes (Python state, files)',
 });
 
 export function createServer(config: Config, logger: Logger = createLogger('fathom.python-sandbox'), endpoint?: string): Promise<FathomServer> | FathomServer {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { FathomError } from '@fathom/core';
+import { FathomError, foreignReplica, withReplica, wrongReplicaError } from '@fathom/core';
 import type { Logger } from '@fathom/core';
 import type { Sandbox, SandboxBackend } from './backends/types.js';
 
@@ -10,9 +10,12 @@ export interface SessionsOptions {
   defaultTtlMs: number;
   maxTtlMs: number;
   logger: Logger;
+  /** The replica this server is (--replica-id): sandbox ids start with it, `<replica>.<backend's id>`. */
+  replica?: string;
 }
 
 export interface Session {
+  /** The backend's sandbox id, `<replica>.<id>` on a named replica: a replica behind a balancer tells the ids another one handed out. */
   readonly id: string;
   readonly sandbox: Sandbox;
   /** The MCP server instance (one client connection or HTTP session) that made it: the only one that may use it. */
@@ -43,11 +46,13 @@ export class Sessions {
   private poolFailures = 0;
   /** Creates under way: they count against the cap before their sandbox exists. */
   private starting = 0;
+  readonly replica: string | undefined;
 
   constructor(
     readonly backend: SandboxBackend,
     private readonly options: SessionsOptions,
   ) {
+    this.replica = options.replica;
     this.sweeper = setInterval(() => void this.sweep(), SWEEP_MS);
     this.sweeper.unref();
     this.refill();
@@ -84,7 +89,7 @@ export class Sessions {
     }
     const now = Date.now();
     const session: Session = {
-      id: sandbox.id,
+      id: withReplica(this.replica, sandbox.id),
       sandbox,
       owner,
       exportTag: randomBytes(6).toString('hex'),
@@ -136,10 +141,10 @@ export class Sessions {
   /** Runs `work` on the session's sandbox after the calls before it, keeping the sandbox alive meanwhile. */
   async use<T>(id: string, owner: string, work: (sandbox: Sandbox, session: Session) => Promise<T>): Promise<T> {
     const session = this.get(id, owner);
-    if (!session) throw unknownSession(id);
+    if (!session) throw this.missing(id);
     session.busy++;
     const turn = session.queue.then(() => {
-      if (!this.live.has(id)) throw unknownSession(id);
+      if (!this.live.has(id)) throw this.missing(id);
       session.lastUsed = Date.now();
       session.calls++;
       return work(session.sandbox, session);
@@ -151,6 +156,18 @@ export class Sessions {
       session.busy--;
       session.lastUsed = Date.now();
     }
+  }
+
+  /** The other replica `id` names: a balancer sent a call for one of its sandboxes here. */
+  foreign(id: string): string | undefined {
+    return foreignReplica(id, this.replica);
+  }
+
+  /** The error for an id no live sandbox of `owner` has: another replica's, or not found. */
+  missing(id: string): FathomError {
+    const named = this.foreign(id);
+    if (named === undefined) return unknownSession(id);
+    return wrongReplicaError(`Sandbox ${id}`, named, this.replica, 'its sandboxes', 'Create a new sandbox (on a new MCP session if the balancer keeps sending this one here) and run its set-up again.');
   }
 
   async closeSession(id: string, owner: string): Promise<boolean> {

@@ -80,12 +80,17 @@ export async function newSession(connection: InMemoryConnection, args: Record<st
   return String(created.structured?.session_id);
 }
 
+/** The backend's id in a sandbox id (`<replica>.sbx_…`): what its cgroups and folders are named after. */
+export function backendId(id: string): string {
+  return id.slice(id.indexOf('.') + 1);
+}
+
 /** Host pids of the processes of the server `serverPid`'s sandbox `id` (all its sandboxes when omitted), from their cgroups. */
 export function sandboxPids(id?: string, serverPid = process.pid): number[] {
   const root = '/sys/fs/cgroup/pids/fathom';
   const v2 = '/sys/fs/cgroup/fathom';
   const parent = existsSync(root) ? root : v2;
-  const groups = existsSync(parent) ? readdirSync(parent).filter((name) => name.startsWith(`${serverPid}-${id ?? ''}`)) : [];
+  const groups = existsSync(parent) ? readdirSync(parent).filter((name) => name.startsWith(`${serverPid}-${id === undefined ? '' : backendId(id)}`)) : [];
   return groups.flatMap((name) => {
     try {
       return readFileSync(join(parent, name, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);

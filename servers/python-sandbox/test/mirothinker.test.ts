@@ -35,14 +35,15 @@ async function text(name: string, args: Record<string, unknown>): Promise<string
 
 async function createSandbox(): Promise<string> {
   const created = await text('create_sandbox', {});
-  expect(created).toMatch(/^Sandbox created with sandbox_id: sbx_[0-9a-f]{20}$/);
+  // `<replica>.<the backend's id>` on a named replica (`sbx_…` alone otherwise, as the agent tests pin).
+  expect(created).toMatch(/^Sandbox created with sandbox_id: r1\.sbx_[0-9a-f]{20}$/);
   return created.split(': ')[1]!;
 }
 
 beforeAll(async () => {
   dirs = testDirs('fathom-sandbox-mirothinker-');
   writeFileSync(join(dirs.roots, 'input.txt'), 'uploaded text');
-  config = sandboxConfig(dirs, { profile: 'mirothinker', 'enable-download-to-local': 'true' });
+  config = sandboxConfig(dirs, { profile: 'mirothinker', 'enable-download-to-local': 'true', 'replica-id': 'r1' });
   connection = await connect(config);
 });
 
@@ -169,6 +170,16 @@ describeBwrap('python-sandbox mirothinker profile (bwrap)', () => {
     );
     expect(await text('run_python_code', { sandbox_id: 'sbx_doesnotexist', code_block: '1' })).toBe(
       '[ERROR]: Failed to connect to sandbox sbx_doesnotexist. Make sure the sandbox is created and the sandbox_id is correct.',
+    );
+    const ours = `r1.sbx_${'0'.repeat(20)}`;
+    expect(await text('run_python_code', { sandbox_id: ours, code_block: '1' })).toBe(
+      `[ERROR]: Failed to connect to sandbox ${ours}. Make sure the sandbox is created and the sandbox_id is correct.`,
+    );
+    // An id another replica behind a balancer handed out: the trained line, with why and what to do.
+    expect(await text('run_command', { sandbox_id: 'r9.sbx_0123', command: 'ls' })).toBe(
+      '[ERROR]: Failed to connect to sandbox r9.sbx_0123. Sandbox r9.sbx_0123 was opened on replica r9; this is replica ' +
+        'r1: the balancer sent the request elsewhere (the replica may have stopped, and its sandboxes with it: the state is lost). ' +
+        'Please create a new sandbox using the create_sandbox tool.',
     );
   });
 

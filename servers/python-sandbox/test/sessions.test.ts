@@ -41,7 +41,7 @@ class RecordingBackend implements SandboxBackend {
 }
 
 const logger = createLogger('test', { write: () => {} });
-const options = { warmPool: 2, maxLive: 3, defaultTtlMs: 60_000, maxTtlMs: 600_000, logger };
+const options = { warmPool: 2, maxLive: 3, defaultTtlMs: 60_000, maxTtlMs: 600_000, logger, replica: 'r1' };
 const run = { timeoutMs: 1000, keepBytes: 100 };
 
 describe('Sessions', () => {
@@ -50,11 +50,28 @@ describe('Sessions', () => {
     const sessions = new Sessions(backend, options);
     expect(backend.created).toBe(2);
     const session = await sessions.create('me');
-    expect(session.id).toBe('rec_1');
+    // The id names this replica, then the backend's id.
+    expect(session.id).toBe('r1.rec_1');
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(backend.created).toBe(3);
     await sessions.close();
     expect(backend.closed.sort()).toEqual(['rec_1', 'rec_2', 'rec_3']);
+  });
+
+  it('tells an id another replica handed out from an unknown one of its own', async () => {
+    const sessions = new Sessions(new RecordingBackend(), { ...options, warmPool: 0 });
+    try {
+      await expect(sessions.use('r1.rec_9', 'me', async () => 1)).rejects.toMatchObject({ code: 'not_found' });
+      await expect(sessions.use('rec_9', 'me', async () => 1)).rejects.toMatchObject({ code: 'not_found' });
+      expect(sessions.foreign('r1.rec_9')).toBeUndefined();
+      expect(sessions.foreign('r2.rec_9')).toBe('r2');
+      await expect(sessions.use('r2.rec_9', 'me', async () => 1)).rejects.toMatchObject({
+        code: 'wrong_replica',
+        message: 'Sandbox r2.rec_9 was opened on replica r2; this is replica r1: the balancer sent the request elsewhere (the replica may have stopped, and its sandboxes with it: the state is lost)',
+      });
+    } finally {
+      await sessions.close();
+    }
   });
 
   it('runs the calls of one session one at a time, in order', async () => {
@@ -80,9 +97,9 @@ describe('Sessions', () => {
       await vi.advanceTimersByTimeAsync(2500);
       expect(sessions.get(first.id, 'me')).toBeUndefined();
       expect(sessions.get(second.id, 'me')).toBeDefined();
-      expect(backend.closed).toEqual([first.id]);
+      expect(backend.closed).toEqual([first.sandbox.id]);
       await expect(sessions.use(first.id, 'me', async () => 1)).rejects.toThrow(/No sandbox with id/);
-      expect((await sessions.create('me')).id).toBe('rec_3');
+      expect((await sessions.create('me')).id).toBe('r1.rec_3');
       await sessions.close();
     } finally {
       vi.useRealTimers();
@@ -112,7 +129,7 @@ describe('Sessions', () => {
     expect(await sessions.closeSession(mine.id, 'bob')).toBe(false);
     expect(await sessions.use(mine.id, 'alice', async () => 'used')).toBe('used');
     await sessions.closeOwnedBy('alice');
-    expect(backend.closed).toEqual([mine.id]);
+    expect(backend.closed).toEqual([mine.sandbox.id]);
     expect(sessions.get(theirs.id, 'bob')).toBeDefined();
     await sessions.close();
   });

@@ -35,6 +35,8 @@ const ANNOTATIONS = {
 
 const invalidId = (id: string) => `[ERROR]: '${id}' is not a valid sandbox_id. Please create a real sandbox first using the create_sandbox tool.`;
 const notConnected = (id: string) => `[ERROR]: Failed to connect to sandbox ${id}. Make sure the sandbox is created and the sandbox_id is correct.`;
+/** The trained "failed to connect" line, with why for an id another replica behind the balancer handed out. */
+const otherReplica = (id: string, error: FathomError) => `[ERROR]: Failed to connect to sandbox ${id}. ${error.message}. Please create a new sandbox using the create_sandbox tool.`;
 const short = (error: unknown) => errorMessage(error).slice(0, MIROTHINKER_MAX_ERROR);
 /** Stands where MiroThinker prints the Python exception's class name. */
 const exceptionType = (error: unknown) => (error instanceof FathomError ? error.code : 'Exception');
@@ -71,11 +73,12 @@ export function mirothinkerTools(runtime: SandboxRuntime, owner: string): Tool[]
   async function withSandbox(id: string, work: (sandbox: Sandbox, session: Session) => Promise<string>): Promise<string> {
     if (INVALID_SANDBOX_IDS.has(id)) return invalidId(id);
     const sessions = await runtime.sessions();
-    if (!sessions.get(id, owner)) return notConnected(id);
+    if (!sessions.get(id, owner)) return sessions.foreign(id) === undefined ? notConnected(id) : otherReplica(id, sessions.missing(id));
     try {
       return await sessions.use(id, owner, work);
     } catch (error) {
       if (error instanceof FathomError && error.code === 'not_found') return notConnected(id);
+      if (error instanceof FathomError && error.code === 'wrong_replica') return otherReplica(id, error);
       throw error;
     }
   }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { InMemoryConnection } from '@fathom/core/testing';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { definition } from '../../src/server.js';
-import { connect, describeBwrap, pythonValue, runPython, hostStatus, newSession, sandboxConfig, sandboxPids, testDirs } from '../helpers.js';
+import { backendId, connect, describeBwrap, pythonValue, runPython, hostStatus, newSession, sandboxConfig, sandboxPids, testDirs } from '../helpers.js';
 import type { TestDirs } from '../helpers.js';
 
 /** What the sandbox must never learn: a key in the server's environment, its pid, its folders. */
@@ -164,7 +164,7 @@ describeBwrap('python-sandbox against the host (bwrap, as the server runs here)'
 
   it('gets only a small CPU share for background work between calls', async () => {
     await run(attacker, 'import subprocess\nspinner = subprocess.Popen(["python3", "-c", "while True: pass"], start_new_session=True)');
-    const accounting = `/sys/fs/cgroup/cpuacct/fathom/${process.pid}-${attacker}/cpuacct.usage`;
+    const accounting = `/sys/fs/cgroup/cpuacct/fathom/${process.pid}-${backendId(attacker)}/cpuacct.usage`;
     const used = () => Number(readFileSync(accounting, 'utf8')) / 1e9;
     const startCpu = used();
     const startWall = Date.now();
