@@ -263,10 +263,16 @@ export function loadConfig<S extends ConfigSchema>(schema: S, options: LoadConfi
   const key = issue.path.map(String).join('.');
   const top = String(issue.path[0] ?? '');
   const where = sources[top] ?? 'defaults';
-  const got = top in values ? ` (got ${JSON.stringify(values[top])})` : '';
+  const got = top in values ? ` (got ${shownValue(top, values[top])})` : '';
   throw new FathomError('invalid_config', `Invalid configuration "${key}" from ${where}: ${issue.message}${got}`, {
     hint: describeKey(schema, top),
   });
+}
+
+/** A rejected value as an error shows it: a secret's length only, a URL without its password. */
+function shownValue(key: string, value: unknown): string {
+  if (/token|key|password|secret|header/i.test(key)) return `a value of ${String(value).length} characters, not shown`;
+  return JSON.stringify(value).replace(/(\/\/[^/\s:@"]*:)[^@\s"/]+@/g, '$1***@');
 }
 
 function accepted(schema: z.ZodType): string | undefined {

@@ -225,6 +225,14 @@ describe('loadConfig errors', () => {
     expect(profile.hint).toContain('default | mirothinker');
   });
 
+  it('shows neither a secret nor the password in a URL it refuses', () => {
+    const url = configError(() => load(workdir(), { argv: ['--cache-url', 'http://user:s3cret@cache-host:6379/0'] }));
+    expect(url.message).toContain('(got "http://user:***@cache-host:6379/0")');
+    expect(url.message).not.toContain('s3cret');
+    const token = configError(() => load(workdir(), { env: { FATHOM_TOKEN: '' }, argv: ['--token', ''] }));
+    expect(token.message).toContain('(got a value of 0 characters, not shown)');
+  });
+
   it('names the file for a bad value in the file', () => {
     const cwd = workdir({ servers: { search: { maxResults: -3 } } });
     const error = configError(() => load(cwd));
