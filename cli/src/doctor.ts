@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Cache, asUser, baseConfigSchema, errorMessage, loadConfig } from '@fathom/core';
-import { findChromium } from '@fathom/browser';
+import { configSchema as browserConfigSchema, envAliases as browserEnvAliases, findChromium, probeRemoteBrowser, shownEndpoint } from '@fathom/browser';
 import { findPython } from '@fathom/python-sandbox';
 
 const run = promisify(execFile);
@@ -86,6 +86,61 @@ export async function cacheCheck(options: { cacheUrl?: string; env?: NodeJS.Proc
   }
 }
 
+/**
+ * With a remote browser configured (FATHOM_CDP_ENDPOINT, or cdpEndpoint in fathom.config.json),
+ * the browser server launches none: the one check is that the endpoint answers, as the server reaches it.
+ */
+export async function remoteBrowserCheck(env: NodeJS.ProcessEnv = process.env): Promise<Check | undefined> {
+  let config;
+  try {
+    config = loadConfig(browserConfigSchema, { server: 'browser', env, flags: {}, envAliases: browserEnvAliases });
+  } catch {
+    return undefined;
+  }
+  if (!config.cdpEndpoint) return undefined;
+  const shown = shownEndpoint(config.cdpEndpoint);
+  try {
+    const version = await probeRemoteBrowser(config);
+    return { name: 'remote browser', ok: true, neededBy: 'browser server', detail: `Chromium ${version} at ${shown} (FATHOM_CDP_ENDPOINT); no local Chromium needed` };
+  } catch (error) {
+    return {
+      name: 'remote browser',
+      ok: false,
+      neededBy: 'browser server',
+      detail: `${shown} does not answer: ${errorMessage(error).split('\n')[0]}`,
+      fix: 'start that browser with --remote-debugging-port, check its address and --cdp-header, or unset FATHOM_CDP_ENDPOINT to launch a local Chromium',
+    };
+  }
+}
+
+/** The launched Chromium and its own sandbox (no remote browser configured). */
+async function localBrowserChecks(root: boolean): Promise<Check[]> {
+  const chromium = findChromium();
+  const chromiumVersion = chromium ? await output(chromium, ['--version', '--no-sandbox']) : undefined;
+  // The browser server runs Chromium with its own sandbox, as an unprivileged uid when it is root.
+  const asBrowser = root ? asUserIfPossible(1_999_000_000) : [];
+  const namespaces = [...(asBrowser ?? []), 'unshare', '--user', '--pid', '--fork', '/bin/true'];
+  const sandboxWorks = asBrowser !== undefined && (await output(namespaces[0]!, namespaces.slice(1))) !== undefined;
+  return [
+    {
+      name: 'chromium',
+      ok: !!chromiumVersion,
+      neededBy: 'browser server',
+      detail: chromiumVersion ? `${chromiumVersion} (${chromium})` : 'not found (set FATHOM_CHROMIUM_PATH if it is elsewhere)',
+      fix: `${APT} chromium   (or: npx playwright install chromium)`,
+    },
+    {
+      name: 'browser sandbox',
+      ok: sandboxWorks,
+      neededBy: 'browser server',
+      detail: sandboxWorks
+        ? `Chromium's own sandbox (user namespaces)${root ? ', run as an unprivileged uid' : ''}`
+        : `user namespaces are not permitted${root ? ' to an unprivileged uid (or setpriv is missing)' : ''}, so Chromium cannot sandbox its pages`,
+      fix: 'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) and install util-linux, or start the browser server with --no-browser-sandbox (less safe)',
+    },
+  ];
+}
+
 export async function runChecks(options: { cacheUrl?: string } = {}): Promise<Check[]> {
   const checks: Check[] = [];
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
@@ -97,31 +152,11 @@ export async function runChecks(options: { cacheUrl?: string } = {}): Promise<Ch
     fix: 'use "npm start" in the Fathom folder (it runs on the Node 24 that npm ci installs), or install Node.js 24.15 or newer',
   });
 
-  const chromium = findChromium();
-  const chromiumVersion = chromium ? await output(chromium, ['--version', '--no-sandbox']) : undefined;
-  checks.push({
-    name: 'chromium',
-    ok: !!chromiumVersion,
-    neededBy: 'browser server',
-    detail: chromiumVersion ? `${chromiumVersion} (${chromium})` : 'not found (set FATHOM_CHROMIUM_PATH if it is elsewhere)',
-    fix: `${APT} chromium   (or: npx playwright install chromium)`,
-  });
-
   // Sandboxes run as an unprivileged user: a root server drops to one of their own first.
   const root = process.getuid?.() === 0;
-  // The browser server runs Chromium with its own sandbox, as an unprivileged uid when it is root.
-  const asBrowser = root ? asUserIfPossible(1_999_000_000) : [];
-  const namespaces = [...(asBrowser ?? []), 'unshare', '--user', '--pid', '--fork', '/bin/true'];
-  const sandboxWorks = asBrowser !== undefined && (await output(namespaces[0]!, namespaces.slice(1))) !== undefined;
-  checks.push({
-    name: 'browser sandbox',
-    ok: sandboxWorks,
-    neededBy: 'browser server',
-    detail: sandboxWorks
-      ? `Chromium's own sandbox (user namespaces)${root ? ', run as an unprivileged uid' : ''}`
-      : `user namespaces are not permitted${root ? ' to an unprivileged uid (or setpriv is missing)' : ''}, so Chromium cannot sandbox its pages`,
-    fix: 'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) and install util-linux, or start the browser server with --no-browser-sandbox (less safe)',
-  });
+  const remote = await remoteBrowserCheck();
+  if (remote) checks.push(remote);
+  else checks.push(...(await localBrowserChecks(root)));
 
   const bwrapVersion = await output('bwrap', ['--version']);
   const drop = root ? asUserIfPossible(2_000_000_000) : [];

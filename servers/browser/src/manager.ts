@@ -103,6 +103,19 @@ export function headerObject(lines: readonly string[]): Record<string, string> {
   return headers;
 }
 
+/**
+ * The remote browser `config.cdpEndpoint` names, reached as the server reaches it: its version,
+ * or the error that says why not. The browser's own contexts and tabs are left alone.
+ */
+export async function probeRemoteBrowser(config: Pick<Config, 'cdpEndpoint' | 'cdpHeader'>, timeoutMs = 5000): Promise<string> {
+  const browser = await chromium.connectOverCDP(config.cdpEndpoint!, { headers: headerObject(config.cdpHeader), timeout: timeoutMs });
+  try {
+    return browser.version();
+  } finally {
+    await browser.close().catch(() => undefined);
+  }
+}
+
 export interface BrowserManagerOptions {
   config: Config;
   logger: Logger;

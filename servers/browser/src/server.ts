@@ -23,3 +23,5 @@ export function createServer(config: Config, logger: Logger = createLogger('fath
 }
 
 export { findChromium } from './chromium.js';
+export { configSchema, envAliases } from './config.js';
+export { probeRemoteBrowser, shownEndpoint } from './manager.js';

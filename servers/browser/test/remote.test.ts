@@ -15,6 +15,7 @@ import type { Browser } from './security/harness.js';
 import { startHeaderGate, startRemoteChromium } from './remote-chromium.js';
 import { startRecordingServer } from './security/hostile-site.js';
 import type { GuardedEndpoint, RemoteChromium } from './remote-chromium.js';
+import { FATHOM_BIN, spawnNode } from '../../../tests/helpers.js';
 
 const refOf = (text: string, label: string) => new RegExp(`${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\n]*?\\[ref=(m\\d+)\\]`).exec(text)?.[1];
 const TOKEN_HEADER = 'X-Browser-Token';
@@ -56,6 +57,22 @@ describeChromium('a remote browser (--cdp-endpoint)', () => {
     await new Promise<void>((resolve) => cookies.listen(0, '127.0.0.1', resolve));
     cookieOrigin = `http://127.0.0.1:${(cookies.address() as AddressInfo).port}`;
   });
+
+  it('is what `fathom doctor` checks instead of a local Chromium, with the headers the server sends', async () => {
+    const doctor = async (header: string) => {
+      const run = spawnNode([FATHOM_BIN, 'doctor', '--json'], { FATHOM_CDP_ENDPOINT: gate.url, FATHOM_CDP_HEADER: header });
+      await run.exited;
+      return JSON.parse(run.stdout()) as { name: string; ok: boolean; detail: string; fix?: string }[];
+    };
+    const checks = await doctor(`${TOKEN_HEADER}: ${TOKEN}`);
+    expect(checks.find((check) => check.name === 'remote browser')).toMatchObject({ ok: true, detail: expect.stringMatching(/^Chromium \d+\.[\d.]+ at http:\/\/127\.0\.0\.1:\d+\//) });
+    expect(checks.map((check) => check.name)).not.toContain('chromium');
+    expect(checks.map((check) => check.name)).not.toContain('browser sandbox');
+    const refused = (await doctor(`${TOKEN_HEADER}: wrong`)).find((check) => check.name === 'remote browser')!;
+    expect(refused.ok).toBe(false);
+    expect(refused.fix).toContain('--cdp-header');
+    expect(JSON.stringify(refused)).not.toContain(TOKEN);
+  }, TEST_TIMEOUT_MS);
 
   let closed = false;
 
