@@ -188,11 +188,16 @@ export class SessionDownloads {
   }
 
   /** Saves `download` into the output folder, or cancels it when it would pass a limit; says which as an event. */
+  /** Why downloads are off, when they are. */
+  get off(): string | undefined {
+    return this.options.off;
+  }
+
   async save(download: Download): Promise<void> {
     const { config, watcher, owner, folder, record } = this.options;
     const name = safeFileName(download.suggestedFilename(), { fallback: 'download' });
-    if (this.options.off) {
-      record(`Did not save the download of ${name} (${download.url()}): ${this.options.off}.`);
+    if (this.off) {
+      record(`Did not save the download of ${name} (${download.url()}): ${this.off}.`);
       await download.cancel().catch(() => undefined);
       return;
     }

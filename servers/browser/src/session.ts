@@ -126,7 +126,6 @@ export class BrowserSession {
   private readonly logger: Logger;
   private readonly clock: () => number;
   private readonly proxyFailure: SessionOptions['proxyFailure'];
-  private readonly downloadsOff: string | undefined;
   private readonly saved: SessionDownloads;
   private readonly events: string[] = [];
   /** What the agent last saw of each tab, to answer an action with what changed. */
@@ -152,7 +151,6 @@ export class BrowserSession {
     this.clock = options.clock;
     this.used = options.clock();
     this.proxyFailure = options.proxyFailure;
-    this.downloadsOff = options.downloadsOff;
     this.notes = options.lost ? [options.lost] : [];
     this.saved = new SessionDownloads({
       config: options.config,
@@ -529,7 +527,8 @@ export class BrowserSession {
       return new FathomError('network', `Could not load ${target}: ${code}`, { hint: 'Check the URL or try again later.', cause: error });
     }
     if (/Download is starting/i.test(message)) {
-      if (this.downloadsOff) return new FathomError('invalid_argument', `${target} is a download, not a page; it was not saved: ${this.downloadsOff}.`, { cause: error });
+      const off = this.saved.off;
+      if (off) return new FathomError('invalid_argument', `${target} is a download, not a page; it was not saved: ${off}.`, { cause: error });
       return new FathomError('invalid_argument', `${target} is a download, not a page; it is being saved (see the session's downloads).`, {
         cause: error,
       });
