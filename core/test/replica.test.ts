@@ -1,19 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { HttpHost } from '../src/http.js';
 import { foreignReplica, replicaNamedBy, withReplica } from '../src/replica.js';
 import { textOf } from '../src/testing.js';
-import { connectHttp, startTestHost } from './security/fixtures.js';
+import { connectHttp, hostsClosedAfterEach } from './security/fixtures.js';
 
-const hosts: HttpHost[] = [];
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((host) => host.close()));
-});
-
-async function host(flags: Record<string, string> = {}): Promise<HttpHost> {
-  const started = await startTestHost(flags);
-  hosts.push(started);
-  return started;
-}
+const host = hostsClosedAfterEach();
 
 const HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' };
 const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };

@@ -1,6 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { ClientCapabilities } from '@modelcontextprotocol/sdk/types.js';
+import { afterEach } from 'vitest';
 import { z } from 'zod';
 import { baseConfigSchema, loadConfig } from '../../src/config.js';
 import type { BaseConfig } from '../../src/config.js';
@@ -43,6 +44,19 @@ export const waitTool = defineTool({
 
 export function testConfig(flags: Record<string, string> = {}): BaseConfig {
   return loadConfig(baseConfigSchema, { server: 'test', flags: { 'log-level': 'silent', 'cache-mode': 'off', ...flags }, env: {} });
+}
+
+/** `startTestHost` for a test file: every host it starts is closed after each test. */
+export function hostsClosedAfterEach(): (flags?: Record<string, string>) => Promise<HttpHost> {
+  const hosts: HttpHost[] = [];
+  afterEach(async () => {
+    await Promise.all(hosts.splice(0).map((host) => host.close()));
+  });
+  return async (flags = {}) => {
+    const started = await startTestHost(flags);
+    hosts.push(started);
+    return started;
+  };
 }
 
 /** A real HTTP host on a free loopback port serving `tools`. */

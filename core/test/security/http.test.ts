@@ -1,20 +1,10 @@
 import { connect as connectSocket } from 'node:net';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { HttpHost } from '../../src/http.js';
+import { describe, expect, it } from 'vitest';
 import { textOf } from '../../src/testing.js';
-import { abortedWaits, connectHttp, startTestHost, startWait } from './fixtures.js';
+import { abortedWaits, connectHttp, hostsClosedAfterEach, startWait } from './fixtures.js';
 
-const hosts: HttpHost[] = [];
-afterEach(async () => {
-  await Promise.all(hosts.splice(0).map((host) => host.close()));
-});
-
-async function host(flags: Record<string, string> = {}): Promise<HttpHost> {
-  const started = await startTestHost(flags);
-  hosts.push(started);
-  return started;
-}
+const host = hostsClosedAfterEach();
 
 interface RawAnswer {
   status: number;
